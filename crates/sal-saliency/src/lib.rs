@@ -1,0 +1,1 @@
+//! sal-saliency
