@@ -1,1 +1,26 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's one entry point (cargo-xtask convention).
+//!
+//! Each command lives in its own module; this file only parses the command line and dispatches.
+//! Errors reach the user through `anyhow` with the file or argument they concern.
+
+mod pyenv;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Saliency-guided augmentation: train, evaluate, benchmark"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {}
+}

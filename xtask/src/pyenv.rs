@@ -1,0 +1,92 @@
+//! Python peers for the benchmarks (OpenCV, PyTorch, timm), in a virtual environment the bench
+//! creates itself under `target/peer-venv/<name>`, so a benchmark never depends on what the
+//! user's Python happens to have installed.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A virtual environment holding exactly the pinned packages it was created with.
+pub struct PyEnv {
+    dir: PathBuf,
+}
+
+impl PyEnv {
+    /// Creates (once) and returns the environment `name` with `packages` (pip requirement
+    /// strings, e.g. `"opencv-contrib-python==4.10.0.84"`) installed. A marker file records the
+    /// requirement list, so a changed list rebuilds the environment.
+    pub fn ensure(name: &str, packages: &[&str]) -> Result<Self> {
+        let dir = workspace_root().join("target").join("peer-venv").join(name);
+        let marker = dir.join("requirements.installed");
+        let wanted = packages.join("\n");
+        if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+            return Ok(Self { dir });
+        }
+        eprintln!(
+            "creating the Python peer environment {} ({})",
+            dir.display(),
+            packages.join(", ")
+        );
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&dir),
+            "python3 -m venv",
+        )?;
+        let env = Self { dir };
+        run(
+            Command::new(env.python())
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(packages),
+            "pip install",
+        )?;
+        std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))?;
+        Ok(env)
+    }
+
+    /// The environment's interpreter.
+    pub fn python(&self) -> PathBuf {
+        self.dir.join("bin").join("python")
+    }
+
+    /// Runs `script` (Python source) with `args`; returns its stdout. Its stderr goes to ours, so
+    /// the peer's own progress and errors stay visible.
+    pub fn run_script(&self, script: &str, args: &[String]) -> Result<String> {
+        let out = Command::new(self.python())
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("starting {}", self.python().display()))?;
+        if !out.status.success() {
+            bail!("the Python peer script failed ({})", out.status);
+        }
+        String::from_utf8(out.stdout).context("the Python peer printed non-UTF-8 output")
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !status.success() {
+        bail!(
+            "{what} failed ({status}); the benchmark needs Python 3 with venv and access to PyPI"
+        );
+    }
+    Ok(())
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
