@@ -3,6 +3,7 @@
 //! Each command lives in its own module; this file only parses the command line and dispatches.
 //! Errors reach the user through `anyhow` with the file or argument they concern.
 
+mod bench;
 mod pyenv;
 
 use clap::{Parser, Subcommand};
@@ -18,9 +19,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Benchmarks against the peer library, reported as ratios.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Bench(b) => bench::run(b),
+    }
 }
