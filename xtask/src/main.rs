@@ -5,6 +5,7 @@
 
 mod bench;
 mod pyenv;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model from an experiment config.
+    Train(train::TrainArgs),
     /// Benchmarks against the peer library, reported as ratios.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -28,6 +31,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Train(args) => train::run(args),
         Command::Bench(b) => bench::run(b),
     }
 }

@@ -1,0 +1,384 @@
+//! Experiment configuration: one TOML file per experiment, `--set key=value` overrides.
+//!
+//! Every table rejects unknown keys (`deny_unknown_fields`), so a typo is an error that names
+//! the key and the file instead of a silently ignored setting. After parsing, [`ExperimentConfig::validate`]
+//! checks the values that serde cannot (ranges, orderings, lengths), again naming the key.
+//! The resolved config (defaults filled in) is written beside the run's results.
+
+use crate::dataset::DatasetConfig;
+use crate::transform::TransformConfig;
+use sal_models::Architecture;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where a config problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("--set {arg}: {message}")]
+    Override { arg: String, message: String },
+    #[error("config file {path}: `{key}` {message}")]
+    Invalid { path: PathBuf, key: &'static str, message: String },
+}
+
+/// Which device family runs the experiment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn's `flex` CPU backend (always built).
+    #[default]
+    Cpu,
+    /// WGPU: Vulkan, Metal, DX12 or GL GPUs of any vendor (cargo feature `wgpu`).
+    Wgpu,
+    /// CUDA on NVIDIA GPUs (cargo feature `cuda`).
+    Cuda,
+}
+
+/// The whole experiment. Top-level keys first, then one table per part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Names the run; the default output directory is `runs/<name>`.
+    pub name: String,
+    /// The one seed every random stream of the run derives from (see `seed.rs`).
+    #[serde(default)]
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Where the run writes its config, metrics, checkpoints and results.
+    #[serde(default)]
+    pub output_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub backend: BackendKind,
+    pub dataset: DatasetConfig,
+    pub model: ModelSection,
+    #[serde(default)]
+    pub transform: TransformConfig,
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+}
+
+/// The `[model]` table. Classes and input channels default to the data set's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// e.g. `"cifar-resnet18"`, `"preact-resnet18"`, `"wrn-28-10"` (`cargo xtask models` lists them).
+    pub architecture: Architecture,
+    #[serde(default)]
+    pub num_classes: Option<usize>,
+    #[serde(default)]
+    pub in_channels: Option<usize>,
+    /// Width of the first stage; `None` = the reference width.
+    #[serde(default)]
+    pub base_width: Option<usize>,
+    /// Dropout probability; `None` = the reference default.
+    #[serde(default)]
+    pub dropout: Option<f64>,
+}
+
+/// The `[optimizer]` table: SGD with momentum and (coupled, PyTorch-style) weight decay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    pub lr: f64,
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    #[serde(default = "default_true")]
+    pub nesterov: bool,
+    #[serde(default)]
+    pub weight_decay: f64,
+}
+
+/// The `[schedule]` table: PyTorch `MultiStepLR` with milestones in epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    #[serde(default)]
+    pub milestones: Vec<usize>,
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self { milestones: Vec::new(), gamma: default_gamma() }
+    }
+}
+
+fn default_momentum() -> f64 {
+    0.9
+}
+fn default_true() -> bool {
+    true
+}
+fn default_gamma() -> f64 {
+    0.1
+}
+
+impl ExperimentConfig {
+    /// Reads `path`, applies `overrides` (`key.path=value`, the value parsed as TOML and taken
+    /// as a string if it is not valid TOML), deserialises and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// [`load`](Self::load) on text already read; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse { path: path.to_path_buf(), message };
+        let config: Self = if overrides.is_empty() {
+            // Straight from the file, so errors point at its lines.
+            toml::from_str(text).map_err(|e| parse_error(e.to_string()))?
+        } else {
+            let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+            for arg in overrides {
+                apply_override(&mut table, arg)?;
+            }
+            let merged = toml::to_string(&table).map_err(|e| parse_error(e.to_string()))?;
+            toml::from_str(&merged)
+                .map_err(|e| parse_error(format!("after the --set overrides: {e}")))?
+        };
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot express.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        if self.epochs == 0 {
+            return Err(invalid("epochs", "must be at least 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", "must be at least 1".into()));
+        }
+        if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
+            return Err(invalid("optimizer.lr", format!("must be > 0, got {}", self.optimizer.lr)));
+        }
+        if !(0.0..1.0).contains(&self.optimizer.momentum) {
+            let m = self.optimizer.momentum;
+            return Err(invalid("optimizer.momentum", format!("must be in [0, 1), got {m}")));
+        }
+        if self.optimizer.nesterov && self.optimizer.momentum == 0.0 {
+            return Err(invalid("optimizer.nesterov", "needs optimizer.momentum > 0".into()));
+        }
+        if !(self.optimizer.weight_decay >= 0.0) {
+            let wd = self.optimizer.weight_decay;
+            return Err(invalid("optimizer.weight_decay", format!("must be >= 0, got {wd}")));
+        }
+        if !(self.schedule.gamma > 0.0) {
+            let g = self.schedule.gamma;
+            return Err(invalid("schedule.gamma", format!("must be > 0, got {g}")));
+        }
+        if self.schedule.milestones.windows(2).any(|w| w[0] >= w[1]) {
+            let m = &self.schedule.milestones;
+            return Err(invalid("schedule.milestones", format!("must increase strictly, got {m:?}")));
+        }
+        if self.dataset.train_limit == Some(0) || self.dataset.test_limit == Some(0) {
+            return Err(invalid("dataset.train_limit", "limits must be at least 1".into()));
+        }
+        let channels = self.in_channels();
+        if let Some(ch) = self.model.in_channels
+            && ch != self.dataset.name.channels()
+        {
+            let (n, d) = (self.dataset.name.channels(), self.dataset.name);
+            return Err(invalid("model.in_channels", format!("is {ch} but {d} images have {n}")));
+        }
+        if self.model.num_classes == Some(0) {
+            return Err(invalid("model.num_classes", "must be at least 1".into()));
+        }
+        for (key, values) in [("transform.mean", &self.transform.mean), ("transform.std", &self.transform.std)] {
+            if let Some(v) = values
+                && v.len() != channels
+            {
+                return Err(invalid(key, format!("has {} values for {channels} channels", v.len())));
+            }
+        }
+        if let Some(std) = &self.transform.std
+            && std.iter().any(|&s| !(s > 0.0))
+        {
+            return Err(invalid("transform.std", format!("must be > 0, got {std:?}")));
+        }
+        Ok(())
+    }
+
+    /// Input channels: the data set's.
+    pub fn in_channels(&self) -> usize {
+        self.dataset.name.channels()
+    }
+
+    /// The run directory: `output_dir`, or `runs/<name>`.
+    pub fn output_dir(&self) -> PathBuf {
+        self.output_dir.clone().unwrap_or_else(|| PathBuf::from("runs").join(&self.name))
+    }
+
+    /// The model's configuration with data-set defaults filled in; `num_classes` is the
+    /// config's or, if it has none, the data set's.
+    pub fn model_config(&self, num_classes: usize) -> sal_models::ModelConfig {
+        sal_models::ModelConfig::new(self.model.architecture, num_classes)
+            .with_in_channels(self.in_channels())
+            .with_base_width(self.model.base_width)
+            .with_dropout(self.model.dropout)
+    }
+
+    /// The config as TOML, every default written out (saved beside the run's results).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("an ExperimentConfig always serialises")
+    }
+}
+
+/// Sets `key.path=value` in `table`, creating missing tables on the way.
+fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let err = |message: String| ConfigError::Override { arg: arg.to_string(), message };
+    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected key=value".into()))?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(err(format!("`{key}` is not a valid key path")));
+    }
+    // The value as TOML (number, bool, array, quoted string), else as a bare string.
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let (last, parents) = parts.split_last().expect("split yields at least one part");
+    let mut current = table;
+    for (depth, part) in parents.iter().enumerate() {
+        let entry =
+            current.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| err(format!("`{}` is not a table", parts[..=depth].join("."))))?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+epochs = 2
+batch_size = 8
+
+[dataset]
+name = "fashion-mnist"
+
+[model]
+architecture = "cifar-resnet18"
+base_width = 8
+
+[optimizer]
+lr = 0.1
+weight_decay = 5e-4
+
+[schedule]
+milestones = [1]
+"#;
+
+    fn parse(text: &str, overrides: &[&str]) -> Result<ExperimentConfig, ConfigError> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        ExperimentConfig::parse(text, Path::new("exp.toml"), &o)
+    }
+
+    #[test]
+    fn parses_and_fills_defaults_from_the_data_set() {
+        let c = parse(GOOD, &[]).unwrap();
+        assert_eq!(c.model.num_classes, None);
+        assert_eq!(c.in_channels(), 1);
+        assert!(c.optimizer.nesterov);
+        assert_eq!(c.optimizer.momentum, 0.9);
+        assert_eq!(c.output_dir(), PathBuf::from("runs/t"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key_and_file() {
+        let text = GOOD.replace("weight_decay", "weight_dacay");
+        let msg = parse(&text, &[]).unwrap_err().to_string();
+        assert!(msg.contains("exp.toml") && msg.contains("weight_dacay"), "{msg}");
+        let msg = parse(&format!("typo = 1\n{GOOD}"), &[]).unwrap_err().to_string();
+        assert!(msg.contains("typo"), "{msg}");
+    }
+
+    #[test]
+    fn overrides_set_nested_keys_with_toml_values() {
+        let c = parse(GOOD, &["optimizer.lr=0.05", "epochs=3", "schedule.milestones=[1, 2]"]).unwrap();
+        assert_eq!((c.optimizer.lr, c.epochs), (0.05, 3));
+        assert_eq!(c.schedule.milestones, vec![1, 2]);
+        let c = parse(GOOD, &["name=other run"]).unwrap();
+        assert_eq!(c.name, "other run");
+    }
+
+    #[test]
+    fn bad_overrides_are_errors_naming_the_argument() {
+        let msg = parse(GOOD, &["epochs"]).unwrap_err().to_string();
+        assert!(msg.contains("--set epochs") && msg.contains("key=value"), "{msg}");
+        let msg = parse(GOOD, &["epochs.x=1"]).unwrap_err().to_string();
+        assert!(msg.contains("`epochs` is not a table"), "{msg}");
+        let msg = parse(GOOD, &["optimizer.lrr=1"]).unwrap_err().to_string();
+        assert!(msg.contains("lrr"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        for (o, key) in [
+            ("epochs=0", "epochs"),
+            ("optimizer.lr=-1", "optimizer.lr"),
+            ("schedule.milestones=[3, 2]", "schedule.milestones"),
+            ("transform.mean=[0.1, 0.2]", "transform.mean"),
+            ("model.in_channels=3", "model.in_channels"),
+        ] {
+            let msg = parse(GOOD, &[o]).unwrap_err().to_string();
+            assert!(msg.contains(key) && msg.contains("exp.toml"), "{o}: {msg}");
+        }
+    }
+
+    #[test]
+    fn unknown_architecture_is_an_error() {
+        let msg = parse(GOOD, &["model.architecture=resnet9000"]).unwrap_err().to_string();
+        assert!(msg.contains("resnet9000"), "{msg}");
+    }
+
+    #[test]
+    fn the_resolved_config_round_trips() {
+        let c = parse(GOOD, &[]).unwrap();
+        let again = parse(&c.to_toml(), &[]).unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
+    fn every_shipped_experiment_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+        let mut seen = 0;
+        for entry in walk(&dir) {
+            ExperimentConfig::load(&entry, &[]).unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+        }
+        assert!(seen > 0, "no configs under {}", dir.display());
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,335 @@
+//! What a run shows and keeps: progress bars while it trains, one summary line per epoch, and
+//! `metrics.csv` (one row per epoch, plot-ready).
+//!
+//! burn-train hands every metric value and every progress tick to a `MetricsRenderer`; its own
+//! CLI renderer prints a debug line per iteration. [`RunRecorder`] replaces it: it draws
+//! `indicatif` bars (hidden automatically when stderr is not a terminal), keeps each epoch's
+//! final metric values, times the splits, and appends the epoch's CSV row as soon as the
+//! epoch's validation ends, so a killed run keeps every finished epoch's numbers.
+
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// burn-train's metric names, as registered by the trainer.
+pub const LOSS: &str = "Loss";
+pub const ACCURACY: &str = "Accuracy";
+pub const TOP5: &str = "Top-K Accuracy @ TopK(5)";
+pub const LEARNING_RATE: &str = "Learning Rate";
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    /// Top-1 accuracy (%) against the batch's original labels, as the papers' code logs it.
+    pub train_top1: f64,
+    pub test_loss: f64,
+    pub test_top1: f64,
+    pub test_top5: f64,
+    pub train_seconds: f64,
+    pub test_seconds: f64,
+    pub train_images_per_second: f64,
+}
+
+const CSV_HEADER: &str = "epoch,lr,train_loss,train_top1,test_loss,test_top1,test_top5,\
+train_seconds,test_seconds,train_images_per_second";
+
+impl EpochRecord {
+    fn csv_row(&self) -> String {
+        format!(
+            "{},{},{:.6},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3},{:.2}",
+            self.epoch,
+            self.lr,
+            self.train_loss,
+            self.train_top1,
+            self.test_loss,
+            self.test_top1,
+            self.test_top5,
+            self.train_seconds,
+            self.test_seconds,
+            self.train_images_per_second
+        )
+    }
+}
+
+/// The epochs recorded so far; shared with the trainer, which builds `results.json` from it.
+pub type RunLog = Arc<Mutex<Vec<EpochRecord>>>;
+
+#[derive(Default)]
+struct SplitState {
+    started: Option<Instant>,
+    seconds: f64,
+    items: usize,
+    /// Final (epoch) values by metric name.
+    finals: HashMap<String, f64>,
+    /// Running mean for the progress bar message: (sum, count) by metric name.
+    running: HashMap<String, (f64, usize)>,
+}
+
+/// See the module documentation.
+pub struct RunRecorder {
+    csv_path: PathBuf,
+    log: RunLog,
+    names: HashMap<MetricId, String>,
+    epoch: usize,
+    total_epochs: usize,
+    split: &'static str,
+    train: SplitState,
+    valid: SplitState,
+    bar: Option<ProgressBar>,
+}
+
+impl RunRecorder {
+    /// Records into `csv_path`. Rows of epochs after `keep_through` (a resumed run's checkpoint
+    /// epoch) are dropped from an existing file: those epochs will run again.
+    pub fn new(csv_path: &Path, keep_through: usize, log: RunLog) -> std::io::Result<Self> {
+        let kept = read_rows(csv_path)?.into_iter().filter(|(epoch, _)| *epoch <= keep_through);
+        let mut text = format!("{CSV_HEADER}\n");
+        for (_, row) in kept {
+            text.push_str(&row);
+            text.push('\n');
+        }
+        crate::checkpoint::write_atomically(csv_path, text.as_bytes())?;
+        Ok(Self {
+            csv_path: csv_path.to_path_buf(),
+            log,
+            names: HashMap::new(),
+            epoch: keep_through + 1,
+            total_epochs: 0,
+            split: "train",
+            train: SplitState::default(),
+            valid: SplitState::default(),
+            bar: None,
+        })
+    }
+
+    fn state(&mut self) -> &mut SplitState {
+        if self.split == "train" { &mut self.train } else { &mut self.valid }
+    }
+
+    fn observe(&mut self, state: MetricState) {
+        let MetricState::Numeric(entry, Some(value)) = state else { return };
+        let Some(name) = self.names.get(&entry.metric_id).cloned() else { return };
+        let split = self.state();
+        match value {
+            NumericEntry::Final(v) => {
+                split.finals.insert(name, v);
+            }
+            NumericEntry::Aggregated { aggregated_value, count } => {
+                let r = split.running.entry(name).or_default();
+                r.0 += aggregated_value * count as f64;
+                r.1 += count;
+            }
+            NumericEntry::Value(v) => {
+                let r = split.running.entry(name).or_default();
+                r.0 += v;
+                r.1 += 1;
+            }
+        }
+    }
+
+    fn bar_message(&self) -> String {
+        let split = if self.split == "train" { &self.train } else { &self.valid };
+        let mean = |name: &str| split.running.get(name).map(|(s, n)| s / (*n).max(1) as f64);
+        let mut parts = Vec::new();
+        if let Some(loss) = mean(LOSS) {
+            parts.push(format!("loss {loss:.4}"));
+        }
+        if let Some(acc) = mean(ACCURACY) {
+            parts.push(format!("top-1 {acc:.2}%"));
+        }
+        parts.join("  ")
+    }
+
+    /// Builds the epoch's record once its validation has ended, prints and appends it.
+    fn finish_epoch(&mut self) {
+        let get = |s: &SplitState, name: &str| s.finals.get(name).copied().unwrap_or(f64::NAN);
+        let record = EpochRecord {
+            epoch: self.epoch,
+            lr: get(&self.train, LEARNING_RATE),
+            train_loss: get(&self.train, LOSS),
+            train_top1: get(&self.train, ACCURACY),
+            test_loss: get(&self.valid, LOSS),
+            test_top1: get(&self.valid, ACCURACY),
+            test_top5: get(&self.valid, TOP5),
+            train_seconds: self.train.seconds,
+            test_seconds: self.valid.seconds,
+            train_images_per_second: self.train.items as f64 / self.train.seconds.max(1e-9),
+        };
+        println!(
+            "epoch {}/{}  lr {:.4}  train loss {:.4} top-1 {:.2}%  |  test loss {:.4} top-1 {:.2}% top-5 {:.2}%  |  {:.0} s, {:.1} img/s",
+            record.epoch,
+            self.total_epochs,
+            record.lr,
+            record.train_loss,
+            record.train_top1,
+            record.test_loss,
+            record.test_top1,
+            record.test_top5,
+            record.train_seconds + record.test_seconds,
+            record.train_images_per_second,
+        );
+        if let Err(e) = append_row(&self.csv_path, &record.csv_row()) {
+            eprintln!("warning: cannot append to {}: {e}", self.csv_path.display());
+        }
+        self.log.lock().expect("run log lock").push(record);
+        self.train = SplitState::default();
+        self.valid = SplitState::default();
+    }
+}
+
+fn append_row(path: &Path, row: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+    writeln!(file, "{row}")?;
+    file.sync_data()
+}
+
+/// The rows of an existing metrics file, keyed by epoch (missing file: none).
+fn read_rows(path: &Path) -> std::io::Result<Vec<(usize, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let epoch = line.split(',').next()?.parse().ok()?;
+            Some((epoch, line.to_string()))
+        })
+        .collect())
+}
+
+impl MetricsRendererTraining for RunRecorder {
+    fn update_train(&mut self, state: MetricState) {
+        self.observe(state);
+    }
+
+    fn update_valid(&mut self, state: MetricState) {
+        self.observe(state);
+    }
+
+    fn on_train_end(
+        &mut self,
+        _summary: Option<burn::train::LearnerSummary>,
+    ) -> Result<(), Box<dyn core::error::Error>> {
+        Ok(())
+    }
+}
+
+impl MetricsRendererEvaluation for RunRecorder {
+    fn update_test(&mut self, _name: EvaluationName, state: MetricState) {
+        self.observe(state);
+    }
+}
+
+impl TrainingProgressLogger for RunRecorder {
+    fn start(&mut self, total_epochs: usize, starting_epoch: usize, _items: Option<usize>, _label: Option<&str>) {
+        self.total_epochs = total_epochs;
+        self.epoch = starting_epoch;
+    }
+
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch + 1;
+    }
+
+    fn start_split(&mut self, split: &str, total_items: usize) {
+        self.split = if split == "train" { "train" } else { "valid" };
+        let label = if self.split == "train" { "train" } else { "test " };
+        let prefix = format!("epoch {}/{} {label}", self.epoch, self.total_epochs);
+        let state = self.state();
+        *state = SplitState { started: Some(Instant::now()), ..SplitState::default() };
+        let bar = ProgressBar::new(total_items as u64).with_prefix(prefix).with_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:28}] {pos}/{len} img {per_sec:>9} eta {eta:>4}  {msg}",
+            )
+            .expect("valid progress template")
+            .progress_chars("=> "),
+        );
+        self.bar = Some(bar);
+    }
+
+    fn update_split(&mut self, items_processed: usize) {
+        self.state().items = items_processed;
+        let message = self.bar_message();
+        if let Some(bar) = &self.bar {
+            bar.set_position(items_processed as u64);
+            bar.set_message(message);
+        }
+    }
+
+    fn end_split(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let state = self.state();
+        state.seconds = state.started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+        if self.split == "valid" {
+            self.finish_epoch();
+        }
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, _event: String) {}
+}
+
+impl EvaluationProgressLogger for RunRecorder {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+    fn start_test(&mut self, name: &str, total_items: usize) {
+        self.split = "valid";
+        let bar = ProgressBar::new(total_items as u64).with_prefix(name.to_string());
+        self.bar = Some(bar);
+    }
+    fn update_test_progress(&mut self, items_processed: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(items_processed as u64);
+        }
+    }
+    fn end_test(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _event: String) {}
+}
+
+impl MetricsRenderer for RunRecorder {
+    fn manual_close(&mut self) {}
+
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        self.names.insert(definition.metric_id.clone(), definition.name.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_drops_rows_of_epochs_that_will_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("metrics.csv");
+        std::fs::write(&csv, format!("{CSV_HEADER}\n1,0.1,1,2,3,4,5,6,7,8\n2,0.1,1,2,3,4,5,6,7,8\n3,x\n")).unwrap();
+        RunRecorder::new(&csv, 2, RunLog::default()).unwrap();
+        let rows = read_rows(&csv).unwrap();
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2]);
+        RunRecorder::new(&csv, 0, RunLog::default()).unwrap();
+        assert!(read_rows(&csv).unwrap().is_empty());
+        assert!(std::fs::read_to_string(&csv).unwrap().starts_with("epoch,lr,"));
+    }
+}

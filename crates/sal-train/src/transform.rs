@@ -1,0 +1,283 @@
+//! Per-sample augmentation and normalisation, applied on the loader's worker threads.
+//!
+//! The papers' CIFAR recipe (SaliencyMix, CutMix and Cutout code): `RandomCrop(32, padding=4)`
+//! (zero padding), then `RandomHorizontalFlip()`, then `ToTensor()` + `Normalize(mean, std)`.
+//! [`SampleTransform::apply`] does all of it in one pass from the u8 image straight into the
+//! batch's f32 CHW buffer: every output pixel is looked up in the (virtually) padded, cropped
+//! and flipped source, so no intermediate image is ever allocated.
+
+use crate::data::ImageItem;
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+/// The `[transform]` table of an experiment config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformConfig {
+    /// Zero-pad every image, centred, to `pad_to x pad_to` first (Fashion-MNIST's 28x28 -> 32x32,
+    /// the input size of the CIFAR models). `None` keeps the native size.
+    #[serde(default)]
+    pub pad_to: Option<usize>,
+    /// `RandomCrop(size, padding)`: pad by this many zero pixels on every side and crop back to
+    /// the original size at a uniformly random offset. 0 turns it off. Training only.
+    #[serde(default)]
+    pub crop_padding: usize,
+    /// Random horizontal flip with probability 0.5. Training only.
+    #[serde(default)]
+    pub hflip: bool,
+    /// Per-channel mean in [0, 1] units; defaults to the data set's (see `DatasetKind`).
+    #[serde(default)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation in [0, 1] units; defaults to the data set's.
+    #[serde(default)]
+    pub std: Option<Vec<f32>>,
+}
+
+/// Per-channel normalisation constants, `x = (u8 / 255 - mean) / std`, as torchvision's
+/// `ToTensor` + `Normalize` compute it in f32.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// Normalises one u8 value of channel `c`. Two correctly rounded f32 operations, exactly
+    /// like torchvision, so that de-normalising and rounding gives the u8 value back.
+    #[inline]
+    pub fn apply(&self, value: u8, c: usize) -> f32 {
+        (value as f32 / 255.0 - self.mean[c]) / self.std[c]
+    }
+}
+
+/// A resolved per-sample transform: output geometry, augmentation switches, normalisation.
+#[derive(Debug, Clone)]
+pub struct SampleTransform {
+    pub channels: usize,
+    /// Output side lengths (after `pad_to`; random crops keep the size).
+    pub height: usize,
+    pub width: usize,
+    pad_to: Option<usize>,
+    crop_padding: usize,
+    hflip: bool,
+    pub normalization: Normalization,
+}
+
+/// Where a sample's pixels end up: chosen once per sample from its RNG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placement {
+    /// Offset of the crop window in the zero-padded image (`0..=2*crop_padding`).
+    crop_top: usize,
+    crop_left: usize,
+    flip: bool,
+}
+
+impl SampleTransform {
+    /// Builds the transform for images of `height x width x channels`; `normalization` must have
+    /// one entry per channel (checked by the config loader).
+    pub fn new(
+        config: &TransformConfig,
+        channels: usize,
+        height: usize,
+        width: usize,
+        normalization: Normalization,
+    ) -> Self {
+        let (height, width) = match config.pad_to {
+            Some(side) => (height.max(side), width.max(side)),
+            None => (height, width),
+        };
+        Self {
+            channels,
+            height,
+            width,
+            pad_to: config.pad_to,
+            crop_padding: config.crop_padding,
+            hflip: config.hflip,
+            normalization,
+        }
+    }
+
+    /// Number of f32 values one sample occupies in the batch buffer.
+    pub fn sample_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Writes `item` into `out` (CHW, normalised). With `rng` the random crop and flip are
+    /// applied (training); without, only padding and normalisation (evaluation).
+    ///
+    /// # Errors
+    /// The item's size or channel count differs from what the transform was built for.
+    pub fn apply(
+        &self,
+        item: &ImageItem,
+        rng: Option<&mut impl Rng>,
+        out: &mut [f32],
+    ) -> Result<(), String> {
+        let (pad_top, pad_left) = self.centre_padding(item)?;
+        let placement = match rng {
+            Some(rng) => Placement {
+                crop_top: if self.crop_padding > 0 {
+                    rng.random_range(0..=2 * self.crop_padding)
+                } else {
+                    0
+                },
+                crop_left: if self.crop_padding > 0 {
+                    rng.random_range(0..=2 * self.crop_padding)
+                } else {
+                    0
+                },
+                flip: self.hflip && rng.random_bool(0.5),
+            },
+            None => Placement { crop_top: self.crop_padding, crop_left: self.crop_padding, flip: false },
+        };
+        let (h, w, c) = (self.height, self.width, self.channels);
+        debug_assert_eq!(out.len(), self.sample_len());
+        // Output pixel (y, x) shows padded-image pixel (y + crop_top - crop_padding, ...),
+        // which is source pixel (.. - pad_top, .. - pad_left) when inside the source.
+        let zero: Vec<f32> = (0..c).map(|ch| self.normalization.apply(0, ch)).collect();
+        for y in 0..h {
+            let sy = (y + placement.crop_top).checked_sub(self.crop_padding + pad_top);
+            let sy = sy.filter(|&sy| sy < item.height);
+            for x in 0..w {
+                let xx = if placement.flip { w - 1 - x } else { x };
+                let sx = (xx + placement.crop_left).checked_sub(self.crop_padding + pad_left);
+                let src = match (sy, sx.filter(|&sx| sx < item.width)) {
+                    (Some(sy), Some(sx)) => Some((sy * item.width + sx) * c),
+                    _ => None,
+                };
+                for ch in 0..c {
+                    out[ch * h * w + y * w + x] = match src {
+                        Some(i) => self.normalization.apply(item.pixels[i + ch], ch),
+                        None => zero[ch],
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The centring offsets of `pad_to`, after checking the item fits the transform.
+    fn centre_padding(&self, item: &ImageItem) -> Result<(usize, usize), String> {
+        if item.channels != self.channels {
+            return Err(format!(
+                "image has {} channels, the model expects {}",
+                item.channels, self.channels
+            ));
+        }
+        let (expected_h, expected_w) = match self.pad_to {
+            Some(_) if item.height <= self.height && item.width <= self.width => {
+                return Ok(((self.height - item.height) / 2, (self.width - item.width) / 2));
+            }
+            _ => (self.height, self.width),
+        };
+        if item.height != expected_h || item.width != expected_w {
+            return Err(format!(
+                "image is {}x{}, expected {}x{} (every image of a data set must have one size; \
+                 set transform.pad_to to pad smaller ones)",
+                item.height, item.width, expected_h, expected_w
+            ));
+        }
+        Ok((0, 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn item(h: usize, w: usize, c: usize) -> ImageItem {
+        let pixels = (0..h * w * c).map(|i| (i % 251) as u8 + 1).collect();
+        ImageItem { pixels, height: h, width: w, channels: c, label: 0 }
+    }
+
+    fn identity_norm(c: usize) -> Normalization {
+        Normalization { mean: vec![0.0; c], std: vec![1.0 / 255.0; c] }
+    }
+
+    /// Undoes `identity_norm`: the u8 value the output pixel came from (0 = padding).
+    fn value(out: &[f32], i: usize) -> u8 {
+        out[i].round() as u8
+    }
+
+    #[test]
+    fn evaluation_pads_centred_and_normalises_like_torchvision() {
+        let cfg = TransformConfig { pad_to: Some(32), ..Default::default() };
+        let norm = Normalization { mean: vec![0.2860], std: vec![0.3530] };
+        let t = SampleTransform::new(&cfg, 1, 28, 28, norm.clone());
+        let it = item(28, 28, 1);
+        let mut out = vec![0.0; t.sample_len()];
+        t.apply(&it, None::<&mut StdRng>, &mut out).unwrap();
+        assert_eq!((t.height, t.width), (32, 32));
+        // Corner is padding (u8 0), pixel (2, 2) is source (0, 0).
+        assert_eq!(out[0], (0.0 - 0.2860f32) / 0.3530);
+        assert_eq!(out[2 * 32 + 2], (it.pixels[0] as f32 / 255.0 - 0.2860) / 0.3530);
+    }
+
+    #[test]
+    fn random_crop_is_a_shifted_window_of_the_zero_padded_image() {
+        let cfg = TransformConfig { crop_padding: 4, ..Default::default() };
+        let t = SampleTransform::new(&cfg, 3, 8, 8, identity_norm(3));
+        let it = item(8, 8, 3);
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..20 {
+            let mut out = vec![0.0; t.sample_len()];
+            t.apply(&it, Some(&mut rng), &mut out).unwrap();
+            // Find the shift from the first non-padding pixel and check every pixel against it.
+            let mut matched = false;
+            'shift: for dy in -4i32..=4 {
+                for dx in -4i32..=4 {
+                    let ok = (0..3).all(|c| {
+                        (0..8).all(|y| {
+                            (0..8).all(|x| {
+                                let (sy, sx) = (y as i32 + dy, x as i32 + dx);
+                                let expect = if (0..8).contains(&sy) && (0..8).contains(&sx) {
+                                    it.pixels[((sy * 8 + sx) * 3) as usize + c]
+                                } else {
+                                    0
+                                };
+                                value(&out, c * 64 + y * 8 + x) == expect
+                            })
+                        })
+                    });
+                    if ok {
+                        matched = true;
+                        break 'shift;
+                    }
+                }
+            }
+            assert!(matched, "output is not a shifted crop");
+        }
+    }
+
+    #[test]
+    fn flip_mirrors_columns_and_happens_about_half_the_time() {
+        let cfg = TransformConfig { hflip: true, ..Default::default() };
+        let t = SampleTransform::new(&cfg, 1, 4, 5, identity_norm(1));
+        let it = item(4, 5, 1);
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut flips = 0;
+        for _ in 0..1000 {
+            let mut out = vec![0.0; t.sample_len()];
+            t.apply(&it, Some(&mut rng), &mut out).unwrap();
+            let flipped = value(&out, 0) == it.pixels[4];
+            if flipped {
+                flips += 1;
+                assert!((0..4).all(|y| (0..5).all(|x| value(&out, y * 5 + x) == it.pixels[y * 5 + 4 - x])));
+            } else {
+                assert!((0..20).all(|i| value(&out, i) == it.pixels[i]));
+            }
+        }
+        // Binomial(1000, 0.5): 4.5 sigma is +-71.
+        assert!((429..=571).contains(&flips), "{flips} flips in 1000");
+    }
+
+    #[test]
+    fn wrong_size_or_channels_is_an_error_not_a_panic() {
+        let t = SampleTransform::new(&TransformConfig::default(), 3, 8, 8, identity_norm(3));
+        let mut out = vec![0.0; t.sample_len()];
+        assert!(t.apply(&item(8, 9, 3), None::<&mut StdRng>, &mut out).is_err());
+        assert!(t.apply(&item(8, 8, 1), None::<&mut StdRng>, &mut out).is_err());
+    }
+}

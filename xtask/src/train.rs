@@ -1,0 +1,68 @@
+//! `cargo xtask train --config F [--backend cpu|wgpu|cuda] [--resume] [--set key=value]...`
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use sal_train::{BackendKind, ExperimentConfig, TrainOptions};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML), e.g. experiments/quickstart.toml.
+    #[arg(long)]
+    config: PathBuf,
+    /// Device family; overrides the config's `backend`.
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    /// Continue the run in the config's output directory from its newest complete checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Override a config value, e.g. `--set optimizer.lr=0.05 --set epochs=3` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+impl From<Backend> for BackendKind {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Cpu => BackendKind::Cpu,
+            Backend::Wgpu => BackendKind::Wgpu,
+            Backend::Cuda => BackendKind::Cuda,
+        }
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let config = ExperimentConfig::load(&args.config, &args.overrides)?;
+    let options = TrainOptions { resume: args.resume, backend: args.backend.map(Into::into) };
+    let report = sal_train::train(&config, &options)
+        .with_context(|| format!("training {}", args.config.display()))?;
+    let r = &report.results;
+    println!();
+    if let Some(last) = &r.final_epoch {
+        println!(
+            "final test top-1 {:.2}%  top-5 {:.2}%  (best {:.2}% at epoch {})",
+            last.test_top1,
+            last.test_top5,
+            r.best_test_top1.unwrap_or(f64::NAN),
+            r.best_epoch.unwrap_or(0)
+        );
+    }
+    println!(
+        "wall time {:.0} s, training throughput {:.1} img/s",
+        r.wall_seconds,
+        r.train_images_per_second.unwrap_or(f64::NAN)
+    );
+    println!("metrics (plot-ready CSV): {}", report.metrics_csv.display());
+    println!("results:                  {}", report.results_json.display());
+    if let Some(checkpoint) = &report.last_checkpoint {
+        println!("checkpoint:               {}", checkpoint.display());
+    }
+    Ok(())
+}
