@@ -4,6 +4,7 @@
 //! Errors reach the user through `anyhow` with the file or argument they concern.
 
 mod bench;
+mod data;
 mod pyenv;
 
 use clap::{Parser, Subcommand};
@@ -23,11 +24,15 @@ enum Command {
     /// Benchmarks against the peer library, reported as ratios.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Get the default data set (Fashion-MNIST) and check data sets on disk.
+    #[command(subcommand)]
+    Data(data::Data),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(b) => bench::run(b),
+        Command::Data(d) => data::run(d),
     }
 }
