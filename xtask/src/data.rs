@@ -107,20 +107,28 @@ fn check(format: Format, path: PathBuf, split: Split, decode_all: bool) -> Resul
         Format::Mnist => in_memory(Mnist::open(&path, split).with_context(context)?),
         Format::FashionMnist => in_memory(FashionMnist::open(&path, split).with_context(context)?),
         Format::Cifar10 => in_memory(Cifar10::open(&path, split).with_context(context)?),
-        Format::Cifar100 => in_memory(
-            Cifar100::open(&path, split, Cifar100Labels::Fine).with_context(context)?,
-        ),
-        Format::Cifar100Coarse => in_memory(
-            Cifar100::open(&path, split, Cifar100Labels::Coarse).with_context(context)?,
-        ),
+        Format::Cifar100 => {
+            in_memory(Cifar100::open(&path, split, Cifar100Labels::Fine).with_context(context)?)
+        }
+        Format::Cifar100Coarse => {
+            in_memory(Cifar100::open(&path, split, Cifar100Labels::Coarse).with_context(context)?)
+        }
         Format::ImageFolder => folder(ImageFolder::open(&path).with_context(context)?),
         Format::TinyImagenet => folder(TinyImageNet::open(&path, split).with_context(context)?),
     };
     let names = dataset.class_names();
     let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
-    let more = if names.len() > shown.len() { ", ..." } else { "" };
+    let more = if names.len() > shown.len() {
+        ", ..."
+    } else {
+        ""
+    };
     println!("{}: {} images", path.display(), dataset.len());
-    println!("  {} classes: {}{more}", dataset.num_classes(), shown.join(", "));
+    println!(
+        "  {} classes: {}{more}",
+        dataset.num_classes(),
+        shown.join(", ")
+    );
     for line in extra {
         println!("  {line}");
     }
@@ -136,7 +144,10 @@ fn in_memory(images: sal_train::data::InMemoryImages) -> (Box<dyn ImageDataset>,
     let min = counts.iter().min().copied().unwrap_or(0);
     let max = counts.iter().max().copied().unwrap_or(0);
     let extra = vec![
-        format!("images {h}x{w}x{c} (held in memory: {} bytes)", images.pixels().len()),
+        format!(
+            "images {h}x{w}x{c} (held in memory: {} bytes)",
+            images.pixels().len()
+        ),
         format!("images per class: {min}..={max}"),
     ];
     (Box::new(images), extra)
@@ -148,7 +159,12 @@ fn folder(folder: ImageFolder) -> (Box<dyn ImageDataset>, Vec<String>) {
         "{} non-PNG/JPEG files skipped (decoded lazily; run with --decode-all to check every image)",
         skipped.len()
     )];
-    extra.extend(skipped.iter().take(5).map(|p| format!("  skipped: {}", p.display())));
+    extra.extend(
+        skipped
+            .iter()
+            .take(5)
+            .map(|p| format!("  skipped: {}", p.display())),
+    );
     (Box::new(folder), extra)
 }
 
@@ -167,7 +183,11 @@ fn decode_every_image(dataset: &dyn ImageDataset) -> Result<()> {
     }
     bar.finish_and_clear();
     if !failures.is_empty() {
-        bail!("{} of {} images failed to decode (listed above)", failures.len(), dataset.len());
+        bail!(
+            "{} of {} images failed to decode (listed above)",
+            failures.len(),
+            dataset.len()
+        );
     }
     println!("  all {} images decode", dataset.len());
     Ok(())

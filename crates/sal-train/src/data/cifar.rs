@@ -90,6 +90,7 @@ impl Cifar100 {
     /// The folder the binary archive unpacks to.
     pub const FOLDER: &'static str = "cifar-100-binary";
     /// `fine_label_names.txt` of the archive.
+    #[rustfmt::skip]
     pub const FINE_NAMES: [&'static str; 100] = [
         "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
         "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
@@ -128,6 +129,7 @@ impl Cifar100 {
         "vehicles_2",
     ];
     /// The superclass of each fine class (the CIFAR-100 class hierarchy).
+    #[rustfmt::skip]
     pub const FINE_TO_COARSE: [u8; 100] = [
         4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11, 6, 11, 5, 10, 7, 6, 13,
         15, 3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5, 5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4,
@@ -144,7 +146,11 @@ impl Cifar100 {
     }
 
     /// Reads a split from `dir`: the `cifar-100-binary` folder as shipped, or its parent.
-    pub fn open(dir: &Path, split: Split, labels: Cifar100Labels) -> Result<InMemoryImages, DataError> {
+    pub fn open(
+        dir: &Path,
+        split: Split,
+        labels: Cifar100Labels,
+    ) -> Result<InMemoryImages, DataError> {
         let name = Self::file_name(split);
         let folder = resolve_folder(dir, Self::FOLDER, name, "CIFAR-100 binary version")?;
         let path = folder.join(name);
@@ -223,7 +229,10 @@ impl Records {
         }
         let bytes = std::fs::read(path).map_err(|e| DataError::from_io(path, layout.what, e))?;
         if bytes.len() as u64 != len {
-            return Err(DataError::invalid(path, "the file changed while being read"));
+            return Err(DataError::invalid(
+                path,
+                "the file changed while being read",
+            ));
         }
         let count = bytes.len() / record_bytes;
         self.pixels.reserve(count * PIXEL_BYTES);
@@ -265,7 +274,12 @@ impl Records {
 
 /// `dir` if it holds `first_file`, else `dir/folder` if that does (the archive's folder given
 /// by its parent).
-fn resolve_folder(dir: &Path, folder: &str, first_file: &str, what: &str) -> Result<PathBuf, DataError> {
+fn resolve_folder(
+    dir: &Path,
+    folder: &str,
+    first_file: &str,
+    what: &str,
+) -> Result<PathBuf, DataError> {
     if dir.join(first_file).is_file() {
         return Ok(dir.to_path_buf());
     }
@@ -295,7 +309,11 @@ mod tests {
     }
 
     fn u64s(v: &Value) -> Vec<u64> {
-        v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect()
     }
 
     /// Labels, pixel (0,0) and pixel sums of every record against labels.json.
@@ -305,11 +323,19 @@ mod tests {
         for (i, rec) in records.iter().enumerate() {
             let item = ds.load(i).unwrap();
             assert_eq!((item.height, item.width, item.channels), (32, 32, 3));
-            assert_eq!(item.label as u64, rec[label_key].as_u64().unwrap(), "label {i}");
+            assert_eq!(
+                item.label as u64,
+                rec[label_key].as_u64().unwrap(),
+                "label {i}"
+            );
             let first: Vec<u64> = item.pixels[..3].iter().map(|&p| p as u64).collect();
             assert_eq!(first, u64s(&rec["first_rgb"]), "pixel (0,0) of record {i}");
             let sum: u64 = item.pixels.iter().map(|&p| p as u64).sum();
-            assert_eq!(sum, rec["pixel_sum"].as_u64().unwrap(), "pixel sum of record {i}");
+            assert_eq!(
+                sum,
+                rec["pixel_sum"].as_u64().unwrap(),
+                "pixel sum of record {i}"
+            );
         }
     }
 
@@ -351,9 +377,18 @@ mod tests {
 
     #[test]
     fn class_tables_match_the_archive() {
-        assert_eq!(names_in("cifar-10-batches-bin/batches.meta.txt"), Cifar10::CLASS_NAMES);
-        assert_eq!(names_in("cifar-100-binary/fine_label_names.txt"), Cifar100::FINE_NAMES);
-        assert_eq!(names_in("cifar-100-binary/coarse_label_names.txt"), Cifar100::COARSE_NAMES);
+        assert_eq!(
+            names_in("cifar-10-batches-bin/batches.meta.txt"),
+            Cifar10::CLASS_NAMES
+        );
+        assert_eq!(
+            names_in("cifar-100-binary/fine_label_names.txt"),
+            Cifar100::FINE_NAMES
+        );
+        assert_eq!(
+            names_in("cifar-100-binary/coarse_label_names.txt"),
+            Cifar100::COARSE_NAMES
+        );
         let table: Vec<u64> = Cifar100::FINE_TO_COARSE.iter().map(|&c| c as u64).collect();
         assert_eq!(table, u64s(&labels_json()["cifar100"]["fine_to_coarse"]));
     }
@@ -370,7 +405,14 @@ mod tests {
         let tmp = staged("truncated/cifar10_truncated.bin", "test_batch.bin");
         let err = Cifar10::open(tmp.path(), Split::Test).unwrap_err();
         assert!(
-            matches!(err, DataError::RecordSize { len: 7146, record_bytes: 3073, .. }),
+            matches!(
+                err,
+                DataError::RecordSize {
+                    len: 7146,
+                    record_bytes: 3073,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("test_batch.bin"), "{err}");
@@ -378,7 +420,14 @@ mod tests {
         let tmp = staged("truncated/cifar100_truncated.bin", "test.bin");
         let err = Cifar100::open(tmp.path(), Split::Test, Cifar100Labels::Fine).unwrap_err();
         assert!(
-            matches!(err, DataError::RecordSize { len: 7148, record_bytes: 3074, .. }),
+            matches!(
+                err,
+                DataError::RecordSize {
+                    len: 7148,
+                    record_bytes: 3074,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("test.bin"), "{err}");
@@ -389,10 +438,22 @@ mod tests {
         // A CIFAR-100 file read as CIFAR-10: 30740 is not a multiple of 3073.
         let tmp = staged("cifar-100-binary/test.bin", "test_batch.bin");
         let err = Cifar10::open(tmp.path(), Split::Test).unwrap_err();
-        assert!(matches!(err, DataError::RecordSize { record_bytes: 3073, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                DataError::RecordSize {
+                    record_bytes: 3073,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         std::fs::write(tmp.path().join("test_batch.bin"), b"").unwrap();
         let err = Cifar10::open(tmp.path(), Split::Test).unwrap_err();
-        assert!(matches!(err, DataError::RecordSize { len: 0, .. }), "{err:?}");
+        assert!(
+            matches!(err, DataError::RecordSize { len: 0, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -404,7 +465,15 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = Cifar10::open(tmp.path(), Split::Test).unwrap_err();
         assert!(
-            matches!(err, DataError::LabelOutOfRange { index: 4, label: 10, num_classes: 10, .. }),
+            matches!(
+                err,
+                DataError::LabelOutOfRange {
+                    index: 4,
+                    label: 10,
+                    num_classes: 10,
+                    ..
+                }
+            ),
             "{err:?}"
         );
 

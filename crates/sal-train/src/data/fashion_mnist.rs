@@ -153,8 +153,7 @@ pub fn ensure_with(
                     return install_from(&extracted, datasets_dir, &target);
                 }
                 tried.push(format!(
-                    "apt-get download {DEBIAN_PACKAGE}: the package holds no {}",
-                    SYSTEM_DIR
+                    "apt-get download {DEBIAN_PACKAGE}: the package holds no {SYSTEM_DIR}"
                 ));
             }
             Err(reason) => tried.push(format!("apt-get download {DEBIAN_PACKAGE}: {reason}")),
@@ -162,10 +161,7 @@ pub fn ensure_with(
     } else {
         tried.push("apt-get download: disabled".into());
     }
-    Err(FetchError::Unavailable {
-        dir: target,
-        tried,
-    })
+    Err(FetchError::Unavailable { dir: target, tried })
 }
 
 /// Opens both splits in `dir` and checks counts, image size and the per-class histogram.
@@ -233,8 +229,8 @@ fn install_from(source: &Path, datasets_dir: &Path, target: &Path) -> Result<Ver
         .map_err(|e| io(datasets_dir, "cannot create a staging folder", e))?;
     let mut names = Vec::new();
     for name in STANDARD_FILES {
-        let from = find_plain_or_gz(source, name).expect("has_all_files checked it");
-        let file_name = from.file_name().expect("a file").to_owned();
+        let from = find_plain_or_gz(source, name).unwrap_or_else(|| source.join(name));
+        let file_name = from.file_name().unwrap_or(name.as_ref()).to_owned();
         std::fs::copy(&from, staging.path().join(&file_name))
             .map_err(|e| io(&from, "cannot copy", e))?;
         names.push(file_name);
@@ -315,7 +311,11 @@ fn run(cmd: &mut Command) -> Result<(), String> {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     Err(format!("{program} failed ({}): {last}", output.status))
 }
 
@@ -379,11 +379,17 @@ mod tests {
         let err = ensure_with(tmp.path(), &sources, &mut quiet()).unwrap_err();
         assert!(matches!(err, FetchError::Unavailable { .. }), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("apt-get install {DEBIAN_PACKAGE}")), "{msg}");
+        assert!(
+            msg.contains(&format!("apt-get install {DEBIAN_PACKAGE}")),
+            "{msg}"
+        );
         for name in STANDARD_FILES {
             assert!(msg.contains(&format!("{DOWNLOAD_URL}/{name}.gz")), "{msg}");
         }
-        assert!(msg.contains(&tmp.path().join(FOLDER).display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&tmp.path().join(FOLDER).display().to_string()),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -403,13 +409,25 @@ mod tests {
         }
         let err = ensure_with(tmp.path(), &FetchSources::default(), &mut quiet()).unwrap_err();
         assert!(matches!(err, FetchError::Content { .. }), "{err:?}");
-        assert!(err.to_string().contains("64 images, expected 60000"), "{err}");
+        assert!(
+            err.to_string().contains("64 images, expected 60000"),
+            "{err}"
+        );
         assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
         // A broken file in place is named.
-        std::fs::copy(idx.join("bad/truncated-labels-idx1-ubyte.gz"), dir.join(STANDARD_FILES[1]))
-            .unwrap();
+        std::fs::copy(
+            idx.join("bad/truncated-labels-idx1-ubyte.gz"),
+            dir.join(STANDARD_FILES[1]),
+        )
+        .unwrap();
         let err = ensure_with(tmp.path(), &FetchSources::default(), &mut quiet()).unwrap_err();
-        assert!(matches!(err, FetchError::Verify { source: DataError::Truncated { .. }, .. }));
+        assert!(matches!(
+            err,
+            FetchError::Verify {
+                source: DataError::Truncated { .. },
+                ..
+            }
+        ));
         assert!(err.to_string().contains(STANDARD_FILES[1]), "{err}");
     }
 

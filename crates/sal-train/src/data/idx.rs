@@ -127,7 +127,8 @@ fn open_standard_files(
         })
     };
     let (images, labels) = (find(images)?, find(labels)?);
-    open_idx(&images, &labels)?.with_class_names(class_names.iter().map(|s| s.to_string()).collect())
+    open_idx(&images, &labels)?
+        .with_class_names(class_names.iter().map(|s| s.to_string()).collect())
 }
 
 /// A validated IDX array: its dimensions and exactly `product(dims)` data bytes.
@@ -145,7 +146,10 @@ fn read_idx(path: &Path, expected_magic: u32, what: &'static str) -> Result<IdxA
     let file = open_file(path, what)?;
     let file_len = file.metadata().map_err(io_err)?.len();
     let mut buffered = BufReader::new(file);
-    let gzipped = buffered.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC);
+    let gzipped = buffered
+        .fill_buf()
+        .map_err(io_err)?
+        .starts_with(&GZIP_MAGIC);
     let read_err = |source| {
         if gzipped {
             DataError::Gzip {
@@ -289,7 +293,10 @@ mod tests {
         let labels = as_usizes(&exp["labels"]);
         let sums = as_usizes(&exp["pixel_sums"]);
         let row14 = as_usizes(&exp["image0_row14"]);
-        assert_eq!(ImageDataset::len(ds), exp["count"].as_u64().unwrap() as usize);
+        assert_eq!(
+            ImageDataset::len(ds),
+            exp["count"].as_u64().unwrap() as usize
+        );
         assert_eq!(ds.image_shape(), (28, 28, 1));
         for i in 0..labels.len() {
             let item = ds.load(i).unwrap();
@@ -298,7 +305,10 @@ mod tests {
             assert_eq!(sum, sums[i], "pixel sum of item {i}");
         }
         let first = ds.load(0).unwrap();
-        let row: Vec<usize> = first.pixels[14 * 28..15 * 28].iter().map(|&p| p as usize).collect();
+        let row: Vec<usize> = first.pixels[14 * 28..15 * 28]
+            .iter()
+            .map(|&p| p as usize)
+            .collect();
         assert_eq!(row, row14);
     }
 
@@ -355,7 +365,14 @@ mod tests {
         let bad = idx_dir().join("bad/bad-magic-images-idx3-ubyte");
         let err = open_idx(&bad, &idx_dir().join("train-labels-idx1-ubyte")).unwrap_err();
         assert!(
-            matches!(err, DataError::BadMagic { found: 0x0308_0000, expected: 0x0803, .. }),
+            matches!(
+                err,
+                DataError::BadMagic {
+                    found: 0x0308_0000,
+                    expected: 0x0803,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert_names(&err, "bad-magic-images-idx3-ubyte");
@@ -379,7 +396,14 @@ mod tests {
         let bad = idx_dir().join("bad/truncated-labels-idx1-ubyte.gz");
         let err = open_idx(&idx_dir().join("train-images-idx3-ubyte"), &bad).unwrap_err();
         assert!(
-            matches!(err, DataError::Truncated { expected: 72, actual: 71, .. }),
+            matches!(
+                err,
+                DataError::Truncated {
+                    expected: 72,
+                    actual: 71,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert_names(&err, "truncated-labels-idx1-ubyte.gz");
@@ -391,7 +415,10 @@ mod tests {
         let images = dir.join("train-images-idx3-ubyte");
         let labels = dir.join("train-labels-idx1-ubyte");
         let err = open_idx(&labels, &images).unwrap_err();
-        assert!(matches!(err, DataError::BadMagic { found: 0x0801, .. }), "{err:?}");
+        assert!(
+            matches!(err, DataError::BadMagic { found: 0x0801, .. }),
+            "{err:?}"
+        );
 
         let tmp = tempfile::tempdir().unwrap();
         let mut bytes = std::fs::read(&labels).unwrap();
@@ -399,7 +426,14 @@ mod tests {
         let long = tmp.path().join("long-labels");
         std::fs::write(&long, &bytes).unwrap();
         let err = open_idx(&images, &long).unwrap_err();
-        assert!(matches!(err, DataError::TrailingData { expected: 72, actual: 73, .. }));
+        assert!(matches!(
+            err,
+            DataError::TrailingData {
+                expected: 72,
+                actual: 73,
+                ..
+            }
+        ));
         assert_names(&err, "long-labels");
 
         let mut gz = std::fs::read(dir.join("train-images-idx3-ubyte.gz")).unwrap();
@@ -423,19 +457,31 @@ mod tests {
         }
         std::fs::write(&path, &header).unwrap();
         let err = open_idx(&path, &idx_dir().join("train-labels-idx1-ubyte")).unwrap_err();
-        assert!(matches!(err, DataError::Truncated { actual: 16, .. }), "{err:?}");
+        assert!(
+            matches!(err, DataError::Truncated { actual: 16, .. }),
+            "{err:?}"
+        );
         // The same header gzipped.
         let gz_path = tmp.path().join("huge.gz");
-        let mut enc =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut enc, &header).unwrap();
         std::fs::write(&gz_path, enc.finish().unwrap()).unwrap();
         let err = open_idx(&gz_path, &idx_dir().join("train-labels-idx1-ubyte")).unwrap_err();
-        assert!(matches!(err, DataError::Truncated { actual: 16, .. }), "{err:?}");
+        assert!(
+            matches!(err, DataError::Truncated { actual: 16, .. }),
+            "{err:?}"
+        );
         // A file shorter than the magic number.
         std::fs::write(&path, [0u8, 0]).unwrap();
         let err = open_idx(&path, &idx_dir().join("train-labels-idx1-ubyte")).unwrap_err();
-        assert!(matches!(err, DataError::Truncated { actual: 2, expected: 16, .. }));
+        assert!(matches!(
+            err,
+            DataError::Truncated {
+                actual: 2,
+                expected: 16,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -448,14 +494,22 @@ mod tests {
         std::fs::write(&labels, bytes).unwrap();
         let images = idx_dir().join("train-images-idx3-ubyte");
         let err = open_idx(&images, &labels).unwrap_err();
-        assert!(matches!(err, DataError::CountMismatch { n_images: 64, n_labels: 3, .. }));
+        assert!(matches!(
+            err,
+            DataError::CountMismatch {
+                n_images: 64,
+                n_labels: 3,
+                ..
+            }
+        ));
         assert_names(&err, "train-images-idx3-ubyte");
         assert_names(&err, "labels");
     }
 
     #[test]
     fn missing_file_is_named() {
-        let err = open_idx(Path::new("/nonexistent/imgs"), Path::new("/nonexistent/l")).unwrap_err();
+        let err =
+            open_idx(Path::new("/nonexistent/imgs"), Path::new("/nonexistent/l")).unwrap_err();
         assert!(matches!(err, DataError::Missing { .. }));
         assert_names(&err, "/nonexistent/imgs");
     }

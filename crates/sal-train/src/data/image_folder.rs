@@ -149,11 +149,14 @@ impl ImageDataset for ImageFolder {
     }
 
     fn load(&self, index: usize) -> Result<ImageItem, DataError> {
-        let path = self.files.get(index).ok_or_else(|| DataError::IndexOutOfRange {
-            path: self.root.clone(),
-            index,
-            len: self.files.len(),
-        })?;
+        let path = self
+            .files
+            .get(index)
+            .ok_or_else(|| DataError::IndexOutOfRange {
+                path: self.root.clone(),
+                index,
+                len: self.files.len(),
+            })?;
         let rgb = decode_rgb(path)?;
         let (width, height) = (rgb.width() as usize, rgb.height() as usize);
         Ok(ImageItem {
@@ -329,7 +332,11 @@ mod tests {
                     .position(|p| p.ends_with(rel))
                     .unwrap_or_else(|| panic!("{rel} not scanned"));
                 let item = ds.load(index).unwrap();
-                assert_eq!(item.label as u64, f["imagefolder_target"].as_u64().unwrap(), "{rel}");
+                assert_eq!(
+                    item.label as u64,
+                    f["imagefolder_target"].as_u64().unwrap(),
+                    "{rel}"
+                );
                 assert_eq!(item.width as u64, f["width"].as_u64().unwrap(), "{rel}");
                 assert_eq!(item.height as u64, f["height"].as_u64().unwrap(), "{rel}");
                 assert_eq!(item.channels, 3);
@@ -410,7 +417,10 @@ mod tests {
             std::fs::write(&path, &bytes[..keep]).unwrap();
             let ds = ImageFolder::open(tmp.path()).unwrap();
             let err = load_named(&ds, "243/243_00.JPEG").unwrap_err();
-            assert!(matches!(err, DataError::CorruptImage { .. }), "{keep}: {err:?}");
+            assert!(
+                matches!(err, DataError::CorruptImage { .. }),
+                "{keep}: {err:?}"
+            );
             assert!(err.to_string().contains("243_00.JPEG"), "{err}");
             // The other images still load.
             assert!(load_named(&ds, "438/438_02.JPEG").is_ok());
@@ -489,7 +499,11 @@ mod tests {
         img.save(class.join("a-b/y.png")).unwrap();
         img.save(class.join("z.png")).unwrap();
         let ds = ImageFolder::open(tmp.path()).unwrap();
-        let expected = [class.join("z.png"), class.join("a-b/y.png"), class.join("a/sub/x.png")];
+        let expected = [
+            class.join("z.png"),
+            class.join("a-b/y.png"),
+            class.join("a/sub/x.png"),
+        ];
         assert_eq!(ds.files(), &expected);
     }
 

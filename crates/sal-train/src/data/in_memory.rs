@@ -119,7 +119,11 @@ impl InMemoryImages {
 }
 
 /// Rejects the first label `>= num_classes`, naming its position.
-pub(crate) fn check_labels(path: &Path, labels: &[u8], num_classes: usize) -> Result<(), DataError> {
+pub(crate) fn check_labels(
+    path: &Path,
+    labels: &[u8],
+    num_classes: usize,
+) -> Result<(), DataError> {
     match labels.iter().position(|&l| l as usize >= num_classes) {
         Some(index) => Err(DataError::LabelOutOfRange {
             path: path.to_path_buf(),
@@ -137,11 +141,13 @@ impl ImageDataset for InMemoryImages {
     }
 
     fn load(&self, index: usize) -> Result<ImageItem, DataError> {
-        let pixels = self.image(index).ok_or_else(|| DataError::IndexOutOfRange {
-            path: self.source.clone(),
-            index,
-            len: self.labels.len(),
-        })?;
+        let pixels = self
+            .image(index)
+            .ok_or_else(|| DataError::IndexOutOfRange {
+                path: self.source.clone(),
+                index,
+                len: self.labels.len(),
+            })?;
         Ok(ImageItem {
             pixels: pixels.to_vec(),
             height: self.height,
@@ -170,16 +176,19 @@ mod tests {
 
     #[test]
     fn rejects_inconsistent_parts() {
-        let err =
-            InMemoryImages::from_parts("x".into(), vec![0; 7], vec![0, 0], 2, 2, 1, names(1));
+        let err = InMemoryImages::from_parts("x".into(), vec![0; 7], vec![0, 0], 2, 2, 1, names(1));
         assert!(matches!(err, Err(DataError::Invalid { .. })));
         let err = InMemoryImages::from_parts("x".into(), vec![0; 8], vec![0], 2, 2, 2, names(1));
         assert!(matches!(err, Err(DataError::Invalid { .. })));
-        let err =
-            InMemoryImages::from_parts("x".into(), vec![0; 8], vec![0, 3], 2, 2, 1, names(3));
+        let err = InMemoryImages::from_parts("x".into(), vec![0; 8], vec![0, 3], 2, 2, 1, names(3));
         assert!(matches!(
             err,
-            Err(DataError::LabelOutOfRange { index: 1, label: 3, num_classes: 3, .. })
+            Err(DataError::LabelOutOfRange {
+                index: 1,
+                label: 3,
+                num_classes: 3,
+                ..
+            })
         ));
     }
 
@@ -199,7 +208,10 @@ mod tests {
         assert_eq!(ds.image(2), None);
         assert_eq!(ds.image(usize::MAX), None);
         let item = ds.load(0).unwrap();
-        assert_eq!((item.height, item.width, item.channels, item.label), (2, 2, 3, 1));
+        assert_eq!(
+            (item.height, item.width, item.channels, item.label),
+            (2, 2, 3, 1)
+        );
         assert_eq!(ds.class_counts(), vec![1, 1]);
     }
 }

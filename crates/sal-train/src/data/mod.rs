@@ -184,7 +184,14 @@ mod tests {
         let inner = std::error::Error::source(&err)
             .and_then(|e| e.downcast_ref::<DataError>())
             .expect("the DataError is the source");
-        assert!(matches!(inner, DataError::IndexOutOfRange { index: 2, len: 2, .. }));
+        assert!(matches!(
+            inner,
+            DataError::IndexOutOfRange {
+                index: 2,
+                len: 2,
+                ..
+            }
+        ));
         assert!(err.to_string().starts_with("tiny: "), "{err}");
     }
 
@@ -201,6 +208,9 @@ mod tests {
     #[test]
     fn split_serialises_lowercase() {
         assert_eq!(serde_json::to_string(&Split::Train).unwrap(), "\"train\"");
-        assert_eq!(serde_json::from_str::<Split>("\"test\"").unwrap(), Split::Test);
+        assert_eq!(
+            serde_json::from_str::<Split>("\"test\"").unwrap(),
+            Split::Test
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! Labels index the sorted WordNet ids in both (torchvision's rule on the train folders).
 
 use super::image_folder::ImageFolder;
-use super::{DataError, Split};
+use super::{DataError, ImageDataset, Split};
 use std::path::{Path, PathBuf};
 
 /// Tiny-ImageNet-200; [`Split::Test`] reads the labelled `val` folder (the official test set has
@@ -70,7 +70,11 @@ impl TinyImageNet {
             .map_err(|e| DataError::from_io(&annotations, "Tiny-ImageNet val labels", e))?;
         let mut files: Vec<PathBuf> = Vec::new();
         let mut labels = Vec::new();
-        for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (line_no, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let mut fields = line.split('\t');
             let (Some(file), Some(wnid)) = (fields.next(), fields.next()) else {
                 return Err(DataError::invalid(
@@ -78,12 +82,17 @@ impl TinyImageNet {
                     format!("line {}: expected <file> TAB <wnid> ...", line_no + 1),
                 ));
             };
-            let label = wnids.binary_search_by(|w| w.as_str().cmp(wnid)).map_err(|_| {
-                DataError::invalid(
-                    &annotations,
-                    format!("line {}: class id {wnid:?} is not in wnids.txt", line_no + 1),
-                )
-            })?;
+            let label = wnids
+                .binary_search_by(|w| w.as_str().cmp(wnid))
+                .map_err(|_| {
+                    DataError::invalid(
+                        &annotations,
+                        format!(
+                            "line {}: class id {wnid:?} is not in wnids.txt",
+                            line_no + 1
+                        ),
+                    )
+                })?;
             files.push(val.join("images").join(file));
             labels.push(label as u32);
         }
@@ -97,7 +106,7 @@ impl TinyImageNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{ImageDataset, fixtures_dir};
+    use crate::data::fixtures_dir;
 
     /// A two-class Tiny-ImageNet tree made from the fixture JPEGs.
     fn tiny_tree() -> tempfile::TempDir {
@@ -108,9 +117,21 @@ mod tests {
         std::fs::create_dir_all(root.join("train/n01/images")).unwrap();
         std::fs::create_dir_all(root.join("val/images")).unwrap();
         std::fs::write(root.join("wnids.txt"), "n02\nn01\n").unwrap();
-        std::fs::copy(jpeg("243/243_00.JPEG"), root.join("train/n01/images/n01_0.JPEG")).unwrap();
-        std::fs::copy(jpeg("438/438_02.JPEG"), root.join("train/n02/images/n02_0.JPEG")).unwrap();
-        std::fs::write(root.join("train/n01/n01_boxes.txt"), "n01_0.JPEG\t0\t0\t9\t9\n").unwrap();
+        std::fs::copy(
+            jpeg("243/243_00.JPEG"),
+            root.join("train/n01/images/n01_0.JPEG"),
+        )
+        .unwrap();
+        std::fs::copy(
+            jpeg("438/438_02.JPEG"),
+            root.join("train/n02/images/n02_0.JPEG"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("train/n01/n01_boxes.txt"),
+            "n01_0.JPEG\t0\t0\t9\t9\n",
+        )
+        .unwrap();
         std::fs::copy(jpeg("559/559_01.JPEG"), root.join("val/images/val_0.JPEG")).unwrap();
         std::fs::copy(jpeg("609/609_06.JPEG"), root.join("val/images/val_1.JPEG")).unwrap();
         std::fs::write(
@@ -138,8 +159,11 @@ mod tests {
     fn unknown_val_class_and_missing_files_are_named() {
         let tmp = tiny_tree();
         let root = tmp.path().join(TinyImageNet::FOLDER);
-        std::fs::write(root.join("val/val_annotations.txt"), "val_0.JPEG\tn09\t0\t0\t9\t9\n")
-            .unwrap();
+        std::fs::write(
+            root.join("val/val_annotations.txt"),
+            "val_0.JPEG\tn09\t0\t0\t9\t9\n",
+        )
+        .unwrap();
         let err = TinyImageNet::open(&root, Split::Test).unwrap_err();
         assert!(matches!(err, DataError::Invalid { .. }), "{err:?}");
         assert!(err.to_string().contains("val_annotations.txt"), "{err}");
