@@ -4,6 +4,7 @@
 //! Errors reach the user through `anyhow` with the file or argument they concern.
 
 mod bench;
+mod data;
 mod pyenv;
 mod train;
 
@@ -26,6 +27,9 @@ enum Command {
     /// Benchmarks against the peer library, reported as ratios.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Get the default data set (Fashion-MNIST) and check data sets on disk.
+    #[command(subcommand)]
+    Data(data::Data),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +37,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Bench(b) => bench::run(b),
+        Command::Data(d) => data::run(d),
     }
 }

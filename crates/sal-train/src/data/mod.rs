@@ -1,0 +1,216 @@
+//! Dataset readers: the original on-disk formats of every data set the experiments use, read
+//! without network access.
+//!
+//! | reader | format | data sets | storage |
+//! |---|---|---|---|
+//! | [`open_idx`], [`Mnist`], [`FashionMnist`] | IDX (plain or gzip) | MNIST, Fashion-MNIST | [`InMemoryImages`] |
+//! | [`Cifar10`], [`Cifar100`] | CIFAR binary batches | CIFAR-10, CIFAR-100 | [`InMemoryImages`] |
+//! | [`ImageFolder`], [`TinyImageNet`] | `<root>/<class>/<image>` PNG/JPEG tree | ImageNet, Tiny-ImageNet | [`ImageFolder`] (lazy decode) |
+//!
+//! [`fashion_mnist::ensure`] makes the embedded default data set available under `datasets/`.
+//!
+//! Every reader implements [`ImageDataset`] (typed errors naming the file) and burn's
+//! [`Dataset<ImageItem>`](burn::data::dataset::Dataset), so burn's data loaders and dataset
+//! transforms (`ShuffledDataset`, `PartialDataset`, `MapperDataset`, ...) take them directly.
+//! burn's own `MnistDataset`/`CifarDataset` download at run time and its `ImageFolderDataset`
+//! lives behind burn's `vision` feature (not enabled here) and panics on an undecodable image,
+//! so the formats are read here; see each reader for why its storage fits.
+//!
+//! Errors: a bad file (truncated, wrong magic, wrong record size, corrupt image, empty class
+//! folder) is a [`DataError`] whose message starts with the file's path and says what is wrong.
+//! Sizes and magic numbers are validated before a header is trusted, so a corrupt header never
+//! causes a huge allocation or a panic.
+
+mod cifar;
+mod error;
+pub mod fashion_mnist;
+mod idx;
+mod image_folder;
+mod in_memory;
+mod tiny_imagenet;
+
+pub use cifar::{Cifar10, Cifar100, Cifar100Labels};
+pub use error::DataError;
+pub use idx::{FashionMnist, Mnist, open_idx};
+pub use image_folder::ImageFolder;
+pub use in_memory::InMemoryImages;
+pub use tiny_imagenet::TinyImageNet;
+
+use burn::data::dataset::{Dataset, DatasetError};
+use std::path::Path;
+use std::sync::Arc;
+
+/// One decoded image: u8 pixels in HWC order (channels 1 or 3, RGB for colour) and its class index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageItem {
+    /// `height * width * channels` bytes, row-major, channels interleaved.
+    pub pixels: Vec<u8>,
+    pub height: usize,
+    pub width: usize,
+    /// 1 (gray) or 3 (RGB).
+    pub channels: usize,
+    /// Class index in `0..num_classes`.
+    pub label: usize,
+}
+
+/// Which part of a data set to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Test,
+}
+
+/// A labelled image data set whose items may fail to load (lazy decoding).
+///
+/// Every reader implements it, and every reader also implements burn's
+/// [`Dataset<ImageItem>`](burn::data::dataset::Dataset), whose `get` is [`ImageDataset::load`]
+/// with the [`DataError`] wrapped in burn's `DatasetError` (its `source()` is the `DataError`).
+/// When both traits are in scope, call `len` as `ImageDataset::len(&ds)`.
+pub trait ImageDataset: Send + Sync {
+    /// Number of items.
+    fn len(&self) -> usize;
+
+    /// Whether the data set has no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decodes item `index`; errors name the file (an index out of range is an error too).
+    fn load(&self, index: usize) -> Result<ImageItem, DataError>;
+
+    /// Number of classes (labels are `0..num_classes`).
+    fn num_classes(&self) -> usize;
+
+    /// Class names, indexed by label.
+    fn class_names(&self) -> &[String];
+}
+
+/// Implements burn's `Dataset<ImageItem>` by delegating to [`ImageDataset`]. A blanket impl over
+/// every `T: ImageDataset` is ruled out by the orphan rule (foreign trait, uncovered type
+/// parameter), hence one impl per type.
+macro_rules! impl_burn_dataset {
+    ($($ty:ty),* $(,)?) => {$(
+        impl Dataset<ImageItem> for $ty {
+            fn get(&self, index: usize) -> Result<ImageItem, DatasetError> {
+                ImageDataset::load(self, index).map_err(DatasetError::new)
+            }
+
+            fn len(&self) -> usize {
+                ImageDataset::len(self)
+            }
+        }
+    )*};
+}
+
+impl_burn_dataset!(
+    InMemoryImages,
+    ImageFolder,
+    Box<dyn ImageDataset>,
+    Arc<dyn ImageDataset>
+);
+
+impl<T: ImageDataset + ?Sized> ImageDataset for Box<T> {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+
+    fn load(&self, index: usize) -> Result<ImageItem, DataError> {
+        (**self).load(index)
+    }
+
+    fn num_classes(&self) -> usize {
+        (**self).num_classes()
+    }
+
+    fn class_names(&self) -> &[String] {
+        (**self).class_names()
+    }
+}
+
+impl<T: ImageDataset + ?Sized> ImageDataset for Arc<T> {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+
+    fn load(&self, index: usize) -> Result<ImageItem, DataError> {
+        (**self).load(index)
+    }
+
+    fn num_classes(&self) -> usize {
+        (**self).num_classes()
+    }
+
+    fn class_names(&self) -> &[String] {
+        (**self).class_names()
+    }
+}
+
+/// Opens `path` for reading, mapping "not found" to [`DataError::Missing`] with `what` saying
+/// what the file should have been.
+pub(crate) fn open_file(path: &Path, what: &str) -> Result<std::fs::File, DataError> {
+    std::fs::File::open(path).map_err(|source| DataError::from_io(path, what, source))
+}
+
+/// The fixtures shared with the other implementations (`../shared/fixtures` beside the repo).
+#[cfg(test)]
+pub(crate) fn fixtures_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> InMemoryImages {
+        InMemoryImages::from_parts(
+            "tiny".into(),
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
+            vec![0, 1],
+            2,
+            2,
+            1,
+            vec!["a".into(), "b".into()],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn burn_dataset_get_wraps_the_typed_error() {
+        let ds = tiny();
+        let item = Dataset::get(&ds, 1).unwrap();
+        assert_eq!(item.pixels, vec![5, 6, 7, 8]);
+        let err = Dataset::get(&ds, 2).unwrap_err();
+        let inner = std::error::Error::source(&err)
+            .and_then(|e| e.downcast_ref::<DataError>())
+            .expect("the DataError is the source");
+        assert!(matches!(
+            inner,
+            DataError::IndexOutOfRange {
+                index: 2,
+                len: 2,
+                ..
+            }
+        ));
+        assert!(err.to_string().starts_with("tiny: "), "{err}");
+    }
+
+    #[test]
+    fn trait_objects_are_burn_datasets() {
+        let boxed: Box<dyn ImageDataset> = Box::new(tiny());
+        assert_eq!(Dataset::len(&boxed), 2);
+        assert_eq!(Dataset::get(&boxed, 0).unwrap().label, 0);
+        let shared: Arc<dyn ImageDataset> = Arc::new(tiny());
+        assert_eq!(Dataset::get(&shared, 1).unwrap().label, 1);
+        assert_eq!(shared.class_names(), ["a", "b"]);
+    }
+
+    #[test]
+    fn split_serialises_lowercase() {
+        assert_eq!(serde_json::to_string(&Split::Train).unwrap(), "\"train\"");
+        assert_eq!(
+            serde_json::from_str::<Split>("\"test\"").unwrap(),
+            Split::Test
+        );
+    }
+}
