@@ -40,7 +40,10 @@ impl From<Backend> for BackendKind {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = ExperimentConfig::load(&args.config, &args.overrides)?;
-    let options = TrainOptions { resume: args.resume, backend: args.backend.map(Into::into) };
+    let options = TrainOptions {
+        resume: args.resume,
+        backend: args.backend.map(Into::into),
+    };
     let report = sal_train::train(&config, &options)
         .with_context(|| format!("training {}", args.config.display()))?;
     let r = &report.results;
@@ -60,7 +63,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         r.train_images_per_second.unwrap_or(f64::NAN)
     );
     println!("metrics (plot-ready CSV): {}", report.metrics_csv.display());
-    println!("results:                  {}", report.results_json.display());
+    println!(
+        "results:                  {}",
+        report.results_json.display()
+    );
     if let Some(checkpoint) = &report.last_checkpoint {
         println!("checkpoint:               {}", checkpoint.display());
     }

@@ -22,7 +22,10 @@ pub struct AtomicCheckpointer {
 
 impl AtomicCheckpointer {
     pub fn new(directory: &Path, name: &'static str) -> Self {
-        Self { directory: directory.to_path_buf(), name }
+        Self {
+            directory: directory.to_path_buf(),
+            name,
+        }
     }
 
     fn path(&self, epoch: usize) -> PathBuf {
@@ -37,7 +40,9 @@ pub fn checkpoint_path(directory: &Path, name: &str, epoch: usize) -> PathBuf {
 
 impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        let bytes = record.checkpoint_into_bytes().map_err(CheckpointerError::Record)?;
+        let bytes = record
+            .checkpoint_into_bytes()
+            .map_err(CheckpointerError::Record)?;
         write_atomically(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)
     }
 
@@ -50,7 +55,9 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
         match std::fs::remove_file(self.path(epoch)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CheckpointerError::IOError(e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(CheckpointerError::IOError(e))
+            }
             _ => Ok(()),
         }
     }
@@ -60,7 +67,10 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
@@ -76,10 +86,18 @@ pub fn latest_complete_epoch(directory: &Path) -> Option<usize> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let epoch = name.strip_prefix("model-")?.strip_suffix(".bpk")?.parse::<usize>().ok()?;
+            let epoch = name
+                .strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse::<usize>()
+                .ok()?;
             Some(epoch)
         })
-        .filter(|&epoch| RECORDS.iter().all(|r| checkpoint_path(directory, r, epoch).is_file()))
+        .filter(|&epoch| {
+            RECORDS
+                .iter()
+                .all(|r| checkpoint_path(directory, r, epoch).is_file())
+        })
         .max()
 }
 
@@ -110,7 +128,10 @@ mod tests {
         write_atomically(&p, b"first").unwrap();
         write_atomically(&p, b"second").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
-        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().flatten().collect();
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .collect();
         assert_eq!(names.len(), 1);
     }
 }

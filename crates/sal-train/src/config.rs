@@ -15,13 +15,20 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("--set {arg}: {message}")]
     Override { arg: String, message: String },
     #[error("config file {path}: `{key}` {message}")]
-    Invalid { path: PathBuf, key: &'static str, message: String },
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
 }
 
 /// Which device family runs the experiment.
@@ -105,7 +112,10 @@ pub struct ScheduleConfig {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { milestones: Vec::new(), gamma: default_gamma() }
+        Self {
+            milestones: Vec::new(),
+            gamma: default_gamma(),
+        }
     }
 }
 
@@ -123,19 +133,25 @@ impl ExperimentConfig {
     /// Reads `path`, applies `overrides` (`key.path=value`, the value parsed as TOML and taken
     /// as a string if it is not valid TOML), deserialises and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path, overrides)
     }
 
     /// [`load`](Self::load) on text already read; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let parse_error = |message: String| ConfigError::Parse { path: path.to_path_buf(), message };
+        let parse_error = |message: String| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
         let config: Self = if overrides.is_empty() {
             // Straight from the file, so errors point at its lines.
             toml::from_str(text).map_err(|e| parse_error(e.to_string()))?
         } else {
-            let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+            let mut table: toml::Table =
+                toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
             for arg in overrides {
                 apply_override(&mut table, arg)?;
             }
@@ -164,18 +180,30 @@ impl ExperimentConfig {
             return Err(invalid("batch_size", "must be at least 1".into()));
         }
         if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
-            return Err(invalid("optimizer.lr", format!("must be > 0, got {}", self.optimizer.lr)));
+            return Err(invalid(
+                "optimizer.lr",
+                format!("must be > 0, got {}", self.optimizer.lr),
+            ));
         }
         if !(0.0..1.0).contains(&self.optimizer.momentum) {
             let m = self.optimizer.momentum;
-            return Err(invalid("optimizer.momentum", format!("must be in [0, 1), got {m}")));
+            return Err(invalid(
+                "optimizer.momentum",
+                format!("must be in [0, 1), got {m}"),
+            ));
         }
         if self.optimizer.nesterov && self.optimizer.momentum == 0.0 {
-            return Err(invalid("optimizer.nesterov", "needs optimizer.momentum > 0".into()));
+            return Err(invalid(
+                "optimizer.nesterov",
+                "needs optimizer.momentum > 0".into(),
+            ));
         }
         if !(self.optimizer.weight_decay >= 0.0) {
             let wd = self.optimizer.weight_decay;
-            return Err(invalid("optimizer.weight_decay", format!("must be >= 0, got {wd}")));
+            return Err(invalid(
+                "optimizer.weight_decay",
+                format!("must be >= 0, got {wd}"),
+            ));
         }
         if !(self.schedule.gamma > 0.0) {
             let g = self.schedule.gamma;
@@ -183,32 +211,50 @@ impl ExperimentConfig {
         }
         if self.schedule.milestones.windows(2).any(|w| w[0] >= w[1]) {
             let m = &self.schedule.milestones;
-            return Err(invalid("schedule.milestones", format!("must increase strictly, got {m:?}")));
+            return Err(invalid(
+                "schedule.milestones",
+                format!("must increase strictly, got {m:?}"),
+            ));
         }
         if self.dataset.train_limit == Some(0) || self.dataset.test_limit == Some(0) {
-            return Err(invalid("dataset.train_limit", "limits must be at least 1".into()));
+            return Err(invalid(
+                "dataset.train_limit",
+                "limits must be at least 1".into(),
+            ));
         }
         let channels = self.in_channels();
         if let Some(ch) = self.model.in_channels
             && ch != self.dataset.name.channels()
         {
             let (n, d) = (self.dataset.name.channels(), self.dataset.name);
-            return Err(invalid("model.in_channels", format!("is {ch} but {d} images have {n}")));
+            return Err(invalid(
+                "model.in_channels",
+                format!("is {ch} but {d} images have {n}"),
+            ));
         }
         if self.model.num_classes == Some(0) {
             return Err(invalid("model.num_classes", "must be at least 1".into()));
         }
-        for (key, values) in [("transform.mean", &self.transform.mean), ("transform.std", &self.transform.std)] {
+        for (key, values) in [
+            ("transform.mean", &self.transform.mean),
+            ("transform.std", &self.transform.std),
+        ] {
             if let Some(v) = values
                 && v.len() != channels
             {
-                return Err(invalid(key, format!("has {} values for {channels} channels", v.len())));
+                return Err(invalid(
+                    key,
+                    format!("has {} values for {channels} channels", v.len()),
+                ));
             }
         }
         if let Some(std) = &self.transform.std
             && std.iter().any(|&s| !(s > 0.0))
         {
-            return Err(invalid("transform.std", format!("must be > 0, got {std:?}")));
+            return Err(invalid(
+                "transform.std",
+                format!("must be > 0, got {std:?}"),
+            ));
         }
         Ok(())
     }
@@ -220,7 +266,9 @@ impl ExperimentConfig {
 
     /// The run directory: `output_dir`, or `runs/<name>`.
     pub fn output_dir(&self) -> PathBuf {
-        self.output_dir.clone().unwrap_or_else(|| PathBuf::from("runs").join(&self.name))
+        self.output_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(&self.name))
     }
 
     /// The model's configuration with data-set defaults filled in; `num_classes` is the
@@ -240,8 +288,13 @@ impl ExperimentConfig {
 
 /// Sets `key.path=value` in `table`, creating missing tables on the way.
 fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
-    let err = |message: String| ConfigError::Override { arg: arg.to_string(), message };
-    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected key=value".into()))?;
+    let err = |message: String| ConfigError::Override {
+        arg: arg.to_string(),
+        message,
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected key=value".into()))?;
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(err(format!("`{key}` is not a valid key path")));
@@ -254,8 +307,9 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError>
     let (last, parents) = parts.split_last().expect("split yields at least one part");
     let mut current = table;
     for (depth, part) in parents.iter().enumerate() {
-        let entry =
-            current.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
         current = entry
             .as_table_mut()
             .ok_or_else(|| err(format!("`{}` is not a table", parts[..=depth].join("."))))?;
@@ -307,14 +361,27 @@ milestones = [1]
     fn unknown_keys_are_errors_naming_the_key_and_file() {
         let text = GOOD.replace("weight_decay", "weight_dacay");
         let msg = parse(&text, &[]).unwrap_err().to_string();
-        assert!(msg.contains("exp.toml") && msg.contains("weight_dacay"), "{msg}");
-        let msg = parse(&format!("typo = 1\n{GOOD}"), &[]).unwrap_err().to_string();
+        assert!(
+            msg.contains("exp.toml") && msg.contains("weight_dacay"),
+            "{msg}"
+        );
+        let msg = parse(&format!("typo = 1\n{GOOD}"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("typo"), "{msg}");
     }
 
     #[test]
     fn overrides_set_nested_keys_with_toml_values() {
-        let c = parse(GOOD, &["optimizer.lr=0.05", "epochs=3", "schedule.milestones=[1, 2]"]).unwrap();
+        let c = parse(
+            GOOD,
+            &[
+                "optimizer.lr=0.05",
+                "epochs=3",
+                "schedule.milestones=[1, 2]",
+            ],
+        )
+        .unwrap();
         assert_eq!((c.optimizer.lr, c.epochs), (0.05, 3));
         assert_eq!(c.schedule.milestones, vec![1, 2]);
         let c = parse(GOOD, &["name=other run"]).unwrap();
@@ -324,7 +391,10 @@ milestones = [1]
     #[test]
     fn bad_overrides_are_errors_naming_the_argument() {
         let msg = parse(GOOD, &["epochs"]).unwrap_err().to_string();
-        assert!(msg.contains("--set epochs") && msg.contains("key=value"), "{msg}");
+        assert!(
+            msg.contains("--set epochs") && msg.contains("key=value"),
+            "{msg}"
+        );
         let msg = parse(GOOD, &["epochs.x=1"]).unwrap_err().to_string();
         assert!(msg.contains("`epochs` is not a table"), "{msg}");
         let msg = parse(GOOD, &["optimizer.lrr=1"]).unwrap_err().to_string();
@@ -347,7 +417,9 @@ milestones = [1]
 
     #[test]
     fn unknown_architecture_is_an_error() {
-        let msg = parse(GOOD, &["model.architecture=resnet9000"]).unwrap_err().to_string();
+        let msg = parse(GOOD, &["model.architecture=resnet9000"])
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("resnet9000"), "{msg}");
     }
 

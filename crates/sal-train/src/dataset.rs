@@ -1,14 +1,24 @@
 //! The `[dataset]` table: which data set, where it lives, and the per-data-set defaults
 //! (channels, classes, normalisation constants) that the rest of the config falls back to.
 
+use crate::data::fashion_mnist::{self, FetchError};
 use crate::data::{
     Cifar10, Cifar100, Cifar100Labels, DataError, FashionMnist, ImageDataset, ImageFolder,
-    ImageItem, Mnist, Split, fashion_mnist,
+    ImageItem, Mnist, Split,
 };
 use crate::transform::Normalization;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Why a configured data set could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
 
 /// The data sets the trainer can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,19 +112,24 @@ pub struct DatasetConfig {
 impl DatasetConfig {
     /// The data folder.
     pub fn path(&self) -> PathBuf {
-        self.path.clone().unwrap_or_else(|| self.name.default_path())
+        self.path
+            .clone()
+            .unwrap_or_else(|| self.name.default_path())
     }
 
     /// Opens one split. Fashion-MNIST is fetched first when it is missing (see
     /// [`fashion_mnist::ensure`]), so the quickstart needs no manual step.
-    pub fn open(&self, split: Split) -> Result<Arc<dyn ImageDataset>, DataError> {
+    pub fn open(&self, split: Split) -> Result<Arc<dyn ImageDataset>, OpenError> {
         let path = self.path();
         let set: Arc<dyn ImageDataset> = match self.name {
             DatasetKind::FashionMnist => {
                 let dir = if FashionMnist::open(&path, split).is_ok() {
                     path
                 } else {
-                    fashion_mnist::ensure(&path)?
+                    // `ensure` fills `<parent>/fashion-mnist`; a custom folder name still
+                    // gets the data, under its parent.
+                    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                    fashion_mnist::ensure(parent.unwrap_or(Path::new(".")))?
                 };
                 Arc::new(FashionMnist::open(&dir, split)?)
             }
@@ -178,6 +193,13 @@ pub fn pixel_statistics(set: &dyn ImageDataset) -> Result<Normalization, DataErr
         n += (item.pixels.len() / c) as u64;
     }
     let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
-    let std = sum_sq.iter().zip(&mean).map(|(s, m)| (s / n as f64 - m * m).sqrt() as f32).collect();
-    Ok(Normalization { mean: mean.iter().map(|&m| m as f32).collect(), std })
+    let std = sum_sq
+        .iter()
+        .zip(&mean)
+        .map(|(s, m)| (s / n as f64 - m * m).sqrt() as f32)
+        .collect();
+    Ok(Normalization {
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        std,
+    })
 }

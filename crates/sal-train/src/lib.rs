@@ -34,4 +34,4 @@ pub mod trainer;
 pub mod transform;
 
 pub use config::{BackendKind, ConfigError, ExperimentConfig};
-pub use trainer::{TrainError, TrainOptions, TrainReport, RunResults, train};
+pub use trainer::{RunResults, TrainError, TrainOptions, TrainReport, train};

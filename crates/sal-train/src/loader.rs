@@ -92,7 +92,13 @@ impl ImageLoader {
         assert!(batch_size > 0, "batch_size must be > 0");
         let range = 0..dataset.len();
         Self {
-            shared: Arc::new(Shared { dataset, transform, batch_size, seed, mode }),
+            shared: Arc::new(Shared {
+                dataset,
+                transform,
+                batch_size,
+                seed,
+                mode,
+            }),
             range,
             device,
             next_epoch: Arc::new(AtomicUsize::new(1)),
@@ -113,7 +119,11 @@ impl ImageLoader {
     fn order(&self, epoch: usize) -> Vec<usize> {
         let mut order: Vec<usize> = self.range.clone().collect();
         if self.shared.mode == LoaderMode::Train {
-            order.shuffle(&mut stream_rng(self.shared.seed, Stream::Shuffle, &[epoch as u64]));
+            order.shuffle(&mut stream_rng(
+                self.shared.seed,
+                Stream::Shuffle,
+                &[epoch as u64],
+            ));
         }
         order
     }
@@ -139,7 +149,11 @@ impl DataLoader<ImageBatch> for ImageLoader {
         Box::new(ImageBatchIter {
             receiver,
             device: self.device.clone(),
-            shape: [self.shared.transform.channels, self.shared.transform.height, self.shared.transform.width],
+            shape: [
+                self.shared.transform.channels,
+                self.shared.transform.height,
+                self.shared.transform.width,
+            ],
             served: 0,
             total,
         })
@@ -150,12 +164,18 @@ impl DataLoader<ImageBatch> for ImageLoader {
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<ImageBatch>> {
-        Arc::new(Self { device: device.clone(), ..self.clone() })
+        Arc::new(Self {
+            device: device.clone(),
+            ..self.clone()
+        })
     }
 
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<ImageBatch>> {
         let range = self.range.start + start..(self.range.start + end).min(self.range.end);
-        Arc::new(Self { range, ..self.clone() })
+        Arc::new(Self {
+            range,
+            ..self.clone()
+        })
     }
 }
 
@@ -182,15 +202,29 @@ fn build_batch(
                     );
                     shared.transform.apply(&item, Some(&mut rng), out)
                 }
-                LoaderMode::Eval => shared.transform.apply(&item, None::<&mut rand::rngs::StdRng>, out),
+                LoaderMode::Eval => {
+                    shared
+                        .transform
+                        .apply(&item, None::<&mut rand::rngs::StdRng>, out)
+                }
             };
-            result.map_err(|problem| LoadError::Transform { index: position, problem })?;
+            result.map_err(|problem| LoadError::Transform {
+                index: position,
+                problem,
+            })?;
             Ok(item.label)
         })
         .collect::<Result<Vec<usize>, LoadError>>()?;
-    let mixing_seed =
-        derive_seed(shared.seed, Stream::BatchMixing, &[epoch as u64, batch_index as u64]);
-    Ok(HostBatch { pixels, labels, mixing_seed })
+    let mixing_seed = derive_seed(
+        shared.seed,
+        Stream::BatchMixing,
+        &[epoch as u64, batch_index as u64],
+    );
+    Ok(HostBatch {
+        pixels,
+        labels,
+        mixing_seed,
+    })
 }
 
 struct ImageBatchIter {
@@ -212,10 +246,16 @@ impl Iterator for ImageBatchIter {
         let n = host.labels.len();
         self.served += n;
         let [c, h, w] = self.shape;
-        let images = Tensor::<4>::from_data(TensorData::new(host.pixels, [n, c, h, w]), &self.device);
+        let images =
+            Tensor::<4>::from_data(TensorData::new(host.pixels, [n, c, h, w]), &self.device);
         let label_values: Vec<i64> = host.labels.iter().map(|&l| l as i64).collect();
         let labels = Tensor::<1, Int>::from_data(TensorData::new(label_values, [n]), &self.device);
-        Some(Ok(ImageBatch { images, labels, labels_host: host.labels, mixing_seed: host.mixing_seed }))
+        Some(Ok(ImageBatch {
+            images,
+            labels,
+            labels_host: host.labels,
+            mixing_seed: host.mixing_seed,
+        }))
     }
 }
 

@@ -95,7 +95,9 @@ impl RunRecorder {
     /// Records into `csv_path`. Rows of epochs after `keep_through` (a resumed run's checkpoint
     /// epoch) are dropped from an existing file: those epochs will run again.
     pub fn new(csv_path: &Path, keep_through: usize, log: RunLog) -> std::io::Result<Self> {
-        let kept = read_rows(csv_path)?.into_iter().filter(|(epoch, _)| *epoch <= keep_through);
+        let kept = read_rows(csv_path)?
+            .into_iter()
+            .filter(|(epoch, _)| *epoch <= keep_through);
         let mut text = format!("{CSV_HEADER}\n");
         for (_, row) in kept {
             text.push_str(&row);
@@ -116,18 +118,29 @@ impl RunRecorder {
     }
 
     fn state(&mut self) -> &mut SplitState {
-        if self.split == "train" { &mut self.train } else { &mut self.valid }
+        if self.split == "train" {
+            &mut self.train
+        } else {
+            &mut self.valid
+        }
     }
 
     fn observe(&mut self, state: MetricState) {
-        let MetricState::Numeric(entry, Some(value)) = state else { return };
-        let Some(name) = self.names.get(&entry.metric_id).cloned() else { return };
+        let MetricState::Numeric(entry, Some(value)) = state else {
+            return;
+        };
+        let Some(name) = self.names.get(&entry.metric_id).cloned() else {
+            return;
+        };
         let split = self.state();
         match value {
             NumericEntry::Final(v) => {
                 split.finals.insert(name, v);
             }
-            NumericEntry::Aggregated { aggregated_value, count } => {
+            NumericEntry::Aggregated {
+                aggregated_value,
+                count,
+            } => {
                 let r = split.running.entry(name).or_default();
                 r.0 += aggregated_value * count as f64;
                 r.1 += count;
@@ -141,7 +154,11 @@ impl RunRecorder {
     }
 
     fn bar_message(&self) -> String {
-        let split = if self.split == "train" { &self.train } else { &self.valid };
+        let split = if self.split == "train" {
+            &self.train
+        } else {
+            &self.valid
+        };
         let mean = |name: &str| split.running.get(name).map(|(s, n)| s / (*n).max(1) as f64);
         let mut parts = Vec::new();
         if let Some(loss) = mean(LOSS) {
@@ -237,7 +254,13 @@ impl MetricsRendererEvaluation for RunRecorder {
 }
 
 impl TrainingProgressLogger for RunRecorder {
-    fn start(&mut self, total_epochs: usize, starting_epoch: usize, _items: Option<usize>, _label: Option<&str>) {
+    fn start(
+        &mut self,
+        total_epochs: usize,
+        starting_epoch: usize,
+        _items: Option<usize>,
+        _label: Option<&str>,
+    ) {
         self.total_epochs = total_epochs;
         self.epoch = starting_epoch;
     }
@@ -248,17 +271,26 @@ impl TrainingProgressLogger for RunRecorder {
 
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.split = if split == "train" { "train" } else { "valid" };
-        let label = if self.split == "train" { "train" } else { "test " };
+        let label = if self.split == "train" {
+            "train"
+        } else {
+            "test "
+        };
         let prefix = format!("epoch {}/{} {label}", self.epoch, self.total_epochs);
         let state = self.state();
-        *state = SplitState { started: Some(Instant::now()), ..SplitState::default() };
-        let bar = ProgressBar::new(total_items as u64).with_prefix(prefix).with_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:28}] {pos}/{len} img {per_sec:>9} eta {eta:>4}  {msg}",
-            )
-            .expect("valid progress template")
-            .progress_chars("=> "),
-        );
+        *state = SplitState {
+            started: Some(Instant::now()),
+            ..SplitState::default()
+        };
+        let bar = ProgressBar::new(total_items as u64)
+            .with_prefix(prefix)
+            .with_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:28}] {pos}/{len} img {per_sec:>9} eta {eta:>4}  {msg}",
+                )
+                .expect("valid progress template")
+                .progress_chars("=> "),
+            );
         self.bar = Some(bar);
     }
 
@@ -276,7 +308,10 @@ impl TrainingProgressLogger for RunRecorder {
             bar.finish_and_clear();
         }
         let state = self.state();
-        state.seconds = state.started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+        state.seconds = state
+            .started
+            .map(|t| t.elapsed().as_secs_f64())
+            .unwrap_or(0.0);
         if self.split == "valid" {
             self.finish_epoch();
         }
@@ -312,7 +347,8 @@ impl MetricsRenderer for RunRecorder {
     fn manual_close(&mut self) {}
 
     fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names.insert(definition.metric_id.clone(), definition.name.to_string());
+        self.names
+            .insert(definition.metric_id.clone(), definition.name.to_string());
     }
 }
 
@@ -324,12 +360,20 @@ mod tests {
     fn resuming_drops_rows_of_epochs_that_will_run_again() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("metrics.csv");
-        std::fs::write(&csv, format!("{CSV_HEADER}\n1,0.1,1,2,3,4,5,6,7,8\n2,0.1,1,2,3,4,5,6,7,8\n3,x\n")).unwrap();
+        std::fs::write(
+            &csv,
+            format!("{CSV_HEADER}\n1,0.1,1,2,3,4,5,6,7,8\n2,0.1,1,2,3,4,5,6,7,8\n3,x\n"),
+        )
+        .unwrap();
         RunRecorder::new(&csv, 2, RunLog::default()).unwrap();
         let rows = read_rows(&csv).unwrap();
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2]);
         RunRecorder::new(&csv, 0, RunLog::default()).unwrap();
         assert!(read_rows(&csv).unwrap().is_empty());
-        assert!(std::fs::read_to_string(&csv).unwrap().starts_with("epoch,lr,"));
+        assert!(
+            std::fs::read_to_string(&csv)
+                .unwrap()
+                .starts_with("epoch,lr,")
+        );
     }
 }

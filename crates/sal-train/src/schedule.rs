@@ -36,7 +36,13 @@ impl MultiStepLr {
         iterations_per_epoch: usize,
     ) -> Self {
         assert!(iterations_per_epoch > 0, "iterations_per_epoch must be > 0");
-        Self { base_lr, gamma, milestones, iterations_per_epoch, iteration: 0 }
+        Self {
+            base_lr,
+            gamma,
+            milestones,
+            iterations_per_epoch,
+            iteration: 0,
+        }
     }
 
     /// The rate used for every iteration of `epoch` (0-based).
@@ -70,7 +76,9 @@ mod tests {
 
     /// The rate of every iteration of a 5-epoch run with 3 iterations per epoch.
     fn rates(s: &mut MultiStepLr, epochs: usize) -> Vec<Vec<f64>> {
-        (0..epochs).map(|_| (0..3).map(|_| s.step()).collect()).collect()
+        (0..epochs)
+            .map(|_| (0..3).map(|_| s.step()).collect())
+            .collect()
     }
 
     #[test]

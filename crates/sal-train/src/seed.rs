@@ -28,7 +28,9 @@ fn mix(mut z: u64) -> u64 {
 
 /// The seed of stream `stream` at coordinates `parts` (e.g. `[epoch, index]`).
 pub fn derive_seed(seed: u64, stream: Stream, parts: &[u64]) -> u64 {
-    parts.iter().fold(mix(seed ^ mix(stream as u64)), |acc, &p| mix(acc ^ mix(p)))
+    parts
+        .iter()
+        .fold(mix(seed ^ mix(stream as u64)), |acc, &p| mix(acc ^ mix(p)))
 }
 
 /// A generator for stream `stream` at `parts`.
@@ -46,7 +48,10 @@ mod tests {
         assert_ne!(a, derive_seed(0, Stream::SampleAugment, &[1]));
         assert_ne!(a, derive_seed(0, Stream::Shuffle, &[2]));
         assert_ne!(a, derive_seed(1, Stream::Shuffle, &[1]));
-        assert_ne!(derive_seed(0, Stream::Shuffle, &[1, 2]), derive_seed(0, Stream::Shuffle, &[2, 1]));
+        assert_ne!(
+            derive_seed(0, Stream::Shuffle, &[1, 2]),
+            derive_seed(0, Stream::Shuffle, &[2, 1])
+        );
         assert_eq!(a, derive_seed(0, Stream::Shuffle, &[1]));
     }
 }

@@ -42,7 +42,11 @@ impl TrainStep for Classifier {
     fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
         let (logits, loss) = self.forward_plain(&batch);
         let grads = loss.backward();
-        TrainOutput::new(self, grads, ClassificationOutput::new(loss, logits, batch.labels))
+        TrainOutput::new(
+            self,
+            grads,
+            ClassificationOutput::new(loss, logits, batch.labels),
+        )
     }
 }
 

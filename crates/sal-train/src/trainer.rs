@@ -37,9 +37,14 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
+    Open(#[from] crate::dataset::OpenError),
+    #[error(transparent)]
     Backend(#[from] BackendError),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "{dir} already holds a run (checkpoints up to epoch {epoch}): pass --resume to continue it, \
          or set another output_dir"
@@ -49,7 +54,10 @@ pub enum TrainError {
         "{dir}/config.toml differs from this config in more than `epochs`/`backend`; \
          resuming would mix two experiments. Differences start at: {first_difference}"
     )]
-    ConfigChanged { dir: PathBuf, first_difference: String },
+    ConfigChanged {
+        dir: PathBuf,
+        first_difference: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("training failed: {0}")]
@@ -113,13 +121,21 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
 
     let resume_epoch = latest_complete_epoch(&checkpoint_dir);
     let resume_epoch = match (resume_epoch, options.resume) {
-        (Some(epoch), false) => return Err(TrainError::RunExists { dir: run_dir, epoch }),
+        (Some(epoch), false) => {
+            return Err(TrainError::RunExists {
+                dir: run_dir,
+                epoch,
+            });
+        }
         (Some(epoch), true) => {
             check_same_experiment(&run_dir, &config)?;
             Some(epoch)
         }
         (None, true) => {
-            println!("no complete checkpoint in {}: starting from epoch 1", checkpoint_dir.display());
+            println!(
+                "no complete checkpoint in {}: starting from epoch 1",
+                checkpoint_dir.display()
+            );
             None
         }
         (None, false) => None,
@@ -146,7 +162,10 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     }
     let first = train_set.load(0)?;
     let normalization = match (&config.transform.mean, &config.transform.std) {
-        (Some(mean), Some(std)) => crate::transform::Normalization { mean: mean.clone(), std: std.clone() },
+        (Some(mean), Some(std)) => crate::transform::Normalization {
+            mean: mean.clone(),
+            std: std.clone(),
+        },
         (mean, std) => {
             let d = config.dataset.name.normalization();
             crate::transform::Normalization {
@@ -155,10 +174,19 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
             }
         }
     };
-    let transform =
-        SampleTransform::new(&config.transform, first.channels, first.height, first.width, normalization);
+    let transform = SampleTransform::new(
+        &config.transform,
+        first.channels,
+        first.height,
+        first.width,
+        normalization,
+    );
     let eval_transform = SampleTransform::new(
-        &crate::transform::TransformConfig { crop_padding: 0, hflip: false, ..config.transform.clone() },
+        &crate::transform::TransformConfig {
+            crop_padding: 0,
+            hflip: false,
+            ..config.transform.clone()
+        },
         first.channels,
         first.height,
         first.width,
@@ -186,7 +214,10 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     test_loader.start_at_epoch(start_epoch);
 
     let model_config = config.model_config(num_classes);
-    let model = model_config.init(&device);
+    // Parameters live on the autodiff device so the Learner's steps can differentiate them.
+    let model = model_config
+        .try_init(&device.clone().autodiff())
+        .map_err(|e| TrainError::Invalid(format!("[model]: {e}")))?;
     let num_parameters = sal_models::num_trainable_params(&model);
     let classifier = Classifier { model };
 
@@ -198,7 +229,10 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     });
     let weight_decay = (config.optimizer.weight_decay > 0.0)
         .then(|| WeightDecayConfig::new(config.optimizer.weight_decay as f32));
-    let optimizer = SgdConfig::new().with_momentum(momentum).with_weight_decay(weight_decay).init();
+    let optimizer = SgdConfig::new()
+        .with_momentum(momentum)
+        .with_weight_decay(weight_decay)
+        .init();
     let schedule = MultiStepLr::new(
         config.optimizer.lr,
         config.schedule.gamma,
@@ -208,8 +242,8 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
 
     let log = RunLog::default();
     let metrics_csv = run_dir.join("metrics.csv");
-    let recorder =
-        RunRecorder::new(&metrics_csv, resume_epoch.unwrap_or(0), log.clone()).map_err(io(&metrics_csv))?;
+    let recorder = RunRecorder::new(&metrics_csv, resume_epoch.unwrap_or(0), log.clone())
+        .map_err(io(&metrics_csv))?;
     println!(
         "training {} ({} parameters) on {} ({} train / {} test images) for {} epochs on {:?}{}",
         config.model.architecture,
@@ -219,24 +253,27 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         test_len,
         config.epochs,
         config.backend,
-        resume_epoch.map(|e| format!(", resuming after epoch {e}")).unwrap_or_default()
+        resume_epoch
+            .map(|e| format!(", resuming after epoch {e}"))
+            .unwrap_or_default()
     );
 
-    let mut training = SupervisedTraining::new(&run_dir, Arc::new(train_loader), Arc::new(test_loader))
-        .metric_train_numeric(LossMetric::new())
-        .metric_train_numeric(AccuracyMetric::new())
-        .metric_train_numeric(LearningRateMetric::new())
-        .metric_valid_numeric(LossMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(TopKAccuracyMetric::new(5))
-        .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
-        .with_custom_checkpointers(
-            AtomicCheckpointer::new(&checkpoint_dir, "model"),
-            AtomicCheckpointer::new(&checkpoint_dir, "optim"),
-            AtomicCheckpointer::new(&checkpoint_dir, "scheduler"),
-        )
-        .renderer(Box::new(recorder))
-        .num_epochs(config.epochs);
+    let mut training =
+        SupervisedTraining::new(&run_dir, Arc::new(train_loader), Arc::new(test_loader))
+            .metric_train_numeric(LossMetric::new())
+            .metric_train_numeric(AccuracyMetric::new())
+            .metric_train_numeric(LearningRateMetric::new())
+            .metric_valid_numeric(LossMetric::new())
+            .metric_valid_numeric(AccuracyMetric::new())
+            .metric_valid_numeric(TopKAccuracyMetric::new(5))
+            .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
+            .with_custom_checkpointers(
+                AtomicCheckpointer::new(&checkpoint_dir, "model"),
+                AtomicCheckpointer::new(&checkpoint_dir, "optim"),
+                AtomicCheckpointer::new(&checkpoint_dir, "scheduler"),
+            )
+            .renderer(Box::new(recorder))
+            .num_epochs(config.epochs);
     if let Some(epoch) = resume_epoch {
         training = training.checkpoint(epoch);
     }
@@ -246,7 +283,9 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     }
 
     let epochs = log.lock().expect("run log lock").clone();
-    let best = epochs.iter().max_by(|a, b| a.test_top1.total_cmp(&b.test_top1));
+    let best = epochs
+        .iter()
+        .max_by(|a, b| a.test_top1.total_cmp(&b.test_top1));
     let results = RunResults {
         name: config.name.clone(),
         model: model_config.architecture.to_string(),
@@ -261,7 +300,10 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         best_epoch: best.map(|b| b.epoch),
         wall_seconds: started.elapsed().as_secs_f64(),
         train_images_per_second: (!epochs.is_empty()).then(|| {
-            let images: f64 = epochs.iter().map(|e| e.train_images_per_second * e.train_seconds).sum();
+            let images: f64 = epochs
+                .iter()
+                .map(|e| e.train_images_per_second * e.train_seconds)
+                .sum();
             images / epochs.iter().map(|e| e.train_seconds).sum::<f64>()
         }),
     };
@@ -270,7 +312,13 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     write_atomically(&results_json, text.as_bytes()).map_err(io(&results_json))?;
     let last_checkpoint = latest_complete_epoch(&checkpoint_dir)
         .map(|e| crate::checkpoint::checkpoint_path(&checkpoint_dir, "model", e));
-    Ok(TrainReport { run_dir, metrics_csv, results_json, last_checkpoint, results })
+    Ok(TrainReport {
+        run_dir,
+        metrics_csv,
+        results_json,
+        last_checkpoint,
+        results,
+    })
 }
 
 /// Refuses to resume a run whose saved config differs from `config` in anything but the
@@ -296,5 +344,8 @@ fn check_same_experiment(run_dir: &Path, config: &ExperimentConfig) -> Result<()
         .find(|(x, y)| x != y)
         .map(|(x, y)| format!("saved `{x}`, now `{y}`"))
         .unwrap_or_else(|| "(one config has more lines)".into());
-    Err(TrainError::ConfigChanged { dir: run_dir.to_path_buf(), first_difference })
+    Err(TrainError::ConfigChanged {
+        dir: run_dir.to_path_buf(),
+        first_difference,
+    })
 }

@@ -128,7 +128,11 @@ impl SampleTransform {
                 },
                 flip: self.hflip && rng.random_bool(0.5),
             },
-            None => Placement { crop_top: self.crop_padding, crop_left: self.crop_padding, flip: false },
+            None => Placement {
+                crop_top: self.crop_padding,
+                crop_left: self.crop_padding,
+                flip: false,
+            },
         };
         let (h, w, c) = (self.height, self.width, self.channels);
         debug_assert_eq!(out.len(), self.sample_len());
@@ -166,7 +170,10 @@ impl SampleTransform {
         }
         let (expected_h, expected_w) = match self.pad_to {
             Some(_) if item.height <= self.height && item.width <= self.width => {
-                return Ok(((self.height - item.height) / 2, (self.width - item.width) / 2));
+                return Ok((
+                    (self.height - item.height) / 2,
+                    (self.width - item.width) / 2,
+                ));
             }
             _ => (self.height, self.width),
         };
@@ -189,11 +196,20 @@ mod tests {
 
     fn item(h: usize, w: usize, c: usize) -> ImageItem {
         let pixels = (0..h * w * c).map(|i| (i % 251) as u8 + 1).collect();
-        ImageItem { pixels, height: h, width: w, channels: c, label: 0 }
+        ImageItem {
+            pixels,
+            height: h,
+            width: w,
+            channels: c,
+            label: 0,
+        }
     }
 
     fn identity_norm(c: usize) -> Normalization {
-        Normalization { mean: vec![0.0; c], std: vec![1.0 / 255.0; c] }
+        Normalization {
+            mean: vec![0.0; c],
+            std: vec![1.0 / 255.0; c],
+        }
     }
 
     /// Undoes `identity_norm`: the u8 value the output pixel came from (0 = padding).
@@ -203,8 +219,14 @@ mod tests {
 
     #[test]
     fn evaluation_pads_centred_and_normalises_like_torchvision() {
-        let cfg = TransformConfig { pad_to: Some(32), ..Default::default() };
-        let norm = Normalization { mean: vec![0.2860], std: vec![0.3530] };
+        let cfg = TransformConfig {
+            pad_to: Some(32),
+            ..Default::default()
+        };
+        let norm = Normalization {
+            mean: vec![0.2860],
+            std: vec![0.3530],
+        };
         let t = SampleTransform::new(&cfg, 1, 28, 28, norm.clone());
         let it = item(28, 28, 1);
         let mut out = vec![0.0; t.sample_len()];
@@ -212,12 +234,18 @@ mod tests {
         assert_eq!((t.height, t.width), (32, 32));
         // Corner is padding (u8 0), pixel (2, 2) is source (0, 0).
         assert_eq!(out[0], (0.0 - 0.2860f32) / 0.3530);
-        assert_eq!(out[2 * 32 + 2], (it.pixels[0] as f32 / 255.0 - 0.2860) / 0.3530);
+        assert_eq!(
+            out[2 * 32 + 2],
+            (it.pixels[0] as f32 / 255.0 - 0.2860) / 0.3530
+        );
     }
 
     #[test]
     fn random_crop_is_a_shifted_window_of_the_zero_padded_image() {
-        let cfg = TransformConfig { crop_padding: 4, ..Default::default() };
+        let cfg = TransformConfig {
+            crop_padding: 4,
+            ..Default::default()
+        };
         let t = SampleTransform::new(&cfg, 3, 8, 8, identity_norm(3));
         let it = item(8, 8, 3);
         let mut rng = StdRng::seed_from_u64(7);
@@ -253,7 +281,10 @@ mod tests {
 
     #[test]
     fn flip_mirrors_columns_and_happens_about_half_the_time() {
-        let cfg = TransformConfig { hflip: true, ..Default::default() };
+        let cfg = TransformConfig {
+            hflip: true,
+            ..Default::default()
+        };
         let t = SampleTransform::new(&cfg, 1, 4, 5, identity_norm(1));
         let it = item(4, 5, 1);
         let mut rng = StdRng::seed_from_u64(1);
@@ -277,7 +308,13 @@ mod tests {
     fn wrong_size_or_channels_is_an_error_not_a_panic() {
         let t = SampleTransform::new(&TransformConfig::default(), 3, 8, 8, identity_norm(3));
         let mut out = vec![0.0; t.sample_len()];
-        assert!(t.apply(&item(8, 9, 3), None::<&mut StdRng>, &mut out).is_err());
-        assert!(t.apply(&item(8, 8, 1), None::<&mut StdRng>, &mut out).is_err());
+        assert!(
+            t.apply(&item(8, 9, 3), None::<&mut StdRng>, &mut out)
+                .is_err()
+        );
+        assert!(
+            t.apply(&item(8, 8, 1), None::<&mut StdRng>, &mut out)
+                .is_err()
+        );
     }
 }

@@ -18,7 +18,8 @@ impl ModuleVisitor for GradCollector<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = param.val().grad(self.grads) {
             let name = format!("{:?}{:?}", param.id, g.dims());
-            self.out.push((name, g.into_data().to_vec::<f32>().unwrap()));
+            self.out
+                .push((name, g.into_data().try_to_vec::<f32>().unwrap()));
         }
     }
 }
@@ -31,15 +32,27 @@ fn relative_error(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Logits, loss and parameter gradients of one training step on `device`.
-fn step(device: &Device, model: &sal_models::Model, x: &Tensor<4>, y: &Tensor<2>) -> (Vec<f32>, f32, Vec<(String, Vec<f32>)>) {
+fn step(
+    device: &Device,
+    model: &sal_models::Model,
+    x: &Tensor<4>,
+    y: &Tensor<2>,
+) -> (Vec<f32>, f32, Vec<(String, Vec<f32>)>) {
     let model = model.clone().fork(device);
     let logits = model.forward(x.clone().to_device(device));
     let loss = soft_cross_entropy(logits.clone(), y.clone().to_device(device));
     let loss_value: f32 = loss.clone().into_scalar();
     let grads = loss.backward();
-    let mut collector = GradCollector { grads: &grads, out: Vec::new() };
+    let mut collector = GradCollector {
+        grads: &grads,
+        out: Vec::new(),
+    };
     model.visit(&mut collector);
-    (logits.into_data().to_vec().unwrap(), loss_value, collector.out)
+    (
+        logits.into_data().try_to_vec().unwrap(),
+        loss_value,
+        collector.out,
+    )
 }
 
 #[test]
@@ -47,17 +60,29 @@ fn cifar_resnet18_forward_and_backward_match_flex_on_wgpu() {
     let flex = Device::flex().autodiff();
     let wgpu = Device::wgpu(DeviceKind::DefaultDevice).autodiff();
     flex.seed(3);
-    let config = ModelConfig::new(Architecture::CifarResNet18, 10).with_base_width(Some(8));
+    let config = ModelConfig::new("cifar-resnet18".parse::<Architecture>().unwrap(), 10)
+        .with_base_width(Some(8));
     let model = config.init(&flex);
     let x = Tensor::<4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &flex);
-    let y = Tensor::<1, burn::tensor::Int>::from_ints([1, 7, 3, 1], &flex).one_hot(10).float();
+    let y = Tensor::<1, burn::tensor::Int>::from_ints([1, 7, 3, 1], &flex)
+        .one_hot(10)
+        .float();
 
     let (logits_cpu, loss_cpu, grads_cpu) = step(&flex, &model, &x, &y);
     let (logits_gpu, loss_gpu, grads_gpu) = step(&wgpu, &model, &x, &y);
 
+    println!("wgpu device: {wgpu:?}");
+    // Identical bits everywhere would mean both ran the same kernels (the same backend).
+    assert_ne!(
+        logits_gpu, logits_cpu,
+        "wgpu results are bit-identical to flex: not a second backend?"
+    );
     let e = relative_error(&logits_gpu, &logits_cpu);
     assert!(e <= 1e-4, "logits: relative error {e:e}");
-    assert!((loss_gpu - loss_cpu).abs() <= 1e-4 * loss_cpu.abs(), "loss {loss_gpu} vs {loss_cpu}");
+    assert!(
+        (loss_gpu - loss_cpu).abs() <= 1e-4 * loss_cpu.abs(),
+        "loss {loss_gpu} vs {loss_cpu}"
+    );
     assert_eq!(grads_cpu.len(), grads_gpu.len());
     assert!(grads_cpu.len() >= 60, "only {} gradients", grads_cpu.len());
     let mut worst = (0f32, String::new());
@@ -68,5 +93,10 @@ fn cifar_resnet18_forward_and_backward_match_flex_on_wgpu() {
         }
     }
     println!("worst gradient relative error {:e} ({})", worst.0, worst.1);
-    assert!(worst.0 <= 1e-4, "gradient {}: relative error {:e}", worst.1, worst.0);
+    assert!(
+        worst.0 <= 1e-4,
+        "gradient {}: relative error {:e}",
+        worst.1,
+        worst.0
+    );
 }

@@ -34,7 +34,7 @@ base_width = 8
 pad_to = 32
 
 [optimizer]
-lr = 0.05
+lr = 0.02
 weight_decay = 5e-4
 "#,
         out = out.path().display(),
@@ -44,7 +44,11 @@ weight_decay = 5e-4
     let report = sal_train::train(&config, &TrainOptions::default()).unwrap();
     let last = report.results.final_epoch.expect("one epoch recorded");
     println!("test top-1 after 300 steps: {:.2}%", last.test_top1);
-    assert!(last.test_top1 >= 75.0, "test top-1 {:.2}% < 75%", last.test_top1);
+    assert!(
+        last.test_top1 >= 75.0,
+        "test top-1 {:.2}% < 75%",
+        last.test_top1
+    );
     let csv = std::fs::read_to_string(&report.metrics_csv).unwrap();
     assert_eq!(csv.lines().count(), 2, "header + one epoch:\n{csv}");
     assert!(report.last_checkpoint.is_some());
