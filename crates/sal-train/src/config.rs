@@ -198,14 +198,14 @@ impl ExperimentConfig {
                 "needs optimizer.momentum > 0".into(),
             ));
         }
-        if !(self.optimizer.weight_decay >= 0.0) {
+        if self.optimizer.weight_decay.is_nan() || self.optimizer.weight_decay < 0.0 {
             let wd = self.optimizer.weight_decay;
             return Err(invalid(
                 "optimizer.weight_decay",
                 format!("must be >= 0, got {wd}"),
             ));
         }
-        if !(self.schedule.gamma > 0.0) {
+        if self.schedule.gamma.is_nan() || self.schedule.gamma <= 0.0 {
             let g = self.schedule.gamma;
             return Err(invalid("schedule.gamma", format!("must be > 0, got {g}")));
         }
@@ -249,7 +249,7 @@ impl ExperimentConfig {
             }
         }
         if let Some(std) = &self.transform.std
-            && std.iter().any(|&s| !(s > 0.0))
+            && std.iter().any(|&s| s.is_nan() || s <= 0.0)
         {
             return Err(invalid(
                 "transform.std",

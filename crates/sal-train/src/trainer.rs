@@ -221,7 +221,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     let num_parameters = sal_models::num_trainable_params(&model);
     let classifier = Classifier { model };
 
-    let momentum = (config.optimizer.momentum > 0.0).then(|| MomentumConfig {
+    let momentum = (config.optimizer.momentum > 0.0).then_some(MomentumConfig {
         momentum: config.optimizer.momentum,
         // burn defaults to 0.1; the papers' PyTorch SGD uses 0.
         dampening: 0.0,

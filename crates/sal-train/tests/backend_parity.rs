@@ -24,6 +24,13 @@ impl ModuleVisitor for GradCollector<'_> {
     }
 }
 
+/// What one training step produced: logits, loss, and each parameter's gradient.
+struct StepResult {
+    logits: Vec<f32>,
+    loss: f32,
+    grads: Vec<(String, Vec<f32>)>,
+}
+
 /// max |a - b| / max |b|: the error relative to the tensor's scale.
 fn relative_error(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -32,12 +39,7 @@ fn relative_error(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Logits, loss and parameter gradients of one training step on `device`.
-fn step(
-    device: &Device,
-    model: &sal_models::Model,
-    x: &Tensor<4>,
-    y: &Tensor<2>,
-) -> (Vec<f32>, f32, Vec<(String, Vec<f32>)>) {
+fn step(device: &Device, model: &sal_models::Model, x: &Tensor<4>, y: &Tensor<2>) -> StepResult {
     let model = model.clone().fork(device);
     let logits = model.forward(x.clone().to_device(device));
     let loss = soft_cross_entropy(logits.clone(), y.clone().to_device(device));
@@ -48,11 +50,11 @@ fn step(
         out: Vec::new(),
     };
     model.visit(&mut collector);
-    (
-        logits.into_data().try_to_vec().unwrap(),
-        loss_value,
-        collector.out,
-    )
+    StepResult {
+        logits: logits.into_data().try_to_vec().unwrap(),
+        loss: loss_value,
+        grads: collector.out,
+    }
 }
 
 #[test]
@@ -68,8 +70,16 @@ fn cifar_resnet18_forward_and_backward_match_flex_on_wgpu() {
         .one_hot(10)
         .float();
 
-    let (logits_cpu, loss_cpu, grads_cpu) = step(&flex, &model, &x, &y);
-    let (logits_gpu, loss_gpu, grads_gpu) = step(&wgpu, &model, &x, &y);
+    let StepResult {
+        logits: logits_cpu,
+        loss: loss_cpu,
+        grads: grads_cpu,
+    } = step(&flex, &model, &x, &y);
+    let StepResult {
+        logits: logits_gpu,
+        loss: loss_gpu,
+        grads: grads_gpu,
+    } = step(&wgpu, &model, &x, &y);
 
     println!("wgpu device: {wgpu:?}");
     // Identical bits everywhere would mean both ran the same kernels (the same backend).
