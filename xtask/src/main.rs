@@ -4,6 +4,7 @@
 //! Errors reach the user through `anyhow` with the file or argument they concern.
 
 mod bench;
+mod models;
 mod pyenv;
 
 use clap::{Parser, Subcommand};
@@ -23,11 +24,14 @@ enum Command {
     /// Benchmarks against the peer library, reported as ratios.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// The model zoo: `<name> <classes> <params>` per architecture and class count.
+    Models(models::ModelsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(b) => bench::run(b),
+        Command::Models(args) => models::run(args),
     }
 }
