@@ -5,6 +5,7 @@
 
 mod bench;
 mod data;
+mod models;
 mod pyenv;
 mod train;
 
@@ -30,6 +31,8 @@ enum Command {
     /// Get the default data set (Fashion-MNIST) and check data sets on disk.
     #[command(subcommand)]
     Data(data::Data),
+    /// The model zoo: `<name> <classes> <params>` per architecture and class count.
+    Models(models::ModelsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Bench(b) => bench::run(b),
         Command::Data(d) => data::run(d),
+        Command::Models(args) => models::run(args),
     }
 }

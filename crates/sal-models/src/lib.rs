@@ -1,1 +1,32 @@
-//! sal-models
+//! The ResNet family of the SaliencyMix, SalfMix/HybridMix and Saliency Grafting papers, in
+//! burn, built to match the reference implementations layer for layer and parameter for
+//! parameter (`docs/models.md` lists each network with its source and count).
+//!
+//! - [`Architecture`]: the names (`cifar-resnet18`, `resnet50`, `preact-resnet18`,
+//!   `wrn-28-10`, `pyramidnet200-a240`, ...).
+//! - [`ModelConfig`] (the trainer's `[model]` table) builds a [`Model`].
+//! - [`Model`]: `forward`, and the `features` / `head` split with `forward_with_features`
+//!   for methods that read the last feature map (Saliency Grafting, CAM).
+//! - [`class_activation_map`]: Zhou et al. 2016 CAM at input resolution.
+//! - [`num_trainable_params`]: the papers' parameter count.
+//!
+//! One file per family: [`resnet`] (CIFAR and ImageNet ResNets), [`preact_resnet`],
+//! `wide_resnet` (built from pre-activation blocks), [`pyramidnet`].
+
+mod architecture;
+mod cam;
+mod config;
+mod layers;
+mod model;
+mod params;
+pub mod preact_resnet;
+pub mod pyramidnet;
+pub mod resnet;
+mod wide_resnet;
+
+pub use architecture::{Architecture, ArchitectureError, ResNetDepth};
+pub use cam::{class_activation_map, class_activation_map_from_features};
+pub use config::{ModelConfig, ModelError};
+pub use layers::ClassifierHead;
+pub use model::Model;
+pub use params::num_trainable_params;

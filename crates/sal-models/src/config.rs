@@ -1,0 +1,437 @@
+//! What a config file says about the model, and building the model from it.
+
+use crate::architecture::{Architecture, ArchitectureError};
+use crate::model::Model;
+use crate::params::num_trainable_params;
+use crate::preact_resnet::PreActResNet;
+use crate::pyramidnet::PyramidNet;
+use crate::resnet::{ResNet, ResNetLayout};
+use crate::wide_resnet::wide_resnet;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The model part of an experiment config (the trainer's `[model]` table).
+///
+/// ```toml
+/// [model]
+/// architecture = "wrn-28-10"   # any name `cargo xtask models` prints
+/// num_classes = 100
+/// in_channels = 3              # optional, default 3
+/// base_width = 16              # optional, default: the reference width (see below)
+/// dropout = 0.3                # optional, default: the reference dropout (see below)
+/// ```
+///
+/// This is a burn [`Config`](burn::config::Config) with the builder methods the derive would
+/// generate (`new`, `with_*`), written by hand for two things the derive does not do: omitted
+/// optional keys take their defaults when deserialising (the derive requires `in_channels`), and
+/// unknown keys are errors (a typo such as `dropuot` must not silently train without dropout).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Which network.
+    pub architecture: Architecture,
+    /// Number of classes of the classifier (10 for CIFAR-10, 100, 200, 1000, ...).
+    pub num_classes: usize,
+    /// Input channels: 3 for RGB, 1 for Fashion-MNIST. Default 3.
+    #[serde(default = "default_in_channels")]
+    pub in_channels: usize,
+    /// The stem's output channels, which every other width scales with. `None` (default) = the
+    /// reference width, [`Architecture::default_base_width`]: 64 for the ResNets and
+    /// PreActResNets (stages w, 2w, 4w, 8w), 16 for Wide ResNets (stages wk, 2wk, 4wk) and
+    /// PyramidNets (widths growing from w to w + alpha). A smaller width gives a faster
+    /// network of the same shape, for tests and CPU runs.
+    #[serde(default)]
+    pub base_width: Option<usize>,
+    /// Dropout probability between the two convs of each Wide ResNet block, in [0, 1).
+    /// `None` (default) = the reference, [`Architecture::default_dropout`] (0.3 for Wide
+    /// ResNets, 0 for the others). The other families have no dropout in their reference code,
+    /// so a non-zero value for them is an error rather than an invented placement.
+    #[serde(default)]
+    pub dropout: Option<f64>,
+}
+
+fn default_in_channels() -> usize {
+    3
+}
+
+impl burn::config::Config for ModelConfig {}
+
+/// A model config that cannot be built, or a CAM request that does not fit the model.
+#[derive(Clone, Debug, Error, PartialEq)]
+pub enum ModelError {
+    /// The architecture's free parameters are invalid.
+    #[error(transparent)]
+    Architecture(#[from] ArchitectureError),
+    /// `num_classes` is 0.
+    #[error("num_classes must be at least 1")]
+    NoClasses,
+    /// `in_channels` is 0.
+    #[error("in_channels must be at least 1")]
+    NoInputChannels,
+    /// `base_width` is 0.
+    #[error("base_width must be at least 1")]
+    ZeroWidth,
+    /// `dropout` is not a probability in [0, 1).
+    #[error("dropout must be in [0, 1), got {0}")]
+    InvalidDropout(f64),
+    /// Non-zero dropout for a family without dropout in its reference code.
+    #[error(
+        "`{architecture}` has no dropout in its reference implementation (got {dropout}); only Wide ResNets take one"
+    )]
+    DropoutUnsupported {
+        /// The architecture.
+        architecture: Architecture,
+        /// The dropout asked for.
+        dropout: f64,
+    },
+    /// A CAM was asked for with a class list whose length is not the batch size.
+    #[error("CAM: {classes} class indices given for a batch of {batch}")]
+    ClassCount {
+        /// Number of class indices given.
+        classes: usize,
+        /// Number of images in the batch.
+        batch: usize,
+    },
+    /// A CAM was asked for a class the classifier does not have.
+    #[error("CAM: class {class} out of range for a {num_classes}-class model")]
+    ClassOutOfRange {
+        /// The class index given.
+        class: usize,
+        /// The model's number of classes.
+        num_classes: usize,
+    },
+}
+
+impl ModelConfig {
+    /// A config for `architecture` with `num_classes` classes and every other field at its
+    /// default.
+    pub fn new(architecture: Architecture, num_classes: usize) -> Self {
+        Self {
+            architecture,
+            num_classes,
+            in_channels: default_in_channels(),
+            base_width: None,
+            dropout: None,
+        }
+    }
+
+    /// Sets [`in_channels`](Self::in_channels).
+    pub fn with_in_channels(mut self, in_channels: usize) -> Self {
+        self.in_channels = in_channels;
+        self
+    }
+
+    /// Sets [`base_width`](Self::base_width).
+    pub fn with_base_width(mut self, base_width: Option<usize>) -> Self {
+        self.base_width = base_width;
+        self
+    }
+
+    /// Sets [`dropout`](Self::dropout).
+    pub fn with_dropout(mut self, dropout: Option<f64>) -> Self {
+        self.dropout = dropout;
+        self
+    }
+
+    /// The width actually used: `base_width` or the architecture's reference width.
+    pub fn effective_base_width(&self) -> usize {
+        self.base_width
+            .unwrap_or_else(|| self.architecture.default_base_width())
+    }
+
+    /// The dropout actually used: `dropout` or the architecture's reference dropout.
+    pub fn effective_dropout(&self) -> f64 {
+        self.dropout
+            .unwrap_or_else(|| self.architecture.default_dropout())
+    }
+
+    /// Checks every field; [`try_init`](Self::try_init) and [`init`](Self::init) call it.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.architecture.validate()?;
+        if self.num_classes == 0 {
+            return Err(ModelError::NoClasses);
+        }
+        if self.in_channels == 0 {
+            return Err(ModelError::NoInputChannels);
+        }
+        if self.effective_base_width() == 0 {
+            return Err(ModelError::ZeroWidth);
+        }
+        let dropout = self.effective_dropout();
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(ModelError::InvalidDropout(dropout));
+        }
+        if dropout > 0.0 && !matches!(self.architecture, Architecture::WideResNet { .. }) {
+            return Err(ModelError::DropoutUnsupported {
+                architecture: self.architecture,
+                dropout,
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds the model on `device` with its parameters **materialised**: burn creates
+    /// parameters lazily (they are drawn on first use), and a lazy model that is cloned and the
+    /// clone frozen or moved can lose its gradient tracking or initialise the two copies
+    /// differently (../shared/notes/burn-0.22.md, gotcha G1; burn#5040). So every parameter is
+    /// initialised here, before the caller can clone it, by visiting each one once. Seed the
+    /// device (`device.seed(..)`) first for reproducible weights.
+    pub fn try_init(&self, device: &Device) -> Result<Model, ModelError> {
+        let model = self.build_lazy(device)?;
+        model.materialize_parameters();
+        Ok(model)
+    }
+
+    /// [`try_init`](Self::try_init) for a config already validated.
+    ///
+    /// # Panics
+    /// If [`validate`](Self::validate) fails; call it (or `try_init`) on configs from users.
+    pub fn init(&self, device: &Device) -> Model {
+        self.try_init(device)
+            .unwrap_or_else(|err| panic!("invalid model config: {err}"))
+    }
+
+    /// Number of trainable parameters (BatchNorm running statistics excluded), computed from
+    /// the parameter shapes alone: nothing is allocated or drawn, so this is instant even for
+    /// ResNet-152.
+    pub fn num_trainable_params(&self) -> Result<usize, ModelError> {
+        let model = self.build_lazy(&Device::flex())?;
+        Ok(num_trainable_params(&model))
+    }
+
+    /// The model with lazy (not yet drawn) parameters.
+    fn build_lazy(&self, device: &Device) -> Result<Model, ModelError> {
+        self.validate()?;
+        let (channels, width, classes) = (
+            self.in_channels,
+            self.effective_base_width(),
+            self.num_classes,
+        );
+        Ok(match self.architecture {
+            Architecture::CifarResNet(depth) => Model::ResNet(ResNet::new(
+                ResNetLayout::Cifar,
+                depth,
+                channels,
+                width,
+                classes,
+                device,
+            )),
+            Architecture::ResNet(depth) => Model::ResNet(ResNet::new(
+                ResNetLayout::ImageNet,
+                depth,
+                channels,
+                width,
+                classes,
+                device,
+            )),
+            Architecture::PreActResNet(depth) => {
+                Model::PreActResNet(PreActResNet::new(depth, channels, width, classes, device))
+            }
+            Architecture::WideResNet { depth, widen } => Model::PreActResNet(wide_resnet(
+                depth,
+                widen,
+                channels,
+                width,
+                classes,
+                self.effective_dropout(),
+                device,
+            )),
+            Architecture::PyramidNet {
+                depth,
+                alpha,
+                bottleneck,
+            } => Model::PyramidNet(PyramidNet::new(
+                depth, alpha, bottleneck, channels, width, classes, device,
+            )),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(name: &str, classes: usize) -> usize {
+        let architecture: Architecture = name.parse().unwrap();
+        ModelConfig::new(architecture, classes)
+            .num_trainable_params()
+            .unwrap()
+    }
+
+    /// ../shared/SPEC.md §3, exact figures (10 and 100 classes).
+    #[test]
+    fn parameter_counts_equal_the_spec() {
+        let spec = [
+            ("cifar-resnet18", 11_173_962, 11_220_132),
+            ("cifar-resnet50", 23_520_842, 23_705_252),
+            ("cifar-resnet101", 42_512_970, 42_697_380),
+            ("wrn-28-10", 36_479_194, 36_536_884),
+            ("pyramidnet200-a240", 26_752_702, 26_844_952),
+        ];
+        for (name, c10, c100) in spec {
+            assert_eq!(count(name, 10), c10, "{name}, 10 classes");
+            assert_eq!(count(name, 100), c100, "{name}, 100 classes");
+        }
+    }
+
+    /// SPEC.md gives PreActResNet-18/50/101 as 11.17 M / 23.51 M / 42.51 M (10 classes); the
+    /// exact figures are kuangliu's `preact_resnet.py` counted in PyTorch plus the final
+    /// BN(512 or 2048) of He et al. 2016 (kuangliu's file alone gives 42.50 M for the 101).
+    #[test]
+    fn preact_counts_match_the_spec_and_the_reference() {
+        let cases = [
+            ("preact-resnet18", 11.17, 11_172_170, 11_218_340),
+            ("preact-resnet34", 21.28, 21_280_330, 21_326_500),
+            ("preact-resnet50", 23.51, 23_513_162, 23_697_572),
+            ("preact-resnet101", 42.51, 42_505_290, 42_689_700),
+            ("preact-resnet152", 58.15, 58_148_938, 58_333_348),
+        ];
+        for (name, millions, c10, c100) in cases {
+            let n = count(name, 10);
+            assert_eq!(n, c10, "{name}");
+            assert_eq!(
+                format!("{:.2}", n as f64 / 1e6),
+                format!("{millions:.2}"),
+                "{name}"
+            );
+            assert_eq!(count(name, 100), c100, "{name}, 100 classes");
+        }
+    }
+
+    /// The families' other members, counted by instantiating the reference PyTorch modules
+    /// (SaliencyMix `model/resnet.py`, `model/wide_resnet.py`, CutMix `pyramidnet.py`,
+    /// torchvision-layout `resnet.py`) in torch 2.15; `docs/models.md` lists them.
+    #[test]
+    fn parameter_counts_equal_the_reference_modules() {
+        let reference = [
+            ("cifar-resnet34", 21_282_122, 21_328_292),
+            ("cifar-resnet152", 58_156_618, 58_341_028),
+            ("wrn-16-8", 10_961_370, 11_007_540),
+            ("pyramidnet110-a64", 1_696_410, 1_725_300),
+            ("pyramidnet110-a48-basic", 1_772_706, 1_778_556),
+            ("pyramidnet272-a200", 26_210_842, 26_288_692),
+            ("resnet18", 11_181_642, 11_227_812),
+            ("resnet50", 23_528_522, 23_712_932),
+        ];
+        for (name, c10, c100) in reference {
+            assert_eq!(count(name, 10), c10, "{name}, 10 classes");
+            assert_eq!(count(name, 100), c100, "{name}, 100 classes");
+        }
+    }
+
+    /// torchvision's published counts at 1000 classes (SPEC.md: ResNet-50 25.6 M, ResNet-101
+    /// 44.5 M).
+    #[test]
+    fn imagenet_resnets_have_torchvision_counts() {
+        let torchvision = [
+            ("resnet18", 11_689_512),
+            ("resnet34", 21_797_672),
+            ("resnet50", 25_557_032),
+            ("resnet101", 44_549_160),
+            ("resnet152", 60_192_808),
+        ];
+        for (name, expected) in torchvision {
+            assert_eq!(count(name, 1000), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn width_and_channels_scale_the_count_as_expected() {
+        let base = ModelConfig::new("cifar-resnet18".parse().unwrap(), 10);
+        // One input channel removes 2 * 64 * 3 * 3 stem weights.
+        let gray = base.clone().with_in_channels(1);
+        assert_eq!(
+            base.num_trainable_params().unwrap() - gray.num_trainable_params().unwrap(),
+            2 * 64 * 9
+        );
+        // Convolutions scale with width squared: half width is about a quarter.
+        let half = base.clone().with_base_width(Some(32));
+        let ratio = half.num_trainable_params().unwrap() as f64
+            / base.num_trainable_params().unwrap() as f64;
+        assert!((0.24..0.26).contains(&ratio), "{ratio}");
+    }
+
+    #[test]
+    fn invalid_configs_are_typed_errors() {
+        let cifar = || ModelConfig::new("cifar-resnet18".parse().unwrap(), 10);
+        let wrn = || ModelConfig::new("wrn-28-10".parse().unwrap(), 10);
+        assert_eq!(
+            ModelConfig::new("cifar-resnet18".parse().unwrap(), 0).validate(),
+            Err(ModelError::NoClasses)
+        );
+        assert_eq!(
+            cifar().with_in_channels(0).validate(),
+            Err(ModelError::NoInputChannels)
+        );
+        assert_eq!(
+            cifar().with_base_width(Some(0)).validate(),
+            Err(ModelError::ZeroWidth)
+        );
+        assert_eq!(
+            wrn().with_dropout(Some(1.0)).validate(),
+            Err(ModelError::InvalidDropout(1.0))
+        );
+        assert!(matches!(
+            wrn().with_dropout(Some(f64::NAN)).validate(),
+            Err(ModelError::InvalidDropout(_))
+        ));
+        assert!(matches!(
+            cifar().with_dropout(Some(0.2)).validate(),
+            Err(ModelError::DropoutUnsupported { .. })
+        ));
+        assert_eq!(cifar().with_dropout(Some(0.0)).validate(), Ok(()));
+        let bad_wrn = ModelConfig::new(
+            Architecture::WideResNet {
+                depth: 27,
+                widen: 10,
+            },
+            10,
+        );
+        assert!(matches!(
+            bad_wrn.try_init(&Device::flex()),
+            Err(ModelError::Architecture(_))
+        ));
+    }
+
+    #[test]
+    fn reference_defaults_fill_unset_fields() {
+        let wrn = ModelConfig::new("wrn-28-10".parse().unwrap(), 100);
+        assert_eq!(
+            (wrn.effective_base_width(), wrn.effective_dropout()),
+            (16, 0.3)
+        );
+        let resnet = ModelConfig::new("resnet50".parse().unwrap(), 1000);
+        assert_eq!(
+            (resnet.effective_base_width(), resnet.effective_dropout()),
+            (64, 0.0)
+        );
+        let pyramid = ModelConfig::new("pyramidnet200-a240".parse().unwrap(), 100);
+        assert_eq!(pyramid.effective_base_width(), 16);
+    }
+
+    /// The trainer embeds this as its `[model]` table.
+    #[test]
+    fn toml_model_table_round_trips_with_defaults_and_rejects_unknown_keys() {
+        let minimal: ModelConfig =
+            toml::from_str("architecture = \"wrn-28-10\"\nnum_classes = 100\n").unwrap();
+        assert_eq!(minimal, ModelConfig::new("wrn-28-10".parse().unwrap(), 100));
+        let full = ModelConfig::new("preact-resnet18".parse().unwrap(), 10)
+            .with_in_channels(1)
+            .with_base_width(Some(16))
+            .with_dropout(Some(0.0));
+        let text = toml::to_string(&full).unwrap();
+        assert!(
+            text.contains("architecture = \"preact-resnet18\""),
+            "{text}"
+        );
+        assert_eq!(toml::from_str::<ModelConfig>(&text).unwrap(), full);
+
+        let typo = toml::from_str::<ModelConfig>(
+            "architecture = \"wrn-28-10\"\nnum_classes = 100\ndropuot = 0.0\n",
+        );
+        assert!(typo.unwrap_err().to_string().contains("dropuot"));
+        let unknown = toml::from_str::<ModelConfig>("architecture = \"vgg\"\nnum_classes = 1\n");
+        assert!(unknown.unwrap_err().to_string().contains("cifar-resnet18"));
+    }
+}

@@ -1,0 +1,182 @@
+//! The one model type the trainer holds, whatever the architecture.
+
+use crate::layers::ClassifierHead;
+use crate::params::Materializer;
+use crate::preact_resnet::PreActResNet;
+use crate::pyramidnet::PyramidNet;
+use crate::resnet::ResNet;
+use burn::module::Module;
+use burn::tensor::Tensor;
+
+/// A network of the ResNet family, built by [`ModelConfig::init`](crate::ModelConfig::init).
+///
+/// Every network is features (stem + residual stages, ending in the map the head sees) followed
+/// by a head (global average pooling + linear), so [`features`](Self::features) and
+/// [`head`](Self::head) split [`forward`](Self::forward) exactly, and
+/// [`forward_with_features`](Self::forward_with_features) gives both from one pass.
+// Variants differ in size (a few hundred bytes of module handles); boxing them would not pay
+// off for values built once per model, and burn's Module derive does not see through `Box`.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Model {
+    /// CIFAR and ImageNet post-activation ResNets.
+    ResNet(ResNet),
+    /// PreActResNets and Wide ResNets.
+    PreActResNet(PreActResNet),
+    /// PyramidNets.
+    PyramidNet(PyramidNet),
+}
+
+impl Model {
+    /// Logits.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, in_channels, height, width]`
+    /// - output: `[batch, num_classes]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head(self.features(x))
+    }
+
+    /// The last conv stage's feature map as the head sees it: after that stage's final ReLU
+    /// (ResNet) or after the network's final BN-ReLU (PreActResNet, Wide ResNet, PyramidNet).
+    /// Saliency Grafting's saliency and CAM read this map.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, in_channels, height, width]`
+    /// - output: `[batch, feature_channels, h, w]` with `h = height / s`, `w = width / s` (rounded
+    ///   up): `s = 8` for CIFAR ResNets and PreActResNets (32 -> 4), 4 for Wide ResNets and
+    ///   PyramidNets (32 -> 8), 32 for ImageNet ResNets (224 -> 7).
+    pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::ResNet(net) => net.features(x),
+            Self::PreActResNet(net) => net.features(x),
+            Self::PyramidNet(net) => net.features(x),
+        }
+    }
+
+    /// Global average pooling + the linear classifier.
+    ///
+    /// # Shapes
+    /// - `features`: `[batch, feature_channels, h, w]`
+    /// - output: `[batch, num_classes]`
+    pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        self.classifier().forward(features)
+    }
+
+    /// Logits and the feature map from ONE forward pass (the features are not recomputed).
+    pub fn forward_with_features(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<4>) {
+        let features = self.features(x);
+        (self.head(features.clone()), features)
+    }
+
+    /// The classifier head (its linear layer's weight is what CAM weighs the features with).
+    pub fn classifier(&self) -> &ClassifierHead {
+        match self {
+            Self::ResNet(net) => net.head(),
+            Self::PreActResNet(net) => net.head(),
+            Self::PyramidNet(net) => net.head(),
+        }
+    }
+
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.classifier().num_classes()
+    }
+
+    /// Channels of the feature map.
+    pub fn feature_channels(&self) -> usize {
+        self.classifier().feature_channels()
+    }
+
+    pub(crate) fn materialize_parameters(&self) {
+        self.visit(&mut Materializer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Architecture, ModelConfig, ResNetDepth};
+    use burn::tensor::{Device, Distribution, Tensor, Tolerance};
+
+    /// The feature map's expected [channels, height, width] for a 32x32 input, derived from each
+    /// family's layout independently of the code under test.
+    fn expected_features(config: &ModelConfig) -> [usize; 3] {
+        let w = config.effective_base_width();
+        match config.architecture {
+            Architecture::CifarResNet(d) | Architecture::PreActResNet(d) => {
+                [8 * w * if d.is_bottleneck() { 4 } else { 1 }, 4, 4]
+            }
+            // 32 -> stem /2 -> max-pool /2 -> stages /1 /2 /2 /2 -> 1.
+            Architecture::ResNet(d) => [8 * w * if d.is_bottleneck() { 4 } else { 1 }, 1, 1],
+            Architecture::WideResNet { widen, .. } => [4 * w * widen, 8, 8],
+            Architecture::PyramidNet {
+                alpha, bottleneck, ..
+            } => [(w + alpha) * if bottleneck { 4 } else { 1 }, 8, 8],
+        }
+    }
+
+    /// Every listed architecture at a small width: logits and feature shapes, and the
+    /// features/head split reproducing `forward`.
+    #[test]
+    fn every_architecture_has_the_expected_shapes_and_split() {
+        let device = Device::flex();
+        for &architecture in Architecture::all() {
+            let width = match architecture {
+                // PyramidNet's width is mostly alpha; keep the reference stem.
+                Architecture::PyramidNet { .. } => None,
+                Architecture::WideResNet { .. } => Some(2),
+                _ => Some(4),
+            };
+            let config = ModelConfig::new(architecture, 7)
+                .with_base_width(width)
+                .with_dropout(Some(0.0));
+            let model = config.init(&device);
+            let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+            let logits = model.forward(x.clone());
+            assert_eq!(logits.dims(), [2, 7], "{architecture}");
+            let (logits_one_pass, features) = model.forward_with_features(x.clone());
+            let [c, h, w] = expected_features(&config);
+            assert_eq!(features.dims(), [2, c, h, w], "{architecture}");
+            assert_eq!(model.feature_channels(), c, "{architecture}");
+            assert_eq!(model.num_classes(), 7);
+            let split = model.head(model.features(x));
+            let tolerance = Tolerance::<f32>::absolute(1e-5);
+            logits
+                .clone()
+                .into_data()
+                .assert_approx_eq::<f32>(&split.into_data(), tolerance);
+            logits
+                .into_data()
+                .assert_approx_eq::<f32>(&logits_one_pass.into_data(), tolerance);
+        }
+    }
+
+    #[test]
+    fn other_input_channels_and_sizes_work() {
+        let device = Device::flex();
+        let config = ModelConfig::new(Architecture::PreActResNet(ResNetDepth::D18), 10)
+            .with_in_channels(1)
+            .with_base_width(Some(4));
+        let model = config.init(&device);
+        // Fashion-MNIST's 28x28: 28 -> 28, 14, 7, 4.
+        let x = Tensor::<4>::random([3, 1, 28, 28], Distribution::Default, &device);
+        assert_eq!(model.features(x).dims(), [3, 32, 4, 4]);
+    }
+
+    /// burn-0.22.md gotcha G1: freezing a clone of a never-used lazy model froze the original.
+    /// `init` materialises, so the original still trains after a clone is frozen.
+    #[test]
+    fn init_materialises_so_a_frozen_clone_leaves_the_original_trainable() {
+        use burn::module::Module;
+        let device = Device::flex().autodiff();
+        let model = ModelConfig::new(Architecture::CifarResNet(ResNetDepth::D18), 10)
+            .with_base_width(Some(4))
+            .init(&device);
+        let frozen = model.clone().freeze();
+        let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Default, &device);
+        assert!(!frozen.forward(x.clone()).is_require_grad());
+        let loss = model.forward(x).sum();
+        let grads = loss.backward();
+        assert!(model.classifier().fc.weight.val().grad(&grads).is_some());
+    }
+}

@@ -1,0 +1,332 @@
+//! `cargo xtask bench models`: training-step and inference throughput of a CIFAR ResNet on burn
+//! beside the same model and step in PyTorch, in one run, with the same thread count.
+//!
+//! The step is the SaliencyMix CIFAR recipe's: forward, soft-target cross-entropy, backward,
+//! SGD (lr 0.1, Nesterov momentum 0.9, weight decay 5e-4), on one fixed random batch. Each side
+//! runs `warmup` untimed steps, then `steps` timed ones; the report gives the median (and the
+//! range, which shows how noisy the machine was). PyTorch runs from a virtual environment the
+//! bench creates (`target/peer-venv/torch`, see `TORCH_PACKAGES`).
+
+use crate::pyenv::PyEnv;
+use anyhow::{Context, Result, bail, ensure};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use clap::{Args, ValueEnum};
+use sal_models::{Architecture, ModelConfig, num_trainable_params};
+use serde::Deserialize;
+use std::process::Command;
+use std::time::Instant;
+
+/// The variable burn's CPU backend (flex, through rayon) reads its thread count from.
+const THREADS_ENV: &str = "RAYON_NUM_THREADS";
+
+/// PyTorch from PyPI without its CUDA stack's optional parts. PyPI's Linux `torch` wheel is the
+/// CUDA build and its dependencies pull 5.4 GB (the CPU-only wheels live on the PyTorch index,
+/// which is not reachable here). Its libraries only need the CUDA *runtime* libraries to load,
+/// so the environment installs `torch` without dependencies plus exactly those libraries and
+/// torch's pure-Python requirements: 4.0 GB, no triton (torch.compile, unused), cuSOLVER
+/// (loaded lazily by linalg), cuda-bindings or CCCL headers. Versions are the ones torch
+/// 2.15.0's metadata pins.
+const TORCH_PACKAGES: &[&str] = &[
+    "--no-deps",
+    "torch==2.15.0",
+    "filelock",
+    "typing-extensions",
+    "sympy",
+    "mpmath",
+    "networkx",
+    "jinja2",
+    "markupsafe",
+    "fsspec",
+    "numpy",
+    "nvidia-cuda-runtime==13.2.86",
+    "nvidia-cuda-cupti==13.2.86",
+    "nvidia-cuda-nvrtc==13.2.86",
+    "nvidia-cublas==13.4.1.3",
+    "nvidia-cufft==12.2.0.57",
+    "nvidia-cufile==1.17.1.22",
+    "nvidia-cusparse==12.7.10.12",
+    "nvidia-nvjitlink==13.5.37",
+    "nvidia-cusparselt-cu13==0.8.1",
+    "nvidia-nccl-cu13==2.30.7",
+    "nvidia-cudnn-cu13==9.26.0.51",
+    "nvidia-nvshmem-cu13==3.7.2",
+];
+
+/// Where the burn side runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BurnBackend {
+    /// burn's flex CPU backend; PyTorch runs on the CPU.
+    Cpu,
+    /// burn's wgpu backend (build with `--features wgpu`); PyTorch runs on CUDA.
+    Wgpu,
+}
+
+/// Options of `cargo xtask bench models`.
+#[derive(Args)]
+pub struct ModelsBench {
+    /// A CIFAR ResNet (`cifar-resnet18` ... `cifar-resnet152`): the PyTorch peer builds that
+    /// layout.
+    #[arg(long, default_value = "cifar-resnet18")]
+    architecture: Architecture,
+    /// Images per step (32x32x3).
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Threads for both sides (RAYON_NUM_THREADS for burn, torch.set_num_threads).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Base width of the ResNet (64 = the paper's).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Classes of the classifier.
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    /// Backend of the burn side.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BurnBackend,
+    /// Time burn only (no Python environment needed).
+    #[arg(long)]
+    burn_only: bool,
+}
+
+/// Step times of one side, in seconds.
+struct Timings {
+    train: Vec<f64>,
+    infer: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct TorchReport {
+    torch: String,
+    device: String,
+    threads: usize,
+    params: usize,
+    train_s: Vec<f64>,
+    infer_s: Vec<f64>,
+}
+
+pub fn run(args: ModelsBench) -> Result<()> {
+    let Architecture::CifarResNet(depth) = args.architecture else {
+        bail!(
+            "the PyTorch peer builds CIFAR ResNets only; got `{}`",
+            args.architecture
+        );
+    };
+    ensure!(
+        args.steps > 0 && args.batch > 0 && args.threads > 0,
+        "steps, batch and threads must be positive"
+    );
+    // rayon sizes its global pool from the environment when it first starts, so the thread
+    // count must be in the environment before any burn op: run again as a child that has it.
+    if std::env::var(THREADS_ENV).ok() != Some(args.threads.to_string()) {
+        let status = Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .env(THREADS_ENV, args.threads.to_string())
+            .status()
+            .context("re-running the benchmark with RAYON_NUM_THREADS set")?;
+        ensure!(status.success(), "the benchmark failed ({status})");
+        return Ok(());
+    }
+
+    let config =
+        ModelConfig::new(args.architecture, args.classes).with_base_width(Some(args.width));
+    let device = match args.backend {
+        BurnBackend::Cpu => Device::flex(),
+        BurnBackend::Wgpu => wgpu_device()?,
+    };
+    let load_before = load_average();
+    println!(
+        "{} (width {}, {} classes), batch {}x3x32x32, {} threads, median of {} steps after {} warm-up",
+        args.architecture,
+        args.width,
+        args.classes,
+        args.batch,
+        args.threads,
+        args.steps,
+        args.warmup
+    );
+    println!("load average before: {load_before} ({} cores)", cores());
+
+    eprintln!("timing burn ...");
+    let burn = time_burn(&config, &device, &args)?;
+    let torch = if args.burn_only {
+        None
+    } else {
+        eprintln!("timing PyTorch ...");
+        let blocks = depth.blocks_per_stage().map(|b| b.to_string()).join(",");
+        let block = if depth.is_bottleneck() {
+            "bottleneck"
+        } else {
+            "basic"
+        };
+        let torch_device = match args.backend {
+            BurnBackend::Cpu => "cpu",
+            BurnBackend::Wgpu => "cuda",
+        };
+        let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+        let out = env.run_script(
+            include_str!("models_torch.py"),
+            &[
+                block.to_string(),
+                blocks,
+                args.width.to_string(),
+                args.classes.to_string(),
+                args.batch.to_string(),
+                args.threads.to_string(),
+                args.warmup.to_string(),
+                args.steps.to_string(),
+                torch_device.to_string(),
+            ],
+        )?;
+        let report: TorchReport = serde_json::from_str(out.trim())
+            .with_context(|| format!("parsing the PyTorch peer's report: {out}"))?;
+        let ours = config.num_trainable_params()?;
+        ensure!(
+            report.params == ours,
+            "the PyTorch model has {} parameters, burn's {ours}: not the same network",
+            report.params
+        );
+        Some(report)
+    };
+    let load_after = load_average();
+
+    let backend_name = match args.backend {
+        BurnBackend::Cpu => "burn 0.22.1 flex".to_string(),
+        BurnBackend::Wgpu => "burn 0.22.1 wgpu".to_string(),
+    };
+    println!();
+    println!(
+        "{:<28} {:>22} {:>10} {:>22} {:>10}",
+        "", "train step s (range)", "train img/s", "inference s (range)", "infer img/s"
+    );
+    let row = |name: &str, t: &Timings| {
+        println!(
+            "{:<28} {:>22} {:>10.1} {:>22} {:>10.1}",
+            name,
+            summary(&t.train),
+            args.batch as f64 / median(&t.train),
+            summary(&t.infer),
+            args.batch as f64 / median(&t.infer),
+        );
+    };
+    row(&backend_name, &burn);
+    if let Some(report) = &torch {
+        let name = format!(
+            "PyTorch {} ({}, {} thr)",
+            report.torch, report.device, report.threads
+        );
+        let torch_timings = Timings {
+            train: report.train_s.clone(),
+            infer: report.infer_s.clone(),
+        };
+        row(&name, &torch_timings);
+        println!(
+            "ratio burn/PyTorch throughput: training {:.2}x, inference {:.2}x",
+            median(&torch_timings.train) / median(&burn.train),
+            median(&torch_timings.infer) / median(&burn.infer),
+        );
+    }
+    println!("load average after: {load_after}");
+    Ok(())
+}
+
+fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Result<Timings> {
+    let train_device = device.clone().autodiff();
+    let mut model = config.init(&train_device);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(0.9)
+                // burn's default dampening is 0.1; PyTorch's (and the recipe's) is 0.
+                .with_dampening(0.0)
+                .with_nesterov(true),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
+        .init();
+    let (x, soft) = batch(args.batch, args.classes, &train_device);
+    let mut train = Vec::new();
+    for step in 0..args.warmup + args.steps {
+        let start = Instant::now();
+        let logits = model.forward(x.clone());
+        let loss = -(soft.clone() * log_softmax(logits, 1)).sum_dim(1).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.1, model, grads);
+        train_device.sync()?;
+        if step >= args.warmup {
+            train.push(start.elapsed().as_secs_f64());
+        }
+    }
+    debug_assert_eq!(num_trainable_params(&model), config.num_trainable_params()?);
+
+    // Inference on the plain (non-autodiff) device, where batch norm uses its running
+    // statistics; the weights' values do not matter for the timing.
+    let model = config.init(device);
+    let (x, _) = batch(args.batch, args.classes, device);
+    let mut infer = Vec::new();
+    for step in 0..args.warmup + args.steps {
+        let start = Instant::now();
+        let logits = model.forward(x.clone());
+        let _ = logits.into_data();
+        if step >= args.warmup {
+            infer.push(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok(Timings { train, infer })
+}
+
+/// A random normal batch and one-hot soft targets.
+fn batch(size: usize, classes: usize, device: &Device) -> (Tensor<4>, Tensor<2>) {
+    let x = Tensor::<4>::random([size, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let mut soft = vec![0f32; size * classes];
+    for i in 0..size {
+        soft[i * classes + (i * 7) % classes] = 1.0;
+    }
+    let soft = Tensor::<2>::from_data(TensorData::new(soft, [size, classes]), device);
+    (x, soft)
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device> {
+    bail!("`--backend wgpu` needs xtask built with `--features wgpu`")
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+fn summary(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    format!("{:.3} ({:.2}-{:.2})", median(values), min, max)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
