@@ -4,7 +4,7 @@
 use crate::data::fashion_mnist::{self, FetchError};
 use crate::data::{
     Cifar10, Cifar100, Cifar100Labels, DataError, FashionMnist, ImageDataset, ImageFolder,
-    ImageItem, Mnist, Split,
+    ImageItem, Mnist, Split, TinyImageNet,
 };
 use crate::transform::Normalization;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,9 @@ pub enum DatasetKind {
     Cifar10,
     /// CIFAR-100, original binary version (`cifar-100-binary/`), fine labels.
     Cifar100,
+    /// Tiny-ImageNet as distributed (`tiny-imagenet-200/`: `train/<wnid>/images/`, `val/`
+    /// with `val_annotations.txt`), 64x64, 200 classes.
+    TinyImagenet,
     /// `<path>/train/<class>/*` and `<path>/val/<class>/*` (ImageNet, Tiny-ImageNet layout).
     ImageFolder,
 }
@@ -42,6 +45,7 @@ impl std::fmt::Display for DatasetKind {
             Self::Mnist => "mnist",
             Self::Cifar10 => "cifar10",
             Self::Cifar100 => "cifar100",
+            Self::TinyImagenet => "tiny-imagenet",
             Self::ImageFolder => "image-folder",
         })
     }
@@ -52,7 +56,7 @@ impl DatasetKind {
     pub fn channels(self) -> usize {
         match self {
             Self::FashionMnist | Self::Mnist => 1,
-            Self::Cifar10 | Self::Cifar100 | Self::ImageFolder => 3,
+            Self::Cifar10 | Self::Cifar100 | Self::TinyImagenet | Self::ImageFolder => 3,
         }
     }
 
@@ -61,13 +65,15 @@ impl DatasetKind {
         match self {
             Self::FashionMnist | Self::Mnist | Self::Cifar10 => Some(10),
             Self::Cifar100 => Some(100),
+            Self::TinyImagenet => Some(200),
             Self::ImageFolder => None,
         }
     }
 
     /// Default normalisation. CIFAR: the constants of the SaliencyMix/CutMix/Cutout code
     /// (SPEC.md §3). Fashion-MNIST and MNIST: the training set's own pixel mean and standard
-    /// deviation (checked against the data by a test). Image folders: ImageNet's.
+    /// deviation (checked against the data by a test). Tiny-ImageNet and image folders:
+    /// ImageNet's (the torchvision constants the Tiny-ImageNet recipes use).
     pub fn normalization(self) -> Normalization {
         let (mean, std) = match self {
             Self::FashionMnist => (vec![0.2860], vec![0.3530]),
@@ -76,7 +82,9 @@ impl DatasetKind {
                 vec![125.3 / 255.0, 123.0 / 255.0, 113.9 / 255.0],
                 vec![63.0 / 255.0, 62.1 / 255.0, 66.7 / 255.0],
             ),
-            Self::ImageFolder => (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225]),
+            Self::TinyImagenet | Self::ImageFolder => {
+                (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
+            }
         };
         Normalization { mean, std }
     }
@@ -88,6 +96,7 @@ impl DatasetKind {
             Self::Mnist => "mnist",
             Self::Cifar10 => "cifar-10-batches-bin",
             Self::Cifar100 => "cifar-100-binary",
+            Self::TinyImagenet => "tiny-imagenet-200",
             Self::ImageFolder => "imagenet",
         })
     }
@@ -136,6 +145,7 @@ impl DatasetConfig {
             DatasetKind::Mnist => Arc::new(Mnist::open(&path, split)?),
             DatasetKind::Cifar10 => Arc::new(Cifar10::open(&path, split)?),
             DatasetKind::Cifar100 => Arc::new(Cifar100::open(&path, split, Cifar100Labels::Fine)?),
+            DatasetKind::TinyImagenet => Arc::new(TinyImageNet::open(&path, split)?),
             DatasetKind::ImageFolder => {
                 let sub = match split {
                     Split::Train => "train",
@@ -202,4 +212,57 @@ pub fn pixel_statistics(set: &dyn ImageDataset) -> Result<Normalization, DataErr
         mean: mean.iter().map(|&m| m as f32).collect(),
         std,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn fashion_mnist_normalization_is_the_training_sets_own_statistics() {
+        let config = DatasetConfig {
+            name: DatasetKind::FashionMnist,
+            path: Some(repo().join("datasets/fashion-mnist")),
+            train_limit: None,
+            test_limit: None,
+        };
+        let train = config.open(Split::Train).unwrap();
+        assert_eq!(train.len(), 60_000);
+        let measured = pixel_statistics(train.as_ref()).unwrap();
+        let default = DatasetKind::FashionMnist.normalization();
+        // Measured: mean 0.28604, std 0.35302.
+        assert!(
+            (measured.mean[0] - default.mean[0]).abs() < 1e-4,
+            "{measured:?}"
+        );
+        assert!(
+            (measured.std[0] - default.std[0]).abs() < 1e-4,
+            "{measured:?}"
+        );
+    }
+
+    #[test]
+    fn limits_take_a_prefix_and_the_cifar_fixture_opens_through_the_config() {
+        let config = DatasetConfig {
+            name: DatasetKind::Cifar10,
+            path: Some(repo().join("../shared/fixtures/cifar/cifar-10-batches-bin")),
+            train_limit: None,
+            test_limit: Some(4),
+        };
+        let test = config.open(Split::Test).unwrap();
+        assert_eq!(test.len(), 4);
+        let labels: Vec<usize> = (0..4).map(|i| test.load(i).unwrap().label).collect();
+        assert_eq!(labels, [3, 8, 8, 0]);
+        // The fixture has no training batches: the error names the missing file.
+        let message = config
+            .open(Split::Train)
+            .err()
+            .expect("no training files")
+            .to_string();
+        assert!(message.contains("data_batch_1.bin"), "{message}");
+    }
 }
