@@ -36,14 +36,17 @@ pub const DOWNLOAD_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.ama
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The files exist but do not read as Fashion-MNIST.
-    #[error("{}: Fashion-MNIST files present but unusable: {source}", dir.display())]
+    #[error(
+        "{}: Fashion-MNIST files present but unusable (remove them to fetch again): {source}",
+        dir.display()
+    )]
     Verify {
         dir: PathBuf,
         #[source]
         source: DataError,
     },
     /// The files read but hold the wrong number of images or an unbalanced label histogram.
-    #[error("{}: not Fashion-MNIST: {problem}", path.display())]
+    #[error("{}: not Fashion-MNIST (remove it to fetch again): {problem}", path.display())]
     Content { path: PathBuf, problem: String },
     /// Creating, copying or moving a file failed.
     #[error("{}: {action}: {source}", path.display())]
