@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Why a data set, or one of its files, could not be read. The message starts with the path.
+/// Why a data set, or one of its files, could not be read. The message starts with the path and
+/// is complete on its own (the underlying I/O or decoder error is part of it, not a separate
+/// `source()`), because burn's `DatasetError` and the trainer's logs show only `Display`.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file or folder the format requires does not exist.
@@ -10,19 +12,17 @@ pub enum DataError {
     Missing { path: PathBuf, what: String },
 
     /// The operating system refused a read (permissions, I/O error, not a directory, ...).
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// The file starts like gzip but its stream is corrupt.
-    #[error("{}: corrupt gzip stream: {source}", path.display())]
+    #[error("{}: corrupt gzip stream: {error}", path.display())]
     Gzip {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// The first bytes are not the format's magic number.
@@ -106,11 +106,10 @@ pub enum DataError {
     EmptyClass { path: PathBuf },
 
     /// The image decoder rejected the file.
-    #[error("{}: cannot decode image: {source}", path.display())]
+    #[error("{}: cannot decode image: {error}", path.display())]
     Decode {
         path: PathBuf,
-        #[source]
-        source: image::ImageError,
+        error: image::ImageError,
     },
 
     /// The image is structurally broken in a way the (lenient) decoder would paper over.
@@ -133,8 +132,8 @@ pub enum DataError {
 impl DataError {
     /// Maps an I/O error on `path`: "not found" becomes [`DataError::Missing`] (with `what`
     /// saying what the path should have been), anything else [`DataError::Io`].
-    pub(crate) fn from_io(path: &Path, what: &str, source: std::io::Error) -> Self {
-        if source.kind() == std::io::ErrorKind::NotFound {
+    pub(crate) fn from_io(path: &Path, what: &str, error: std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::NotFound {
             DataError::Missing {
                 path: path.to_path_buf(),
                 what: what.to_string(),
@@ -142,7 +141,7 @@ impl DataError {
         } else {
             DataError::Io {
                 path: path.to_path_buf(),
-                source,
+                error,
             }
         }
     }

@@ -32,26 +32,25 @@ pub const TEST_COUNT: usize = 10_000;
 /// The official download location of the four files (Fashion-MNIST README, Xiao et al. 2017).
 pub const DOWNLOAD_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
 
-/// Why Fashion-MNIST could not be made available. Every variant names the path concerned.
+/// Why Fashion-MNIST could not be made available. Every variant names the path concerned; the
+/// message is complete on its own, like [`DataError`]'s.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The files exist but do not read as Fashion-MNIST.
-    #[error("{}: Fashion-MNIST files present but unusable: {source}", dir.display())]
-    Verify {
-        dir: PathBuf,
-        #[source]
-        source: DataError,
-    },
+    #[error(
+        "{}: Fashion-MNIST files present but unusable (remove them to fetch again): {error}",
+        dir.display()
+    )]
+    Verify { dir: PathBuf, error: DataError },
     /// The files read but hold the wrong number of images or an unbalanced label histogram.
-    #[error("{}: not Fashion-MNIST: {problem}", path.display())]
+    #[error("{}: not Fashion-MNIST (remove it to fetch again): {problem}", path.display())]
     Content { path: PathBuf, problem: String },
     /// Creating, copying or moving a file failed.
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}: {error}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// No source worked; the message lists what was tried and how to get the files.
     #[error("{}", unavailable_message(dir, tried))]
@@ -166,9 +165,9 @@ pub fn ensure_with(
 
 /// Opens both splits in `dir` and checks counts, image size and the per-class histogram.
 pub fn verify(dir: &Path) -> Result<Verified, FetchError> {
-    let verify_err = |source| FetchError::Verify {
+    let verify_err = |error| FetchError::Verify {
         dir: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut counts = [0; 2];
     for (slot, (split, expected)) in [(Split::Train, TRAIN_COUNT), (Split::Test, TEST_COUNT)]
@@ -218,10 +217,10 @@ fn has_all_files(dir: &Path) -> bool {
 /// Copies the four files from `source` into a staging folder, verifies them there, then moves
 /// them into `target`.
 fn install_from(source: &Path, datasets_dir: &Path, target: &Path) -> Result<Verified, FetchError> {
-    let io = |path: &Path, action, source| FetchError::Io {
+    let io = |path: &Path, action, error| FetchError::Io {
         path: path.to_path_buf(),
         action,
-        source,
+        error,
     };
     std::fs::create_dir_all(datasets_dir)
         .map_err(|e| io(datasets_dir, "cannot create the datasets folder", e))?;
@@ -235,14 +234,18 @@ fn install_from(source: &Path, datasets_dir: &Path, target: &Path) -> Result<Ver
             .map_err(|e| io(&from, "cannot copy", e))?;
         names.push(file_name);
     }
-    verify(staging.path())?;
+    let verified = verify(staging.path())?;
     std::fs::create_dir_all(target).map_err(|e| io(target, "cannot create", e))?;
     for name in names {
         let to = target.join(&name);
         std::fs::rename(staging.path().join(&name), &to)
             .map_err(|e| io(&to, "cannot move into place", e))?;
     }
-    verify(target)
+    // A rename within one folder tree does not change the bytes: no second verification.
+    Ok(Verified {
+        dir: target.to_path_buf(),
+        ..verified
+    })
 }
 
 /// Runs `apt-get download` + `dpkg-deb -x` in a staging folder under `datasets_dir`; returns
@@ -424,7 +427,7 @@ mod tests {
         assert!(matches!(
             err,
             FetchError::Verify {
-                source: DataError::Truncated { .. },
+                error: DataError::Truncated { .. },
                 ..
             }
         ));

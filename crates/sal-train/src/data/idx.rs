@@ -139,9 +139,9 @@ struct IdxArray {
 
 /// Reads one IDX file whose magic must be `expected_magic` (`what` names the expected content).
 fn read_idx(path: &Path, expected_magic: u32, what: &'static str) -> Result<IdxArray, DataError> {
-    let io_err = |source| DataError::Io {
+    let io_err = |error| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file = open_file(path, what)?;
     let file_len = file.metadata().map_err(io_err)?.len();
@@ -150,16 +150,16 @@ fn read_idx(path: &Path, expected_magic: u32, what: &'static str) -> Result<IdxA
         .fill_buf()
         .map_err(io_err)?
         .starts_with(&GZIP_MAGIC);
-    let read_err = |source| {
+    let read_err = |error| {
         if gzipped {
             DataError::Gzip {
                 path: path.to_path_buf(),
-                source,
+                error,
             }
         } else {
             DataError::Io {
                 path: path.to_path_buf(),
-                source,
+                error,
             }
         }
     };

@@ -187,9 +187,9 @@ pub fn decode_rgb(path: &Path) -> Result<image::RgbImage, DataError> {
     let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| DataError::from_io(path, "image file", e))?;
-    let decode_err = |source| DataError::Decode {
+    let decode_err = |error| DataError::Decode {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     Ok(reader.decode().map_err(decode_err)?.into_rgb8())
 }
