@@ -80,10 +80,11 @@ pub(crate) fn resize_u8_linear_exact(
     out
 }
 
-/// `resize(f32, (dw, dh), INTER_LINEAR)` as `resizeGeneric_` computes it in float:
-/// `fx = f32((d + 0.5) * scale - 0.5)`, weights `(1 - frac, frac)`. Horizontally, positions
-/// outside the pixel centres are clamped with weight 0; vertically only the row INDICES are
-/// clamped and the weights are kept, exactly as OpenCV does.
+/// `resize(f32, (dw, dh), INTER_LINEAR)` as opencv-contrib-python 4.10 computes it (measured
+/// against it): source coordinates `(d + 0.5) * scale - 0.5` in f64, the fraction rounded to
+/// f32, indices clamped to the image; each pass is the FMA lerp `fma(frac, p1 - p0, p0)`,
+/// columns first, then rows. Bit-exact at 224x224; at some other widths that build computes its
+/// last few columns without FMA, a 1-ulp difference this port does not reproduce.
 pub(crate) fn resize_f32_linear(
     src: &[f32],
     sh: usize,
@@ -97,47 +98,33 @@ pub(crate) fn resize_f32_linear(
     if is_half_size(sh, sw, dh, dw) {
         return area_half_f32(src, sh, sw, dh, dw);
     }
-    let coord = |d: usize, scale: f64| -> (isize, f32) {
-        let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
-        let i = f.floor();
-        (i as isize, f - i)
-    };
-    let scale_x = 1.0 / (dw as f64 / sw as f64);
-    let xt: Vec<(usize, f32, f32)> = (0..dw)
-        .map(|d| {
-            let (i, f) = coord(d, scale_x);
-            if i < 0 {
-                (0, 1.0, 0.0)
-            } else if i as usize >= sw - 1 {
-                (sw - 1, 1.0, 0.0)
-            } else {
-                (i as usize, 1.0 - f, f)
-            }
-        })
+    let xt = linear_taps(sw, dw);
+    let lines: Vec<Vec<f32>> = src
+        .chunks_exact(sw)
+        .take(sh)
+        .map(|r| xt.iter().map(|&(i0, i1, f)| f.mul_add(r[i1] - r[i0], r[i0])).collect())
         .collect();
-    let hline = |y: usize| -> Vec<f32> {
-        let r = &src[y * sw..][..sw];
-        xt.iter()
-            .map(|&(o, a0, a1)| {
-                if a1 == 0.0 && o + 1 >= sw {
-                    r[o] // OpenCV's `dx >= xmax` branch copies the last pixel
-                } else {
-                    r[o] * a0 + r[(o + 1).min(sw - 1)] * a1
-                }
-            })
-            .collect()
-    };
-    let lines: Vec<Vec<f32>> = (0..sh).map(hline).collect();
-    let scale_y = 1.0 / (dh as f64 / sh as f64);
-    let clamp_row = |i: isize| i.clamp(0, sh as isize - 1) as usize;
     let mut out = Vec::with_capacity(dh * dw);
-    for d in 0..dh {
-        let (i, f) = coord(d, scale_y);
-        let (b0, b1) = (1.0 - f, f);
-        let (a, b) = (&lines[clamp_row(i)], &lines[clamp_row(i + 1)]);
-        out.extend(a.iter().zip(b).map(|(&p, &q)| p * b0 + q * b1));
+    for (i0, i1, f) in linear_taps(sh, dh) {
+        let (a, b) = (&lines[i0], &lines[i1]);
+        out.extend(a.iter().zip(b).map(|(&p, &q)| f.mul_add(q - p, p)));
     }
     out
+}
+
+/// The two source indices (clamped) and the f32 fraction of each destination position.
+fn linear_taps(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let scale = 1.0 / (dst as f64 / src as f64);
+    let last = src as isize - 1;
+    (0..dst)
+        .map(|d| {
+            let f = (d as f64 + 0.5) * scale - 0.5;
+            let i = f.floor();
+            let i0 = (i as isize).clamp(0, last) as usize;
+            let i1 = (i as isize + 1).clamp(0, last) as usize;
+            (i0, i1, (f - i) as f32)
+        })
+        .collect()
 }
 
 /// INTER_AREA's exact 2x downscale of an f32 image (`resizeAreaFast_`): 4-lane SIMD blocks
