@@ -10,6 +10,7 @@
 
 use crate::imgproc::{gaussian3_f32, gaussian3_u8, gray_f32_opencv, gray_u8_opencv};
 use crate::imgproc::{integral_f32, integral_u8};
+use crate::simd::avx2_fma_dispatch;
 use crate::{ImageView, SaliencyError, SaliencyMap, StaticSaliency};
 
 /// Surround half-sizes, in OpenCV's order (`neighborhoods[]`); the order matters only for the
@@ -58,6 +59,11 @@ impl FineGrained {
 
     /// The u8 codes `k` of OpenCV's map (0..=255, row-major).
     pub fn compute_codes(&self, image: &ImageView<'_>) -> Result<Vec<u8>, SaliencyError> {
+        Ok(self.codes(image)?.iter().map(|&k| k as u8).collect())
+    }
+
+    /// The codes as integer-valued f32 (the form the arithmetic produces them in).
+    fn codes(&self, image: &ImageView<'_>) -> Result<Vec<f32>, SaliencyError> {
         let (h, w) = (image.height(), image.width());
         let (centre, integral) = match self.mode {
             FineGrainedMode::Intended => {
@@ -78,8 +84,11 @@ impl FineGrained {
                 (centre_bytes(&gray, h, w), integral)
             }
         };
-        let (on, off) = centre_surround(&centre, &integral, h, w);
-        Ok(mix_on_off(&normalise(&on), &normalise(&off)))
+        let (mut on, mut off) = centre_surround(&centre, &integral, h, w);
+        normalise(&mut on);
+        normalise(&mut off);
+        mix_on_off(&mut on, &off);
+        Ok(on)
     }
 }
 
@@ -92,12 +101,14 @@ impl StaticSaliency for FineGrained {
     }
 
     fn compute(&self, image: &ImageView<'_>) -> Result<SaliencyMap, SaliencyError> {
-        let codes = self.compute_codes(image)?;
-        Ok(SaliencyMap::from_u8_codes(
-            image.height(),
-            image.width(),
-            &codes,
-        ))
+        // OpenCV's convertTo(CV_32F, 1/255.f), as in SaliencyMap::from_u8_codes.
+        let mut data = self.codes(image)?;
+        data.iter_mut().for_each(|k| *k *= 1.0f32 / 255.0);
+        Ok(SaliencyMap {
+            height: image.height(),
+            width: image.width(),
+            data,
+        })
     }
 }
 
@@ -111,97 +122,155 @@ fn centre_bytes(gray: &[f32], h: usize, w: usize) -> Vec<u8> {
     out
 }
 
-/// C's `(uchar)v` for a float on x86-64: truncation to a 32-bit integer (`cvttss2si`, which gives
-/// `i32::MIN` for NaN and out-of-range values), then the low byte. Values above 255 wrap.
-fn trunc_to_u8(v: f32) -> u8 {
-    if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
-        v as i32 as u8
+/// C's `(uchar)v` for a positive float on x86-64 (`cvttss2si`, then the low byte): truncation,
+/// wrapping modulo 256 above 255, and 0 from 2^31 on (the instruction's out-of-range value has a
+/// zero low byte). Computed in f32, which is exact here (every float >= 2^24 is an integer), so
+/// the loop that calls it vectorises. NaN and non-positive values give 0, as `if (v > 0)` does.
+#[inline(always)]
+fn positive_byte(v: f32) -> f32 {
+    if v > 0.0 && v < 2_147_483_648.0 {
+        let t = v.trunc();
+        t - 256.0 * (t * (1.0 / 256.0)).floor()
     } else {
-        0
+        0.0
     }
 }
 
-/// The per-scale on/off contrasts (`getIntensityScaled` + `getMean`), summed in u16 over the six
-/// scales (`mixScales`). For pixel (x, y) and scale n the window is columns
-/// `[clamp(x-n+1), clamp(x+n+1))` and the same for rows (clamped to `0..=W`, one pixel
-/// off-centre), its mean excludes the centre: `mean = (s - c) / (area - 1)` in f32, with
-/// `s = ((I[y2,x2] + I[y1,x1]) - I[y2,x1]) - I[y1,x2]`.
-fn centre_surround(centre: &[u8], integral: &[f32], h: usize, w: usize) -> (Vec<u16>, Vec<u16>) {
+avx2_fma_dispatch!(
+    /// The per-scale on/off contrasts (`getIntensityScaled` + `getMean`), summed in u16 over the
+    /// six scales (`mixScales`). For pixel (x, y) and scale n the window is columns
+    /// `[clamp(x-n+1), clamp(x+n+1))` and the same for rows (clamped to `0..=W`, so one pixel
+    /// off-centre), and its mean excludes the centre: `mean = (s - c) / (area - 1)` in f32, with
+    /// `s = ((I[y2,x2] + I[y1,x1]) - I[y2,x1]) - I[y1,x2]`.
+    /// The sums (at most 6 x 255) are kept in f32, where they are exact.
+    fn centre_surround(centre: &[u8], integral: &[f32], h: usize, w: usize) -> (Vec<f32>, Vec<f32>)
+        => centre_surround_body
+);
+
+#[inline(always)]
+fn centre_surround_body(
+    centre: &[u8],
+    integral: &[f32],
+    h: usize,
+    w: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let iw = w + 1;
-    let mut on = vec![0u16; h * w];
-    let mut off = vec![0u16; h * w];
+    let mut on = vec![0f32; h * w];
+    let mut off = vec![0f32; h * w];
     for n in SCALES {
+        // Columns x < left have their window clamped at 0 (x-n+1 < 0); columns x >= right at W
+        // (x+n+1 > W). Each run of columns with the same clamping is one straight loop.
+        let left = (n - 1).min(w);
+        let right = w.saturating_sub(n);
         for y in 0..h {
-            let y1 = y.saturating_sub(n - 1);
-            let y2 = (y + n + 1).min(h);
-            let top = &integral[y1 * iw..][..iw];
-            let bottom = &integral[y2 * iw..][..iw];
-            let rows = (y2 - y1) as i32;
-            let c_row = &centre[y * w..][..w];
-            let on_row = &mut on[y * w..][..w];
-            let off_row = &mut off[y * w..][..w];
-            // Columns whose window is not clamped horizontally: x1 = x-n+1 >= 0, x2 = x+n+1 <= W.
-            let lo = (n - 1).min(w);
-            let hi = (w + 1).saturating_sub(n + 1).max(lo);
-            let window = |x: usize| {
-                let x1 = x.saturating_sub(n - 1);
-                let x2 = (x + n + 1).min(w);
-                (x1, x2)
+            let (y1, y2) = (y.saturating_sub(n - 1), (y + n + 1).min(h));
+            let row = Row {
+                top: &integral[y1 * iw..][..iw],
+                bottom: &integral[y2 * iw..][..iw],
+                rows: (y2 - y1) as i32,
+                n,
+                w,
             };
-            let mut contrast = |x: usize, x1: usize, x2: usize, area: f32| {
-                let s = ((bottom[x2] + top[x1]) - bottom[x1]) - top[x2];
-                let c = c_row[x] as f32;
-                let mean = (s - c) / area;
-                let d_on = c - mean;
-                let d_off = mean - c;
-                if d_on > 0.0 {
-                    on_row[x] += trunc_to_u8(d_on) as u16;
-                }
-                if d_off > 0.0 {
-                    off_row[x] += trunc_to_u8(d_off) as u16;
-                }
-            };
-            for x in (0..lo).chain(hi..w) {
-                let (x1, x2) = window(x);
-                contrast(x, x1, x2, ((x2 - x1) as i32 * rows - 1) as f32);
-            }
-            let interior_area = (2 * n as i32 * rows - 1) as f32;
-            for x in lo..hi {
-                contrast(x, x + 1 - n, x + n + 1, interior_area);
+            let c = &centre[y * w..][..w];
+            let on = &mut on[y * w..][..w];
+            let off = &mut off[y * w..][..w];
+            if left <= right {
+                row.segment::<true, false>(0..left, c, on, off);
+                row.segment::<false, false>(left..right, c, on, off);
+                row.segment::<false, true>(right..w, c, on, off);
+            } else {
+                row.segment::<true, false>(0..right, c, on, off);
+                row.segment::<true, true>(right..left, c, on, off);
+                row.segment::<false, true>(left..w, c, on, off);
             }
         }
     }
     (on, off)
 }
 
-/// `mixScales`' normalisation: `(uchar)(255.0 * (float)(sum / (float)max))` with the f32
-/// division and the f64 multiplication of the C++ code. A zero maximum gives 0/0 = NaN -> 0.
-fn normalise(sums: &[u16]) -> Vec<u8> {
-    let max = sums.iter().copied().max().unwrap_or(0) as f32;
-    sums.iter()
-        .map(|&s| {
-            let v = 255.0 * (s as f32 / max) as f64;
-            trunc_f64_to_u8(v)
-        })
-        .collect()
+/// The integral-image rows bounding one image row's windows at one scale.
+struct Row<'a> {
+    top: &'a [f32],
+    bottom: &'a [f32],
+    rows: i32,
+    n: usize,
+    w: usize,
 }
 
-/// `mixOnOff`: `(uchar)(255.0 * (float)(on + off) / (float)max)` in f64, where `max` is the
-/// larger of the two maps' maxima. Sums above the maximum wrap modulo 256, as the C cast does.
-fn mix_on_off(on: &[u8], off: &[u8]) -> Vec<u8> {
-    let max = on.iter().chain(off).copied().max().unwrap_or(0) as f64;
-    on.iter()
-        .zip(off)
-        .map(|(&a, &b)| trunc_f64_to_u8(255.0 * (a as u32 + b as u32) as f64 / max))
-        .collect()
+impl<'a> Row<'a> {
+    /// Accumulates the contrasts of columns `xs`, whose windows are all clamped on the left
+    /// (`x1 = 0`) if `LEFT`, all on the right (`x2 = W`) if `RIGHT`. Within such a run the corner
+    /// columns are constant or advance with x, and the window width changes by a constant step,
+    /// so the loop vectorises.
+    #[inline(always)]
+    fn segment<const LEFT: bool, const RIGHT: bool>(
+        &self,
+        xs: std::ops::Range<usize>,
+        c: &[u8],
+        on: &mut [f32],
+        off: &mut [f32],
+    ) {
+        if xs.is_empty() {
+            return;
+        }
+        let (n, len) = (self.n, xs.len());
+        let x1 = if LEFT { 0 } else { xs.start + 1 - n };
+        let x2 = if RIGHT { self.w } else { xs.start + n + 1 };
+        // A clamped corner is one fixed column (a 1-element slice), a free one a run of `len`.
+        let span = |row: &'a [f32], x: usize, fixed: bool| &row[x..][..if fixed { 1 } else { len }];
+        let (b2, t2) = (span(self.bottom, x2, RIGHT), span(self.top, x2, RIGHT));
+        let (b1, t1) = (span(self.bottom, x1, LEFT), span(self.top, x1, LEFT));
+        let at = |v: &[f32], i: usize, fixed: bool| if fixed { v[0] } else { v[i] };
+        let width0 = (x2 - x1) as i32;
+        let step = LEFT as i32 - RIGHT as i32;
+        let (c, on, off) = (&c[xs.clone()], &mut on[xs.clone()], &mut off[xs]);
+        for i in 0..len {
+            let (b2, t1) = (at(b2, i, RIGHT), at(t1, i, LEFT));
+            let (b1, t2) = (at(b1, i, LEFT), at(t2, i, RIGHT));
+            let s = ((b2 + t1) - b1) - t2;
+            let area = ((width0 + step * i as i32) * self.rows - 1) as f32;
+            let c = c[i] as f32;
+            let mean = (s - c) / area;
+            on[i] += positive_byte(c - mean);
+            off[i] += positive_byte(mean - c);
+        }
+    }
 }
 
-/// `(uchar)v` for a double on x86-64 (`cvttsd2si` to i32, then the low byte).
-fn trunc_f64_to_u8(v: f64) -> u8 {
-    if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
-        v as i32 as u8
-    } else {
-        0
+avx2_fma_dispatch!(
+    /// `mixScales`' normalisation: `(uchar)(255.0 * (float)(sum / (float)max))`, an f32 division
+    /// and an f64 multiplication, truncated (the values stay in 0..=255). A zero maximum gives
+    /// 0/0 = NaN, which the cast turns into 0. In place, integer-valued f32.
+    fn normalise(sums: &mut [f32]) => normalise_body
+);
+
+#[inline(always)]
+fn normalise_body(sums: &mut [f32]) {
+    let max = sums.iter().copied().fold(0.0, f32::max);
+    if max == 0.0 {
+        return;
+    }
+    for s in sums {
+        *s = (255.0 * (*s / max) as f64).trunc() as f32;
+    }
+}
+
+avx2_fma_dispatch!(
+    /// `mixOnOff`: `(uchar)(255.0 * (float)(on + off) / (float)max)` in f64, where `max` is the
+    /// larger of the two maps' maxima. Results above 255 wrap modulo 256, as the C cast does on
+    /// x86; an all-zero pair gives 0/0 -> 0. Integer-valued f32, the result replaces `on`.
+    fn mix_on_off(on: &mut [f32], off: &[f32]) => mix_on_off_body
+);
+
+#[inline(always)]
+fn mix_on_off_body(on: &mut [f32], off: &[f32]) {
+    let max = on.iter().chain(off).copied().fold(0.0, f32::max) as f64;
+    if max == 0.0 {
+        return;
+    }
+    for (a, &b) in on.iter_mut().zip(off) {
+        let v = (255.0 * (*a + b) as f64 / max).trunc();
+        *a = (v - 256.0 * (v * (1.0 / 256.0)).floor()) as f32;
     }
 }
 
@@ -257,12 +326,20 @@ mod tests {
 
     #[test]
     fn c_casts_wrap_like_x86() {
-        assert_eq!(trunc_to_u8(255.9), 255);
-        assert_eq!(trunc_to_u8(256.5), 0);
-        assert_eq!(trunc_to_u8(300.0), 44);
-        assert_eq!(trunc_to_u8(f32::NAN), 0);
-        assert_eq!(trunc_to_u8(f32::INFINITY), 0);
-        assert_eq!(trunc_f64_to_u8(455.0), 199);
-        assert_eq!(trunc_f64_to_u8(f64::NAN), 0);
+        let byte = |v: f32| positive_byte(v) as u8;
+        assert_eq!([byte(255.9), byte(0.7), byte(-3.9), byte(0.0)], [255, 0, 0, 0]);
+        assert_eq!([byte(256.5), byte(300.0), byte(70000.7)], [0, 44, 112]);
+        assert_eq!([byte(16777217.0), byte(3e9), byte(f32::NAN)], [0, 0, 0]);
+        assert_eq!(byte(f32::INFINITY), 0);
+        let mut on = [255.0, 100.0, 0.0];
+        mix_on_off(&mut on, &[200.0, 0.0, 0.0]);
+        assert_eq!(on, [199.0, 100.0, 0.0]);
+        let mut zeros = [0.0, 0.0];
+        mix_on_off(&mut zeros, &[0.0, 0.0]);
+        normalise(&mut zeros);
+        assert_eq!(zeros, [0.0, 0.0]);
+        let mut sums = [3.0, 6.0, 1530.0];
+        normalise(&mut sums);
+        assert_eq!(sums, [0.0, 1.0, 255.0]);
     }
 }

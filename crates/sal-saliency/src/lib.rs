@@ -27,6 +27,7 @@ mod image;
 mod imgproc;
 mod map;
 pub mod npy;
+mod simd;
 mod spectral_residual;
 mod wang_dudek;
 

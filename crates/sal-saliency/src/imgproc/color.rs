@@ -1,6 +1,7 @@
 //! Gray conversion (`cvtColor(COLOR_BGR2GRAY)`) and the f32 -> u8 quantisation of `convertTo`.
 
-use crate::{ImageData, ImageView};
+use crate::simd::avx2_fma_dispatch;
+use crate::{ImageData, ImageView, Layout};
 
 /// OpenCV's 15-bit fixed-point BGR -> gray weights (`color_rgb.simd.hpp`, `RGB2Gray<uchar>`):
 /// B 3735, G 19235, R 9798, i.e. 0.114, 0.587, 0.299 scaled by 2^15.
@@ -27,42 +28,43 @@ pub(crate) fn quantize_unit(v: f32) -> u8 {
     }
 }
 
-/// The u8 gray image OpenCV's u8 algorithms start from: `cvtColor(BGR2GRAY)` on 3 channels
-/// (channel 0 read as blue), a copy of 1 channel. An f32 image is first quantised channel by
-/// channel with [`quantize_unit`], as if the caller had converted it to u8 with OpenCV.
-pub(crate) fn gray_u8_opencv(image: &ImageView<'_>) -> Vec<u8> {
+/// Applies `f(c0, c1, c2)` to every pixel of a 3-channel buffer in either layout, as straight
+/// loops over contiguous memory (interleaved triples or three planes), which vectorise.
+pub(crate) fn map_pixels3<T: Copy, U>(
+    image: &ImageView<'_>,
+    data: &[T],
+    f: impl Fn(T, T, T) -> U,
+) -> Vec<U> {
     let n = image.pixel_count();
-    let channel = |c: usize| image.channel_offset_step(c);
-    match (image.data(), image.channels()) {
-        (ImageData::U8(d), 1) => {
-            let (o, s) = channel(0);
-            (0..n).map(|i| d[o + i * s]).collect()
-        }
-        (ImageData::U8(d), _) => {
-            let ((o0, s0), (o1, s1), (o2, s2)) = (channel(0), channel(1), channel(2));
-            (0..n)
-                .map(|i| gray_fixed_point(d[o0 + i * s0], d[o1 + i * s1], d[o2 + i * s2]))
-                .collect()
-        }
-        (ImageData::F32(d), 1) => {
-            let (o, s) = channel(0);
-            (0..n).map(|i| quantize_unit(d[o + i * s])).collect()
-        }
-        (ImageData::F32(d), _) => {
-            let ((o0, s0), (o1, s1), (o2, s2)) = (channel(0), channel(1), channel(2));
-            (0..n)
-                .map(|i| {
-                    gray_fixed_point(
-                        quantize_unit(d[o0 + i * s0]),
-                        quantize_unit(d[o1 + i * s1]),
-                        quantize_unit(d[o2 + i * s2]),
-                    )
-                })
+    match image.layout() {
+        Layout::Hwc => data.chunks_exact(3).map(|p| f(p[0], p[1], p[2])).collect(),
+        Layout::Chw => {
+            let (c0, rest) = data.split_at(n);
+            let (c1, c2) = rest.split_at(n);
+            c0.iter()
+                .zip(c1)
+                .zip(c2)
+                .map(|((&a, &b), &c)| f(a, b, c))
                 .collect()
         }
     }
 }
 
+/// The u8 gray image OpenCV's u8 algorithms start from: `cvtColor(BGR2GRAY)` on 3 channels
+/// (channel 0 read as blue), a copy of 1 channel. An f32 image is first quantised channel by
+/// channel with [`quantize_unit`], as if the caller had converted it to u8 with OpenCV.
+pub(crate) fn gray_u8_opencv(image: &ImageView<'_>) -> Vec<u8> {
+    match (image.data(), image.channels()) {
+        (ImageData::U8(d), 1) => d.to_vec(),
+        (ImageData::U8(d), _) => map_pixels3(image, d, gray_fixed_point),
+        (ImageData::F32(d), 1) => d.iter().map(|&v| quantize_unit(v)).collect(),
+        (ImageData::F32(d), _) => map_pixels3(image, d, |b, g, r| {
+            gray_fixed_point(quantize_unit(b), quantize_unit(g), quantize_unit(r))
+        }),
+    }
+}
+
+#[inline(always)]
 fn gray_fixed_point(b: u8, g: u8, r: u8) -> u8 {
     ((b as u32 * B2GRAY + g as u32 * G2GRAY + r as u32 * R2GRAY + (1 << (GRAY_SHIFT - 1)))
         >> GRAY_SHIFT) as u8
@@ -75,19 +77,21 @@ pub(crate) fn gray_f32_opencv(image: &ImageView<'_>) -> Option<Vec<f32>> {
     let ImageData::F32(d) = image.data() else {
         return None;
     };
-    let n = image.pixel_count();
-    let channel = |c: usize| image.channel_offset_step(c);
     Some(if image.channels() == 1 {
-        let (o, s) = channel(0);
-        (0..n).map(|i| d[o + i * s]).collect()
+        d.to_vec()
     } else {
-        let ((o0, s0), (o1, s1), (o2, s2)) = (channel(0), channel(1), channel(2));
-        (0..n)
-            .map(|i| {
-                let (b, g, r) = (d[o0 + i * s0], d[o1 + i * s1], d[o2 + i * s2]);
-                r.mul_add(R2GRAY_F, b.mul_add(B2GRAY_F, g * G2GRAY_F))
-            })
-            .collect()
+        gray_f32_fma(image, d)
+    })
+}
+
+avx2_fma_dispatch!(
+    fn gray_f32_fma(image: &ImageView<'_>, data: &[f32]) -> Vec<f32> => gray_f32_body
+);
+
+#[inline(always)]
+fn gray_f32_body(image: &ImageView<'_>, data: &[f32]) -> Vec<f32> {
+    map_pixels3(image, data, |b, g, r| {
+        r.mul_add(R2GRAY_F, b.mul_add(B2GRAY_F, g * G2GRAY_F))
     })
 }
 
