@@ -6,13 +6,16 @@
 //! (3x3) average is the "spectral residual". Transforming the residual amplitude back with the
 //! original phase, squaring the blurred magnitude and resizing to the input size gives the map.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-use crate::imgproc::{box3_f64, fast_atan_rad, gaussian5_f64, gaussian_kernel_f64};
+use crate::imgproc::{box3_f64, exp, fast_atan_rad, gaussian5_f64, gaussian_kernel_f64, ln};
 use crate::imgproc::{gray_u8_opencv, magnitude_f32, resize_f32_linear, resize_u8_linear_exact};
+use crate::imgproc::sin_cos;
+use crate::simd::avx2_fma_dispatch;
 use crate::{ImageView, SaliencyError, SaliencyMap, StaticSaliency};
 
 /// OpenCV's working size (`resImWidth = resImHeight = 64`).
@@ -46,7 +49,7 @@ pub struct SpectralResidual {
     polar: PolarMath,
     forward: Arc<dyn Fft<f64>>,
     inverse: Arc<dyn Fft<f64>>,
-    kernel: Vec<f64>,
+    kernel: [f64; BLUR_SIZE],
 }
 
 impl std::fmt::Debug for SpectralResidual {
@@ -70,30 +73,12 @@ impl SpectralResidual {
             polar,
             forward: planner.plan_fft_forward(SIDE),
             inverse: planner.plan_fft_inverse(SIDE),
-            kernel: gaussian_kernel_f64(BLUR_SIZE, BLUR_SIGMA),
+            kernel: gaussian_kernel_f64(BLUR_SIGMA),
         }
     }
 
     pub fn polar_math(&self) -> PolarMath {
         self.polar
-    }
-
-    /// `(magnitude, phase)` of one spectrum value, per [`PolarMath`].
-    fn to_polar(&self, z: Complex<f64>) -> (f64, f64) {
-        match self.polar {
-            PolarMath::OpenCv => {
-                let (x, y) = (z.re as f32, z.im as f32);
-                (magnitude_f32(x, y) as f64, fast_atan_rad(y, x) as f64)
-            }
-            PolarMath::Exact => (z.re.hypot(z.im), z.im.atan2(z.re)),
-        }
-    }
-
-    fn magnitude(&self, z: Complex<f64>) -> f64 {
-        match self.polar {
-            PolarMath::OpenCv => magnitude_f32(z.re as f32, z.im as f32) as f64,
-            PolarMath::Exact => z.re.hypot(z.im),
-        }
     }
 
     /// Unscaled 2-D DFT of a 64x64 row-major buffer, in place, left TRANSPOSED (columns become
@@ -124,41 +109,127 @@ impl StaticSaliency for SpectralResidual {
         let (h, w) = (image.height(), image.width());
         let gray = gray_u8_opencv(image);
         let small = resize_u8_linear_exact(&gray, h, w, SIDE, SIDE);
-
-        let mut spectrum: Vec<Complex<f64>> =
-            small.iter().map(|&v| Complex::new(v as f64, 0.0)).collect();
-        let mut scratch = Vec::new();
-        self.fft2_transposed(self.forward.as_ref(), &mut spectrum, &mut scratch);
-
-        // Log amplitude, its 3x3 average, and the residual amplitude exp(L - avg L), recombined
-        // with the original phase (polarToCart: cos/sin of the phase in f64).
-        let (log_amplitude, phase): (Vec<f64>, Vec<f64>) = spectrum
-            .iter()
-            .map(|&z| {
-                let (m, a) = self.to_polar(z);
-                ((m + 1.0).ln(), a)
-            })
-            .unzip();
-        let average = box3_f64(&log_amplitude, SIDE, SIDE);
-        for (((z, l), a), p) in spectrum.iter_mut().zip(&log_amplitude).zip(&average).zip(&phase) {
-            let m = (l - a).exp();
-            *z = Complex::new(m * p.cos(), m * p.sin());
-        }
-
-        self.fft2_transposed(self.inverse.as_ref(), &mut spectrum, &mut scratch);
-        let magnitude: Vec<f64> = spectrum.iter().map(|&z| self.magnitude(z)).collect();
-        let mut smooth = gaussian5_f64(&magnitude, SIDE, SIDE, &self.kernel);
-        smooth.iter_mut().for_each(|v| *v *= *v);
-        let max = smooth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        // OpenCV's `magnitude / maxVal` is a MatExpr that multiplies by 1 / maxVal.
-        let inv_max = if max > 0.0 && max.is_finite() { 1.0 / max } else { 0.0 };
-        let map64: Vec<f32> = smooth.iter().map(|&v| (v * inv_max) as f32).collect();
-
+        let map64 = WORKSPACE.with_borrow_mut(|ws| self.saliency_64(&small, ws));
         Ok(SaliencyMap {
             height: h,
             width: w,
             data: resize_f32_linear(&map64, SIDE, SIDE, h, w),
         })
+    }
+}
+
+/// Scratch buffers for the 64x64 stage, reused across calls on the same thread: allocating and
+/// freeing them per image (~200 KB, which the allocator hands back to the OS each time) cost
+/// about a fifth of the detector's time.
+struct Workspace {
+    spectrum: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
+    buffers: [Vec<f64>; 4],
+}
+
+thread_local! {
+    static WORKSPACE: RefCell<Workspace> = RefCell::new(Workspace {
+        spectrum: vec![Complex::default(); SIDE * SIDE],
+        scratch: Vec::new(),
+        buffers: std::array::from_fn(|_| vec![0.0; SIDE * SIDE]),
+    });
+}
+
+impl SpectralResidual {
+    /// The 64x64 saliency map of the 64x64 gray image `small`.
+    fn saliency_64(&self, small: &[u8], ws: &mut Workspace) -> Vec<f32> {
+        let Workspace {
+            spectrum,
+            scratch,
+            buffers: [log_amplitude, phase, average, tmp],
+        } = ws;
+        for (z, &v) in spectrum.iter_mut().zip(small) {
+            *z = Complex::new(v as f64, 0.0);
+        }
+        self.fft2_transposed(self.forward.as_ref(), spectrum, scratch);
+
+        // Log amplitude L, its 3x3 average A, and the residual amplitude exp(L - A) recombined
+        // with the original phase (polarToCart: cos/sin of the phase in f64).
+        match self.polar {
+            PolarMath::OpenCv => log_polar_opencv(spectrum, log_amplitude, phase),
+            PolarMath::Exact => log_polar_exact(spectrum, log_amplitude, phase),
+        }
+        box3_f64(log_amplitude, SIDE, SIDE, tmp, average);
+        residual_spectrum(log_amplitude, average, phase, spectrum);
+
+        self.fft2_transposed(self.inverse.as_ref(), spectrum, scratch);
+        let magnitude = log_amplitude;
+        match self.polar {
+            PolarMath::OpenCv => magnitudes_opencv(spectrum, magnitude),
+            PolarMath::Exact => {
+                for (m, z) in magnitude.iter_mut().zip(spectrum.iter()) {
+                    *m = z.re.hypot(z.im);
+                }
+            }
+        }
+        let smooth = average;
+        gaussian5_f64(magnitude, SIDE, SIDE, &self.kernel, tmp, smooth);
+        smooth.iter_mut().for_each(|v| *v *= *v);
+        let max = smooth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // OpenCV's `magnitude / maxVal` is a MatExpr that multiplies by 1 / maxVal.
+        let inv_max = if max > 0.0 && max.is_finite() { 1.0 / max } else { 0.0 };
+        smooth.iter().map(|&v| (v * inv_max) as f32).collect()
+    }
+}
+
+avx2_fma_dispatch!(
+    /// `cartToPolar` + `log(magnitude + 1)` as OpenCV computes them ([`PolarMath::OpenCv`]).
+    fn log_polar_opencv(spectrum: &[Complex<f64>], log_amplitude: &mut [f64], phase: &mut [f64])
+        => log_polar_opencv_body
+);
+
+#[inline(always)]
+fn log_polar_opencv_body(spectrum: &[Complex<f64>], log_amplitude: &mut [f64], phase: &mut [f64]) {
+    for ((z, l), p) in spectrum.iter().zip(log_amplitude).zip(phase) {
+        let (x, y) = (z.re as f32, z.im as f32);
+        *l = ln(magnitude_f32(x, y) as f64 + 1.0);
+        *p = fast_atan_rad(y, x) as f64;
+    }
+}
+
+/// [`PolarMath::Exact`]: f64 `hypot` and `atan2`.
+fn log_polar_exact(spectrum: &[Complex<f64>], log_amplitude: &mut [f64], phase: &mut [f64]) {
+    for ((z, l), p) in spectrum.iter().zip(log_amplitude).zip(phase) {
+        *l = ln(z.re.hypot(z.im) + 1.0);
+        *p = z.im.atan2(z.re);
+    }
+}
+
+avx2_fma_dispatch!(
+    /// `exp(L - A)` back to Cartesian with the phase: `polarToCart`, which OpenCV 4.10 (IPP)
+    /// computes as `m * cos(phase)`, `m * sin(phase)` in f64.
+    fn residual_spectrum(log_amplitude: &[f64], average: &[f64], phase: &[f64], out: &mut [Complex<f64>])
+        => residual_spectrum_body
+);
+
+#[inline(always)]
+fn residual_spectrum_body(
+    log_amplitude: &[f64],
+    average: &[f64],
+    phase: &[f64],
+    out: &mut [Complex<f64>],
+) {
+    for (((z, l), a), p) in out.iter_mut().zip(log_amplitude).zip(average).zip(phase) {
+        let m = exp(l - a);
+        let (sin, cos) = sin_cos(*p);
+        *z = Complex::new(m * cos, m * sin);
+    }
+}
+
+avx2_fma_dispatch!(
+    /// The magnitude of the inverse transform as OpenCV's f64 `cartToPolar` computes it.
+    fn magnitudes_opencv(spectrum: &[Complex<f64>], out: &mut [f64]) => magnitudes_opencv_body
+);
+
+#[inline(always)]
+fn magnitudes_opencv_body(spectrum: &[Complex<f64>], out: &mut [f64]) {
+    for (m, z) in out.iter_mut().zip(spectrum) {
+        *m = magnitude_f32(z.re as f32, z.im as f32) as f64;
     }
 }
 

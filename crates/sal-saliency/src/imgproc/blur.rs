@@ -12,6 +12,17 @@ fn rows3<T: Copy, U: Copy + Default>(
     f: impl Fn(T, T, T) -> U,
 ) -> Vec<U> {
     let mut out = vec![U::default(); h * w];
+    rows3_into(src, h, w, f, &mut out);
+    out
+}
+
+fn rows3_into<T: Copy, U: Copy>(
+    src: &[T],
+    h: usize,
+    w: usize,
+    f: impl Fn(T, T, T) -> U,
+    out: &mut [U],
+) {
     let (l, r) = (reflect101(-1, w), reflect101(w as isize, w));
     for (s, o) in src.chunks_exact(w).zip(out.chunks_exact_mut(w)).take(h) {
         if w == 1 {
@@ -24,7 +35,6 @@ fn rows3<T: Copy, U: Copy + Default>(
         }
         o[w - 1] = f(s[w - 2], s[w - 1], s[r]);
     }
-    out
 }
 
 /// Applies a 3-tap vertical filter `f(above, centre, below)` to every column.
@@ -35,6 +45,17 @@ fn cols3<T: Copy, U: Copy + Default>(
     f: impl Fn(T, T, T) -> U,
 ) -> Vec<U> {
     let mut out = vec![U::default(); h * w];
+    cols3_into(src, h, w, f, &mut out);
+    out
+}
+
+fn cols3_into<T: Copy, U: Copy>(
+    src: &[T],
+    h: usize,
+    w: usize,
+    f: impl Fn(T, T, T) -> U,
+    out: &mut [U],
+) {
     for y in 0..h {
         let up = &src[reflect101(y as isize - 1, h) * w..][..w];
         let mid = &src[y * w..][..w];
@@ -43,7 +64,6 @@ fn cols3<T: Copy, U: Copy + Default>(
             *o = f(up[x], mid[x], down[x]);
         }
     }
-    out
 }
 
 /// `GaussianBlur(u8, 3x3, sigma 0)`: kernel [1,2,1] x [1,2,1] / 16, exact result
@@ -62,52 +82,54 @@ pub(crate) fn gaussian3_f32(src: &[f32], h: usize, w: usize) -> Vec<f32> {
     cols3(&rows, h, w, tap)
 }
 
-/// `blur(f64, 3x3)` (normalised box filter): row sums, column sums, times 1/9.
-pub(crate) fn box3_f64(src: &[f64], h: usize, w: usize) -> Vec<f64> {
-    let rows = rows3(src, h, w, |a, b, c| a + b + c);
-    cols3(&rows, h, w, |a, b, c| (a + b + c) * (1.0 / 9.0))
+/// `blur(f64, 3x3)` (normalised box filter): row sums, column sums, times 1/9. `rows` is a
+/// scratch buffer of the image's size.
+pub(crate) fn box3_f64(src: &[f64], h: usize, w: usize, rows: &mut [f64], out: &mut [f64]) {
+    rows3_into(src, h, w, |a, b, c| a + b + c, rows);
+    cols3_into(rows, h, w, |a, b, c| (a + b + c) * (1.0 / 9.0), out);
 }
 
-/// `getGaussianKernel(n, sigma, CV_64F)`: `exp(-x^2 / (2 sigma^2))` at `x = i - (n-1)/2`,
+/// `getGaussianKernel(N, sigma, CV_64F)`: `exp(-x^2 / (2 sigma^2))` at `x = i - (N-1)/2`,
 /// normalised by multiplying with `1 / sum`.
-pub(crate) fn gaussian_kernel_f64(n: usize, sigma: f64) -> Vec<f64> {
+pub(crate) fn gaussian_kernel_f64<const N: usize>(sigma: f64) -> [f64; N] {
     let scale2x = -0.5 / (sigma * sigma);
-    let mut k: Vec<f64> = (0..n)
-        .map(|i| {
-            let x = i as f64 - (n as f64 - 1.0) * 0.5;
-            (scale2x * x * x).exp()
-        })
-        .collect();
+    let mut k: [f64; N] = std::array::from_fn(|i| {
+        let x = i as f64 - (N as f64 - 1.0) * 0.5;
+        (scale2x * x * x).exp()
+    });
     let inv_sum = 1.0 / k.iter().sum::<f64>();
     k.iter_mut().for_each(|v| *v *= inv_sum);
     k
 }
 
-/// Separable `GaussianBlur(f64)` with the odd-length `kernel` in both directions.
-pub(crate) fn gaussian5_f64(src: &[f64], h: usize, w: usize, kernel: &[f64]) -> Vec<f64> {
-    let r = (kernel.len() / 2) as isize;
-    let mut rows = vec![0.0; h * w];
-    for y in 0..h {
-        let s = &src[y * w..][..w];
-        for x in 0..w {
-            rows[y * w + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(i, k)| k * s[reflect101(x as isize + i as isize - r, w)])
-                .sum();
+/// Separable 5-tap `GaussianBlur(f64)` with a symmetric `kernel` in both directions, in the
+/// symmetric form of OpenCV's filters: `k2 * p[0] + k3 * (p[-1] + p[+1]) + k4 * (p[-2] + p[+2])`.
+/// `rows` is a scratch buffer of the image's size.
+pub(crate) fn gaussian5_f64(
+    src: &[f64],
+    h: usize,
+    w: usize,
+    kernel: &[f64; 5],
+    rows: &mut [f64],
+    out: &mut [f64],
+) {
+    let (k0, k1, k2) = (kernel[2], kernel[3], kernel[4]);
+    let mut p = vec![0.0; w + 4];
+    for (src_row, out_row) in src.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        for (i, v) in p.iter_mut().enumerate() {
+            *v = src_row[reflect101(i as isize - 2, w)];
+        }
+        for (x, o) in out_row.iter_mut().enumerate() {
+            *o = k0 * p[x + 2] + k1 * (p[x + 1] + p[x + 3]) + k2 * (p[x] + p[x + 4]);
         }
     }
-    let mut out = vec![0.0; h * w];
-    for y in 0..h {
-        for x in 0..w {
-            out[y * w + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(i, k)| k * rows[reflect101(y as isize + i as isize - r, h) * w + x])
-                .sum();
+    for (y, out_row) in out.chunks_exact_mut(w).enumerate() {
+        let row = |d: isize| &rows[reflect101(y as isize + d, h) * w..][..w];
+        let (a2, a1, c, b1, b2) = (row(-2), row(-1), row(0), row(1), row(2));
+        for (x, o) in out_row.iter_mut().enumerate() {
+            *o = k0 * c[x] + k1 * (a1[x] + b1[x]) + k2 * (a2[x] + b2[x]);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -145,9 +167,12 @@ mod tests {
     #[test]
     fn blurs_keep_constants_constant() {
         assert!(gaussian3_f32(&[3.5; 12], 3, 4).iter().all(|&v| v == 3.5));
-        assert!(box3_f64(&[2.0; 12], 4, 3).iter().all(|&v| (v - 2.0).abs() < 1e-15));
-        let k = gaussian_kernel_f64(5, 8.0);
+        let (mut tmp, mut out) = ([0.0; 20], [0.0; 20]);
+        box3_f64(&[2.0; 20], 4, 5, &mut tmp, &mut out);
+        assert!(out.iter().all(|&v| (v - 2.0).abs() < 1e-15));
+        let k = gaussian_kernel_f64::<5>(8.0);
         assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-        assert!(gaussian5_f64(&[7.0; 20], 4, 5, &k).iter().all(|&v| (v - 7.0).abs() < 1e-13));
+        gaussian5_f64(&[7.0; 20], 4, 5, &k, &mut tmp, &mut out);
+        assert!(out.iter().all(|&v| (v - 7.0).abs() < 1e-13));
     }
 }

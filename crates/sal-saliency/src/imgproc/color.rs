@@ -29,25 +29,31 @@ pub(crate) fn quantize_unit(v: f32) -> u8 {
 }
 
 /// Applies `f(c0, c1, c2)` to every pixel of a 3-channel buffer in either layout, as straight
-/// loops over contiguous memory (interleaved triples or three planes), which vectorise.
-pub(crate) fn map_pixels3<T: Copy, U>(
+/// loops over contiguous memory (interleaved triples or three planes), which vectorise. Plain
+/// loops, not `collect`, so that the body is compiled into an AVX2+FMA caller.
+#[inline(always)]
+pub(crate) fn map_pixels3<T: Copy, U: Copy + Default>(
     image: &ImageView<'_>,
     data: &[T],
     f: impl Fn(T, T, T) -> U,
 ) -> Vec<U> {
     let n = image.pixel_count();
+    let mut out = vec![U::default(); n];
     match image.layout() {
-        Layout::Hwc => data.chunks_exact(3).map(|p| f(p[0], p[1], p[2])).collect(),
+        Layout::Hwc => {
+            for (o, p) in out.iter_mut().zip(data.chunks_exact(3)) {
+                *o = f(p[0], p[1], p[2]);
+            }
+        }
         Layout::Chw => {
             let (c0, rest) = data.split_at(n);
             let (c1, c2) = rest.split_at(n);
-            c0.iter()
-                .zip(c1)
-                .zip(c2)
-                .map(|((&a, &b), &c)| f(a, b, c))
-                .collect()
+            for (((o, &a), &b), &c) in out.iter_mut().zip(c0).zip(c1).zip(c2) {
+                *o = f(a, b, c);
+            }
         }
     }
+    out
 }
 
 /// The u8 gray image OpenCV's u8 algorithms start from: `cvtColor(BGR2GRAY)` on 3 channels
@@ -56,12 +62,21 @@ pub(crate) fn map_pixels3<T: Copy, U>(
 pub(crate) fn gray_u8_opencv(image: &ImageView<'_>) -> Vec<u8> {
     match (image.data(), image.channels()) {
         (ImageData::U8(d), 1) => d.to_vec(),
-        (ImageData::U8(d), _) => map_pixels3(image, d, gray_fixed_point),
+        (ImageData::U8(d), _) => gray_u8_fixed_point(image, d),
         (ImageData::F32(d), 1) => d.iter().map(|&v| quantize_unit(v)).collect(),
         (ImageData::F32(d), _) => map_pixels3(image, d, |b, g, r| {
             gray_fixed_point(quantize_unit(b), quantize_unit(g), quantize_unit(r))
         }),
     }
+}
+
+avx2_fma_dispatch!(
+    fn gray_u8_fixed_point(image: &ImageView<'_>, data: &[u8]) -> Vec<u8> => gray_u8_body
+);
+
+#[inline(always)]
+fn gray_u8_body(image: &ImageView<'_>, data: &[u8]) -> Vec<u8> {
+    map_pixels3(image, data, gray_fixed_point)
 }
 
 #[inline(always)]

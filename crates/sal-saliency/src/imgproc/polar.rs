@@ -15,6 +15,7 @@ const RAD: f32 = (PI / 180.0) as f32;
 /// OpenCV's `fastAtan2` polynomial (`v_atan_f32`, FMA form), in radians in [0, 2 pi): a degree-7
 /// odd polynomial of `min(|x|,|y|) / max(|x|,|y|)`, folded into the right octant; error about
 /// 1e-4 rad compared with `atan2`.
+#[inline(always)]
 pub(crate) fn fast_atan_rad(y: f32, x: f32) -> f32 {
     let (ax, ay) = (x.abs(), y.abs());
     let c = ax.min(ay) / (ax.max(ay) + DBL_EPSILON_F32);
@@ -33,6 +34,7 @@ pub(crate) fn fast_atan_rad(y: f32, x: f32) -> f32 {
 }
 
 /// `magnitude` of the f32 kernel: `sqrt(fma(x, x, y * y))`.
+#[inline(always)]
 pub(crate) fn magnitude_f32(x: f32, y: f32) -> f32 {
     x.mul_add(x, y * y).sqrt()
 }

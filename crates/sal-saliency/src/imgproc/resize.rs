@@ -3,6 +3,8 @@
 //! unchanged size is a copy, and an exact 2x downscale in both directions is `INTER_AREA`'s
 //! 2x2 average.
 
+use crate::simd::avx2_fma_dispatch;
+
 /// Whether OpenCV's `is_area_fast` test sees an exact 2x downscale in both directions
 /// (`scale = 1 / (dst / src)` within `DBL_EPSILON` of the integer 2).
 fn is_half_size(sh: usize, sw: usize, dh: usize, dw: usize) -> bool {
@@ -60,17 +62,26 @@ pub(crate) fn resize_u8_linear_exact(
         }
         return out;
     }
+    // Horizontal pass, only for the source rows the vertical taps read (a downscale reads at
+    // most two rows per output row).
     let xt = exact_taps(sw, dw);
-    let hline = |y: usize| -> Vec<u32> {
+    let yt = exact_taps(sh, dh);
+    let mut needed = vec![false; sh];
+    for &(o, _, c1) in &yt {
+        needed[o] = true;
+        needed[(o + 1).min(sh - 1)] |= c1 != 0;
+    }
+    let mut lines = vec![0u32; sh * dw];
+    for (y, line) in lines.chunks_exact_mut(dw).enumerate().filter(|(y, _)| needed[*y]) {
         let r = &src[y * sw..][..sw];
-        xt.iter()
-            .map(|&(o, c0, c1)| c0 * r[o] as u32 + c1 * r[(o + 1).min(sw - 1)] as u32)
-            .collect()
-    };
-    let lines: Vec<Vec<u32>> = (0..sh).map(hline).collect();
+        for (v, &(o, c0, c1)) in line.iter_mut().zip(&xt) {
+            *v = c0 * r[o] as u32 + c1 * r[(o + 1).min(sw - 1)] as u32;
+        }
+    }
     let mut out = Vec::with_capacity(dh * dw);
-    for (o, c0, c1) in exact_taps(sh, dh) {
-        let (a, b) = (&lines[o], &lines[(o + 1).min(sh - 1)]);
+    for (o, c0, c1) in yt {
+        let a = &lines[o * dw..][..dw];
+        let b = &lines[(o + 1).min(sh - 1) * dw..][..dw];
         out.extend(
             a.iter()
                 .zip(b)
@@ -92,22 +103,37 @@ pub(crate) fn resize_f32_linear(
     dh: usize,
     dw: usize,
 ) -> Vec<f32> {
+    resize_f32_linear_dispatch(src, sh, sw, dh, dw)
+}
+
+avx2_fma_dispatch!(
+    fn resize_f32_linear_dispatch(src: &[f32], sh: usize, sw: usize, dh: usize, dw: usize) -> Vec<f32>
+        => resize_f32_linear_body
+);
+
+#[inline(always)]
+fn resize_f32_linear_body(src: &[f32], sh: usize, sw: usize, dh: usize, dw: usize) -> Vec<f32> {
     if (sh, sw) == (dh, dw) {
         return src.to_vec();
     }
     if is_half_size(sh, sw, dh, dw) {
         return area_half_f32(src, sh, sw, dh, dw);
     }
+    // Plain loops rather than iterator adaptors: `collect` is a separate function that would
+    // not inherit the AVX2+FMA build, and would call a software fma per pixel.
     let xt = linear_taps(sw, dw);
-    let lines: Vec<Vec<f32>> = src
-        .chunks_exact(sw)
-        .take(sh)
-        .map(|r| xt.iter().map(|&(i0, i1, f)| f.mul_add(r[i1] - r[i0], r[i0])).collect())
-        .collect();
-    let mut out = Vec::with_capacity(dh * dw);
-    for (i0, i1, f) in linear_taps(sh, dh) {
-        let (a, b) = (&lines[i0], &lines[i1]);
-        out.extend(a.iter().zip(b).map(|(&p, &q)| f.mul_add(q - p, p)));
+    let mut lines = vec![0f32; sh * dw];
+    for (r, line) in src.chunks_exact(sw).zip(lines.chunks_exact_mut(dw)) {
+        for (o, &(i0, i1, f)) in line.iter_mut().zip(&xt) {
+            *o = f.mul_add(r[i1] - r[i0], r[i0]);
+        }
+    }
+    let mut out = vec![0f32; dh * dw];
+    for (row, (i0, i1, f)) in out.chunks_exact_mut(dw).zip(linear_taps(sh, dh)) {
+        let (a, b) = (&lines[i0 * dw..][..dw], &lines[i1 * dw..][..dw]);
+        for ((o, &p), &q) in row.iter_mut().zip(a).zip(b) {
+            *o = f.mul_add(q - p, p);
+        }
     }
     out
 }
