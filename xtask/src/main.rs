@@ -5,6 +5,7 @@
 
 mod bench;
 mod pyenv;
+mod saliency;
 
 use clap::{Parser, Subcommand};
 
@@ -23,11 +24,14 @@ enum Command {
     /// Benchmarks against the peer library, reported as ratios.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// A saliency map of one image (or Wang & Dudek masks of a frame sequence).
+    Saliency(saliency::SaliencyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(b) => bench::run(b),
+        Command::Saliency(args) => saliency::run(args),
     }
 }
