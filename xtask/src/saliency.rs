@@ -196,7 +196,7 @@ fn write_map(path: &Path, map: &SaliencyMap, peak: (usize, usize)) -> Result<()>
             path,
             NpyArray::new(vec![map.height, map.width], NpyData::F32(map.data.clone()))?,
         ),
-        "png" => render_map(map, peak, 256)
+        "png" => render_map(map, Some(peak), 256)
             .save(path)
             .with_context(|| format!("writing {}", path.display())),
         other => bail!(
@@ -235,13 +235,16 @@ fn run_wang_dudek(input: &Path, output: &Path) -> Result<()> {
         masks.extend(mask.data);
     }
     write_npy(output, NpyArray::new(vec![t, h, w], NpyData::U8(masks))?)?;
-    println!("wang-dudek: {t} masks of {h}x{w} written to {}", output.display());
+    println!(
+        "wang-dudek: {t} masks of {h}x{w} written to {}",
+        output.display()
+    );
     Ok(())
 }
 
 /// The map in a colour scale (dark blue -> yellow), scaled up with nearest neighbours so its
-/// longer side is at least `min_side` pixels, with a ring around the peak.
-pub fn render_map(map: &SaliencyMap, peak: (usize, usize), min_side: usize) -> RgbImage {
+/// longer side is at least `min_side` pixels, with a ring around the peak if one is given.
+pub fn render_map(map: &SaliencyMap, peak: Option<(usize, usize)>, min_side: usize) -> RgbImage {
     let scale = min_side.div_ceil(map.height.max(map.width)).max(1);
     let (lo, hi) = map
         .data
@@ -262,9 +265,15 @@ pub fn render_map(map: &SaliencyMap, peak: (usize, usize), min_side: usize) -> R
     let mut img = RgbImage::from_fn(
         (map.width * scale) as u32,
         (map.height * scale) as u32,
-        |x, y| colour(level(map.data[(y as usize / scale) * map.width + x as usize / scale])),
+        |x, y| {
+            colour(level(
+                map.data[(y as usize / scale) * map.width + x as usize / scale],
+            ))
+        },
     );
-    mark(&mut img, peak, scale, Rgb([230, 20, 20]));
+    if let Some(peak) = peak {
+        mark(&mut img, peak, scale, Rgb([230, 20, 20]));
+    }
     img
 }
 
@@ -278,7 +287,11 @@ fn colour(t: f32) -> Rgb<u8> {
         [94.0, 201.0, 98.0],
         [253.0, 231.0, 37.0],
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } * 4.0;
     let i = (t as usize).min(3);
     let f = t - i as f32;
     Rgb(std::array::from_fn(|c| {

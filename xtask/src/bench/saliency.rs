@@ -44,7 +44,11 @@ pub struct SaliencyBench {
 
 impl SaliencyBench {
     fn repeats(&self, size: usize) -> usize {
-        if size == 32 { self.repeats32 } else { self.repeats224 }
+        if size == 32 {
+            self.repeats32
+        } else {
+            self.repeats224
+        }
     }
 
     fn batch_len(&self, size: usize) -> usize {
@@ -95,11 +99,19 @@ fn load_images(size: usize) -> Result<Images> {
         let NpyData::U8(px) = a.data else {
             bail!("{}: expected uint8", path.display());
         };
-        ensure!(a.shape == [size, size, 3], "{}: unexpected shape", path.display());
+        ensure!(
+            a.shape == [size, size, 3],
+            "{}: unexpected shape",
+            path.display()
+        );
         images.paths.push(path);
         images.pixels.push(px);
     }
-    ensure!(!images.paths.is_empty(), "no {size}x{size} images in {}", root.display());
+    ensure!(
+        !images.paths.is_empty(),
+        "no {size}x{size} images in {}",
+        root.display()
+    );
     Ok(images)
 }
 
@@ -118,7 +130,12 @@ fn median_per_image(detector: &dyn StaticSaliency, views: &[ImageView<'_>], repe
 }
 
 /// Images per second of `compute_batch` on a batch of `len` images (cycling through `views`).
-fn batch_throughput(detector: &dyn StaticSaliency, views: &[ImageView<'_>], len: usize, runs: usize) -> f64 {
+fn batch_throughput(
+    detector: &dyn StaticSaliency,
+    views: &[ImageView<'_>],
+    len: usize,
+    runs: usize,
+) -> f64 {
     let batch: Vec<ImageView<'_>> = views.iter().cycle().take(len).copied().collect();
     std::hint::black_box(compute_batch(detector, &batch).expect("fixture images"));
     let mut times: Vec<f64> = (0..runs)
@@ -184,10 +201,12 @@ print(json.dumps(out))
 "#;
 
 pub fn run(args: SaliencyBench) -> Result<()> {
-    let images: Vec<Images> = SIZES.iter().map(|&s| load_images(s)).collect::<Result<_>>()?;
+    let images: Vec<Images> = SIZES
+        .iter()
+        .map(|&s| load_images(s))
+        .collect::<Result<_>>()?;
     let out_dir = workspace_root().join("target/bench-saliency");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("creating {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
 
     let sizes: serde_json::Map<String, Value> = images
         .iter()
@@ -208,8 +227,9 @@ pub fn run(args: SaliencyBench) -> Result<()> {
     });
     let env = PyEnv::ensure("opencv", &["opencv-contrib-python==4.10.0.84", "numpy"])?;
     eprintln!("timing OpenCV ...");
-    let opencv: Value = serde_json::from_str(env.run_script(OPENCV_SCRIPT, &[config.to_string()])?.trim())
-        .context("parsing the OpenCV script's output")?;
+    let opencv: Value =
+        serde_json::from_str(env.run_script(OPENCV_SCRIPT, &[config.to_string()])?.trim())
+            .context("parsing the OpenCV script's output")?;
 
     eprintln!("checking that the outputs agree ...");
     for im in &images {
@@ -223,7 +243,9 @@ pub fn run(args: SaliencyBench) -> Result<()> {
         "\nSaliency detectors: Rust sal-saliency vs OpenCV {} (opencv-contrib-python), same images",
         opencv["opencv"].as_str().unwrap_or("?")
     );
-    println!("Per image, single-threaded (Rust: one thread; OpenCV: cv2.setNumThreads(1)), median:");
+    println!(
+        "Per image, single-threaded (Rust: one thread; OpenCV: cv2.setNumThreads(1)), median:"
+    );
     println!(
         "{:<19} {:>8} {:>11} {:>11} {:>9} {:>8}",
         "method", "size", "Rust ms", "OpenCV ms", "speed-up", "target"
@@ -235,7 +257,9 @@ pub fn run(args: SaliencyBench) -> Result<()> {
             let views = im.views();
             let rust = median_per_image(detector.as_ref(), &views, args.repeats(im.size));
             let key = format!("{method}/{}", im.size);
-            let cv = opencv["single"][&key].as_f64().context("missing OpenCV timing")?;
+            let cv = opencv["single"][&key]
+                .as_f64()
+                .context("missing OpenCV timing")?;
             let ratio = cv / rust;
             println!(
                 "{:<19} {:>8} {:>11.4} {:>11.4} {:>8.2}x {:>5}{:.0}x {}",
@@ -254,7 +278,9 @@ pub fn run(args: SaliencyBench) -> Result<()> {
                 args.batch_len(im.size),
                 args.batch_runs,
             );
-            let cv_batch = opencv["batch"][&key].as_f64().context("missing OpenCV batch")?;
+            let cv_batch = opencv["batch"][&key]
+                .as_f64()
+                .context("missing OpenCV batch")?;
             rows.push((method, im.size, args.batch_len(im.size), batch, cv_batch));
         }
     }

@@ -77,12 +77,12 @@ impl Photo {
     }
 }
 
-fn map_tile(map: &SaliencyMap, peak: (usize, usize)) -> RgbImage {
+fn map_tile(map: &SaliencyMap, peak: Option<(usize, usize)>) -> RgbImage {
     let img = render_map(map, peak, TILE as usize);
     image::imageops::resize(&img, TILE, TILE, FilterType::Nearest)
 }
 
-/// Tiles in rows (each row as tall as its tallest tile), separated by white gaps.
+/// Tiles in rows (each row as tall as its tallest tile), separated by gaps.
 fn grid(rows: &[Vec<RgbImage>]) -> RgbImage {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0) as u32;
     let heights: Vec<u32> = rows
@@ -90,7 +90,8 @@ fn grid(rows: &[Vec<RgbImage>]) -> RgbImage {
         .map(|r| r.iter().map(RgbImage::height).max().unwrap_or(0))
         .collect();
     let total_h = heights.iter().sum::<u32>() + GAP * (rows.len() as u32).saturating_sub(1);
-    let mut out = RgbImage::from_pixel(cols * (TILE + GAP) - GAP, total_h, Rgb([255, 255, 255]));
+    // Light gray between tiles, so that white tiles (an all-foreground mask) stay visible.
+    let mut out = RgbImage::from_pixel(cols * (TILE + GAP) - GAP, total_h, Rgb([200, 200, 200]));
     let mut y = 0;
     for (row, h) in rows.iter().zip(&heights) {
         for (c, tile) in row.iter().enumerate() {
@@ -101,9 +102,18 @@ fn grid(rows: &[Vec<RgbImage>]) -> RgbImage {
     out
 }
 
+/// Saves as PNG, or as JPEG (quality 90) for a `.jpg` path: the big grid of smooth colour maps
+/// is ~1.7 MB as PNG and ~0.3 MB as JPEG.
 fn save(img: &RgbImage, path: PathBuf) -> Result<PathBuf> {
-    img.save(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let written = if path.extension().is_some_and(|e| e == "jpg") {
+        let file = std::io::BufWriter::new(
+            fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90).encode_image(img)
+    } else {
+        img.save(&path)
+    };
+    written.with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
@@ -139,7 +149,7 @@ fn detectors_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
                 photo.view()
             };
             let map = d.compute(&view)?;
-            row.push(map_tile(&map, peak_of(d.as_ref(), &map)));
+            row.push(map_tile(&map, Some(peak_of(d.as_ref(), &map))));
         }
         let gray = sal_gray(&photo);
         let mut wd = WangDudek::new(photo.height, photo.width)?;
@@ -149,10 +159,10 @@ fn detectors_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
             width: mask.width,
             data: mask.data.iter().map(|&v| v as f32).collect(),
         };
-        row.push(map_tile(&mask_map, mask_map.argmax()));
+        row.push(map_tile(&mask_map, None));
         rows.push(row);
     }
-    save(&grid(&rows), dir.join("saliency_detectors.png"))
+    save(&grid(&rows), dir.join("saliency_detectors.jpg"))
 }
 
 /// Luma of an RGB photo (ITU-R 601 weights), the 1-channel frame Wang & Dudek needs.
@@ -180,7 +190,7 @@ fn paper_vs_code_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
         let scale = TILE as usize / 32;
         mark(&mut input, pa, scale, INTENDED_INK);
         mark(&mut input, pb, scale, PAPER_CODE_INK);
-        rows.push(vec![input, map_tile(&a, pa), map_tile(&b, pb)]);
+        rows.push(vec![input, map_tile(&a, Some(pa)), map_tile(&b, Some(pb))]);
     }
     save(&grid(&rows), dir.join("saliency_paper_vs_code.png"))
 }
@@ -207,7 +217,9 @@ fn peak_positions_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
     }
     let n = images.len() as f64;
     for (name, p) in ["intended", "paper-code"].iter().zip(&peaks) {
-        let border = p.iter().filter(|&&(r, c)| r == 0 || c == 0 || r == 31 || c == 31);
+        let border = p
+            .iter()
+            .filter(|&&(r, c)| r == 0 || c == 0 || r == 31 || c == 31);
         let mod4: Vec<usize> = (0..4)
             .map(|m| p.iter().filter(|&&(_, c)| c % 4 == m).count())
             .collect();
@@ -229,7 +241,7 @@ fn peak_positions_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
                 width: 32,
                 data: c.iter().map(|v| v.sqrt()).collect(),
             };
-            map_tile(&map, map.argmax())
+            map_tile(&map, None)
         })
         .collect();
     save(&grid(&[tiles]), dir.join("saliency_peak_positions.png"))

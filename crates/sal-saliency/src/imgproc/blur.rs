@@ -160,7 +160,11 @@ mod tests {
     fn separable_u8_blur_equals_the_2d_definition_at_every_size() {
         for (h, w) in [(1, 1), (1, 5), (5, 1), (2, 2), (3, 7), (8, 5)] {
             let src: Vec<u8> = (0..h * w).map(|i| (i * 73 % 256) as u8).collect();
-            assert_eq!(gaussian3_u8(&src, h, w), gaussian3_reference(&src, h, w), "{h}x{w}");
+            assert_eq!(
+                gaussian3_u8(&src, h, w),
+                gaussian3_reference(&src, h, w),
+                "{h}x{w}"
+            );
         }
     }
 

@@ -4,6 +4,9 @@
 //! `k_sin.c`, `k_cos.c`) written as straight-line arithmetic, accurate to about 1 ulp on the
 //! ranges used here (tested against `std` below).
 
+// The coefficients are written with the digits they are published with.
+#![allow(clippy::excessive_precision)]
+
 use std::f64::consts::{LN_2, SQRT_2};
 
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
@@ -100,7 +103,8 @@ pub(crate) fn sin_cos(t: f64) -> (f64, f64) {
     let s = r + r * z * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))));
     let hz = 0.5 * z;
     let w = 1.0 - hz;
-    let c = w + (((1.0 - w) - hz) + z * z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6))))));
+    let c =
+        w + (((1.0 - w) - hz) + z * z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6))))));
     // Quadrant q: (s, c), (c, -s), (-s, -c), (-c, s), written as selects so loops vectorise.
     let q = (k + ONE_AND_HALF_TWO_52).to_bits();
     let (s, c) = if q & 1 != 0 { (c, s) } else { (s, c) };

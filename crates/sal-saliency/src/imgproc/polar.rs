@@ -2,6 +2,9 @@
 //! both outputs come from the f32 SIMD kernels of `mathfuncs_core.simd.hpp` (with FMA), then are
 //! widened back to f64. Checked against opencv-contrib-python 4.10: both outputs match bit for bit.
 
+// OpenCV's polynomial coefficients, with the digits of its source (`atan2_p1` ...).
+#![allow(clippy::excessive_precision)]
+
 use std::f64::consts::PI;
 
 const DEG: f32 = (180.0 / PI) as f32;

@@ -72,7 +72,11 @@ pub(crate) fn resize_u8_linear_exact(
         needed[(o + 1).min(sh - 1)] |= c1 != 0;
     }
     let mut lines = vec![0u32; sh * dw];
-    for (y, line) in lines.chunks_exact_mut(dw).enumerate().filter(|(y, _)| needed[*y]) {
+    for (y, line) in lines
+        .chunks_exact_mut(dw)
+        .enumerate()
+        .filter(|(y, _)| needed[*y])
+    {
         let r = &src[y * sw..][..sw];
         for (v, &(o, c0, c1)) in line.iter_mut().zip(&xt) {
             *v = c0 * r[o] as u32 + c1 * r[(o + 1).min(sw - 1)] as u32;
@@ -180,9 +184,18 @@ mod tests {
     fn identity_and_constants() {
         let src: Vec<u8> = (0..35).map(|i| i as u8).collect();
         assert_eq!(resize_u8_linear_exact(&src, 5, 7, 5, 7), src);
-        for (sh, sw, dh, dw) in [(32, 32, 64, 64), (224, 224, 64, 64), (1, 1, 64, 64), (3, 100, 64, 64)] {
+        for (sh, sw, dh, dw) in [
+            (32, 32, 64, 64),
+            (224, 224, 64, 64),
+            (1, 1, 64, 64),
+            (3, 100, 64, 64),
+        ] {
             let c = vec![77u8; sh * sw];
-            assert!(resize_u8_linear_exact(&c, sh, sw, dh, dw).iter().all(|&v| v == 77));
+            assert!(
+                resize_u8_linear_exact(&c, sh, sw, dh, dw)
+                    .iter()
+                    .all(|&v| v == 77)
+            );
         }
         let c = vec![0.25f32; 64 * 64];
         for (dh, dw) in [(32, 32), (224, 224), (5, 300), (1, 1)] {
