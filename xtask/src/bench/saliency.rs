@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
-use sal_saliency::npy::{self, NpyData};
-use sal_saliency::{ImageView, StaticSaliency, compute_batch, static_detector};
+use sal_saliency::npy::{self, NpyArray, NpyData};
+use sal_saliency::{ImageView, StaticSaliency, WangDudek, compute_batch, static_detector};
 use serde_json::Value;
 
 use crate::pyenv::{PyEnv, workspace_root};
@@ -197,6 +197,19 @@ for size, spec in cfg['sizes'].items():
                 list(pool.map(work, batch))
                 runs.append(time.perf_counter() - t)
         out['batch'][f'{method}/{size}'] = len(batch) / float(np.median(runs))
+check = cfg['check']
+for i in range(check['images']):
+    x = np.load(os.path.join(check['dir'], f'img_{i}.npy'))
+    xf = np.load(os.path.join(check['dir'], f'imgf_{i}.npy'))
+    np.save(os.path.join(check['dir'], f'cv_fg_{i}.npy'), make['fine-grained']().computeSaliency(x)[1])
+    np.save(os.path.join(check['dir'], f'cv_sr_{i}.npy'), make['spectral-residual']().computeSaliency(x)[1])
+    np.save(os.path.join(check['dir'], f'cv_fgp_{i}.npy'), make['fine-grained']().computeSaliency(xf)[1])
+frames = np.load(os.path.join(check['dir'], 'frames.npy'))
+wd = cv2.saliency.MotionSaliencyBinWangApr2014_create()
+wd.setImagesize(frames.shape[2], frames.shape[1])
+wd.init()
+masks = np.stack([wd.computeSaliency(np.ascontiguousarray(f))[1].copy() for f in frames])
+np.save(os.path.join(check['dir'], 'cv_wd.npy'), masks)
 print(json.dumps(out))
 "#;
 
@@ -219,11 +232,14 @@ pub fn run(args: SaliencyBench) -> Result<()> {
             (im.size.to_string(), spec)
         })
         .collect();
+    let check_dir = out_dir.join("check");
+    let check_images = write_check_cases(&check_dir)?;
     let config = serde_json::json!({
         "sizes": sizes,
         "methods": METHODS,
         "out_dir": out_dir,
         "batch_runs": args.batch_runs,
+        "check": { "dir": check_dir, "images": check_images },
     });
     let env = PyEnv::ensure("opencv", &["opencv-contrib-python==4.10.0.84", "numpy"])?;
     eprintln!("timing OpenCV ...");
@@ -235,6 +251,7 @@ pub fn run(args: SaliencyBench) -> Result<()> {
     for im in &images {
         agree(&out_dir, im)?;
     }
+    agree_on_check_cases(&check_dir, check_images)?;
 
     eprintln!("timing Rust ...");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -351,5 +368,167 @@ fn agree(out_dir: &Path, im: &Images) -> Result<()> {
             im.paths.len()
         );
     }
+    Ok(())
+}
+
+/// Sizes and channel counts the fixtures do not cover, including degenerate ones.
+const CHECK_SIZES: [(usize, usize); 10] = [
+    (1, 1),
+    (1, 7),
+    (7, 1),
+    (3, 5),
+    (31, 33),
+    (64, 64),
+    (100, 37),
+    (17, 500),
+    (300, 200),
+    (600, 400),
+];
+
+/// A fixed pseudo-random byte sequence (64-bit LCG), so every run checks the same images.
+fn lcg_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
+/// Writes the agreement-check inputs: for each size, 1- and 3-channel images, noisy and smooth
+/// (`img_{i}.npy`, and `imgf_{i}.npy` normalised as the paper-code path expects), plus a
+/// 300-frame sequence with a moving square, noise and a brightness step for Wang & Dudek.
+/// Returns the number of images.
+fn write_check_cases(dir: &Path) -> Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut i = 0;
+    for (h, w) in CHECK_SIZES {
+        for channels in [1usize, 3] {
+            for smooth in [false, true] {
+                let mut px = lcg_bytes(i as u64 + 1, h * w * channels);
+                if smooth {
+                    // Average over a 9-pixel run of the same channel: smooth, photo-like ramps.
+                    let raw = px.clone();
+                    for (k, p) in px.iter_mut().enumerate() {
+                        let lo = k.saturating_sub(4 * channels);
+                        let taps: Vec<u32> = raw[lo..(k + 4 * channels + 1).min(raw.len())]
+                            .iter()
+                            .step_by(channels)
+                            .map(|&v| v as u32)
+                            .collect();
+                        *p = (taps.iter().sum::<u32>() / taps.len() as u32) as u8;
+                    }
+                }
+                let shape = if channels == 1 {
+                    vec![h, w]
+                } else {
+                    vec![h, w, 3]
+                };
+                let normalised = px
+                    .iter()
+                    .map(|&v| (v as f32 / 255.0 - 0.45) / 0.25)
+                    .collect();
+                npy::write(
+                    dir.join(format!("img_{i}.npy")),
+                    &NpyArray::new(shape.clone(), NpyData::U8(px))?,
+                )?;
+                npy::write(
+                    dir.join(format!("imgf_{i}.npy")),
+                    &NpyArray::new(shape, NpyData::F32(normalised))?,
+                )?;
+                i += 1;
+            }
+        }
+    }
+    let (t, h, w) = (300, 37, 50);
+    let background = lcg_bytes(99, h * w);
+    let noise = lcg_bytes(7, t * h * w);
+    let mut frames = Vec::with_capacity(t * h * w);
+    for f in 0..t {
+        let (r0, c0) = (5 + (f / 40) % 20, (f * 7 / 10) % (w - 6));
+        for y in 0..h {
+            for x in 0..w {
+                let base = if (r0..r0 + 6).contains(&y) && (c0..c0 + 6).contains(&x) {
+                    230
+                } else {
+                    background[y * w + x] as i32 / 2 + 60 + if f > 150 { 25 } else { 0 }
+                };
+                let n = noise[(f * h + y) * w + x] as i32 % 7 - 3;
+                frames.push((base + n).clamp(0, 255) as u8);
+            }
+        }
+    }
+    npy::write(
+        dir.join("frames.npy"),
+        &NpyArray::new(vec![t, h, w], NpyData::U8(frames))?,
+    )?;
+    Ok(i)
+}
+
+/// Compares the Rust outputs on the check cases with OpenCV's: fine-grained (both paths) and
+/// Wang & Dudek bit for bit, spectral residual to 1e-6.
+fn agree_on_check_cases(dir: &Path, images: usize) -> Result<()> {
+    let read = |name: String| -> Result<NpyArray> {
+        let path = dir.join(&name);
+        npy::read(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let mut sr_worst = 0f32;
+    for i in 0..images {
+        let input = read(format!("img_{i}.npy"))?;
+        let normalised = read(format!("imgf_{i}.npy"))?;
+        let (h, w) = (input.shape[0], input.shape[1]);
+        let c = input.shape.get(2).copied().unwrap_or(1);
+        let (NpyData::U8(px), NpyData::F32(pf)) = (&input.data, &normalised.data) else {
+            bail!("check image {i}: unexpected dtypes");
+        };
+        let u8_view = ImageView::hwc_u8(px, h, w, c)?;
+        let f32_view = ImageView::hwc_f32(pf, h, w, c)?;
+        for (method, view, file, tolerance) in [
+            ("fine-grained", &u8_view, "cv_fg", 0.0),
+            ("fine-grained-paper-code", &f32_view, "cv_fgp", 0.0),
+            ("spectral-residual", &u8_view, "cv_sr", 1e-6),
+        ] {
+            let ours = static_detector(method)?.compute(view)?;
+            let NpyData::F32(cv) = read(format!("{file}_{i}.npy"))?.data else {
+                bail!("{file}_{i}.npy: expected float32");
+            };
+            let diff = ours
+                .data
+                .iter()
+                .zip(&cv)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            ensure!(
+                ours.data.len() == cv.len() && diff <= tolerance,
+                "{method} differs from OpenCV on a {h}x{w}x{c} check image (max |diff| {diff:e})"
+            );
+            if method == "spectral-residual" {
+                sr_worst = sr_worst.max(diff);
+            }
+        }
+    }
+    let frames = read("frames.npy".into())?;
+    let NpyData::U8(cv_masks) = read("cv_wd.npy".into())?.data else {
+        bail!("cv_wd.npy: expected uint8");
+    };
+    let (NpyData::U8(px), &[t, h, w]) = (&frames.data, &frames.shape[..]) else {
+        bail!("frames.npy: expected T x H x W uint8");
+    };
+    let mut detector = WangDudek::new(h, w)?;
+    for f in 0..t {
+        let mask = detector.push(&ImageView::hwc_u8(&px[f * h * w..][..h * w], h, w, 1)?)?;
+        ensure!(
+            mask.data == cv_masks[f * h * w..][..h * w],
+            "wang-dudek differs from OpenCV at frame {f} of the check sequence"
+        );
+    }
+    eprintln!(
+        "  {images} odd-size check images (1x1 to 600x400, 1 and 3 channels): fine-grained and \
+         paper-code bit-exact, spectral residual max |diff| {sr_worst:e}; wang-dudek: {t} frames \
+         of {h}x{w} bit-exact"
+    );
     Ok(())
 }

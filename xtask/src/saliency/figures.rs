@@ -102,14 +102,14 @@ fn grid(rows: &[Vec<RgbImage>]) -> RgbImage {
     out
 }
 
-/// Saves as PNG, or as JPEG (quality 90) for a `.jpg` path: the big grid of smooth colour maps
-/// is ~1.7 MB as PNG and ~0.3 MB as JPEG.
+/// Saves as PNG, or as JPEG (quality 80) for a `.jpg` path: the big grid of smooth colour maps
+/// is ~1.7 MB as PNG and ~0.6 MB as JPEG.
 fn save(img: &RgbImage, path: PathBuf) -> Result<PathBuf> {
     let written = if path.extension().is_some_and(|e| e == "jpg") {
         let file = std::io::BufWriter::new(
             fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
         );
-        image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90).encode_image(img)
+        image::codecs::jpeg::JpegEncoder::new_with_quality(file, 80).encode_image(img)
     } else {
         img.save(&path)
     };
