@@ -322,3 +322,101 @@ pub fn mark(img: &mut RgbImage, (row, col): (usize, usize), scale: usize, ink: R
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(method: &str, input: &Path, output: &Path) -> SaliencyArgs {
+        SaliencyArgs {
+            method: Some(method.into()),
+            input: Some(input.into()),
+            output: Some(output.into()),
+            normalise: Normalisation::Cifar,
+            figures: None,
+        }
+    }
+
+    #[test]
+    fn npy_in_npy_out_is_the_library_map_and_png_out_is_a_picture() {
+        let dir = tempfile::tempdir().unwrap();
+        let (h, w) = (9, 13);
+        let px: Vec<u8> = (0..h * w * 3).map(|i| (i * 37 % 256) as u8).collect();
+        let input = dir.path().join("in.npy");
+        npy::write(
+            &input,
+            &NpyArray::new(vec![h, w, 3], NpyData::U8(px.clone())).unwrap(),
+        )
+        .unwrap();
+        for method in sal_saliency::STATIC_METHODS {
+            let out = dir.path().join("map.npy");
+            run(args(method, &input, &out)).unwrap();
+            let got = npy::read(&out).unwrap();
+            assert_eq!(got.shape, [h, w]);
+            let view = ImageView::hwc_u8(&px, h, w, 3).unwrap();
+            let want = if method == "fine-grained-paper-code" {
+                let f = Normalisation::Cifar.apply(&px, 3);
+                let v = ImageView::hwc_f32(&f, h, w, 3).unwrap();
+                static_detector(method).unwrap().compute(&v).unwrap()
+            } else {
+                static_detector(method).unwrap().compute(&view).unwrap()
+            };
+            assert_eq!(got.data, NpyData::F32(want.data), "{method}");
+            let png = dir.path().join("map.png");
+            run(args(method, &input, &png)).unwrap();
+            let img = image::open(&png).unwrap().to_rgb8();
+            assert!(img.width() >= 256 && img.height() >= 128);
+        }
+    }
+
+    #[test]
+    fn wang_dudek_reads_frames_and_writes_0_1_masks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, h, w) = (3, 4, 5);
+        let frames = dir.path().join("frames.npy");
+        npy::write(
+            &frames,
+            &NpyArray::new(vec![t, h, w], NpyData::U8(vec![7; t * h * w])).unwrap(),
+        )
+        .unwrap();
+        let masks = dir.path().join("masks.npy");
+        run(args("wang-dudek", &frames, &masks)).unwrap();
+        let got = npy::read(&masks).unwrap();
+        assert_eq!(got.shape, [t, h, w]);
+        assert_eq!(got.data, NpyData::U8(vec![1; t * h * w])); // still frames: all foreground
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let four_d = dir.path().join("x.npy");
+        npy::write(
+            &four_d,
+            &NpyArray::new(vec![1, 2, 2, 3], NpyData::U8(vec![0; 12])).unwrap(),
+        )
+        .unwrap();
+        let out = dir.path().join("y.npy");
+        let e = run(args("fine-grained", &four_d, &out)).unwrap_err();
+        assert!(format!("{e:#}").contains("x.npy"), "{e:#}");
+        let e = run(args("fine-grained", &dir.path().join("x.tiff"), &out)).unwrap_err();
+        assert!(format!("{e:#}").contains("unsupported input"), "{e:#}");
+        let e = run(args("itti-koch", &four_d, &out)).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown saliency method"),
+            "{e:#}"
+        );
+        let e = run(args("wang-dudek", &four_d, &out)).unwrap_err();
+        assert!(format!("{e:#}").contains("T x H x W"), "{e:#}");
+    }
+
+    #[test]
+    fn normalisation_is_torchvision_s() {
+        let got = Normalisation::Imagenet.apply(&[0, 255, 128], 3);
+        let want = [
+            (0.0 - 0.485f32) / 0.229,
+            (1.0 - 0.456f32) / 0.224,
+            (128.0 / 255.0 - 0.406f32) / 0.225,
+        ];
+        assert_eq!(got, want);
+    }
+}
