@@ -18,8 +18,9 @@ pub enum ImageData<'a> {
     F32(&'a [f32]),
 }
 
-/// A borrowed, validated image. Channel 0 is read as BLUE, as OpenCV does; SaliencyMix passes
-/// RGB arrays, so the reference outputs are computed that way (SPEC.md §1.1).
+/// A borrowed, validated image. The OpenCV ports read a 3-channel image's channel 0 as BLUE, as
+/// OpenCV does; SaliencyMix passes RGB arrays, so the reference outputs are computed that way
+/// (SPEC.md §1.1). [`crate::FrequencyTuned`] takes the channel order as a setting instead.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageView<'a> {
     data: ImageData<'a>,
@@ -49,7 +50,11 @@ impl<'a> ImageView<'a> {
             ImageData::U8(d) => d.len(),
             ImageData::F32(d) => d.len(),
         };
-        let expected = height * width * channels;
+        // An impossible size (the product overflows) cannot match any buffer.
+        let expected = height
+            .checked_mul(width)
+            .and_then(|n| n.checked_mul(channels))
+            .unwrap_or(usize::MAX);
         if len != expected {
             return Err(SaliencyError::BufferSize {
                 len,
@@ -172,6 +177,10 @@ mod tests {
         assert!(matches!(
             ImageView::hwc_u8(&d, 2, 3, 3),
             Err(SaliencyError::BufferSize { expected: 18, .. })
+        ));
+        assert!(matches!(
+            ImageView::hwc_u8(&d, usize::MAX, 2, 3),
+            Err(SaliencyError::BufferSize { .. })
         ));
     }
 
