@@ -13,8 +13,8 @@ use crate::imgproc::{integral_f32, integral_u8};
 use crate::simd::avx2_fma_dispatch;
 use crate::{ImageView, SaliencyError, SaliencyMap, StaticSaliency};
 
-/// Surround half-sizes, in OpenCV's order (`neighborhoods[]`); the order matters only for the
-/// u16 accumulation, which cannot overflow (6 x 255).
+/// Surround half-sizes, in OpenCV's order (`neighborhoods[]`). The order does not change the
+/// result: the per-scale bytes are summed exactly (OpenCV in u16, here in f32; at most 6 x 255).
 const SCALES: [usize; 6] = [12, 24, 48, 28, 56, 112];
 
 /// Which of OpenCV's two input paths to reproduce.
@@ -137,8 +137,8 @@ fn positive_byte(v: f32) -> f32 {
 }
 
 avx2_fma_dispatch!(
-    /// The per-scale on/off contrasts (`getIntensityScaled` + `getMean`), summed in u16 over the
-    /// six scales (`mixScales`). For pixel (x, y) and scale n the window is columns
+    /// The per-scale on/off contrasts (`getIntensityScaled` + `getMean`), summed over the six
+    /// scales (`mixScales`). For pixel (x, y) and scale n the window is columns
     /// `[clamp(x-n+1), clamp(x+n+1))` and the same for rows (clamped to `0..=W`, so one pixel
     /// off-centre), and its mean excludes the centre: `mean = (s - c) / (area - 1)` in f32, with
     /// `s = ((I[y2,x2] + I[y1,x1]) - I[y2,x1]) - I[y1,x2]`.
