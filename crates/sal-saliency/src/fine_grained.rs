@@ -8,6 +8,8 @@
 //! "off" contrast are accumulated over the scales, each normalised to [0, 255], and summed.
 //! The windows are truncated at the image border, which biases the map towards the borders.
 
+use std::cell::RefCell;
+
 use crate::imgproc::{gaussian3_f32, gaussian3_u8, gray_f32_opencv, gray_u8_opencv};
 use crate::imgproc::{integral_f32, integral_u8};
 use crate::simd::avx2_fma_dispatch;
@@ -64,13 +66,31 @@ impl FineGrained {
 
     /// The codes as integer-valued f32 (the form the arithmetic produces them in).
     fn codes(&self, image: &ImageView<'_>) -> Result<Vec<f32>, SaliencyError> {
+        WORKSPACE.with_borrow_mut(|ws| self.codes_in(image, ws))
+    }
+
+    fn codes_in(
+        &self,
+        image: &ImageView<'_>,
+        ws: &mut Workspace,
+    ) -> Result<Vec<f32>, SaliencyError> {
         let (h, w) = (image.height(), image.width());
-        let (centre, integral) = match self.mode {
+        let Workspace {
+            blurred,
+            centre,
+            rows,
+            blurred_f32,
+            gray_f32,
+            rows_f32,
+            integral,
+            off,
+        } = ws;
+        match self.mode {
             FineGrainedMode::Intended => {
                 let gray = gray_u8_opencv(image);
-                let gray = gaussian3_u8(&gaussian3_u8(&gray, h, w), h, w);
-                let integral = integral_u8(&gray, h, w);
-                (gray, integral)
+                gaussian3_u8(&gray, h, w, rows, blurred);
+                gaussian3_u8(blurred, h, w, rows, centre);
+                integral_u8(centre, h, w, integral);
             }
             FineGrainedMode::PaperCode => {
                 let gray = gray_f32_opencv(image).ok_or(SaliencyError::Dtype {
@@ -79,17 +99,41 @@ impl FineGrained {
                     hint: "it reproduces OpenCV's f32 path; give it the f32 image \
                            SaliencyMix passes (mean/std normalised), or use Intended for u8",
                 })?;
-                let gray = gaussian3_f32(&gaussian3_f32(&gray, h, w), h, w);
-                let integral = integral_f32(&gray, h, w);
-                (centre_bytes(&gray, h, w), integral)
+                gaussian3_f32(&gray, h, w, rows_f32, blurred_f32);
+                gaussian3_f32(blurred_f32, h, w, rows_f32, gray_f32);
+                integral_f32(gray_f32, h, w, integral);
+                centre_bytes(gray_f32, h, w, centre);
             }
-        };
-        let (mut on, mut off) = centre_surround(&centre, &integral, h, w);
+        }
+        // `on` becomes the output; the other buffers stay in the workspace.
+        let mut on = vec![0f32; h * w];
+        off.clear();
+        off.resize(h * w, 0.0);
+        centre_surround(centre, integral, h, w, &mut on, off);
         normalise(&mut on);
-        normalise(&mut off);
-        mix_on_off(&mut on, &off);
+        normalise(off);
+        mix_on_off(&mut on, off);
         Ok(on)
     }
+}
+
+/// Scratch buffers reused across calls on one thread. A 224x224 image needs ~1 MB of
+/// temporaries; allocating and returning them per image cost page faults that were a tenth of
+/// the single-image time and more in parallel batches.
+#[derive(Default)]
+struct Workspace {
+    blurred: Vec<u8>,
+    centre: Vec<u8>,
+    rows: Vec<u16>,
+    blurred_f32: Vec<f32>,
+    gray_f32: Vec<f32>,
+    rows_f32: Vec<f32>,
+    integral: Vec<f32>,
+    off: Vec<f32>,
+}
+
+thread_local! {
+    static WORKSPACE: RefCell<Workspace> = RefCell::default();
 }
 
 impl StaticSaliency for FineGrained {
@@ -114,12 +158,11 @@ impl StaticSaliency for FineGrained {
 
 /// What OpenCV's `gray.at<uchar>(y, x)` reads from an f32 gray buffer: byte `x` of row `y`,
 /// i.e. byte `x % 4` (little-endian) of the float at column `x / 4`.
-fn centre_bytes(gray: &[f32], h: usize, w: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(h * w);
-    for row in gray.chunks_exact(w) {
+fn centre_bytes(gray: &[f32], h: usize, w: usize, out: &mut Vec<u8>) {
+    out.clear();
+    for row in gray.chunks_exact(w).take(h) {
         out.extend(row.iter().flat_map(|v| v.to_le_bytes()).take(w));
     }
-    out
 }
 
 /// C's `(uchar)v` for a positive float on x86-64 (`cvttss2si`, then the low byte): truncation,
@@ -143,7 +186,7 @@ avx2_fma_dispatch!(
     /// off-centre), and its mean excludes the centre: `mean = (s - c) / (area - 1)` in f32, with
     /// `s = ((I[y2,x2] + I[y1,x1]) - I[y2,x1]) - I[y1,x2]`.
     /// The sums (at most 6 x 255) are kept in f32, where they are exact.
-    fn centre_surround(centre: &[u8], integral: &[f32], h: usize, w: usize) -> (Vec<f32>, Vec<f32>)
+    fn centre_surround(centre: &[u8], integral: &[f32], h: usize, w: usize, on: &mut [f32], off: &mut [f32])
         => centre_surround_body
 );
 
@@ -153,10 +196,10 @@ fn centre_surround_body(
     integral: &[f32],
     h: usize,
     w: usize,
-) -> (Vec<f32>, Vec<f32>) {
+    on: &mut [f32],
+    off: &mut [f32],
+) {
     let iw = w + 1;
-    let mut on = vec![0f32; h * w];
-    let mut off = vec![0f32; h * w];
     for n in SCALES {
         // Columns x < left have their window clamped at 0 (x-n+1 < 0); columns x >= right at W
         // (x+n+1 > W). Each run of columns with the same clamping is one straight loop.
@@ -172,8 +215,7 @@ fn centre_surround_body(
                 w,
             };
             let c = &centre[y * w..][..w];
-            let on = &mut on[y * w..][..w];
-            let off = &mut off[y * w..][..w];
+            let (on, off) = (&mut on[y * w..][..w], &mut off[y * w..][..w]);
             if left <= right {
                 row.segment::<true, false>(0..left, c, on, off);
                 row.segment::<false, false>(left..right, c, on, off);
@@ -185,7 +227,6 @@ fn centre_surround_body(
             }
         }
     }
-    (on, off)
 }
 
 /// The integral-image rows bounding one image row's windows at one scale.
@@ -324,8 +365,11 @@ mod tests {
     fn centre_bytes_are_the_little_endian_bytes_of_each_row() {
         let gray = [1.0f32, 2.0, -0.5, 3.0];
         // 2 rows of 2 floats: row 0 bytes are those of 1.0 (00 00 80 3f), only the first 2 read.
-        assert_eq!(centre_bytes(&gray, 2, 2), [0x00, 0x00, 0x00, 0x00]);
-        assert_eq!(centre_bytes(&gray, 1, 4), [0x00, 0x00, 0x80, 0x3f]);
+        let mut out = Vec::new();
+        centre_bytes(&gray, 2, 2, &mut out);
+        assert_eq!(out, [0x00, 0x00, 0x00, 0x00]);
+        centre_bytes(&gray, 1, 4, &mut out);
+        assert_eq!(out, [0x00, 0x00, 0x80, 0x3f]);
     }
 
     #[test]

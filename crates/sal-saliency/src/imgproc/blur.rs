@@ -5,17 +5,6 @@ use super::reflect101;
 
 /// Applies a 3-tap horizontal filter `f(left, centre, right)` to every row, with
 /// `BORDER_REFLECT_101` at the ends.
-fn rows3<T: Copy, U: Copy + Default>(
-    src: &[T],
-    h: usize,
-    w: usize,
-    f: impl Fn(T, T, T) -> U,
-) -> Vec<U> {
-    let mut out = vec![U::default(); h * w];
-    rows3_into(src, h, w, f, &mut out);
-    out
-}
-
 fn rows3_into<T: Copy, U: Copy>(
     src: &[T],
     h: usize,
@@ -38,17 +27,6 @@ fn rows3_into<T: Copy, U: Copy>(
 }
 
 /// Applies a 3-tap vertical filter `f(above, centre, below)` to every column.
-fn cols3<T: Copy, U: Copy + Default>(
-    src: &[T],
-    h: usize,
-    w: usize,
-    f: impl Fn(T, T, T) -> U,
-) -> Vec<U> {
-    let mut out = vec![U::default(); h * w];
-    cols3_into(src, h, w, f, &mut out);
-    out
-}
-
 fn cols3_into<T: Copy, U: Copy>(
     src: &[T],
     h: usize,
@@ -67,19 +45,37 @@ fn cols3_into<T: Copy, U: Copy>(
 }
 
 /// `GaussianBlur(u8, 3x3, sigma 0)`: kernel [1,2,1] x [1,2,1] / 16, exact result
-/// `(sum + 8) >> 4` (OpenCV's fixed-point path is exact for this power-of-two kernel).
-pub(crate) fn gaussian3_u8(src: &[u8], h: usize, w: usize) -> Vec<u8> {
-    let rows = rows3(src, h, w, |a, b, c| a as u16 + 2 * b as u16 + c as u16);
-    cols3(&rows, h, w, |a, b, c| ((a + 2 * b + c + 8) >> 4) as u8)
+/// `(sum + 8) >> 4` (OpenCV's fixed-point path is exact for this power-of-two kernel). `rows` is
+/// scratch; both buffers are resized to the image.
+pub(crate) fn gaussian3_u8(src: &[u8], h: usize, w: usize, rows: &mut Vec<u16>, out: &mut Vec<u8>) {
+    rows.resize(h * w, 0);
+    out.resize(h * w, 0);
+    rows3_into(
+        src,
+        h,
+        w,
+        |a, b, c| a as u16 + 2 * b as u16 + c as u16,
+        rows,
+    );
+    cols3_into(rows, h, w, |a, b, c| ((a + 2 * b + c + 8) >> 4) as u8, out);
 }
 
 /// `GaussianBlur(f32, 3x3, sigma 0)`: `(p[-1] + p[+1]) * 0.25 + p[0] * 0.5`, rows then columns,
 /// each pass rounded to f32 (the scaling by powers of two is exact, so only the two additions
-/// round, as in OpenCV's symmetric small-kernel filters).
-pub(crate) fn gaussian3_f32(src: &[f32], h: usize, w: usize) -> Vec<f32> {
+/// round, as in OpenCV's symmetric small-kernel filters). `rows` is scratch; both buffers are
+/// resized to the image.
+pub(crate) fn gaussian3_f32(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    rows: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+) {
     let tap = |a: f32, b: f32, c: f32| (a + c) * 0.25 + b * 0.5;
-    let rows = rows3(src, h, w, tap);
-    cols3(&rows, h, w, tap)
+    rows.resize(h * w, 0.0);
+    out.resize(h * w, 0.0);
+    rows3_into(src, h, w, tap, rows);
+    cols3_into(rows, h, w, tap, out);
 }
 
 /// `blur(f64, 3x3)` (normalised box filter): row sums, column sums, times 1/9. `rows` is a
@@ -160,17 +156,17 @@ mod tests {
     fn separable_u8_blur_equals_the_2d_definition_at_every_size() {
         for (h, w) in [(1, 1), (1, 5), (5, 1), (2, 2), (3, 7), (8, 5)] {
             let src: Vec<u8> = (0..h * w).map(|i| (i * 73 % 256) as u8).collect();
-            assert_eq!(
-                gaussian3_u8(&src, h, w),
-                gaussian3_reference(&src, h, w),
-                "{h}x{w}"
-            );
+            let (mut rows, mut out) = (Vec::new(), Vec::new());
+            gaussian3_u8(&src, h, w, &mut rows, &mut out);
+            assert_eq!(out, gaussian3_reference(&src, h, w), "{h}x{w}");
         }
     }
 
     #[test]
     fn blurs_keep_constants_constant() {
-        assert!(gaussian3_f32(&[3.5; 12], 3, 4).iter().all(|&v| v == 3.5));
+        let (mut rows, mut out) = (Vec::new(), Vec::new());
+        gaussian3_f32(&[3.5; 12], 3, 4, &mut rows, &mut out);
+        assert!(out.iter().all(|&v| v == 3.5));
         let (mut tmp, mut out) = ([0.0; 20], [0.0; 20]);
         box3_f64(&[2.0; 20], 4, 5, &mut tmp, &mut out);
         assert!(out.iter().all(|&v| (v - 2.0).abs() < 1e-15));

@@ -5,15 +5,16 @@
 //! the machine that made the fixtures): each row is prefix-summed in SIMD blocks with a running
 //! carry, leftover columns are summed one by one, and the row above is added last.
 
-/// u8 -> f32 integral, the AVX2 kernel of `Integral_SIMD<uchar, float, double>`: blocks of 16
+/// u8 -> f32 integral into `sum` (resized), the AVX2 kernel of `Integral_SIMD<uchar, float, double>`: blocks of 16
 /// columns whose two halves of 8 are prefix-summed exactly in integers, converted to f32, the low
 /// half plus the carry, the high half plus the low half's last value.
 ///
 /// While the image's total stays below 2^24 (always for images up to 256x256) every entry is the
 /// exact sum, whatever the order.
-pub(crate) fn integral_u8(src: &[u8], h: usize, w: usize) -> Vec<f32> {
+pub(crate) fn integral_u8(src: &[u8], h: usize, w: usize, sum: &mut Vec<f32>) {
     let iw = w + 1;
-    let mut sum = vec![0f32; (h + 1) * iw];
+    sum.clear();
+    sum.resize((h + 1) * iw, 0.0);
     for y in 0..h {
         let row = &src[y * w..][..w];
         let (above, below) = sum.split_at_mut((y + 1) * iw);
@@ -43,15 +44,15 @@ pub(crate) fn integral_u8(src: &[u8], h: usize, w: usize) -> Vec<f32> {
         }
         scalar_tail(row.iter().map(|&v| v as f32), cur, prev, j);
     }
-    sum
 }
 
-/// f32 -> f32 integral, OpenCV's 8-lane kernel: in each block of 8 columns, each half of 4 is
+/// f32 -> f32 integral into `sum` (resized), OpenCV's 8-lane kernel: in each block of 8 columns, each half of 4 is
 /// prefix-summed by two shifted additions (`x += x<<1; x += x<<2`), the low half's last value is
 /// added to the high half, then the running carry to all 8.
-pub(crate) fn integral_f32(src: &[f32], h: usize, w: usize) -> Vec<f32> {
+pub(crate) fn integral_f32(src: &[f32], h: usize, w: usize, sum: &mut Vec<f32>) {
     let iw = w + 1;
-    let mut sum = vec![0f32; (h + 1) * iw];
+    sum.clear();
+    sum.resize((h + 1) * iw, 0.0);
     for y in 0..h {
         let row = &src[y * w..][..w];
         let (above, below) = sum.split_at_mut((y + 1) * iw);
@@ -80,7 +81,6 @@ pub(crate) fn integral_f32(src: &[f32], h: usize, w: usize) -> Vec<f32> {
         }
         scalar_tail(row.iter().copied(), cur, prev, j);
     }
-    sum
 }
 
 /// In-register prefix sum of 4 lanes by two shifted additions: [a, a+b, (c+b)+a, (d+c)+(b+a)].
@@ -111,9 +111,10 @@ mod tests {
     fn small_integrals_are_exact_sums() {
         for (h, w) in [(1, 1), (1, 17), (3, 5), (5, 33), (2, 16)] {
             let src: Vec<u8> = (0..h * w).map(|i| (i * 37 % 256) as u8).collect();
-            let s = integral_u8(&src, h, w);
+            let (mut s, mut t) = (Vec::new(), Vec::new());
+            integral_u8(&src, h, w, &mut s);
             let f: Vec<f32> = src.iter().map(|&v| v as f32).collect();
-            let t = integral_f32(&f, h, w);
+            integral_f32(&f, h, w, &mut t);
             for y in 0..=h {
                 for x in 0..=w {
                     let exact: u32 = (0..y)
