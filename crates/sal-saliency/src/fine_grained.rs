@@ -319,6 +319,37 @@ fn mix_on_off_body(on: &mut [f32], off: &[f32]) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_avx2_build_and_the_portable_build_agree() {
+        // `centre_surround` runs the AVX2+FMA build where the CPU has it; calling the body
+        // directly compiles it for the baseline target.
+        let (h, w) = (37, 120);
+        let centre: Vec<u8> = (0..h * w).map(|i| (i * 97 % 256) as u8).collect();
+        let mut integral = Vec::new();
+        integral_f32(
+            &centre
+                .iter()
+                .map(|&v| v as f32 * 0.37 - 20.0)
+                .collect::<Vec<_>>(),
+            h,
+            w,
+            &mut integral,
+        );
+        let (mut a_on, mut a_off) = (vec![0.0; h * w], vec![0.0; h * w]);
+        let (mut b_on, mut b_off) = (vec![0.0; h * w], vec![0.0; h * w]);
+        centre_surround(&centre, &integral, h, w, &mut a_on, &mut a_off);
+        centre_surround_body(&centre, &integral, h, w, &mut b_on, &mut b_off);
+        assert_eq!((&a_on, &a_off), (&b_on, &b_off));
+        let (mut a, mut b) = (a_on.clone(), a_on);
+        normalise(&mut a);
+        normalise_body(&mut b);
+        assert_eq!(a, b);
+        let (mut c, mut d) = (a.clone(), a);
+        mix_on_off(&mut c, &a_off);
+        mix_on_off_body(&mut d, &a_off);
+        assert_eq!(c, d);
+    }
+
     fn codes(mode: FineGrainedMode, im: &ImageView<'_>) -> Vec<u8> {
         FineGrained::new(mode).compute_codes(im).unwrap()
     }

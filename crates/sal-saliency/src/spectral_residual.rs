@@ -247,6 +247,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_avx2_build_and_the_portable_build_agree() {
+        let n = SIDE * SIDE;
+        let spectrum: Vec<Complex<f64>> = (0..n)
+            .map(|i| Complex::new((i as f64 * 0.7).sin() * 3e4, (i as f64 * 1.3).cos() * 2e4))
+            .collect();
+        let (mut l1, mut p1, mut l2, mut p2) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        log_polar_opencv(&spectrum, &mut l1, &mut p1);
+        log_polar_opencv_body(&spectrum, &mut l2, &mut p2);
+        assert_eq!((&l1, &p1), (&l2, &p2));
+        let average: Vec<f64> = l1.iter().map(|v| v * 0.9).collect();
+        let (mut z1, mut z2) = (spectrum.clone(), spectrum.clone());
+        residual_spectrum(&l1, &average, &p1, &mut z1);
+        residual_spectrum_body(&l1, &average, &p1, &mut z2);
+        assert_eq!(z1, z2);
+        let (mut m1, mut m2) = (vec![0.0; n], vec![0.0; n]);
+        magnitudes_opencv(&spectrum, &mut m1);
+        magnitudes_opencv_body(&spectrum, &mut m2);
+        assert_eq!(m1, m2);
+    }
+
+    #[test]
     fn odd_sizes_give_finite_maps_in_the_unit_interval() {
         let sr = SpectralResidual::default();
         for (h, w) in [(1, 1), (1, 9), (9, 1), (3, 200), (64, 64), (65, 63)] {

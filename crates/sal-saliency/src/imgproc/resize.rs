@@ -181,6 +181,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_avx2_build_and_the_portable_build_agree() {
+        let src: Vec<f32> = (0..64 * 64)
+            .map(|i| ((i * 7919) % 1000) as f32 / 999.0)
+            .collect();
+        for (dh, dw) in [(224, 224), (100, 37), (1, 300)] {
+            assert_eq!(
+                resize_f32_linear(&src, 64, 64, dh, dw),
+                resize_f32_linear_body(&src, 64, 64, dh, dw)
+            );
+        }
+    }
+
+    #[test]
     fn identity_and_constants() {
         let src: Vec<u8> = (0..35).map(|i| i as u8).collect();
         assert_eq!(resize_u8_linear_exact(&src, 5, 7, 5, 7), src);
