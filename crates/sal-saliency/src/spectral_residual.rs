@@ -82,7 +82,8 @@ impl SpectralResidual {
     }
 
     /// Unscaled 2-D DFT of a 64x64 row-major buffer, in place, left TRANSPOSED (columns become
-    /// rows): the steps in between are element-wise or symmetric in x and y, so only the inverse
+    /// rows): the steps in between are element-wise or symmetric in x and y (the 3x3 box filter
+    /// then sums columns before rows, a ~1e-16 rounding difference), so only the inverse
     /// transform has to undo the transposition.
     fn fft2_transposed(
         &self,
