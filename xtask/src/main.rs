@@ -7,6 +7,7 @@ mod bench;
 mod data;
 mod models;
 mod pyenv;
+mod saliency;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     Data(data::Data),
     /// The model zoo: `<name> <classes> <params>` per architecture and class count.
     Models(models::ModelsArgs),
+    /// A saliency map of one image (or Wang & Dudek masks of a frame sequence).
+    Saliency(saliency::SaliencyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +45,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(b) => bench::run(b),
         Command::Data(d) => data::run(d),
         Command::Models(args) => models::run(args),
+        Command::Saliency(args) => saliency::run(args),
     }
 }

@@ -2,6 +2,7 @@
 //! in the same run and report ratios. Benchmarks are never timed tests.
 
 mod models;
+mod saliency;
 
 use clap::Subcommand;
 
@@ -9,10 +10,13 @@ use clap::Subcommand;
 pub enum Bench {
     /// CIFAR ResNet training-step and inference throughput, burn vs PyTorch.
     Models(models::ModelsBench),
+    /// Saliency detectors vs OpenCV 4.10 (opencv-contrib-python): per-image and batch speed.
+    Saliency(saliency::SaliencyBench),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Models(args) => models::run(args),
+        Bench::Saliency(args) => saliency::run(args),
     }
 }
