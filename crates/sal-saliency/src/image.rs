@@ -123,4 +123,68 @@ impl<'a> ImageView<'a> {
     pub fn layout(&self) -> Layout {
         self.layout
     }
+
+    /// `height * width`.
+    pub fn pixel_count(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The element type's name, for error messages.
+    pub(crate) fn dtype_name(&self) -> &'static str {
+        match self.data {
+            ImageData::U8(_) => "u8",
+            ImageData::F32(_) => "f32",
+        }
+    }
+
+    /// Where channel `c` lives in the buffer: pixel `i` (row-major) of that channel is element
+    /// `offset + i * step`. One addressing rule for both layouts keeps every colour conversion
+    /// layout-agnostic.
+    pub(crate) fn channel_offset_step(&self, c: usize) -> (usize, usize) {
+        debug_assert!(c < self.channels);
+        match self.layout {
+            Layout::Hwc => (c, self.channels),
+            Layout::Chw => (c * self.height * self.width, 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_check_size_channels_and_length() {
+        let d = [0u8; 12];
+        assert!(ImageView::hwc_u8(&d, 2, 2, 3).is_ok());
+        assert!(ImageView::chw_u8(&d, 3, 2, 2).is_ok());
+        assert_eq!(
+            ImageView::hwc_u8(&d, 0, 4, 3).unwrap_err(),
+            SaliencyError::Empty { height: 0, width: 4 }
+        );
+        assert_eq!(
+            ImageView::hwc_u8(&d, 3, 1, 4).unwrap_err(),
+            SaliencyError::Channels { channels: 4 }
+        );
+        assert!(matches!(
+            ImageView::hwc_u8(&d, 2, 3, 3),
+            Err(SaliencyError::BufferSize { expected: 18, .. })
+        ));
+    }
+
+    #[test]
+    fn channel_addressing_agrees_between_layouts() {
+        // 2x2 RGB image, value = 10 * channel + pixel index.
+        let hwc: Vec<u8> = (0..4).flat_map(|i| [i, 10 + i, 20 + i]).collect();
+        let chw: Vec<u8> = (0..3).flat_map(|c| (0..4).map(move |i| 10 * c + i)).collect();
+        let a = ImageView::hwc_u8(&hwc, 2, 2, 3).unwrap();
+        let b = ImageView::chw_u8(&chw, 3, 2, 2).unwrap();
+        for c in 0..3 {
+            let (oa, sa) = a.channel_offset_step(c);
+            let (ob, sb) = b.channel_offset_step(c);
+            for i in 0..4 {
+                assert_eq!(hwc[oa + i * sa], chw[ob + i * sb]);
+            }
+        }
+    }
 }
