@@ -125,6 +125,17 @@ impl std::fmt::Debug for HostDetector {
 }
 
 impl HostDetector {
+    /// The sal-saliency detector `name` (`"fine-grained"`, `"fine-grained-paper-code"`,
+    /// `"spectral-residual"`, `"frequency-tuned"`) with default settings.
+    pub fn named(name: &str, input: HostInput) -> Result<Self, ConfigError> {
+        let detector = sal_saliency::static_detector(name).map_err(|_| ConfigError::Invalid {
+            field: "detector",
+            value: name.into(),
+            expected: "a detector sal-saliency provides",
+        })?;
+        Ok(Self { detector, input })
+    }
+
     /// Saliency maps of `images` (`[M, C, H, W]`), computed in parallel on the host. For
     /// [`HostInput::U8`] the images are de-normalised on the device first.
     pub fn maps(
@@ -182,28 +193,22 @@ pub enum Peak {
     Min,
 }
 
-/// `(row, col)` of the first max / min of `(map * 255) as u8` (the official code's
-/// `np.argmax(sal_u8)`; the u8 cast truncates and saturates like numpy's `astype(uint8)` on
-/// values in [0, 255]).
+/// `(row, col)` of the first max / min of `(map * 255) as u8`, the official code's
+/// `np.argmax(sal_u8)` (sal-saliency's [`SaliencyMap::to_u8_codes`] does the quantisation).
 pub fn quantised_peak(map: &SaliencyMap, peak: Peak) -> (usize, usize) {
-    let codes = map.data.iter().map(|&v| (v * 255.0) as u8);
-    let mut best = (
-        0usize,
-        match peak {
-            Peak::Max => 0u8,
-            Peak::Min => u8::MAX,
-        },
-    );
-    for (i, code) in codes.enumerate() {
-        let better = match peak {
-            Peak::Max => code > best.1,
-            Peak::Min => code < best.1,
-        };
-        if i == 0 || better {
-            best = (i, code);
+    match peak {
+        Peak::Max => map.argmax_u8(),
+        Peak::Min => {
+            let codes = map.to_u8_codes();
+            let mut best = 0;
+            for (i, &k) in codes.iter().enumerate() {
+                if k < codes[best] {
+                    best = i;
+                }
+            }
+            (best / map.width, best % map.width)
         }
     }
-    (best.0 / map.width, best.0 % map.width)
 }
 
 #[cfg(test)]
@@ -213,26 +218,22 @@ mod tests {
 
     #[test]
     fn quantised_peaks_take_the_first_code() {
-        // 0.999 and 1.0 both quantise to 254/255: the first of equal codes wins.
+        // 0.9990, 0.9995 and 0.9980 all quantise to 254: the first wins, although the float
+        // maximum is the second.
+        let ties = SaliencyMap {
+            height: 1,
+            width: 4,
+            data: vec![0.5, 0.9990, 0.9995, 0.9980],
+        };
+        assert_eq!(quantised_peak(&ties, Peak::Max), (0, 1));
         let map = SaliencyMap {
             height: 2,
             width: 3,
-            data: vec![0.5, 0.9999, 1.0, 0.0, 0.001, 0.2],
+            data: vec![0.5, 0.9999, 1.0, 0.003, 0.001, 0.2],
         };
         assert_eq!(quantised_peak(&map, Peak::Max), (0, 2));
+        // 0.003 and 0.001 both quantise to 0: the first zero code is the minimum.
         assert_eq!(quantised_peak(&map, Peak::Min), (1, 0));
-        let ties = SaliencyMap {
-            height: 1,
-            width: 3,
-            data: vec![0.999, 0.9985, 1.0],
-        };
-        assert_eq!(quantised_peak(&ties, Peak::Max), (0, 2));
-        let equal = SaliencyMap {
-            height: 1,
-            width: 3,
-            data: vec![0.3, 0.3, 0.3],
-        };
-        assert_eq!(quantised_peak(&equal, Peak::Max), (0, 0));
     }
 
     #[test]

@@ -28,7 +28,6 @@
 //! step's random stream from the run seed.
 
 pub mod boxes;
-mod classic;
 pub mod config;
 pub mod cutmix;
 pub mod cutout;

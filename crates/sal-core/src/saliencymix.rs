@@ -115,10 +115,18 @@ impl SaliencyMixConfig {
     /// Builds the mixer. `dataset` is the training data's normalisation (used unless the
     /// config gives `mean` and `std`); a u8 detector needs one of the two.
     pub fn init(&self, dataset: Option<&Normalization>) -> Result<SaliencyMix, ConfigError> {
+        // The paper-code fine-grained detector gets the normalised float image, as the released
+        // code hands it to OpenCV; the other classic detectors the de-normalised u8 image.
+        let host = |name, input| HostDetector::named(name, input).map(Source::Host);
         let source = match self.detector {
+            DetectorChoice::FineGrained => host("fine-grained", HostInput::U8)?,
+            DetectorChoice::FineGrainedPaperCode => {
+                host("fine-grained-paper-code", HostInput::Normalised)?
+            }
+            DetectorChoice::SpectralResidual => host("spectral-residual", HostInput::U8)?,
+            DetectorChoice::FrequencyTuned => host("frequency-tuned", HostInput::U8)?,
             DetectorChoice::SpectralResidualDevice => Source::DeviceSpectralResidual,
             DetectorChoice::Given => Source::Given,
-            classic => Source::Host(crate::classic::host_detector(classic)?),
         };
         let needs_u8 = match &source {
             Source::Host(d) => d.input == HostInput::U8,
@@ -523,7 +531,9 @@ mod tests {
             let device = Device::flex();
             let config = always(BoxScope::Batch, MixingStyle::SalientToCorresponding);
             let mixer = brightness(&config, HostInput::Normalised);
-            let batch = random_batch(n, 1, h, w, 4, seed, &device);
+            let mut batch = random_batch(n, 1, h, w, 4, seed, &device);
+            // Brightness maps in [0, 1), where `(map * 255) as u8` is a plain truncation.
+            batch.images = batch.images.add_scalar(2.0).div_scalar(4.0);
             let x = host_vec::<f32, 4>(batch.images.clone());
             let out = BatchMixer::mix(&mixer, batch, &mut step_rng(seed, 2)).unwrap();
             let samples = out.record.samples();
@@ -534,12 +544,12 @@ mod tests {
             let max = *codes.iter().max().unwrap();
             let peak = codes.iter().position(|&v| v == max).unwrap();
             let SampleRegion::Paste(pair) = samples[0].region else { panic!() };
-            let cut = (pair.target.height(), pair.target.width());
-            // Re-derive the box from the record's lambda-free facts: it must be the official box
-            // around the peak for some cut, i.e. contain the peak or be empty at it.
-            let b = pair.target;
-            prop_assert!(b.is_empty() || b.contains(peak / w, peak % w) || cut.0 < 2 || cut.1 < 2,
-                "box {b:?} misses the peak {peak}");
+            // Replay the stream for lambda: coin, permutation, then lambda.
+            let mut replay = step_rng(seed, 2);
+            let _ = crate::sampling::coin(&mut replay, 1.0);
+            let _ = crate::sampling::permutation(&mut replay, n);
+            let lam = SymmetricBeta::new("beta", 1.0).unwrap().sample(&mut replay);
+            prop_assert_eq!(pair.target, centred_box(h, w, cut_size(h, w, lam), (peak / w, peak % w)));
             for s in &samples {
                 let SampleRegion::Paste(p) = s.region else { panic!() };
                 prop_assert_eq!(p, pair);
@@ -554,9 +564,9 @@ mod tests {
         let device = Device::flex();
         let (n, h, w) = (4, 16, 16);
         let spots = [(2usize, 3usize), (8, 8), (15, 0), (5, 12)];
-        let mut pixels = vec![-1.0f32; n * h * w];
+        let mut pixels = vec![0.1f32; n * h * w];
         for (i, &(r, c)) in spots.iter().enumerate() {
-            pixels[i * h * w + r * w + c] = 2.0;
+            pixels[i * h * w + r * w + c] = 0.9;
         }
         let batch = MixBatch::new(
             Tensor::from_data(TensorData::new(pixels, [n, 1, h, w]), &device),
@@ -625,6 +635,90 @@ mod tests {
                     assert!((x.own_weight - y.own_weight).abs() < 1e-6);
                 }
                 assert_eq!(host_vec::<f32, 4>(a.images), host_vec::<f32, 4>(b.images));
+            }
+        }
+    }
+
+    /// The 32x32 fixture images as a normalised batch (CHW), with their names.
+    fn fixture_batch(device: &Device) -> (Vec<String>, MixBatch) {
+        let dir = crate::testing::fixtures_dir().join("saliency");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("input_norm_f32.npy").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut chw = Vec::new();
+        for name in &names {
+            let (hwc, shape) = crate::testing::read_npy(&dir.join(name).join("input_norm_f32.npy"));
+            assert_eq!(shape, vec![32, 32, 3]);
+            for ch in 0..3 {
+                chw.extend((0..1024).map(|p| hwc[p * 3 + ch]));
+            }
+        }
+        let n = names.len();
+        let labels: Vec<usize> = (0..n).collect();
+        let batch = MixBatch::new(
+            Tensor::from_data(TensorData::new(chw, [n, 3, 32, 32]), device),
+            index_tensor(&labels, device),
+            n,
+        );
+        (names, batch)
+    }
+
+    /// `index.json`'s `[row, col]` argmax of `(map * 255) as u8` for `map` of case `name`.
+    fn fixture_peak(name: &str, map: &str) -> (usize, usize) {
+        let path = crate::testing::fixtures_dir().join("saliency/index.json");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let case = json["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["case"] == name)
+            .unwrap();
+        let p = &case[map];
+        (
+            p[0].as_u64().unwrap() as usize,
+            p[1].as_u64().unwrap() as usize,
+        )
+    }
+
+    #[test]
+    fn real_detectors_centre_each_box_on_the_opencv_peak_of_its_source() {
+        // Per-sample scope: every sample's box is the official box around the OpenCV reference
+        // peak of its own source image (u8 fine-grained, the released code's float path, and
+        // spectral residual), with the lambda the stream drew.
+        let device = Device::flex();
+        let (names, batch) = fixture_batch(&device);
+        let n = names.len();
+        for (detector, map) in [
+            (DetectorChoice::FineGrained, "fg_on_u8"),
+            (DetectorChoice::FineGrainedPaperCode, "fg_on_norm_f32"),
+            (DetectorChoice::SpectralResidual, "sr_on_u8"),
+        ] {
+            let config = SaliencyMixConfig {
+                detector,
+                ..always(BoxScope::PerSample, MixingStyle::SalientToCorresponding)
+            };
+            let mixer = config.init(Some(&Normalization::cifar())).unwrap();
+            let out = BatchMixer::mix(&mixer, batch.clone(), &mut step_rng(3, 0)).unwrap();
+            let mut replay = step_rng(3, 0);
+            let _ = crate::sampling::coin(&mut replay, 1.0);
+            let _ = crate::sampling::permutation(&mut replay, n);
+            let cut = cut_size(
+                32,
+                32,
+                SymmetricBeta::new("beta", 1.0).unwrap().sample(&mut replay),
+            );
+            for s in out.record.samples() {
+                let source = &names[s.source.unwrap()];
+                let SampleRegion::Paste(pair) = s.region else {
+                    panic!()
+                };
+                let expected = centred_box(32, 32, cut, fixture_peak(source, map));
+                assert_eq!(pair.target, expected, "{detector:?} on {source}");
             }
         }
     }

@@ -228,6 +228,48 @@ mod tests {
     }
 
     #[test]
+    fn equals_the_host_detector_within_1e_4_per_map() {
+        // sal-saliency's host port (OpenCV's phase polynomial, f64) against this f32 device
+        // version: the fixture images plus random images of other shapes and channel counts.
+        use rand::RngExt;
+        use sal_saliency::{ImageView, SpectralResidual, StaticSaliency};
+        let host = SpectralResidual::default();
+        let mut images: Vec<(Vec<f32>, usize, usize, usize)> = cases()
+            .into_iter()
+            .map(|(_, chw, h, w, _)| (chw, 3, h, w))
+            .collect();
+        let mut rng = crate::sampling::step_rng(17, 0);
+        for (c, h, w) in [(1, 28, 28), (3, 24, 40), (3, 64, 64), (1, 7, 5), (3, 1, 1)] {
+            images.push((
+                (0..c * h * w)
+                    .map(|_| rng.random_range(0..=255u8) as f32)
+                    .collect(),
+                c,
+                h,
+                w,
+            ));
+        }
+        for device in devices() {
+            for (chw, c, h, w) in &images {
+                let bytes: Vec<u8> = chw.iter().map(|&v| v as u8).collect();
+                let view = ImageView::chw_u8(&bytes, *c, *h, *w).unwrap();
+                let expected = host.compute(&view).unwrap().data;
+                let x = Tensor::from_data(TensorData::new(chw.clone(), [1, *c, *h, *w]), &device);
+                let got = host_vec::<f32, 3>(spectral_residual(x));
+                let worst = got
+                    .iter()
+                    .zip(&expected)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst <= 1e-4,
+                    "{c}x{h}x{w} on {device:?}: max |diff| {worst}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_batch_gives_the_maps_of_its_images() {
         let cases = cases();
         let same: Vec<_> = cases

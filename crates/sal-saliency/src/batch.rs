@@ -24,7 +24,11 @@ mod tests {
     #[test]
     fn batch_results_equal_one_by_one_results_in_order() {
         let buffers: Vec<Vec<u8>> = (0..9)
-            .map(|s| (0..20 * 30 * 3).map(|i| ((i * (s + 3)) % 256) as u8).collect())
+            .map(|s| {
+                (0..20 * 30 * 3)
+                    .map(|i| ((i * (s + 3)) % 256) as u8)
+                    .collect()
+            })
             .collect();
         let images: Vec<ImageView<'_>> = buffers
             .iter()

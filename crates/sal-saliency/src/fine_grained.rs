@@ -286,7 +286,11 @@ mod tests {
     fn constant_and_single_pixel_images_give_all_zero_maps() {
         let c = vec![90u8; 5 * 7 * 3];
         let im = ImageView::hwc_u8(&c, 5, 7, 3).unwrap();
-        assert!(codes(FineGrainedMode::Intended, &im).iter().all(|&k| k == 0));
+        assert!(
+            codes(FineGrainedMode::Intended, &im)
+                .iter()
+                .all(|&k| k == 0)
+        );
         let one = [200u8];
         let im = ImageView::hwc_u8(&one, 1, 1, 1).unwrap();
         assert_eq!(codes(FineGrainedMode::Intended, &im), [0]);
@@ -327,7 +331,10 @@ mod tests {
     #[test]
     fn c_casts_wrap_like_x86() {
         let byte = |v: f32| positive_byte(v) as u8;
-        assert_eq!([byte(255.9), byte(0.7), byte(-3.9), byte(0.0)], [255, 0, 0, 0]);
+        assert_eq!(
+            [byte(255.9), byte(0.7), byte(-3.9), byte(0.0)],
+            [255, 0, 0, 0]
+        );
         assert_eq!([byte(256.5), byte(300.0), byte(70000.7)], [0, 44, 112]);
         assert_eq!([byte(16777217.0), byte(3e9), byte(f32::NAN)], [0, 0, 0]);
         assert_eq!(byte(f32::INFINITY), 0);

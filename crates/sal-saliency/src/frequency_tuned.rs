@@ -101,7 +101,9 @@ fn lab_planes(image: &ImageView<'_>, order: ChannelOrder) -> [Vec<f32>; 3] {
             let (o, s) = image.channel_offset_step(c);
             match image.data() {
                 ImageData::U8(d) => {
-                    let lut: Vec<f32> = (0..=255u8).map(|v| srgb_to_linear(v as f32 / 255.0)).collect();
+                    let lut: Vec<f32> = (0..=255u8)
+                        .map(|v| srgb_to_linear(v as f32 / 255.0))
+                        .collect();
                     (0..n).map(|i| lut[d[o + i * s] as usize]).collect()
                 }
                 ImageData::F32(d) => (0..n).map(|i| srgb_to_linear(d[o + i * s])).collect(),
@@ -214,7 +216,10 @@ mod tests {
         }
         let m = ft(&px, h, w, 3);
         let (r, c) = m.argmax();
-        assert!((10..16).contains(&r) && (20..26).contains(&c), "peak at {r},{c}");
+        assert!(
+            (10..16).contains(&r) && (20..26).contains(&c),
+            "peak at {r},{c}"
+        );
         // Far from the square the background is uniform: equal, low saliency.
         assert_eq!(m.data[0], m.data[w - 1]);
         assert!(m.data[0] < 0.2);

@@ -160,7 +160,10 @@ mod tests {
         assert!(ImageView::chw_u8(&d, 3, 2, 2).is_ok());
         assert_eq!(
             ImageView::hwc_u8(&d, 0, 4, 3).unwrap_err(),
-            SaliencyError::Empty { height: 0, width: 4 }
+            SaliencyError::Empty {
+                height: 0,
+                width: 4
+            }
         );
         assert_eq!(
             ImageView::hwc_u8(&d, 3, 1, 4).unwrap_err(),
@@ -176,7 +179,9 @@ mod tests {
     fn channel_addressing_agrees_between_layouts() {
         // 2x2 RGB image, value = 10 * channel + pixel index.
         let hwc: Vec<u8> = (0..4).flat_map(|i| [i, 10 + i, 20 + i]).collect();
-        let chw: Vec<u8> = (0..3).flat_map(|c| (0..4).map(move |i| 10 * c + i)).collect();
+        let chw: Vec<u8> = (0..3)
+            .flat_map(|c| (0..4).map(move |i| 10 * c + i))
+            .collect();
         let a = ImageView::hwc_u8(&hwc, 2, 2, 3).unwrap();
         let b = ImageView::chw_u8(&chw, 3, 2, 2).unwrap();
         for c in 0..3 {

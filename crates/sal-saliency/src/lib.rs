@@ -66,7 +66,9 @@ pub enum SaliencyError {
         hint: &'static str,
     },
     /// A frame handed to a streaming detector does not have the size it was created for.
-    #[error("frame is {height}x{width}, but the detector was created for {expected_height}x{expected_width}")]
+    #[error(
+        "frame is {height}x{width}, but the detector was created for {expected_height}x{expected_width}"
+    )]
     FrameSize {
         height: usize,
         width: usize,

@@ -23,7 +23,10 @@ impl SaliencyMap {
     /// `(map * 255).astype(uint8)` as SaliencyMix computes it (f32 product, C truncation; values
     /// outside [0, 256) and NaN give 0). For a fine-grained map this recovers OpenCV's u8 codes.
     pub fn to_u8_codes(&self) -> Vec<u8> {
-        self.data.iter().map(|&v| truncate_to_u8(v * 255.0)).collect()
+        self.data
+            .iter()
+            .map(|&v| truncate_to_u8(v * 255.0))
+            .collect()
     }
 
     /// `(row, col)` of the first maximum of [`Self::to_u8_codes`]: the saliency peak exactly as
@@ -59,7 +62,11 @@ impl SaliencyMap {
 /// numpy's float -> uint8 `astype` for values in [0, 256): truncation. Everything else (NaN,
 /// negatives, >= 256) is undefined in C; map it to 0 rather than pretend to know.
 fn truncate_to_u8(v: f32) -> u8 {
-    if (0.0..256.0).contains(&v) { v as u8 } else { 0 }
+    if (0.0..256.0).contains(&v) {
+        v as u8
+    } else {
+        0
+    }
 }
 
 /// Index of the first element that beats every later one under `better` (strict, so ties keep

@@ -144,8 +144,8 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
             expected: data_start,
             found: bytes.len(),
         })?;
-    let header = std::str::from_utf8(header)
-        .map_err(|_| NpyError::Header("header is not text".into()))?;
+    let header =
+        std::str::from_utf8(header).map_err(|_| NpyError::Header("header is not text".into()))?;
     let (descr, fortran, shape) = parse_header(header)?;
     if fortran {
         return Err(NpyError::FortranOrder);
@@ -205,7 +205,10 @@ pub fn to_bytes(array: &NpyArray) -> Vec<u8> {
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Pad with spaces so that magic + version + length + header + '\n' is a multiple of 64.
     let unpadded = 10 + header.len() + 1;
-    header.extend(std::iter::repeat_n(' ', unpadded.next_multiple_of(64) - unpadded));
+    header.extend(std::iter::repeat_n(
+        ' ',
+        unpadded.next_multiple_of(64) - unpadded,
+    ));
     header.push('\n');
     let mut out = Vec::with_capacity(10 + header.len() + array.data.len() * 4);
     out.extend_from_slice(MAGIC);
@@ -300,8 +303,14 @@ mod tests {
     fn bad_files_are_typed_errors() {
         let good = to_bytes(&NpyArray::new(vec![2, 2], NpyData::F32(vec![1.0; 4])).unwrap());
         assert!(matches!(parse(b"hello world"), Err(NpyError::Magic)));
-        assert!(matches!(parse(&good[..good.len() - 1]), Err(NpyError::Truncated { .. })));
-        assert!(matches!(parse(&good[..40]), Err(NpyError::Truncated { .. })));
+        assert!(matches!(
+            parse(&good[..good.len() - 1]),
+            Err(NpyError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse(&good[..40]),
+            Err(NpyError::Truncated { .. })
+        ));
         let mut v = good.clone();
         v[6] = 9;
         assert!(matches!(parse(&v), Err(NpyError::Version { major: 9, .. })));
@@ -309,7 +318,10 @@ mod tests {
         let swap = |from: &str, to: &str| {
             assert_eq!(from.len(), to.len());
             let mut v = good.clone();
-            let at = v.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
+            let at = v
+                .windows(from.len())
+                .position(|w| w == from.as_bytes())
+                .unwrap();
             v[at..at + to.len()].copy_from_slice(to.as_bytes());
             parse(&v).map(|_| ()).unwrap_err()
         };
@@ -319,7 +331,11 @@ mod tests {
         assert!(matches!(swap("'shape'", "'shapx'"), NpyError::Header(_)));
         assert!(matches!(
             NpyArray::new(vec![3], NpyData::U8(vec![1])),
-            Err(NpyError::Shape { expected: 3, found: 1, .. })
+            Err(NpyError::Shape {
+                expected: 3,
+                found: 1,
+                ..
+            })
         ));
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-use crate::imgproc::{box3_f64, fast_atan_rad, gaussian5_f64, gaussian_kernel_f64};
+use crate::imgproc::{box3_f64, fast_atan_rad, gaussian_kernel_f64, gaussian5_f64};
 use crate::imgproc::{gray_u8_opencv, magnitude_f32, resize_f32_linear, resize_u8_linear_exact};
 use crate::{ImageView, SaliencyError, SaliencyMap, StaticSaliency};
 
@@ -99,7 +99,12 @@ impl SpectralResidual {
     /// Unscaled 2-D DFT of a 64x64 row-major buffer, in place, left TRANSPOSED (columns become
     /// rows): the steps in between are element-wise or symmetric in x and y, so only the inverse
     /// transform has to undo the transposition.
-    fn fft2_transposed(&self, fft: &dyn Fft<f64>, buf: &mut [Complex<f64>], scratch: &mut Vec<Complex<f64>>) {
+    fn fft2_transposed(
+        &self,
+        fft: &dyn Fft<f64>,
+        buf: &mut [Complex<f64>],
+        scratch: &mut Vec<Complex<f64>>,
+    ) {
         scratch.resize(fft.get_inplace_scratch_len(), Complex::default());
         fft.process_with_scratch(buf, scratch);
         transpose(buf);
@@ -140,7 +145,12 @@ impl StaticSaliency for SpectralResidual {
             })
             .unzip();
         let average = box3_f64(&log_amplitude, SIDE, SIDE);
-        for (((z, l), a), p) in spectrum.iter_mut().zip(&log_amplitude).zip(&average).zip(&phase) {
+        for (((z, l), a), p) in spectrum
+            .iter_mut()
+            .zip(&log_amplitude)
+            .zip(&average)
+            .zip(&phase)
+        {
             let m = (l - a).exp();
             *z = Complex::new(m * p.cos(), m * p.sin());
         }
@@ -151,7 +161,11 @@ impl StaticSaliency for SpectralResidual {
         smooth.iter_mut().for_each(|v| *v *= *v);
         let max = smooth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         // OpenCV's `magnitude / maxVal` is a MatExpr that multiplies by 1 / maxVal.
-        let inv_max = if max > 0.0 && max.is_finite() { 1.0 / max } else { 0.0 };
+        let inv_max = if max > 0.0 && max.is_finite() {
+            1.0 / max
+        } else {
+            0.0
+        };
         let map64: Vec<f32> = smooth.iter().map(|&v| (v * inv_max) as f32).collect();
 
         Ok(SaliencyMap {
@@ -171,7 +185,9 @@ mod tests {
         let sr = SpectralResidual::default();
         for (h, w) in [(1, 1), (1, 9), (9, 1), (3, 200), (64, 64), (65, 63)] {
             let px: Vec<u8> = (0..h * w * 3).map(|i| (i * 29 % 256) as u8).collect();
-            let m = sr.compute(&ImageView::hwc_u8(&px, h, w, 3).unwrap()).unwrap();
+            let m = sr
+                .compute(&ImageView::hwc_u8(&px, h, w, 3).unwrap())
+                .unwrap();
             assert_eq!((m.height, m.width, m.data.len()), (h, w, h * w));
             assert!(m.data.iter().all(|v| (0.0..=1.0).contains(v)), "{h}x{w}");
         }

@@ -142,7 +142,11 @@ impl WangDudek {
         let low = self.low_resolution_detection(pixels);
         let mask: Vec<u8> = high.iter().zip(&low).map(|(a, b)| a & b).collect();
         if self.activity_control {
-            let noise: Vec<u8> = high.iter().zip(&low).map(|(&h, &l)| h & (l == 0) as u8).collect();
+            let noise: Vec<u8> = high
+                .iter()
+                .zip(&low)
+                .map(|(&h, &l)| h & (l == 0) as u8)
+                .collect();
             self.update_activity(noise);
             self.adapt_epsilon();
         }
@@ -210,7 +214,12 @@ impl WangDudek {
             return mask;
         }
         let n = BLOCK as i64;
-        let mut roi = Rect { x: 0, y: 0, w: n, h: n };
+        let mut roi = Rect {
+            x: 0,
+            y: 0,
+            w: n,
+            h: n,
+        };
         for i in 0..(rows as usize).div_ceil(BLOCK) {
             if roi.y + n - 1 <= rows - 1 {
                 roi = Rect { w: n, h: n, ..roi };
@@ -243,7 +252,12 @@ impl WangDudek {
             roi.x = 0;
             roi.y += n;
             if roi.y + roi.h - 1 > rows - 1 {
-                roi = Rect { x: 0, y: roi.y, w: n, h: (rows - 1 - roi.y).abs() + 1 };
+                roi = Rect {
+                    x: 0,
+                    y: roi.y,
+                    w: n,
+                    h: (rows - 1 - roi.y).abs() + 1,
+                };
             }
         }
         mask
@@ -426,7 +440,9 @@ mod tests {
         let (h, w) = (6, 9);
         let px: Vec<u8> = (0..h * w).map(|i| (i * 31 % 200) as u8).collect();
         let mut wd = WangDudek::new(h, w).unwrap();
-        let counts: Vec<usize> = (0..60).map(|_| wd.push(&frame(&px, h, w)).unwrap().count()).collect();
+        let counts: Vec<usize> = (0..60)
+            .map(|_| wd.push(&frame(&px, h, w)).unwrap().count())
+            .collect();
         // Counters pass thetaA = 50 on frame 50; from frame 51 on the scene is background.
         assert!(counts[..51].iter().all(|&c| c == h * w), "{counts:?}");
         assert!(counts[51..].iter().all(|&c| c == 0), "{counts:?}");

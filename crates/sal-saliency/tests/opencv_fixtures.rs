@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sal_saliency::npy::{self, NpyData};
 use sal_saliency::{
-    FineGrained, FineGrainedMode, ImageView, PolarMath, SpectralResidual, StaticSaliency,
-    WangDudek,
+    FineGrained, FineGrainedMode, ImageView, PolarMath, SpectralResidual, StaticSaliency, WangDudek,
 };
 use serde_json::Value;
 
@@ -60,7 +59,10 @@ fn f32_array(path: &Path) -> (Vec<usize>, Vec<f32>) {
 }
 
 fn rc(v: &Value) -> (usize, usize) {
-    (v[0].as_u64().unwrap() as usize, v[1].as_u64().unwrap() as usize)
+    (
+        v[0].as_u64().unwrap() as usize,
+        v[1].as_u64().unwrap() as usize,
+    )
 }
 
 /// The normalised f32 input of a case: stored for 32x32 cases, rebuilt for the others with the
@@ -114,7 +116,10 @@ fn fine_grained_paper_code_is_bit_exact_on_every_case() {
         let (_, expected) = u8_array(&dir.join("fg_on_norm_f32.npy"));
         let got = fg.compute_codes(&image).unwrap();
         let diffs = got.iter().zip(&expected).filter(|(a, b)| a != b).count();
-        assert_eq!(diffs, 0, "{name}: {diffs} codes differ from OpenCV's float path");
+        assert_eq!(
+            diffs, 0,
+            "{name}: {diffs} codes differ from OpenCV's float path"
+        );
         let stats = &meta(&dir)["maps"]["fg_on_norm_f32"];
         let map = fg.compute(&image).unwrap();
         assert_eq!(map.argmax_u8(), rc(&stats["argmax_u8"]), "{name}");
@@ -138,7 +143,10 @@ fn check_spectral_residual(polar: PolarMath, tolerance: f32) -> f32 {
             .zip(&expected)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
-        assert!(diff <= tolerance, "{name}: max |diff| {diff:e} > {tolerance:e}");
+        assert!(
+            diff <= tolerance,
+            "{name}: max |diff| {diff:e} > {tolerance:e}"
+        );
         worst = worst.max(diff);
         let stats = &meta(&dir)["maps"]["sr_on_u8"];
         let gap = stats["gap_to_next_lower_value"].as_f64();
@@ -171,7 +179,9 @@ fn wang_dudek_masks_equal_opencv_frame_by_frame() {
     let mut wd = WangDudek::new(h, w).unwrap();
     for i in 0..t {
         let frame = &frames[i * h * w..][..h * w];
-        let got = wd.push(&ImageView::hwc_u8(frame, h, w, 1).unwrap()).unwrap();
+        let got = wd
+            .push(&ImageView::hwc_u8(frame, h, w, 1).unwrap())
+            .unwrap();
         let want = &masks[i * h * w..][..h * w];
         let diffs = got.data.iter().zip(want).filter(|(a, b)| a != b).count();
         assert_eq!(diffs, 0, "frame {i}: {diffs} pixels differ");

@@ -138,16 +138,28 @@ mod tests {
     fn separable_u8_blur_equals_the_2d_definition_at_every_size() {
         for (h, w) in [(1, 1), (1, 5), (5, 1), (2, 2), (3, 7), (8, 5)] {
             let src: Vec<u8> = (0..h * w).map(|i| (i * 73 % 256) as u8).collect();
-            assert_eq!(gaussian3_u8(&src, h, w), gaussian3_reference(&src, h, w), "{h}x{w}");
+            assert_eq!(
+                gaussian3_u8(&src, h, w),
+                gaussian3_reference(&src, h, w),
+                "{h}x{w}"
+            );
         }
     }
 
     #[test]
     fn blurs_keep_constants_constant() {
         assert!(gaussian3_f32(&[3.5; 12], 3, 4).iter().all(|&v| v == 3.5));
-        assert!(box3_f64(&[2.0; 12], 4, 3).iter().all(|&v| (v - 2.0).abs() < 1e-15));
+        assert!(
+            box3_f64(&[2.0; 12], 4, 3)
+                .iter()
+                .all(|&v| (v - 2.0).abs() < 1e-15)
+        );
         let k = gaussian_kernel_f64(5, 8.0);
         assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-        assert!(gaussian5_f64(&[7.0; 20], 4, 5, &k).iter().all(|&v| (v - 7.0).abs() < 1e-13));
+        assert!(
+            gaussian5_f64(&[7.0; 20], 4, 5, &k)
+                .iter()
+                .all(|&v| (v - 7.0).abs() < 1e-13)
+        );
     }
 }

@@ -14,7 +14,7 @@ mod integral;
 mod polar;
 mod resize;
 
-pub(crate) use blur::{box3_f64, gaussian3_f32, gaussian3_u8, gaussian5_f64, gaussian_kernel_f64};
+pub(crate) use blur::{box3_f64, gaussian_kernel_f64, gaussian3_f32, gaussian3_u8, gaussian5_f64};
 pub(crate) use border::reflect101;
 pub(crate) use color::{gray_f32_opencv, gray_u8_opencv};
 pub(crate) use integral::{integral_f32, integral_u8};

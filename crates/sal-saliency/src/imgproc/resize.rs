@@ -102,7 +102,11 @@ pub(crate) fn resize_f32_linear(
     let lines: Vec<Vec<f32>> = src
         .chunks_exact(sw)
         .take(sh)
-        .map(|r| xt.iter().map(|&(i0, i1, f)| f.mul_add(r[i1] - r[i0], r[i0])).collect())
+        .map(|r| {
+            xt.iter()
+                .map(|&(i0, i1, f)| f.mul_add(r[i1] - r[i0], r[i0]))
+                .collect()
+        })
         .collect();
     let mut out = Vec::with_capacity(dh * dw);
     for (i0, i1, f) in linear_taps(sh, dh) {
@@ -154,9 +158,18 @@ mod tests {
     fn identity_and_constants() {
         let src: Vec<u8> = (0..35).map(|i| i as u8).collect();
         assert_eq!(resize_u8_linear_exact(&src, 5, 7, 5, 7), src);
-        for (sh, sw, dh, dw) in [(32, 32, 64, 64), (224, 224, 64, 64), (1, 1, 64, 64), (3, 100, 64, 64)] {
+        for (sh, sw, dh, dw) in [
+            (32, 32, 64, 64),
+            (224, 224, 64, 64),
+            (1, 1, 64, 64),
+            (3, 100, 64, 64),
+        ] {
             let c = vec![77u8; sh * sw];
-            assert!(resize_u8_linear_exact(&c, sh, sw, dh, dw).iter().all(|&v| v == 77));
+            assert!(
+                resize_u8_linear_exact(&c, sh, sw, dh, dw)
+                    .iter()
+                    .all(|&v| v == 77)
+            );
         }
         let c = vec![0.25f32; 64 * 64];
         for (dh, dw) in [(32, 32), (224, 224), (5, 300), (1, 1)] {
