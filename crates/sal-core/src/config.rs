@@ -137,6 +137,11 @@ impl Augmentation {
         self.mixer.as_ref()
     }
 
+    /// The mixer alone, for callers that manage their own random streams.
+    pub fn into_mixer(self) -> Box<dyn BatchMixer> {
+        self.mixer
+    }
+
     pub fn name(&self) -> &'static str {
         self.mixer.name()
     }

@@ -74,7 +74,7 @@ impl BatchMixer for Cutout {
         let applied = holes.iter().any(|b| !b.is_empty());
         let device = batch.images.device();
         let images = if applied {
-            let mask = box_mask(boxes_to_device(&holes, &device), h, w).expand([n, c, h, w]);
+            let mask = box_mask(boxes_to_device(&holes, &device), c, h, w);
             batch.images.mask_fill(mask, 0.0)
         } else {
             batch.images

@@ -73,6 +73,8 @@ impl Normalization {
 
     /// `round((x * std + mean) * 255)` clamped to [0, 255], per channel, on the device: the u8
     /// image the batch was made from (exact whenever it was made by `ToTensor` + `Normalize`).
+    /// Computed as `x * (255 std) + 255 mean` in f32, rounded half to even;
+    /// [`Self::to_u8_host`] is the same arithmetic on the host.
     pub fn to_u8_range(
         &self,
         images: Tensor<4>,
@@ -92,6 +94,30 @@ impl Normalization {
         Ok((images * column(&self.std) + column(&self.mean))
             .round()
             .clamp(0.0, 255.0))
+    }
+}
+
+impl Normalization {
+    /// [`Self::to_u8_range`] on host values (`[M, C, H, W]` flattened, `c` channels), fused with
+    /// the cast to u8: one pass, for the host detectors, instead of three device passes and a
+    /// read-back of the same size.
+    pub fn to_u8_host(&self, values: &[f32], channels: usize, plane: usize) -> Vec<u8> {
+        let scale: Vec<(f32, f32)> = self
+            .std
+            .iter()
+            .zip(&self.mean)
+            .map(|(s, m)| ((s * 255.0) as f32, (m * 255.0) as f32))
+            .collect();
+        values
+            .chunks(plane)
+            .enumerate()
+            .flat_map(|(k, chunk)| {
+                let (s, m) = scale[k % channels];
+                chunk
+                    .iter()
+                    .map(move |&x| (x * s + m).round_ties_even().clamp(0.0, 255.0) as u8)
+            })
+            .collect()
     }
 }
 
@@ -154,8 +180,14 @@ impl HostDetector {
         match self.input {
             HostInput::U8 => {
                 let norm = normalization.expect("checked when the mixer was built");
-                let values: Vec<f32> = read(norm.to_u8_range(images, method)?);
-                let bytes: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+                if c != norm.mean.len() {
+                    return Err(MixError::Normalization {
+                        method,
+                        channels: c,
+                        stats: norm.mean.len(),
+                    });
+                }
+                let bytes = norm.to_u8_host(&read(images), c, h * w);
                 (0..m)
                     .into_par_iter()
                     .map(|i| {
@@ -249,9 +281,11 @@ mod tests {
                 x.extend(v.iter().map(|&b| (b as f32 / 255.0 - m as f32) / s as f32));
             }
             let t = Tensor::from_data(TensorData::new(x, [1, 3, 1, n]), &device);
+            let host = norm.to_u8_host(&host_vec::<f32, 4>(t.clone()), 3, n);
             let back = host_vec::<f32, 4>(norm.to_u8_range(t, "test").unwrap());
             let expected: Vec<f32> = (0..3).flat_map(|_| v.iter().map(|&b| b as f32)).collect();
             assert_eq!(back, expected);
+            assert_eq!(host.iter().map(|&b| b as f32).collect::<Vec<_>>(), expected);
         }
     }
 }

@@ -20,8 +20,15 @@ pub fn float_tensor<const D: usize>(
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// `[N, 1, H, W]` mask, true inside each sample's box (`[N, 4]` as `[r1, c1, r2, c2]`).
-pub fn box_mask(boxes: Tensor<2, Int>, height: usize, width: usize) -> Tensor<4, Bool> {
+/// `[N, C, H, W]` mask, true inside each sample's box (`[N, 4]` as `[r1, c1, r2, c2]`), for
+/// all `channels`. Built at full size (not broadcast): masked selects on flex are ~3x faster
+/// with a contiguous mask.
+pub fn box_mask(
+    boxes: Tensor<2, Int>,
+    channels: usize,
+    height: usize,
+    width: usize,
+) -> Tensor<4, Bool> {
     let [n, _] = boxes.dims();
     let device = boxes.device();
     let column = |k: usize| boxes.clone().slice([0..n, k..k + 1]).reshape([n, 1, 1, 1]);
@@ -39,9 +46,8 @@ pub fn box_mask(boxes: Tensor<2, Int>, height: usize, width: usize) -> Tensor<4,
         .clone()
         .greater_equal(column(1).expand([n, 1, 1, width]))
         .bool_and(cols.lower(column(3).expand([n, 1, 1, width])));
-    in_rows
-        .expand([n, 1, height, width])
-        .bool_and(in_cols.expand([n, 1, height, width]))
+    let full = [n, channels, height, width];
+    in_rows.expand(full).bool_and(in_cols.expand(full))
 }
 
 /// One paste shared by the whole batch (CutMix, SaliencyMix with batch scope, ResizeMix's box):
@@ -74,7 +80,7 @@ pub fn paste_boxes(
     source_boxes: Tensor<2, Int>,
     aligned: bool,
 ) -> Tensor<4> {
-    let [n, c, h, w] = target.dims();
+    let [_, c, h, w] = target.dims();
     let source = match source_index {
         Some(index) => pool.select(0, index),
         None => pool,
@@ -84,13 +90,13 @@ pub fn paste_boxes(
     } else {
         shift_pixels(source, target_boxes.clone(), source_boxes)
     };
-    let mask = box_mask(target_boxes, h, w).expand([n, c, h, w]);
-    target.mask_where(mask, moved)
+    target.mask_where(box_mask(target_boxes, c, h, w), moved)
 }
 
 /// `out[i, :, y, x] = source[i, :, y + dy_i, x + dx_i]` (clamped to the image), with
 /// `(dy, dx) = source box origin - target box origin`: the source box's pixels land on the
 /// target box. Pixels outside the target box are garbage and must be masked by the caller.
+/// One gather along the last axis of `[N*C, H*W]` (the fast layout for flex's gather).
 fn shift_pixels(
     source: Tensor<4>,
     target_boxes: Tensor<2, Int>,
@@ -99,21 +105,21 @@ fn shift_pixels(
     let [n, c, h, w] = source.dims();
     let device = source.device();
     let shift = source_boxes.slice([0..n, 0..2]) - target_boxes.slice([0..n, 0..2]);
-    let dy = shift.clone().slice([0..n, 0..1]).reshape([n, 1, 1]);
-    let dx = shift.slice([0..n, 1..2]).reshape([n, 1, 1]);
-    let rows = Tensor::<1, Int>::arange(0..h as i64, &device)
-        .reshape([1, h, 1])
-        .expand([n, h, 1]);
-    let cols = Tensor::<1, Int>::arange(0..w as i64, &device)
-        .reshape([1, 1, w])
-        .expand([n, 1, w]);
-    let src_rows = (rows + dy.expand([n, h, 1])).clamp(0, h as i64 - 1);
-    let src_cols = (cols + dx.expand([n, 1, w])).clamp(0, w as i64 - 1);
-    let flat = src_rows.mul_scalar(w as i64).expand([n, h, w]) + src_cols.expand([n, h, w]);
-    let index = flat.reshape([n, 1, h * w]).repeat_dim(1, c);
+    let dy = shift.clone().slice([0..n, 0..1]);
+    let dx = shift.slice([0..n, 1..2]);
+    let rows = Tensor::<1, Int>::arange(0..h as i64, &device).reshape([1, h]);
+    let cols = Tensor::<1, Int>::arange(0..w as i64, &device).reshape([1, w]);
+    // [N, H] source row offsets and [N, W] source columns, combined into [N, H, W] flat indices.
+    let src_rows = (rows + dy).clamp(0, h as i64 - 1).mul_scalar(w as i64);
+    let src_cols = (cols + dx).clamp(0, w as i64 - 1);
+    let flat = src_rows.reshape([n, h, 1]) + src_cols.reshape([n, 1, w]);
+    let index = flat
+        .reshape([n, 1, h * w])
+        .expand([n, c, h * w])
+        .reshape([n * c, h * w]);
     source
-        .reshape([n, c, h * w])
-        .gather(2, index)
+        .reshape([n * c, h * w])
+        .gather(1, index)
         .reshape([n, c, h, w])
 }
 

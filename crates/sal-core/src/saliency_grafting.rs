@@ -242,16 +242,15 @@ impl BatchMixer for SaliencyGrafting {
             LabelMixing::Area => mask.clone().mean_dim(1).reshape([n]),
         };
         let own = source_weight.neg().add_scalar(1.0);
+        // The cell mask upsampled (nearest) to every channel, materialised at full size (a
+        // contiguous mask keeps the masked select fast).
         let pixels = interpolate(
-            mask.clone().reshape([n, 1, gh, gw]),
+            mask.clone().reshape([n, 1, gh, gw]).repeat_dim(1, c),
             InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
         )
-        .greater_elem(0.5)
-        .expand([n, c, h, w]);
-        let grafted = batch
-            .images
-            .clone()
-            .mask_where(pixels, batch.images.clone().select(0, index.clone()));
+        .greater_elem(0.5);
+        let sources = batch.images.clone().select(0, index.clone());
+        let grafted = batch.images.clone().mask_where(pixels, sources);
         let soft = mixed_targets(
             batch.labels.clone(),
             index,
