@@ -207,10 +207,11 @@ fn time_call(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> 
     Ok(Stats::of(us))
 }
 
-/// The mixers of the report, by row label, with the saliency grid they need (if any).
-fn mixers(
-    [_, _, h, w]: [usize; 4],
-) -> Result<Vec<(&'static str, Box<dyn BatchMixer>, Option<[usize; 2]>)>> {
+/// A report row: label, mixer, and the model-saliency grid it needs (if any).
+type Row = (&'static str, Box<dyn BatchMixer>, Option<[usize; 2]>);
+
+/// The mixers of the report.
+fn mixers([_, _, h, w]: [usize; 4]) -> Result<Vec<Row>> {
     let norm = Normalization::cifar();
     let always = |c: SaliencyMixConfig| SaliencyMixConfig { prob: 1.0, ..c };
     let sm = |detector, scope| {
