@@ -102,22 +102,20 @@ impl Normalization {
     /// the cast to u8: one pass, for the host detectors, instead of three device passes and a
     /// read-back of the same size.
     pub fn to_u8_host(&self, values: &[f32], channels: usize, plane: usize) -> Vec<u8> {
-        let scale: Vec<(f32, f32)> = self
-            .std
-            .iter()
-            .zip(&self.mean)
-            .map(|(s, m)| ((s * 255.0) as f32, (m * 255.0) as f32))
-            .collect();
-        values
-            .chunks(plane)
-            .enumerate()
-            .flat_map(|(k, chunk)| {
-                let (s, m) = scale[k % channels];
-                chunk
-                    .iter()
-                    .map(move |&x| (x * s + m).round_ties_even().clamp(0.0, 255.0) as u8)
-            })
-            .collect()
+        // Adding and removing 2^23 rounds a float in [0, 2^23) to an integer, half to even (the
+        // FPU's rounding mode), like `round_ties_even` but vectorisable without SSE4.1.
+        const ROUND: f32 = 8_388_608.0;
+        let mut out = vec![0u8; values.len()];
+        for (k, (src, dst)) in values.chunks(plane).zip(out.chunks_mut(plane)).enumerate() {
+            let (s, m) = (
+                (self.std[k % channels] * 255.0) as f32,
+                (self.mean[k % channels] * 255.0) as f32,
+            );
+            for (x, y) in src.iter().zip(dst.iter_mut()) {
+                *y = (((x * s + m).clamp(0.0, 255.0) + ROUND) - ROUND) as u8;
+            }
+        }
+        out
     }
 }
 
