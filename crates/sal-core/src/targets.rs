@@ -4,6 +4,11 @@
 //! of the sample's own label (CutMix's area-adjusted lambda, Saliency Grafting's calibrated
 //! `1 - lambda_src`, ...), followed by optional label smoothing
 //! `t * (1 - eps) + eps / classes` (Szegedy et al. 2016), which keeps rows summing to 1.
+//!
+//! One-hot rows come from `one_hot_fill`, not `one_hot`: burn's `one_hot` validates the labels
+//! by reading them back to the host on every call (a device sync) and panics on a bad label.
+//! Labels are not checked here (that needs the same read); one outside `0..classes` gives an
+//! all-zero row.
 
 use burn::tensor::{Int, Tensor};
 
@@ -57,7 +62,12 @@ pub fn one_hot_targets(
     num_classes: usize,
     smoothing: LabelSmoothing,
 ) -> Tensor<2> {
-    smoothing.apply(labels.one_hot::<2>(num_classes).float(), num_classes)
+    smoothing.apply(one_hot(labels, num_classes), num_classes)
+}
+
+/// `[N, classes]` float one-hot rows, computed on the device without reading the labels.
+fn one_hot(labels: Tensor<1, Int>, num_classes: usize) -> Tensor<2> {
+    labels.one_hot_fill::<2>(num_classes, 1.0, 0.0, -1).float()
 }
 
 /// `w * onehot(y) + (1 - w) * onehot(y[source_index])`, then smoothing.
@@ -68,11 +78,8 @@ pub fn mixed_targets(
     num_classes: usize,
     smoothing: LabelSmoothing,
 ) -> Tensor<2> {
-    let own = labels.clone().one_hot::<2>(num_classes).float();
-    let other = labels
-        .select(0, source_index)
-        .one_hot::<2>(num_classes)
-        .float();
+    let own = one_hot(labels.clone(), num_classes);
+    let other = one_hot(labels.select(0, source_index), num_classes);
     let mixed = match own_weight {
         OwnWeight::Batch(w) => own.mul_scalar(*w) + other.mul_scalar(1.0 - *w),
         OwnWeight::PerSample(w) => {
