@@ -185,12 +185,13 @@ impl HostDetector {
                         stats: norm.mean.len(),
                     });
                 }
-                let bytes = norm.to_u8_host(&read(images), c, h * w);
+                let values = read(images);
+                // Each worker de-normalises its own image, so the conversion runs in parallel too.
                 (0..m)
                     .into_par_iter()
                     .map(|i| {
-                        let view = ImageView::chw_u8(&bytes[i * per..(i + 1) * per], c, h, w)
-                            .map_err(detector_error)?;
+                        let bytes = norm.to_u8_host(&values[i * per..(i + 1) * per], c, h * w);
+                        let view = ImageView::chw_u8(&bytes, c, h, w).map_err(detector_error)?;
                         self.detector.compute(&view).map_err(detector_error)
                     })
                     .collect()

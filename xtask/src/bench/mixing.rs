@@ -61,6 +61,19 @@ const TORCH_PACKAGES: &[&str] = &[
     "timm==1.0.31",
 ];
 
+/// glibc's allocator hands freed multi-megabyte blocks back to the kernel and maps fresh pages
+/// for the next ones, so a call that allocates a batch-sized output pays page faults (about 2x
+/// the time of Mixup at 128x3x32x32) or not, depending on the allocation history. The bench
+/// pins glibc in its steady state for both sides (it re-runs itself, and so the Python peer it
+/// spawns, with these variables): no trimming, mmap only above glibc's 32 MB maximum threshold.
+/// `--default-malloc` measures with glibc's defaults instead.
+const STEADY_MALLOC: [(&str, &str); 3] = [
+    ("MALLOC_TRIM_THRESHOLD_", "4294967296"),
+    ("MALLOC_MMAP_THRESHOLD_", "33554432"),
+    ("MALLOC_TOP_PAD_", "268435456"),
+];
+const STEADY_MARKER: &str = "SAL_BENCH_STEADY_MALLOC";
+
 /// The batch shapes of the issue: CIFAR-sized and ImageNet-sized.
 const SHAPES: [[usize; 4]; 2] = [[128, 3, 32, 32], [64, 3, 224, 224]];
 const CLASSES: usize = 10;
@@ -77,6 +90,9 @@ pub struct MixingBench {
     /// Skip timm (PyTorch) and time only the Rust side.
     #[arg(long)]
     no_peer: bool,
+    /// Keep glibc's default allocator settings (see `STEADY_MALLOC`).
+    #[arg(long)]
+    default_malloc: bool,
 }
 
 /// Median and 10th/90th percentiles of one case, in microseconds.
@@ -328,9 +344,25 @@ fn threads() -> usize {
 
 pub fn run(args: MixingBench) -> Result<()> {
     ensure!(args.iters > 0, "--iters must be positive");
+    if !args.default_malloc && std::env::var_os(STEADY_MARKER).is_none() {
+        let status = std::process::Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .envs(STEADY_MALLOC)
+            .env(STEADY_MARKER, "1")
+            .status()
+            .context("re-running the bench with steady allocator settings")?;
+        ensure!(status.success(), "the bench failed ({status})");
+        return Ok(());
+    }
     let device = Device::flex();
     let threads = threads();
     println!("# Mixing benchmark: burn flex vs timm Mixup on PyTorch CPU, {threads} threads");
+    let malloc = if args.default_malloc {
+        "glibc defaults".to_string()
+    } else {
+        STEADY_MALLOC.map(|(k, v)| format!("{k}={v}")).join(" ")
+    };
+    println!("allocator (both sides): {malloc}");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at start: {}", load.trim());
 
