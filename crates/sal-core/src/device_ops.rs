@@ -20,6 +20,17 @@ pub fn float_tensor<const D: usize>(
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
+/// `images[index]` along the batch axis. Gathered as `[N, C*H*W]` rows: flex copies whole
+/// rows then, about 1.5x faster than its 4-D gather.
+pub fn select_samples(images: Tensor<4>, index: Tensor<1, Int>) -> Tensor<4> {
+    let [n, c, h, w] = images.dims();
+    let [m] = index.dims();
+    images
+        .reshape([n, c * h * w])
+        .select(0, index)
+        .reshape([m, c, h, w])
+}
+
 /// `[N, C, H, W]` mask, true inside each sample's box (`[N, 4]` as `[r1, c1, r2, c2]`), for
 /// all `channels`. Built at full size (not broadcast): masked selects on flex are ~3x faster
 /// with a contiguous mask.
@@ -82,7 +93,7 @@ pub fn paste_boxes(
 ) -> Tensor<4> {
     let [_, c, h, w] = target.dims();
     let source = match source_index {
-        Some(index) => pool.select(0, index),
+        Some(index) => select_samples(pool, index),
         None => pool,
     };
     let moved = if aligned {

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::boxes::{area_lambda, centred_box, scaled_size};
-use crate::device_ops::index_tensor;
+use crate::device_ops::{index_tensor, select_samples};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
 use crate::pair::{PairMix, PairMixer, Pairs, mix_permuted};
 use crate::record::{Regions, Weights};
@@ -108,7 +108,7 @@ impl PairMixer for ResizeMix {
             let options = InterpolateOptions::new(mode)
                 .with_align_corners(false)
                 .with_output_size([b.height(), b.width()]);
-            let resized = interpolate(pairs.pool.select(0, index), options);
+            let resized = interpolate(select_samples(pairs.pool, index), options);
             pairs
                 .target
                 .slice_assign([0..n, 0..c, b.r1..b.r2, b.c1..b.c2], resized)

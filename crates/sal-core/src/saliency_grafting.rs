@@ -25,7 +25,7 @@ use burn::tensor::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::device_ops::index_tensor;
+use crate::device_ops::{index_tensor, select_samples};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 use crate::record::{MixRecord, Regions, Weights};
 use crate::sampling::{SymmetricBeta, below, coin, permutation, probability, unit_floats};
@@ -249,7 +249,7 @@ impl BatchMixer for SaliencyGrafting {
             InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
         )
         .greater_elem(0.5);
-        let sources = batch.images.clone().select(0, index.clone());
+        let sources = select_samples(batch.images.clone(), index.clone());
         let grafted = batch.images.clone().mask_where(pixels, sources);
         let soft = mixed_targets(
             batch.labels.clone(),
