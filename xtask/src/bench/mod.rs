@@ -1,6 +1,7 @@
 //! `cargo xtask bench <target>`: benchmarks that run the peer library (OpenCV, PyTorch, timm)
 //! in the same run and report ratios. Benchmarks are never timed tests.
 
+mod mixing;
 mod models;
 mod saliency;
 
@@ -12,11 +13,14 @@ pub enum Bench {
     Models(models::ModelsBench),
     /// Saliency detectors vs OpenCV 4.10 (opencv-contrib-python): per-image and batch speed.
     Saliency(saliency::SaliencyBench),
+    /// Every sal-core mixer per batch on burn's CPU backend vs timm's Mixup on PyTorch CPU.
+    Mixing(mixing::MixingBench),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Models(args) => models::run(args),
         Bench::Saliency(args) => saliency::run(args),
+        Bench::Mixing(args) => mixing::run(args),
     }
 }

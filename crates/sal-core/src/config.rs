@@ -1,0 +1,248 @@
+//! The `[augmentation]` table of an experiment config and the mixer it builds.
+//!
+//! ```toml
+//! [augmentation]
+//! method = "saliencymix"   # none | mixup | cutout | cutmix | resizemix | saliencymix
+//!                          # | salfmix | hybridmix | saliency-grafting
+//! prob = 0.5               # method parameters; unknown keys are errors
+//! detector = "fine-grained"
+//! ```
+//!
+//! The built [`Augmentation`] owns the run's seed; [`Augmentation::mix`] derives the random
+//! stream of each training step from `(seed, step)`, so a resumed run mixes step `s` exactly as
+//! the uninterrupted run did.
+
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::cutmix::CutMixConfig;
+use crate::cutout::CutoutConfig;
+use crate::detector::Normalization;
+use crate::hybridmix::HybridMixConfig;
+use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
+use crate::mixup::MixupConfig;
+use crate::resizemix::ResizeMixConfig;
+use crate::salfmix::SalfMixConfig;
+use crate::saliency_grafting::SaliencyGraftingConfig;
+use crate::saliencymix::SaliencyMixConfig;
+use crate::sampling::step_rng;
+use crate::targets::LabelSmoothing;
+use crate::{ConfigError, MixError};
+
+/// `method = "none"`: the batch passes through with one-hot targets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoMixingConfig {
+    /// Label smoothing eps. Default 0.
+    pub label_smoothing: f64,
+}
+
+/// One augmentation method and its parameters (TOML `[augmentation]`, tagged by `method`).
+/// Every parameter has a documented default; unknown keys are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method")]
+pub enum AugmentationConfig {
+    #[serde(rename = "none")]
+    None(NoMixingConfig),
+    #[serde(rename = "mixup")]
+    Mixup(MixupConfig),
+    #[serde(rename = "cutout")]
+    Cutout(CutoutConfig),
+    #[serde(rename = "cutmix")]
+    CutMix(CutMixConfig),
+    #[serde(rename = "resizemix")]
+    ResizeMix(ResizeMixConfig),
+    #[serde(rename = "saliencymix")]
+    SaliencyMix(SaliencyMixConfig),
+    #[serde(rename = "salfmix")]
+    SalfMix(SalfMixConfig),
+    #[serde(rename = "hybridmix")]
+    HybridMix(HybridMixConfig),
+    #[serde(rename = "saliency-grafting")]
+    SaliencyGrafting(SaliencyGraftingConfig),
+}
+
+impl Default for AugmentationConfig {
+    fn default() -> Self {
+        Self::None(NoMixingConfig::default())
+    }
+}
+
+impl AugmentationConfig {
+    /// Builds the mixer. `seed` is the run's seed; `dataset` the normalisation of the training
+    /// images (SaliencyMix's u8 detectors need it to undo the normalisation).
+    pub fn init(
+        &self,
+        seed: u64,
+        dataset: Option<&Normalization>,
+    ) -> Result<Augmentation, ConfigError> {
+        let mixer: Box<dyn BatchMixer> = match self {
+            Self::None(c) => Box::new(NoMixing {
+                smoothing: LabelSmoothing::new(c.label_smoothing)?,
+            }),
+            Self::Mixup(c) => Box::new(c.init()?),
+            Self::Cutout(c) => Box::new(c.init()?),
+            Self::CutMix(c) => Box::new(c.init()?),
+            Self::ResizeMix(c) => Box::new(c.init()?),
+            Self::SaliencyMix(c) => Box::new(c.init(dataset)?),
+            Self::SalfMix(c) => Box::new(c.init()?),
+            Self::HybridMix(c) => Box::new(c.init(dataset)?),
+            Self::SaliencyGrafting(c) => Box::new(c.init()?),
+        };
+        Ok(Augmentation { mixer, seed })
+    }
+}
+
+/// The identity "mixer" of `method = "none"`.
+#[derive(Debug, Clone)]
+pub struct NoMixing {
+    smoothing: LabelSmoothing,
+}
+
+impl BatchMixer for NoMixing {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    fn mix(&self, batch: MixBatch, _rng: &mut StdRng) -> Result<MixOutput, MixError> {
+        batch.checked_dims(self.name())?;
+        Ok(batch.unchanged(self.name(), self.smoothing))
+    }
+}
+
+/// A configured mixer with its run seed.
+#[derive(Debug)]
+pub struct Augmentation {
+    mixer: Box<dyn BatchMixer>,
+    seed: u64,
+}
+
+impl Augmentation {
+    /// Mixes the batch of training step `step` (global, counted from 0 over the whole run).
+    pub fn mix(&self, batch: MixBatch, step: u64) -> Result<MixOutput, MixError> {
+        self.mixer.mix(batch, &mut self.rng_for_step(step))
+    }
+
+    /// The random stream of step `step`.
+    pub fn rng_for_step(&self, step: u64) -> StdRng {
+        step_rng(self.seed, step)
+    }
+
+    /// What the trainer must put in [`MixBatch::saliency`].
+    pub fn saliency_input(&self) -> SaliencyInput {
+        self.mixer.saliency_input()
+    }
+
+    pub fn mixer(&self) -> &dyn BatchMixer {
+        self.mixer.as_ref()
+    }
+
+    /// The mixer alone, for callers that manage their own random streams.
+    pub fn into_mixer(self) -> Box<dyn BatchMixer> {
+        self.mixer
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.mixer.name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::DetectorChoice;
+    use crate::hybridmix::PairConfig;
+    use crate::saliencymix::{BoxScope, MixingStyle};
+    use crate::testing::{host_vec, random_batch};
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Experiment {
+        augmentation: AugmentationConfig,
+    }
+
+    fn parse(text: &str) -> Result<AugmentationConfig, toml::de::Error> {
+        toml::from_str::<Experiment>(text).map(|e| e.augmentation)
+    }
+
+    #[test]
+    fn toml_tables_name_the_method_and_fill_defaults() {
+        let c = parse("[augmentation]\nmethod = \"saliencymix\"\nscope = \"per-sample\"\nstyle = \"salient-to-salient\"\ndetector = \"spectral-residual-device\"\n").unwrap();
+        assert_eq!(
+            c,
+            AugmentationConfig::SaliencyMix(SaliencyMixConfig {
+                scope: BoxScope::PerSample,
+                style: MixingStyle::SalientToSalient,
+                detector: DetectorChoice::SpectralResidualDevice,
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            parse("[augmentation]\nmethod = \"none\"\n").unwrap(),
+            AugmentationConfig::default()
+        );
+        let h = parse("[augmentation]\nmethod = \"hybridmix\"\npatch_ratio = 0.25\n[augmentation.mix]\nmethod = \"cutmix\"\nprob = 1.0\n").unwrap();
+        let AugmentationConfig::HybridMix(h) = h else {
+            panic!("{h:?}")
+        };
+        assert_eq!(h.patch_ratio, 0.25);
+        assert_eq!(
+            h.mix,
+            PairConfig::CutMix(CutMixConfig {
+                prob: 1.0,
+                ..Default::default()
+            })
+        );
+        for method in [
+            "mixup",
+            "cutout",
+            "cutmix",
+            "resizemix",
+            "salfmix",
+            "saliency-grafting",
+        ] {
+            let c = parse(&format!("[augmentation]\nmethod = \"{method}\"\n")).unwrap();
+            assert!(c.init(0, None).is_ok(), "{method}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let e =
+            parse("[augmentation]\nmethod = \"cutmix\"\nbeta = 1.0\nalpha = 2.0\n").unwrap_err();
+        assert!(e.to_string().contains("alpha"), "{e}");
+        assert!(parse("[augmentation]\nmethod = \"puzzlemix\"\n").is_err());
+        assert!(parse("[augmentation]\nmethod = \"none\"\nprob = 1.0\n").is_err());
+        assert!(
+            parse("[augmentation]\nmethod = \"hybridmix\"\n").is_err(),
+            "mix is required"
+        );
+        let bad = parse("[augmentation]\nmethod = \"mixup\"\nprob = 1.5\n").unwrap();
+        assert_eq!(
+            bad.init(0, None).unwrap_err(),
+            ConfigError::Invalid {
+                field: "prob",
+                value: "1.5".into(),
+                expected: "a probability in [0, 1]"
+            }
+        );
+    }
+
+    #[test]
+    fn the_same_step_mixes_the_same_way() {
+        let aug = parse("[augmentation]\nmethod = \"cutmix\"\nprob = 1.0\n")
+            .unwrap()
+            .init(7, None)
+            .unwrap();
+        let batch = random_batch(4, 3, 8, 8, 5, 0, &burn::tensor::Device::flex());
+        let a = aug.mix(batch.clone(), 12).unwrap();
+        let b = aug.mix(batch.clone(), 12).unwrap();
+        let c = aug.mix(batch, 13).unwrap();
+        assert_eq!(
+            host_vec::<f32, 4>(a.images.clone()),
+            host_vec::<f32, 4>(b.images)
+        );
+        assert_eq!(a.record.samples(), b.record.samples());
+        assert_ne!(a.record.samples(), c.record.samples());
+    }
+}

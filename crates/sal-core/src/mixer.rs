@@ -1,0 +1,147 @@
+//! The one trait every method implements, its input and its output.
+
+use std::fmt::Debug;
+
+use burn::tensor::{Int, Tensor};
+use rand::rngs::StdRng;
+
+use crate::MixError;
+use crate::record::MixRecord;
+use crate::targets::{LabelSmoothing, one_hot_targets};
+
+/// Model-derived saliency a method needs in [`MixBatch::saliency`]; `sal-core` knows no model,
+/// so the trainer computes it (see [`crate::model_saliency`] for the reductions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaliencyInput {
+    /// Nothing beyond images and labels (classic detectors run inside the mixer).
+    None,
+    /// `M[n, i, j] = max_c |dL/dx[n, c, i, j]|` from the current model, `[N, H, W]`
+    /// (SalfMix, HybridMix; SalfMix paper eq. 3).
+    InputGradient,
+    /// `S[n] = sum_c |A_c|` of the last conv stage's feature map, detached, `[N, h, w]`
+    /// (Saliency Grafting §4.3).
+    FeatureMap,
+    /// Any `[N, H, W]` map the caller chose (SaliencyMix with `detector = "given"`).
+    Given,
+}
+
+/// One batch handed to a mixer. Images are the normalised training batch, on the training
+/// device; labels are hard class indices on the same device (the trainer's batch already holds
+/// them there, and every target is then built without a host round trip).
+#[derive(Debug, Clone)]
+pub struct MixBatch {
+    /// `[N, C, H, W]`, normalised floats.
+    pub images: Tensor<4>,
+    /// `[N]`, class indices `< num_classes`.
+    pub labels: Tensor<1, Int>,
+    pub num_classes: usize,
+    /// What [`BatchMixer::saliency_input`] asks for; `None` otherwise.
+    pub saliency: Option<Tensor<3>>,
+    /// 0-based epoch; methods with warm-up epochs leave the batch clean before theirs end.
+    pub epoch: usize,
+}
+
+impl MixBatch {
+    pub fn new(images: Tensor<4>, labels: Tensor<1, Int>, num_classes: usize) -> Self {
+        Self {
+            images,
+            labels,
+            num_classes,
+            saliency: None,
+            epoch: 0,
+        }
+    }
+
+    pub fn with_saliency(mut self, saliency: Tensor<3>) -> Self {
+        self.saliency = Some(saliency);
+        self
+    }
+
+    pub fn with_epoch(mut self, epoch: usize) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// `[N, C, H, W]` after checking the batch is non-empty and labels match.
+    pub(crate) fn checked_dims(&self, method: &'static str) -> Result<[usize; 4], MixError> {
+        let dims = self.images.dims();
+        if dims.contains(&0) {
+            return Err(MixError::EmptyBatch { method });
+        }
+        let [labels] = self.labels.dims();
+        if labels != dims[0] {
+            return Err(MixError::LabelCount {
+                method,
+                labels,
+                images: dims[0],
+            });
+        }
+        if self.num_classes == 0 {
+            return Err(MixError::NoClasses { method });
+        }
+        Ok(dims)
+    }
+
+    /// The saliency tensor, checked to be `[N, rows, cols]` (`rows x cols = None`: any size).
+    pub(crate) fn checked_saliency(
+        &self,
+        method: &'static str,
+        what: &'static str,
+        size: Option<[usize; 2]>,
+    ) -> Result<Tensor<3>, MixError> {
+        let s = self
+            .saliency
+            .clone()
+            .ok_or(MixError::MissingSaliency { method, what })?;
+        let [n, h, w] = s.dims();
+        let expected_n = self.images.dims()[0];
+        let ok = n == expected_n && h > 0 && w > 0 && size.is_none_or(|sz| sz == [h, w]);
+        if !ok {
+            return Err(MixError::SaliencyShape {
+                method,
+                got: vec![n, h, w],
+                expected: match size {
+                    Some([eh, ew]) => format!("[{expected_n}, {eh}, {ew}]"),
+                    None => format!("[{expected_n}, h, w] with h, w > 0"),
+                },
+            });
+        }
+        Ok(s)
+    }
+
+    /// The batch passed through: hard (smoothed) targets, nothing recorded as applied.
+    pub(crate) fn unchanged(self, method: &'static str, smoothing: LabelSmoothing) -> MixOutput {
+        let n = self.images.dims()[0];
+        MixOutput {
+            targets: one_hot_targets(self.labels, self.num_classes, smoothing),
+            images: self.images,
+            record: MixRecord::unapplied(method, n),
+        }
+    }
+}
+
+/// Mixed images, soft targets and what was done.
+#[derive(Debug, Clone)]
+pub struct MixOutput {
+    /// `[N, C, H, W]` (`[2N, ...]` when the record says originals were prepended).
+    pub images: Tensor<4>,
+    /// `[N, num_classes]`, rows summing to 1.
+    pub targets: Tensor<2>,
+    pub record: MixRecord,
+}
+
+/// A batch mixing augmentation. Implementations are stateless: all randomness comes from the
+/// `rng` argument (see [`crate::sampling::step_rng`]), so the same batch and the same stream give
+/// the same output, on any device.
+pub trait BatchMixer: Debug + Send + Sync {
+    /// The config name, e.g. `"saliencymix"`.
+    fn name(&self) -> &'static str;
+
+    /// What [`MixBatch::saliency`] must hold.
+    fn saliency_input(&self) -> SaliencyInput {
+        SaliencyInput::None
+    }
+
+    /// Mixes one batch.
+    fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError>;
+}

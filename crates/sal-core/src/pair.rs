@@ -1,0 +1,96 @@
+//! Two-image methods as "pair ops": mix `target[i]` with `pool[source_index[i]]`.
+//!
+//! Mixup, CutMix, ResizeMix and SaliencyMix are `T_t(x1, y1, x2, y2)` of the SalfMix paper
+//! (eq. 1). As batch mixers the pool is the batch itself and the indices a permutation; HybridMix
+//! hands them SalfMix-ed targets, a SalfMix-ed pool and independent partners instead. The batch
+//! skeleton (application coin, permutation, soft targets) lives here once.
+
+use burn::tensor::Tensor;
+use rand::rngs::StdRng;
+
+use crate::MixError;
+use crate::device_ops::index_tensor;
+use crate::mixer::{MixBatch, MixOutput};
+use crate::record::{MixRecord, Regions, Weights};
+use crate::sampling::{coin, permutation};
+use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets};
+
+/// The images a pair op mixes.
+#[derive(Debug, Clone)]
+pub struct Pairs<'a> {
+    /// `[N, C, H, W]`: the images that receive content and keep their own labels' weight.
+    pub target: Tensor<4>,
+    /// `[M, C, H, W]`: where the mixed-in content comes from.
+    pub pool: Tensor<4>,
+    /// `[N]`, into the pool.
+    pub source_index: &'a [usize],
+    /// The pool is the target batch itself (lets a method reuse per-image work).
+    pub pool_is_target: bool,
+    /// Caller-given saliency of the batch, `[N, H, W]`, indexed like the pool.
+    pub saliency: Option<Tensor<3>>,
+}
+
+/// What a pair op produced.
+#[derive(Debug, Clone)]
+pub struct PairMix {
+    pub images: Tensor<4>,
+    pub own_weight: OwnWeight,
+    /// The same weights for the record (host values where the op computed them on the host).
+    pub weights: Weights,
+    pub regions: Regions,
+}
+
+/// A two-image method usable by HybridMix as `T_t`.
+pub trait PairMixer: std::fmt::Debug + Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Probability to mix a batch at all.
+    fn prob(&self) -> f64;
+    fn smoothing(&self) -> LabelSmoothing;
+    /// Mixes every pair (no application coin here).
+    fn mix_pairs(&self, pairs: Pairs<'_>, rng: &mut StdRng) -> Result<PairMix, MixError>;
+}
+
+/// The batch mixer of a pair op: with probability `prob`, draw a permutation and mix
+/// `x[i]` with `x[perm[i]]`; targets `w * y + (1 - w) * y[perm]`.
+pub fn mix_permuted(
+    op: &impl PairMixer,
+    batch: MixBatch,
+    rng: &mut StdRng,
+) -> Result<MixOutput, MixError> {
+    let [n, ..] = batch.checked_dims(op.name())?;
+    if !coin(rng, op.prob()) {
+        return Ok(batch.unchanged(op.name(), op.smoothing()));
+    }
+    let perm = permutation(rng, n);
+    let mixed = op.mix_pairs(
+        Pairs {
+            target: batch.images.clone(),
+            pool: batch.images,
+            source_index: &perm,
+            pool_is_target: true,
+            saliency: batch.saliency,
+        },
+        rng,
+    )?;
+    let device = batch.labels.device();
+    let targets = mixed_targets(
+        batch.labels,
+        index_tensor(&perm, &device),
+        &mixed.own_weight,
+        batch.num_classes,
+        op.smoothing(),
+    );
+    Ok(MixOutput {
+        images: mixed.images,
+        targets,
+        record: MixRecord {
+            method: op.name(),
+            applied: true,
+            source_index: Some(perm),
+            own_weight: mixed.weights,
+            regions: mixed.regions,
+            self_mix: None,
+            originals_prepended: false,
+        },
+    })
+}
