@@ -64,6 +64,9 @@ pub struct ExperimentConfig {
     pub model: ModelSection,
     #[serde(default)]
     pub transform: TransformConfig,
+    /// The batch mixing method (`method = "none"` by default); see `sal_core::AugmentationConfig`.
+    #[serde(default)]
+    pub augmentation: sal_core::AugmentationConfig,
     pub optimizer: OptimizerConfig,
     #[serde(default)]
     pub schedule: ScheduleConfig,
@@ -248,6 +251,17 @@ impl ExperimentConfig {
                 ));
             }
         }
+        match self.augmentation() {
+            Err(e) => return Err(invalid("augmentation", e.to_string())),
+            Ok(a) if a.saliency_input() == sal_core::SaliencyInput::Given => {
+                return Err(invalid(
+                    "augmentation.detector",
+                    "= \"given\" needs a caller-supplied saliency map; in training pick a detector"
+                        .into(),
+                ));
+            }
+            Ok(_) => {}
+        }
         if let Some(std) = &self.transform.std
             && std.iter().any(|&s| s.is_nan() || s <= 0.0)
         {
@@ -262,6 +276,21 @@ impl ExperimentConfig {
     /// Input channels: the data set's.
     pub fn in_channels(&self) -> usize {
         self.dataset.name.channels()
+    }
+
+    /// The configured mixing method, its random streams keyed by the run's seed.
+    pub fn augmentation(&self) -> Result<sal_core::Augmentation, sal_core::ConfigError> {
+        self.augmentation
+            .init(self.seed, Some(&self.normalization()))
+    }
+
+    /// The normalisation of the input images: `transform.mean`/`std`, else the data set's.
+    pub fn normalization(&self) -> crate::transform::Normalization {
+        let d = self.dataset.name.normalization();
+        crate::transform::Normalization {
+            mean: self.transform.mean.clone().unwrap_or(d.mean),
+            std: self.transform.std.clone().unwrap_or(d.std),
+        }
     }
 
     /// The run directory: `output_dir`, or `runs/<name>`.
@@ -413,6 +442,39 @@ milestones = [1]
             let msg = parse(GOOD, &[o]).unwrap_err().to_string();
             assert!(msg.contains(key) && msg.contains("exp.toml"), "{o}: {msg}");
         }
+    }
+
+    #[test]
+    fn augmentation_tables_parse_and_bad_ones_name_the_key() {
+        let c = parse(
+            &format!("{GOOD}\n[augmentation]\nmethod = \"cutmix\"\nprob = 0.5\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.augmentation().unwrap().mixer().name(), "cutmix");
+        let c = parse(GOOD, &["augmentation.method=saliencymix"]).unwrap();
+        assert_eq!(c.augmentation().unwrap().mixer().name(), "saliencymix");
+        let msg = parse(
+            GOOD,
+            &["augmentation.method=cutmix", "augmentation.probb=1"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("probb"), "{msg}");
+        let msg = parse(GOOD, &["augmentation.method=cutmix", "augmentation.prob=2"])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("prob") && msg.contains("exp.toml"), "{msg}");
+        let msg = parse(
+            GOOD,
+            &[
+                "augmentation.method=saliencymix",
+                "augmentation.detector=given",
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("given"), "{msg}");
     }
 
     #[test]

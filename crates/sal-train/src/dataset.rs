@@ -78,10 +78,7 @@ impl DatasetKind {
         let (mean, std) = match self {
             Self::FashionMnist => (vec![0.2860], vec![0.3530]),
             Self::Mnist => (vec![0.1307], vec![0.3081]),
-            Self::Cifar10 | Self::Cifar100 => (
-                vec![125.3 / 255.0, 123.0 / 255.0, 113.9 / 255.0],
-                vec![63.0 / 255.0, 62.1 / 255.0, 66.7 / 255.0],
-            ),
+            Self::Cifar10 | Self::Cifar100 => return Normalization::cifar(),
             Self::TinyImagenet | Self::ImageFolder => {
                 (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
             }
@@ -206,12 +203,9 @@ pub fn pixel_statistics(set: &dyn ImageDataset) -> Result<Normalization, DataErr
     let std = sum_sq
         .iter()
         .zip(&mean)
-        .map(|(s, m)| (s / n as f64 - m * m).sqrt() as f32)
+        .map(|(s, m)| (s / n as f64 - m * m).sqrt())
         .collect();
-    Ok(Normalization {
-        mean: mean.iter().map(|&m| m as f32).collect(),
-        std,
-    })
+    Ok(Normalization { mean, std })
 }
 
 #[cfg(test)]

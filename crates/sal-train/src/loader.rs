@@ -9,7 +9,7 @@
 //! producer thread that stays `PREFETCH` batches ahead of training.
 
 use crate::data::{DataError, ImageDataset};
-use crate::seed::{Stream, derive_seed, stream_rng};
+use crate::seed::{Stream, stream_rng};
 use crate::transform::SampleTransform;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
@@ -31,10 +31,11 @@ pub struct ImageBatch {
     pub images: Tensor<4>,
     /// Class indices, `[N]`.
     pub labels: Tensor<1, Int>,
-    /// The same labels on the host (mixers and metrics need them without a device read).
-    pub labels_host: Vec<usize>,
-    /// Seed of this batch's mixing stream: a function of (experiment seed, epoch, batch index).
-    pub mixing_seed: u64,
+    /// The epoch this batch belongs to, 1-based as burn-train counts.
+    pub epoch: usize,
+    /// The global training step, 0-based over the whole run: `(epoch - 1) * batches_per_epoch +
+    /// batch index`. The mixing methods derive the batch's random stream from it.
+    pub step: u64,
 }
 
 /// Why a batch could not be built.
@@ -50,7 +51,8 @@ pub enum LoadError {
 struct HostBatch {
     pixels: Vec<f32>,
     labels: Vec<usize>,
-    mixing_seed: u64,
+    epoch: usize,
+    step: u64,
 }
 
 /// Whether the loader serves training batches (shuffled, augmented) or evaluation batches.
@@ -138,8 +140,10 @@ impl DataLoader<ImageBatch> for ImageLoader {
         let (sender, receiver) = sync_channel(PREFETCH);
         // The producer stops on its own when the iterator is dropped (the send fails).
         std::thread::spawn(move || {
+            let batches_per_epoch = order.len().div_ceil(shared.batch_size) as u64;
             for (batch_index, positions) in order.chunks(shared.batch_size).enumerate() {
-                let batch = build_batch(&shared, epoch, batch_index, positions);
+                let step = (epoch as u64 - 1) * batches_per_epoch + batch_index as u64;
+                let batch = build_batch(&shared, epoch, step, positions);
                 let failed = batch.is_err();
                 if sender.send(batch).is_err() || failed {
                     return;
@@ -183,7 +187,7 @@ impl DataLoader<ImageBatch> for ImageLoader {
 fn build_batch(
     shared: &Shared,
     epoch: usize,
-    batch_index: usize,
+    step: u64,
     positions: &[usize],
 ) -> Result<HostBatch, LoadError> {
     let sample_len = shared.transform.sample_len();
@@ -215,15 +219,11 @@ fn build_batch(
             Ok(item.label)
         })
         .collect::<Result<Vec<usize>, LoadError>>()?;
-    let mixing_seed = derive_seed(
-        shared.seed,
-        Stream::BatchMixing,
-        &[epoch as u64, batch_index as u64],
-    );
     Ok(HostBatch {
         pixels,
         labels,
-        mixing_seed,
+        epoch,
+        step,
     })
 }
 
@@ -253,8 +253,8 @@ impl Iterator for ImageBatchIter {
         Some(Ok(ImageBatch {
             images,
             labels,
-            labels_host: host.labels,
-            mixing_seed: host.mixing_seed,
+            epoch: host.epoch,
+            step: host.step,
         }))
     }
 }

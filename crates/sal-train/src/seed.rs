@@ -1,8 +1,9 @@
 //! Independent, reproducible random streams derived from the one experiment seed.
 //!
-//! Every random decision of a run (the epoch's sample order, each sample's crop and flip, each
-//! batch's mixing) draws from its own stream, seeded by hashing the experiment seed with what
-//! the decision is about (`Stream`, epoch, index). Nothing depends on thread scheduling or on
+//! Every random decision of the data pipeline (the epoch's sample order, each sample's crop and
+//! flip) draws from its own stream, seeded by hashing the experiment seed with what the decision
+//! is about (`Stream`, epoch, index). Batch mixing draws from sal-core's per-step stream
+//! (`sal_core::sampling::step_rng(seed, step)`), keyed by the global step the loader assigns. Nothing depends on thread scheduling or on
 //! how many batches ran before, so a resumed run draws exactly what an uninterrupted one would.
 
 use rand::SeedableRng;
@@ -14,8 +15,6 @@ use rand::rngs::StdRng;
 pub enum Stream {
     Shuffle = 1,
     SampleAugment = 2,
-    BatchMixing = 3,
-    ModelInit = 4,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

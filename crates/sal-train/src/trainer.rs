@@ -161,19 +161,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         )));
     }
     let first = train_set.load(0)?;
-    let normalization = match (&config.transform.mean, &config.transform.std) {
-        (Some(mean), Some(std)) => crate::transform::Normalization {
-            mean: mean.clone(),
-            std: std.clone(),
-        },
-        (mean, std) => {
-            let d = config.dataset.name.normalization();
-            crate::transform::Normalization {
-                mean: mean.clone().unwrap_or(d.mean),
-                std: std.clone().unwrap_or(d.std),
-            }
-        }
-    };
+    let normalization = config.normalization();
     let transform = SampleTransform::new(
         &config.transform,
         first.channels,
@@ -219,7 +207,12 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         .try_init(&device.clone().autodiff())
         .map_err(|e| TrainError::Invalid(format!("[model]: {e}")))?;
     let num_parameters = sal_models::num_trainable_params(&model);
-    let classifier = Classifier { model };
+    let augmentation = config
+        .augmentation()
+        .map_err(|e| TrainError::Invalid(format!("[augmentation]: {e}")))?;
+    // Plain `none` (no label smoothing) skips the mixer: one-hot targets straight from labels.
+    let plain = config.augmentation == sal_core::AugmentationConfig::default();
+    let classifier = Classifier::new(model, (!plain).then_some(augmentation));
 
     let momentum = (config.optimizer.momentum > 0.0).then_some(MomentumConfig {
         momentum: config.optimizer.momentum,

@@ -27,25 +27,33 @@ pub struct TransformConfig {
     pub hflip: bool,
     /// Per-channel mean in [0, 1] units; defaults to the data set's (see `DatasetKind`).
     #[serde(default)]
-    pub mean: Option<Vec<f32>>,
+    pub mean: Option<Vec<f64>>,
     /// Per-channel standard deviation in [0, 1] units; defaults to the data set's.
     #[serde(default)]
-    pub std: Option<Vec<f32>>,
+    pub std: Option<Vec<f64>>,
 }
 
-/// Per-channel normalisation constants, `x = (u8 / 255 - mean) / std`, as torchvision's
-/// `ToTensor` + `Normalize` compute it in f32.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Normalization {
-    pub mean: Vec<f32>,
-    pub std: Vec<f32>,
+pub use sal_core::Normalization;
+
+/// `x = (u8 / 255 - mean) / std` with the constants rounded to f32 once, as torchvision's
+/// `ToTensor` + `Normalize` compute it: two correctly rounded f32 operations, so that
+/// de-normalising and rounding (SaliencyMix's u8 detectors) gives the u8 value back.
+#[derive(Debug, Clone)]
+struct Normalizer {
+    mean: Vec<f32>,
+    std: Vec<f32>,
 }
 
-impl Normalization {
-    /// Normalises one u8 value of channel `c`. Two correctly rounded f32 operations, exactly
-    /// like torchvision, so that de-normalising and rounding gives the u8 value back.
+impl Normalizer {
+    fn new(n: &Normalization) -> Self {
+        Self {
+            mean: n.mean.iter().map(|&m| m as f32).collect(),
+            std: n.std.iter().map(|&s| s as f32).collect(),
+        }
+    }
+
     #[inline]
-    pub fn apply(&self, value: u8, c: usize) -> f32 {
+    fn apply(&self, value: u8, c: usize) -> f32 {
         (value as f32 / 255.0 - self.mean[c]) / self.std[c]
     }
 }
@@ -61,6 +69,7 @@ pub struct SampleTransform {
     crop_padding: usize,
     hflip: bool,
     pub normalization: Normalization,
+    normalizer: Normalizer,
 }
 
 /// Where a sample's pixels end up: chosen once per sample from its RNG.
@@ -93,6 +102,7 @@ impl SampleTransform {
             pad_to: config.pad_to,
             crop_padding: config.crop_padding,
             hflip: config.hflip,
+            normalizer: Normalizer::new(&normalization),
             normalization,
         }
     }
@@ -138,7 +148,7 @@ impl SampleTransform {
         debug_assert_eq!(out.len(), self.sample_len());
         // Output pixel (y, x) shows padded-image pixel (y + crop_top - crop_padding, ...),
         // which is source pixel (.. - pad_top, .. - pad_left) when inside the source.
-        let zero: Vec<f32> = (0..c).map(|ch| self.normalization.apply(0, ch)).collect();
+        let zero: Vec<f32> = (0..c).map(|ch| self.normalizer.apply(0, ch)).collect();
         for y in 0..h {
             let sy = (y + placement.crop_top).checked_sub(self.crop_padding + pad_top);
             let sy = sy.filter(|&sy| sy < item.height);
@@ -151,7 +161,7 @@ impl SampleTransform {
                 };
                 for ch in 0..c {
                     out[ch * h * w + y * w + x] = match src {
-                        Some(i) => self.normalization.apply(item.pixels[i + ch], ch),
+                        Some(i) => self.normalizer.apply(item.pixels[i + ch], ch),
                         None => zero[ch],
                     };
                 }
