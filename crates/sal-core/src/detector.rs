@@ -113,7 +113,7 @@ impl Normalization {
                 (self.mean[k % channels] * 255.0) as f32,
             );
             for (x, y) in src.iter().zip(dst.iter_mut()) {
-                *y = ((x * s + m).max(0.0).min(255.0) + ROUND).to_bits() as u8;
+                *y = ((x * s + m).clamp(0.0, 255.0) + ROUND).to_bits() as u8;
             }
         }
         out
