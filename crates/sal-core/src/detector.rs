@@ -27,7 +27,7 @@ pub enum DetectorChoice {
     /// OpenCV `StaticSaliencySpectralResidual` on the host, u8 input.
     SpectralResidual,
     /// The same spectral residual written as tensor ops on the batch's device
-    /// ([`crate::spectral_residual`]): no host round trip at all.
+    /// ([`crate::spectral_residual()`]): no host round trip at all.
     SpectralResidualDevice,
     /// Frequency-tuned saliency (Achanta et al. 2009) on the host, u8 input.
     FrequencyTuned,
