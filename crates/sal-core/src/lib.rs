@@ -7,7 +7,7 @@
 //! per sample, boxes or masks, the source of each sample) for logs and pictures.
 //!
 //! The pixel mixing runs on the batch's device (CPU flex, WGPU, CUDA); only SaliencyMix's
-//! classic host detectors read images back. [`spectral_residual`] computes SaliencyMix's
+//! classic host detectors read images back. [`spectral_residual()`] computes SaliencyMix's
 //! saliency on the device for the whole batch instead.
 //!
 //! | method | file | reference |

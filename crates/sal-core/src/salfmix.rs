@@ -335,6 +335,36 @@ mod tests {
     }
 
     #[test]
+    fn samples_are_self_mixed_at_the_configured_rate() {
+        // prob 0.3 per sample, 32 samples x 100 batches: count ~ Binomial(3200, 0.3), sd 25.9;
+        // tolerance 5 sd, fixed seed.
+        let mixer = SalfMixConfig {
+            prob: 0.3,
+            ..Default::default()
+        }
+        .init()
+        .unwrap();
+        let (n, h, w) = (32, 16, 16);
+        let sal: Vec<f32> = (0..n * h * w).map(|i| (i % 17) as f32).collect();
+        let batch =
+            random_batch(n, 1, h, w, 2, 0, &Device::flex()).with_saliency(saliency(sal, n, h, w));
+        let mut mixed = 0;
+        for step in 0..100 {
+            let out = mixer.mix(batch.clone(), &mut step_rng(6, step)).unwrap();
+            for s in out.record.samples() {
+                let SampleRegion::Paste(p) = s.region else {
+                    panic!()
+                };
+                mixed += usize::from(!p.target.is_empty());
+            }
+        }
+        assert!(
+            (mixed as f64 - 960.0).abs() < 5.0 * 25.9,
+            "{mixed} of 3200 self-mixed"
+        );
+    }
+
+    #[test]
     fn missing_or_misshapen_saliency_is_an_error() {
         let mixer = SalfMixConfig::default().init().unwrap();
         let batch = random_batch(2, 3, 8, 8, 2, 0, &Device::flex());

@@ -12,6 +12,7 @@
 
 use burn::tensor::{Int, Tensor};
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::boxes::{BoxPair, anchored_pair, area_lambda, boxes_to_device, cut_size, device_boxes};
@@ -229,7 +230,7 @@ impl SaliencyMix {
     /// the target anchors.
     fn anchors(&self, pairs: &Pairs<'_>) -> Result<Anchors, MixError> {
         let [m, _, h, w] = pairs.pool.dims();
-        let n = pairs.source_index.len();
+
         let (source_peak, target_peak) = self.style.peaks();
         let batch = self.scope == BoxScope::Batch;
         let first = |t: &Tensor<4>, i: usize| t.clone().slice(i..i + 1);
@@ -246,7 +247,7 @@ impl SaliencyMix {
                 } else {
                     pairs
                         .source_index
-                        .iter()
+                        .par_iter()
                         .map(|&j| quantised_peak(&pool_maps[j], source_peak))
                         .collect()
                 };
@@ -262,7 +263,7 @@ impl SaliencyMix {
                         } else {
                             detector.maps(pairs.target.clone(), norm, NAME)?
                         };
-                        (0..n).map(|i| quantised_peak(&maps[i], peak)).collect()
+                        maps.par_iter().map(|m| quantised_peak(m, peak)).collect()
                     }
                 };
                 Ok(Anchors::Host { source, target })

@@ -15,6 +15,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use sal_core::model_saliency::{feature_map_saliency, input_gradient_saliency};
+use sal_core::targets::{LabelSmoothing, one_hot_targets};
 use sal_core::{Augmentation, MixBatch, SaliencyInput};
 use sal_models::Model;
 use std::sync::Arc;
@@ -122,10 +123,11 @@ struct Mixed {
     labels: Tensor<1, Int>,
 }
 
-/// One-hot targets for `labels`, as wide as `logits`.
+/// One-hot targets for `labels`, as wide as `logits`, built on the device (burn's `one_hot`
+/// reads the labels back to the host to range-check them, a sync point per call).
 fn one_hot(labels: &Tensor<1, Int>, logits: &Tensor<2>) -> Tensor<2> {
     let [_, classes] = logits.dims();
-    labels.clone().one_hot(classes).float()
+    one_hot_targets(labels.clone(), classes, LabelSmoothing::default())
 }
 
 impl TrainStep for Classifier {
