@@ -50,8 +50,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     println!();
     if let Some(last) = &r.final_epoch {
         println!(
-            "final test top-1 {:.2}%  top-5 {:.2}%  (best {:.2}% at epoch {})",
+            "final test top-1 {:.2}% (error {:.2}%)  top-5 {:.2}%  (best {:.2}% at epoch {})",
             last.test_top1,
+            100.0 - last.test_top1,
             last.test_top5,
             r.best_test_top1.unwrap_or(f64::NAN),
             r.best_epoch.unwrap_or(0)

@@ -86,6 +86,8 @@ pub struct RunResults {
     pub epochs_trained_now: usize,
     pub resumed_from_epoch: Option<usize>,
     pub final_epoch: Option<EpochRecord>,
+    /// `100 - test top-1` of the final epoch: the papers report top-1 error.
+    pub final_test_top1_error: Option<f64>,
     pub best_test_top1: Option<f64>,
     pub best_epoch: Option<usize>,
     /// Wall time of this invocation, data loading included.
@@ -289,6 +291,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         epochs_trained_now: epochs.len(),
         resumed_from_epoch: resume_epoch,
         final_epoch: epochs.last().cloned(),
+        final_test_top1_error: epochs.last().map(|e| 100.0 - e.test_top1),
         best_test_top1: best.map(|b| b.test_top1),
         best_epoch: best.map(|b| b.epoch),
         wall_seconds: started.elapsed().as_secs_f64(),
