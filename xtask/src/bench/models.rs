@@ -15,8 +15,8 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::{Args, ValueEnum};
-use sal_models::{Architecture, ModelConfig, num_trainable_params};
-use serde::Deserialize;
+use sal_models::{Architecture, ModelConfig, ResNetDepth, num_trainable_params};
+use serde::{Deserialize, Serialize};
 use std::process::Command;
 use std::time::Instant;
 
@@ -96,6 +96,10 @@ pub struct ModelsBench {
     /// Time burn only (no Python environment needed).
     #[arg(long)]
     burn_only: bool,
+    /// Instead of whole steps, time each op of the step (every conv shape, batch norm, ReLU,
+    /// residual add; forward+backward) on both sides and print where a step's time goes.
+    #[arg(long)]
+    ops: bool,
 }
 
 /// Step times of one side, in seconds.
@@ -144,6 +148,12 @@ pub fn run(args: ModelsBench) -> Result<()> {
         BurnBackend::Wgpu => wgpu_device()?,
     };
     let load_before = load_average();
+    if args.ops {
+        println!("load average before: {load_before} ({} cores)", cores());
+        profile_ops(depth, &args, &device)?;
+        println!("load average after: {}", load_average());
+        return Ok(());
+    }
     println!(
         "{} (width {}, {} classes), batch {}x3x32x32, {} threads, median of {} steps after {} warm-up",
         args.architecture,
@@ -176,6 +186,7 @@ pub fn run(args: ModelsBench) -> Result<()> {
         let out = env.run_script(
             include_str!("models_torch.py"),
             &[
+                "step".to_string(),
                 block.to_string(),
                 blocks,
                 args.width.to_string(),
@@ -281,6 +292,231 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
         }
     }
     Ok(Timings { train, infer })
+}
+
+/// One op shape of the network and how many times a training step runs it. Serialised to the
+/// PyTorch peer, which times the same list.
+#[derive(Serialize)]
+struct OpCase {
+    label: String,
+    count: usize,
+    input: [usize; 4],
+    kind: OpKind,
+}
+
+#[derive(Serialize, Clone, Copy, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum OpKind {
+    /// Bias-free conv with "same" padding; the stem conv needs no input gradient.
+    Conv {
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        input_grad: bool,
+    },
+    /// Training-mode batch norm.
+    BatchNorm,
+    Relu,
+    /// The residual addition.
+    Add,
+}
+
+/// The ops of a basic-block CIFAR ResNet's step, by shape, with their counts.
+fn basic_resnet_ops(depth: ResNetDepth, width: usize, batch: usize) -> Vec<OpCase> {
+    let mut ops: Vec<OpCase> = Vec::new();
+    let mut add = |kind: OpKind, channels: usize, size: usize| {
+        let label = match kind {
+            OpKind::Conv {
+                out,
+                kernel,
+                stride,
+                ..
+            } => format!("conv{kernel}x{kernel} {channels}->{out} s{stride} @{size}"),
+            OpKind::BatchNorm => format!("batch norm {channels}@{size}"),
+            OpKind::Relu => format!("relu {channels}@{size}"),
+            OpKind::Add => format!("add {channels}@{size}"),
+        };
+        match ops.iter_mut().find(|op| op.label == label) {
+            Some(op) => op.count += 1,
+            None => ops.push(OpCase {
+                label,
+                count: 1,
+                input: [batch, channels, size, size],
+                kind,
+            }),
+        }
+    };
+    let conv = |out, kernel, stride| OpKind::Conv {
+        out,
+        kernel,
+        stride,
+        input_grad: true,
+    };
+    let mut size = 32;
+    add(
+        OpKind::Conv {
+            out: width,
+            kernel: 3,
+            stride: 1,
+            input_grad: false,
+        },
+        3,
+        size,
+    );
+    add(OpKind::BatchNorm, width, size);
+    add(OpKind::Relu, width, size);
+    let mut channels = width;
+    for (stage, &blocks) in depth.blocks_per_stage().iter().enumerate() {
+        let planes = width << stage;
+        for index in 0..blocks {
+            let stride = if stage > 0 && index == 0 { 2 } else { 1 };
+            let out_size = size / stride;
+            add(conv(planes, 3, stride), channels, size);
+            add(conv(planes, 3, 1), planes, out_size);
+            let projection = stride != 1 || channels != planes;
+            if projection {
+                add(conv(planes, 1, stride), channels, size);
+            }
+            for _ in 0..if projection { 3 } else { 2 } {
+                add(OpKind::BatchNorm, planes, out_size);
+            }
+            add(OpKind::Relu, planes, out_size);
+            add(OpKind::Relu, planes, out_size);
+            add(OpKind::Add, planes, out_size);
+            channels = planes;
+            size = out_size;
+        }
+    }
+    ops
+}
+
+/// Forward+backward time in ms of one op on burn (median of `steps` after `warmup`).
+fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Result<f64> {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::{BatchNormConfig, PaddingConfig2d};
+    let device = device.clone().autodiff();
+    let x = Tensor::<4>::random(op.input, Distribution::Normal(0.0, 1.0), &device);
+    let run: Box<dyn Fn(Tensor<4>) -> Tensor<4>> = match op.kind {
+        OpKind::Conv {
+            out,
+            kernel,
+            stride,
+            ..
+        } => {
+            let pad = kernel / 2;
+            let conv = Conv2dConfig::new([op.input[1], out], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(false)
+                .init(&device);
+            Box::new(move |x| conv.forward(x))
+        }
+        OpKind::BatchNorm => {
+            let bn = BatchNormConfig::new(op.input[1]).init(&device);
+            Box::new(move |x| bn.forward(x))
+        }
+        OpKind::Relu => Box::new(burn::tensor::activation::relu),
+        OpKind::Add => {
+            let other = Tensor::<4>::random(op.input, Distribution::Normal(0.0, 1.0), &device);
+            Box::new(move |x| x + other.clone())
+        }
+    };
+    let x = match op.kind {
+        OpKind::Conv {
+            input_grad: false, ..
+        } => x,
+        _ => x.require_grad(),
+    };
+    let mut times = Vec::new();
+    for i in 0..warmup + steps {
+        let start = Instant::now();
+        let _ = run(x.clone()).sum().backward();
+        device.sync()?;
+        if i >= warmup {
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(median(&times))
+}
+
+/// Times each op of the step (forward+backward, the backward seeded through a sum) on burn and
+/// on PyTorch, and prints where a step's time goes on each side.
+fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Result<()> {
+    ensure!(
+        !depth.is_bottleneck(),
+        "--ops profiles basic-block ResNets (cifar-resnet18, cifar-resnet34)"
+    );
+    let ops = basic_resnet_ops(depth, args.width, args.batch);
+    eprintln!("timing burn's ops ...");
+    let burn: Vec<f64> = ops
+        .iter()
+        .map(|op| time_burn_op(op, device, args.warmup, args.steps))
+        .collect::<Result<_>>()?;
+    let torch: Option<Vec<f64>> = if args.burn_only {
+        None
+    } else {
+        eprintln!("timing PyTorch's ops ...");
+        let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+        let out = env.run_script(
+            include_str!("models_torch.py"),
+            &[
+                "ops".to_string(),
+                serde_json::to_string(&ops)?,
+                args.threads.to_string(),
+                args.warmup.to_string(),
+                args.steps.to_string(),
+            ],
+        )?;
+        Some(
+            serde_json::from_str(out.trim())
+                .with_context(|| format!("parsing the PyTorch peer's op times: {out}"))?,
+        )
+    };
+    println!(
+        "{:<28} {:>5} {:>13} {:>11} {:>13} {:>11} {:>7}",
+        "op (fwd+bwd, batch input)",
+        "count",
+        "burn ms/op",
+        "burn ms",
+        "PyTorch ms/op",
+        "PyTorch ms",
+        "ratio"
+    );
+    let (mut burn_total, mut torch_total) = (0.0, 0.0);
+    for (i, op) in ops.iter().enumerate() {
+        let b = burn[i];
+        burn_total += b * op.count as f64;
+        let (t_op, t_step, ratio) = match &torch {
+            Some(torch) => {
+                torch_total += torch[i] * op.count as f64;
+                (
+                    format!("{:.1}", torch[i]),
+                    format!("{:.0}", torch[i] * op.count as f64),
+                    format!("{:.2}", torch[i] / b),
+                )
+            }
+            None => Default::default(),
+        };
+        println!(
+            "{:<28} {:>5} {:>13.1} {:>11.0} {:>13} {:>11} {:>7}",
+            op.label,
+            op.count,
+            b,
+            b * op.count as f64,
+            t_op,
+            t_step,
+            ratio
+        );
+    }
+    print!("sum per step: burn {burn_total:.0} ms");
+    if torch.is_some() {
+        print!(
+            ", PyTorch {torch_total:.0} ms, ratio {:.2}",
+            torch_total / burn_total
+        );
+    }
+    println!(" (ratio = burn throughput / PyTorch's)");
+    Ok(())
 }
 
 /// A random normal batch and one-hot soft targets.

@@ -1,8 +1,9 @@
 # PyTorch peer of `cargo xtask bench models`: the same CIFAR ResNet, batch and training step
 # as the burn side, timed the same way. Prints one JSON object on stdout.
 #
-# argv: block (basic|bottleneck) blocks (e.g. 2,2,2,2) width classes batch threads warmup steps
-#       device (cpu|cuda)
+# argv: step block(basic|bottleneck) blocks(e.g. 2,2,2,2) width classes batch threads warmup
+#            steps device(cpu|cuda)
+#   or: ops ops_json threads warmup steps   (per-op forward+backward times, CPU)
 import json
 import statistics
 import sys
@@ -12,7 +13,56 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-block_kind, blocks, width, classes, batch, threads, warmup, steps, device = sys.argv[1:10]
+
+def timed(fn, n, sync=lambda: None):
+    times = []
+    for _ in range(n):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_ops(ops, warmup, steps):
+    """Forward+backward (seeded through a sum) of each op, median ms, like the burn side."""
+    result = []
+    for op in ops:
+        n, c, h, w = op["input"]
+        kind = op["kind"]
+        x = torch.randn(n, c, h, w)
+        if kind["op"] == "conv":
+            k = kind["kernel"]
+            f = nn.Conv2d(c, kind["out"], k, stride=kind["stride"], padding=k // 2, bias=False)
+            x.requires_grad_(kind["input_grad"])
+        else:
+            x.requires_grad_(True)
+            if kind["op"] == "batch_norm":
+                f = nn.BatchNorm2d(c).train()
+            elif kind["op"] == "relu":
+                f = F.relu
+            else:
+                other = torch.randn(n, c, h, w)
+                f = lambda t: t + other  # noqa: E731
+
+        def step():
+            f(x).sum().backward()
+
+        timed(step, warmup)
+        result.append(statistics.median(timed(step, steps)) * 1e3)
+    return result
+
+
+mode = sys.argv[1]
+if mode == "ops":
+    ops, threads, warmup, steps = json.loads(sys.argv[2]), *map(int, sys.argv[3:6])
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    print(json.dumps(time_ops(ops, warmup, steps)))
+    sys.exit(0)
+
+block_kind, blocks, width, classes, batch, threads, warmup, steps, device = sys.argv[2:11]
 blocks = [int(b) for b in blocks.split(",")]
 width, classes, batch = int(width), int(classes), int(batch)
 threads, warmup, steps = int(threads), int(warmup), int(steps)
@@ -104,24 +154,13 @@ def train_step():
     return loss.item()
 
 
-def timed(fn, n):
-    times = []
-    for _ in range(n):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 model.train()
-timed(train_step, warmup)
-train = timed(train_step, steps)
+timed(train_step, warmup, sync)
+train = timed(train_step, steps, sync)
 model.eval()
 with torch.no_grad():
-    timed(lambda: model(x), warmup)
-    infer = timed(lambda: model(x), steps)
+    timed(lambda: model(x), warmup, sync)
+    infer = timed(lambda: model(x), steps, sync)
 
 name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
 print(json.dumps({
