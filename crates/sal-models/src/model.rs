@@ -180,3 +180,31 @@ mod tests {
         assert!(model.classifier().fc.weight.val().grad(&grads).is_some());
     }
 }
+
+/// The same networks on burn's wgpu backend (on CI: Mesa's lavapipe, Vulkan on the CPU) give
+/// the logits flex gives with the same weights.
+#[cfg(all(test, feature = "wgpu"))]
+mod wgpu_tests {
+    use crate::ModelConfig;
+    use burn::module::Module;
+    use burn::tensor::{Device, DeviceKind, Distribution, Tensor, Tolerance};
+
+    #[test]
+    fn wgpu_matches_flex() {
+        let flex = Device::flex();
+        let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
+        // One network per family, tiny: post-activation with max-pool, pre-activation with
+        // dropout off, PyramidNet with pooled, zero-padded shortcuts.
+        for name in ["resnet18", "wrn-10-1", "pyramidnet20-a12-basic"] {
+            let config = ModelConfig::new(name.parse().unwrap(), 3)
+                .with_base_width(Some(4))
+                .with_dropout(Some(0.0));
+            let model = config.init(&flex);
+            let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &flex);
+            let expected = model.forward(x.clone()).into_data();
+            let on_wgpu = model.to_device(&wgpu);
+            let got = on_wgpu.forward(x.to_device(&wgpu)).into_data();
+            got.assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-4));
+        }
+    }
+}
