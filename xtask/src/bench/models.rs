@@ -106,6 +106,11 @@ pub struct ModelsBench {
 struct Timings {
     train: Vec<f64>,
     infer: Vec<f64>,
+    /// CPU seconds (all threads of the process) per step: what the step cost whatever else
+    /// ran on the machine, so it compares the two sides better than wall time when the
+    /// machine is shared.
+    train_cpu: Vec<f64>,
+    infer_cpu: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +121,8 @@ struct TorchReport {
     params: usize,
     train_s: Vec<f64>,
     infer_s: Vec<f64>,
+    train_cpu_s: Vec<f64>,
+    infer_cpu_s: Vec<f64>,
 }
 
 pub fn run(args: ModelsBench) -> Result<()> {
@@ -216,17 +223,19 @@ pub fn run(args: ModelsBench) -> Result<()> {
     };
     println!();
     println!(
-        "{:<28} {:>22} {:>10} {:>22} {:>10}",
-        "", "train step s (range)", "train img/s", "inference s (range)", "infer img/s"
+        "{:<34} {:>21} {:>8} {:>9} {:>21} {:>8} {:>9}",
+        "", "train step s (range)", "img/s", "CPU s", "inference s (range)", "img/s", "CPU s"
     );
     let row = |name: &str, t: &Timings| {
         println!(
-            "{:<28} {:>22} {:>10.1} {:>22} {:>10.1}",
+            "{:<34} {:>21} {:>8.1} {:>9.2} {:>21} {:>8.1} {:>9.2}",
             name,
             summary(&t.train),
             args.batch as f64 / median(&t.train),
+            median(&t.train_cpu),
             summary(&t.infer),
             args.batch as f64 / median(&t.infer),
+            median(&t.infer_cpu),
         );
     };
     row(&backend_name, &burn);
@@ -238,12 +247,19 @@ pub fn run(args: ModelsBench) -> Result<()> {
         let torch_timings = Timings {
             train: report.train_s.clone(),
             infer: report.infer_s.clone(),
+            train_cpu: report.train_cpu_s.clone(),
+            infer_cpu: report.infer_cpu_s.clone(),
         };
         row(&name, &torch_timings);
         println!(
-            "ratio burn/PyTorch throughput: training {:.2}x, inference {:.2}x",
+            "ratio burn/PyTorch throughput (wall clock): training {:.2}x, inference {:.2}x",
             median(&torch_timings.train) / median(&burn.train),
             median(&torch_timings.infer) / median(&burn.infer),
+        );
+        println!(
+            "ratio burn/PyTorch CPU cost per step (PyTorch CPU s / burn CPU s): training {:.2}x, inference {:.2}x",
+            median(&torch_timings.train_cpu) / median(&burn.train_cpu),
+            median(&torch_timings.infer_cpu) / median(&burn.infer_cpu),
         );
     }
     println!("load average after: {load_after}");
@@ -264,9 +280,9 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
         .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
         .init();
     let (x, soft) = batch(args.batch, args.classes, &train_device);
-    let mut train = Vec::new();
+    let (mut train, mut train_cpu) = (Vec::new(), Vec::new());
     for step in 0..args.warmup + args.steps {
-        let start = Instant::now();
+        let (start, start_cpu) = (Instant::now(), process_cpu_seconds());
         let logits = model.forward(x.clone());
         let loss = -(soft.clone() * log_softmax(logits, 1)).sum_dim(1).mean();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -274,6 +290,7 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
         train_device.sync()?;
         if step >= args.warmup {
             train.push(start.elapsed().as_secs_f64());
+            train_cpu.push(process_cpu_seconds() - start_cpu);
         }
     }
     debug_assert_eq!(num_trainable_params(&model), config.num_trainable_params()?);
@@ -282,16 +299,22 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
     // statistics; the weights' values do not matter for the timing.
     let model = config.init(device);
     let (x, _) = batch(args.batch, args.classes, device);
-    let mut infer = Vec::new();
+    let (mut infer, mut infer_cpu) = (Vec::new(), Vec::new());
     for step in 0..args.warmup + args.steps {
-        let start = Instant::now();
+        let (start, start_cpu) = (Instant::now(), process_cpu_seconds());
         let logits = model.forward(x.clone());
         let _ = logits.into_data();
         if step >= args.warmup {
             infer.push(start.elapsed().as_secs_f64());
+            infer_cpu.push(process_cpu_seconds() - start_cpu);
         }
     }
-    Ok(Timings { train, infer })
+    Ok(Timings {
+        train,
+        infer,
+        train_cpu,
+        infer_cpu,
+    })
 }
 
 /// One op shape of the network and how many times a training step runs it. Serialised to the
@@ -555,6 +578,23 @@ fn summary(values: &[f64]) -> String {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(0.0, f64::max);
     format!("{:.3} ({:.2}-{:.2})", median(values), min, max)
+}
+
+/// CPU time (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (fields 14 and 15, in clock ticks of 1/100 s, Linux's USER_HZ), so 10 ms resolution.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) is parenthesised and may hold spaces: split after it.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // after the name, field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn load_average() -> String {

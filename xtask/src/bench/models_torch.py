@@ -15,14 +15,16 @@ import torch.nn.functional as F
 
 
 def timed(fn, n, sync=lambda: None):
-    times = []
+    """Wall-clock seconds of n calls, and the process's CPU seconds (all threads) for each."""
+    wall, cpu = [], []
     for _ in range(n):
         sync()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         sync()
-        times.append(time.perf_counter() - start)
-    return times
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def time_ops(ops, warmup, steps):
@@ -50,7 +52,7 @@ def time_ops(ops, warmup, steps):
             f(x).sum().backward()
 
         timed(step, warmup)
-        result.append(statistics.median(timed(step, steps)) * 1e3)
+        result.append(statistics.median(timed(step, steps)[0]) * 1e3)
     return result
 
 
@@ -156,11 +158,11 @@ def train_step():
 
 model.train()
 timed(train_step, warmup, sync)
-train = timed(train_step, steps, sync)
+train, train_cpu = timed(train_step, steps, sync)
 model.eval()
 with torch.no_grad():
     timed(lambda: model(x), warmup, sync)
-    infer = timed(lambda: model(x), steps, sync)
+    infer, infer_cpu = timed(lambda: model(x), steps, sync)
 
 name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
 print(json.dumps({
@@ -170,6 +172,8 @@ print(json.dumps({
     "params": params,
     "train_s": train,
     "infer_s": infer,
+    "train_cpu_s": train_cpu,
+    "infer_cpu_s": infer_cpu,
     "train_median_s": statistics.median(train),
     "infer_median_s": statistics.median(infer),
 }))
