@@ -81,9 +81,12 @@ pub struct ModelsBench {
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Timed steps per round (the median over all rounds is reported).
+    #[arg(long, default_value_t = 3)]
     steps: usize,
+    /// Rounds, alternating which side runs first (each round re-creates model and optimizer).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
     /// Base width of the ResNet (64 = the paper's).
     #[arg(long, default_value_t = 64)]
     width: usize,
@@ -103,6 +106,7 @@ pub struct ModelsBench {
 }
 
 /// Step times of one side, in seconds.
+#[derive(Default)]
 struct Timings {
     train: Vec<f64>,
     infer: Vec<f64>,
@@ -111,6 +115,15 @@ struct Timings {
     /// machine is shared.
     train_cpu: Vec<f64>,
     infer_cpu: Vec<f64>,
+}
+
+impl Timings {
+    fn extend(&mut self, other: Timings) {
+        self.train.extend(other.train);
+        self.infer.extend(other.infer);
+        self.train_cpu.extend(other.train_cpu);
+        self.infer_cpu.extend(other.infer_cpu);
+    }
 }
 
 #[derive(Deserialize)]
@@ -133,7 +146,7 @@ pub fn run(args: ModelsBench) -> Result<()> {
         );
     };
     ensure!(
-        args.steps > 0 && args.batch > 0 && args.threads > 0,
+        args.steps > 0 && args.rounds > 0 && args.batch > 0 && args.threads > 0,
         "steps, batch and threads must be positive"
     );
     // rayon sizes its global pool from the environment when it first starts, so the thread
@@ -162,59 +175,44 @@ pub fn run(args: ModelsBench) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{} (width {}, {} classes), batch {}x3x32x32, {} threads, median of {} steps after {} warm-up",
+        "{} (width {}, {} classes), batch {}x3x32x32, {} threads, median of {} rounds x {} steps after {} warm-up each",
         args.architecture,
         args.width,
         args.classes,
         args.batch,
         args.threads,
+        args.rounds,
         args.steps,
         args.warmup
     );
     println!("load average before: {load_before} ({} cores)", cores());
 
-    eprintln!("timing burn ...");
-    let burn = time_burn(&config, &device, &args)?;
-    let torch = if args.burn_only {
-        None
-    } else {
-        eprintln!("timing PyTorch ...");
-        let blocks = depth.blocks_per_stage().map(|b| b.to_string()).join(",");
-        let block = if depth.is_bottleneck() {
-            "bottleneck"
-        } else {
-            "basic"
-        };
-        let torch_device = match args.backend {
-            BurnBackend::Cpu => "cpu",
-            BurnBackend::Wgpu => "cuda",
-        };
-        let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
-        let out = env.run_script(
-            include_str!("models_torch.py"),
-            &[
-                "step".to_string(),
-                block.to_string(),
-                blocks,
-                args.width.to_string(),
-                args.classes.to_string(),
-                args.batch.to_string(),
-                args.threads.to_string(),
-                args.warmup.to_string(),
-                args.steps.to_string(),
-                torch_device.to_string(),
-            ],
-        )?;
-        let report: TorchReport = serde_json::from_str(out.trim())
-            .with_context(|| format!("parsing the PyTorch peer's report: {out}"))?;
-        let ours = config.num_trainable_params()?;
-        ensure!(
-            report.params == ours,
-            "the PyTorch model has {} parameters, burn's {ours}: not the same network",
-            report.params
-        );
-        Some(report)
-    };
+    // The machine may be shared: alternate the two sides over the rounds (burn first, then
+    // PyTorch first, ...) so both see the same mix of quiet and busy moments.
+    let mut burn = Timings::default();
+    let mut torch: Option<(Timings, TorchReport)> = None;
+    for round in 0..args.rounds {
+        let torch_first = round % 2 == 1;
+        for side in if torch_first { [1, 0] } else { [0, 1] } {
+            if side == 0 {
+                eprintln!("round {}: timing burn ...", round + 1);
+                burn.extend(time_burn(&config, &device, &args)?);
+            } else if !args.burn_only {
+                eprintln!("round {}: timing PyTorch ...", round + 1);
+                let report = run_torch_steps(&config, depth, &args)?;
+                let timings = Timings {
+                    train: report.train_s.clone(),
+                    infer: report.infer_s.clone(),
+                    train_cpu: report.train_cpu_s.clone(),
+                    infer_cpu: report.infer_cpu_s.clone(),
+                };
+                match &mut torch {
+                    Some((all, _)) => all.extend(timings),
+                    None => torch = Some((timings, report)),
+                }
+            }
+        }
+    }
     let load_after = load_average();
 
     let backend_name = match args.backend {
@@ -239,18 +237,12 @@ pub fn run(args: ModelsBench) -> Result<()> {
         );
     };
     row(&backend_name, &burn);
-    if let Some(report) = &torch {
+    if let Some((torch_timings, report)) = &torch {
         let name = format!(
             "PyTorch {} ({}, {} thr)",
             report.torch, report.device, report.threads
         );
-        let torch_timings = Timings {
-            train: report.train_s.clone(),
-            infer: report.infer_s.clone(),
-            train_cpu: report.train_cpu_s.clone(),
-            infer_cpu: report.infer_cpu_s.clone(),
-        };
-        row(&name, &torch_timings);
+        row(&name, torch_timings);
         println!(
             "ratio burn/PyTorch throughput (wall clock): training {:.2}x, inference {:.2}x",
             median(&torch_timings.train) / median(&burn.train),
@@ -264,6 +256,49 @@ pub fn run(args: ModelsBench) -> Result<()> {
     }
     println!("load average after: {load_after}");
     Ok(())
+}
+
+/// Runs the PyTorch peer's timed steps once and checks it built the same network.
+fn run_torch_steps(
+    config: &ModelConfig,
+    depth: ResNetDepth,
+    args: &ModelsBench,
+) -> Result<TorchReport> {
+    let blocks = depth.blocks_per_stage().map(|b| b.to_string()).join(",");
+    let block = if depth.is_bottleneck() {
+        "bottleneck"
+    } else {
+        "basic"
+    };
+    let torch_device = match args.backend {
+        BurnBackend::Cpu => "cpu",
+        BurnBackend::Wgpu => "cuda",
+    };
+    let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+    let out = env.run_script(
+        include_str!("models_torch.py"),
+        &[
+            "step".to_string(),
+            block.to_string(),
+            blocks,
+            args.width.to_string(),
+            args.classes.to_string(),
+            args.batch.to_string(),
+            args.threads.to_string(),
+            args.warmup.to_string(),
+            args.steps.to_string(),
+            torch_device.to_string(),
+        ],
+    )?;
+    let report: TorchReport = serde_json::from_str(out.trim())
+        .with_context(|| format!("parsing the PyTorch peer's report: {out}"))?;
+    let ours = config.num_trainable_params()?;
+    ensure!(
+        report.params == ours,
+        "the PyTorch model has {} parameters, burn's {ours}: not the same network",
+        report.params
+    );
+    Ok(report)
 }
 
 fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Result<Timings> {
@@ -413,7 +448,7 @@ fn basic_resnet_ops(depth: ResNetDepth, width: usize, batch: usize) -> Vec<OpCas
     ops
 }
 
-/// Forward+backward time in ms of one op on burn (median of `steps` after `warmup`).
+/// Forward+backward CPU time in ms of one op on burn (median of `steps` after `warmup`).
 fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Result<f64> {
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::{BatchNormConfig, PaddingConfig2d};
@@ -452,18 +487,19 @@ fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Re
     };
     let mut times = Vec::new();
     for i in 0..warmup + steps {
-        let start = Instant::now();
+        let start = process_cpu_seconds();
         let _ = run(x.clone()).sum().backward();
         device.sync()?;
         if i >= warmup {
-            times.push(start.elapsed().as_secs_f64() * 1e3);
+            times.push((process_cpu_seconds() - start) * 1e3);
         }
     }
     Ok(median(&times))
 }
 
 /// Times each op of the step (forward+backward, the backward seeded through a sum) on burn and
-/// on PyTorch, and prints where a step's time goes on each side.
+/// on PyTorch, in CPU time (all threads; robust to other load on the machine), and prints
+/// where a step's time goes on each side.
 fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Result<()> {
     ensure!(
         !depth.is_bottleneck(),
@@ -497,7 +533,7 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
     };
     println!(
         "{:<28} {:>5} {:>13} {:>11} {:>13} {:>11} {:>7}",
-        "op (fwd+bwd, batch input)",
+        "op (fwd+bwd, CPU ms)",
         "count",
         "burn ms/op",
         "burn ms",
@@ -531,7 +567,7 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
             ratio
         );
     }
-    print!("sum per step: burn {burn_total:.0} ms");
+    print!("sum per step (CPU ms): burn {burn_total:.0} ms");
     if torch.is_some() {
         print!(
             ", PyTorch {torch_total:.0} ms, ratio {:.2}",
@@ -580,21 +616,19 @@ fn summary(values: &[f64]) -> String {
     format!("{:.3} ({:.2}-{:.2})", median(values), min, max)
 }
 
-/// CPU time (user + system, all threads) this process has used, from `/proc/self/stat`
-/// (fields 14 and 15, in clock ticks of 1/100 s, Linux's USER_HZ), so 10 ms resolution.
+/// CPU time this process's threads have run, in seconds: the sum of the first field of
+/// `/proc/self/task/*/schedstat` (nanoseconds on the CPU). Threads that already exited are not
+/// counted, which is fine here: rayon's pool threads live as long as the process.
 fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The command name (field 2) is parenthesised and may hold spaces: split after it.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
     };
-    // after the name, field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-    (ticks(11) + ticks(12)) / 100.0
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    nanos as f64 / 1e9
 }
 
 fn load_average() -> String {

@@ -28,7 +28,7 @@ def timed(fn, n, sync=lambda: None):
 
 
 def time_ops(ops, warmup, steps):
-    """Forward+backward (seeded through a sum) of each op, median ms, like the burn side."""
+    """Forward+backward (seeded through a sum) of each op, median CPU ms, like the burn side."""
     result = []
     for op in ops:
         n, c, h, w = op["input"]
@@ -52,7 +52,7 @@ def time_ops(ops, warmup, steps):
             f(x).sum().backward()
 
         timed(step, warmup)
-        result.append(statistics.median(timed(step, steps)[0]) * 1e3)
+        result.append(statistics.median(timed(step, steps)[1]) * 1e3)
     return result
 
 
