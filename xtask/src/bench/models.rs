@@ -497,6 +497,63 @@ fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Re
     Ok(median(&times))
 }
 
+/// CPU ms of a conv's three parts on burn, called directly (no autodiff): forward, input
+/// gradient (`conv_transpose2d`, what burn's autodiff runs) and weight gradient
+/// (`conv2d_weight_backward`).
+fn time_burn_conv_parts(
+    op: &OpCase,
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+) -> Result<[f64; 3]> {
+    use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
+    use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+    let OpKind::Conv {
+        out,
+        kernel,
+        stride,
+        ..
+    } = op.kind
+    else {
+        bail!("not a conv: {}", op.label);
+    };
+    let pad = kernel / 2;
+    let [n, c, h, w] = op.input;
+    let (oh, ow) = (
+        (h + 2 * pad - kernel) / stride + 1,
+        (w + 2 * pad - kernel) / stride + 1,
+    );
+    let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Default, device);
+    let (x, weight, grad) = (
+        random(op.input),
+        random([out, c, kernel, kernel]),
+        random([n, out, oh, ow]),
+    );
+    let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+    // The output padding that makes the transposed conv reproduce the input size.
+    let extra = [
+        h + 2 * pad - kernel - (oh - 1) * stride,
+        w + 2 * pad - kernel - (ow - 1) * stride,
+    ];
+    let transpose = ConvTransposeOptions::new([stride, stride], [pad, pad], extra, [1, 1], 1);
+    let time = |f: &dyn Fn() -> Tensor<4>| -> Result<f64> {
+        let mut times = Vec::new();
+        for i in 0..warmup + steps {
+            let start = process_cpu_seconds();
+            let _ = f().into_data();
+            if i >= warmup {
+                times.push((process_cpu_seconds() - start) * 1e3);
+            }
+        }
+        Ok(median(&times))
+    };
+    Ok([
+        time(&|| conv2d(x.clone(), weight.clone(), None, options.clone()))?,
+        time(&|| conv_transpose2d(grad.clone(), weight.clone(), None, transpose.clone()))?,
+        time(&|| conv2d_weight_backward(x.clone(), weight.clone(), grad.clone(), options.clone()))?,
+    ])
+}
+
 /// Times each op of the step (forward+backward, the backward seeded through a sum) on burn and
 /// on PyTorch, in CPU time (all threads; robust to other load on the machine), and prints
 /// where a step's time goes on each side.
@@ -551,7 +608,12 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
                 (
                     format!("{:.1}", torch[i]),
                     format!("{:.0}", torch[i] * op.count as f64),
-                    format!("{:.2}", torch[i] / b),
+                    // Ops under about a millisecond read 0 (scheduler accounting granularity).
+                    if b > 0.5 {
+                        format!("{:.2}", torch[i] / b)
+                    } else {
+                        "-".to_string()
+                    },
                 )
             }
             None => Default::default(),
@@ -575,6 +637,50 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         );
     }
     println!(" (ratio = burn throughput / PyTorch's)");
+
+    eprintln!("timing the parts of each conv ...");
+    let convs: Vec<&OpCase> = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Conv { .. }))
+        .collect();
+    let burn_parts: Vec<[f64; 3]> = convs
+        .iter()
+        .map(|op| time_burn_conv_parts(op, device, args.warmup, args.steps))
+        .collect::<Result<_>>()?;
+    let torch_parts: Option<Vec<[f64; 3]>> = match args.burn_only {
+        true => None,
+        false => {
+            let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+            let out = env.run_script(
+                include_str!("models_torch.py"),
+                &[
+                    "conv_parts".to_string(),
+                    serde_json::to_string(&convs)?,
+                    args.threads.to_string(),
+                    args.warmup.to_string(),
+                    args.steps.to_string(),
+                ],
+            )?;
+            Some(
+                serde_json::from_str(out.trim())
+                    .with_context(|| format!("parsing the PyTorch peer's conv times: {out}"))?,
+            )
+        }
+    };
+    println!();
+    println!(
+        "{:<28} {:>26} {:>26}",
+        "conv part (CPU ms per call)",
+        "burn fwd / x-grad / w-grad",
+        "PyTorch fwd / x-grad / w-grad"
+    );
+    for (i, op) in convs.iter().enumerate() {
+        let [f, x, w] = burn_parts[i];
+        let torch = torch_parts.as_ref().map_or(String::new(), |t| {
+            format!("{:>8.0} {:>8.0} {:>8.0}", t[i][0], t[i][1], t[i][2])
+        });
+        println!("{:<28} {f:>8.0} {x:>8.0} {w:>8.0} {torch:>26}", op.label);
+    }
     Ok(())
 }
 

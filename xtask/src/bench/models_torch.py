@@ -3,7 +3,9 @@
 #
 # argv: step block(basic|bottleneck) blocks(e.g. 2,2,2,2) width classes batch threads warmup
 #            steps device(cpu|cuda)
-#   or: ops ops_json threads warmup steps   (per-op forward+backward times, CPU)
+#   or: ops ops_json threads warmup steps         (per-op forward+backward CPU ms)
+#   or: conv_parts convs_json threads warmup steps (each conv's forward, input and weight
+#                                                   gradient, CPU ms)
 import json
 import statistics
 import sys
@@ -56,12 +58,36 @@ def time_ops(ops, warmup, steps):
     return result
 
 
+def time_conv_parts(convs, warmup, steps):
+    """CPU ms of each conv's forward, input gradient and weight gradient, called directly."""
+    result = []
+    for op in convs:
+        n, c, h, w = op["input"]
+        kind = op["kind"]
+        k, s, out = kind["kernel"], kind["stride"], kind["out"]
+        x, weight = torch.randn(n, c, h, w), torch.randn(out, c, k, k)
+        grad = torch.randn(F.conv2d(x, weight, stride=s, padding=k // 2).shape)
+        parts = [
+            lambda: F.conv2d(x, weight, stride=s, padding=k // 2),
+            lambda: torch.nn.grad.conv2d_input(x.shape, weight, grad, stride=s, padding=k // 2),
+            lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad, stride=s, padding=k // 2),
+        ]
+        times = []
+        for part in parts:
+            timed(part, warmup)
+            times.append(statistics.median(timed(part, steps)[1]) * 1e3)
+        result.append(times)
+    return result
+
+
 mode = sys.argv[1]
-if mode == "ops":
+if mode in ("ops", "conv_parts"):
     ops, threads, warmup, steps = json.loads(sys.argv[2]), *map(int, sys.argv[3:6])
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
-    print(json.dumps(time_ops(ops, warmup, steps)))
+    with torch.no_grad() if mode == "conv_parts" else torch.enable_grad():
+        times = time_ops(ops, warmup, steps) if mode == "ops" else time_conv_parts(ops, warmup, steps)
+    print(json.dumps(times))
     sys.exit(0)
 
 block_kind, blocks, width, classes, batch, threads, warmup, steps, device = sys.argv[2:11]
