@@ -3,9 +3,11 @@
 //!
 //! The step is the SaliencyMix CIFAR recipe's: forward, soft-target cross-entropy, backward,
 //! SGD (lr 0.1, Nesterov momentum 0.9, weight decay 5e-4), on one fixed random batch. Each side
-//! runs `warmup` untimed steps, then `steps` timed ones; the report gives the median (and the
-//! range, which shows how noisy the machine was). PyTorch runs from a virtual environment the
-//! bench creates (`target/peer-venv/torch`, see `TORCH_PACKAGES`).
+//! runs `warmup` untimed steps, then `steps` timed ones, in `rounds` rounds that alternate which
+//! side goes first; the report gives the median wall-clock step (with the range, which shows how
+//! noisy the machine was) and the median CPU seconds per step. `--ops` breaks a step down op by
+//! op instead. PyTorch runs from a virtual environment the bench creates
+//! (`target/peer-venv/torch`, see `TORCH_PACKAGES`). Results and findings: docs/benchmarks.md.
 
 use crate::pyenv::PyEnv;
 use anyhow::{Context, Result, bail, ensure};
