@@ -179,6 +179,23 @@ mod tests {
         let grads = loss.backward();
         assert!(model.classifier().fc.weight.val().grad(&grads).is_some());
     }
+    /// Checkpoints (the trainer's resume) go through the module record: a fresh model loading
+    /// another's record computes the same logits (two inits draw different weights).
+    #[test]
+    fn a_record_restores_the_model() {
+        use burn::module::Module;
+        let device = Device::flex();
+        let config = ModelConfig::new(Architecture::PreActResNet(ResNetDepth::D18), 10)
+            .with_base_width(Some(4));
+        let trained = config.init(&device);
+        let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+        let expected = trained.forward(x.clone()).into_data();
+        let restored = config.init(&device).load_record(trained.into_record());
+        restored
+            .forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-6));
+    }
 }
 
 /// The same networks on burn's wgpu backend (on CI: Mesa's lavapipe, Vulkan on the CPU) give
