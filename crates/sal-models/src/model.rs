@@ -179,4 +179,49 @@ mod tests {
         let grads = loss.backward();
         assert!(model.classifier().fc.weight.val().grad(&grads).is_some());
     }
+    /// Checkpoints (the trainer's resume) go through the module record: a fresh model loading
+    /// another's record computes the same logits (two inits draw different weights).
+    #[test]
+    fn a_record_restores_the_model() {
+        use burn::module::Module;
+        let device = Device::flex();
+        let config = ModelConfig::new(Architecture::PreActResNet(ResNetDepth::D18), 10)
+            .with_base_width(Some(4));
+        let trained = config.init(&device);
+        let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+        let expected = trained.forward(x.clone()).into_data();
+        let restored = config.init(&device).load_record(trained.into_record());
+        restored
+            .forward(x)
+            .into_data()
+            .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-6));
+    }
+}
+
+/// The same networks on burn's wgpu backend (on CI: Mesa's lavapipe, Vulkan on the CPU) give
+/// the logits flex gives with the same weights.
+#[cfg(all(test, feature = "wgpu"))]
+mod wgpu_tests {
+    use crate::ModelConfig;
+    use burn::module::Module;
+    use burn::tensor::{Device, DeviceKind, Distribution, Tensor, Tolerance};
+
+    #[test]
+    fn wgpu_matches_flex() {
+        let flex = Device::flex();
+        let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
+        // One network per family, tiny: post-activation with max-pool, pre-activation with
+        // dropout off, PyramidNet with pooled, zero-padded shortcuts.
+        for name in ["resnet18", "wrn-10-1", "pyramidnet20-a12-basic"] {
+            let config = ModelConfig::new(name.parse().unwrap(), 3)
+                .with_base_width(Some(4))
+                .with_dropout(Some(0.0));
+            let model = config.init(&flex);
+            let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &flex);
+            let expected = model.forward(x.clone()).into_data();
+            let on_wgpu = model.to_device(&wgpu);
+            let got = on_wgpu.forward(x.to_device(&wgpu)).into_data();
+            got.assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-4));
+        }
+    }
 }

@@ -137,7 +137,7 @@ fn shortcut_of(shortcut: &Option<Conv2d>, pre: Tensor<4>, x: Tensor<4>) -> Tenso
 }
 
 /// A pre-activation network: bare stem conv, pre-activation blocks, final BN-ReLU, head.
-/// Built by [`PreActResNet::new`] (PreActResNet) and `wide_resnet` (Wide ResNet).
+/// Built for PreActResNets and, with dropout and three stages, for Wide ResNets.
 #[derive(Module, Debug)]
 pub struct PreActResNet {
     stem: Conv2d,

@@ -3,9 +3,11 @@
 //!
 //! The step is the SaliencyMix CIFAR recipe's: forward, soft-target cross-entropy, backward,
 //! SGD (lr 0.1, Nesterov momentum 0.9, weight decay 5e-4), on one fixed random batch. Each side
-//! runs `warmup` untimed steps, then `steps` timed ones; the report gives the median (and the
-//! range, which shows how noisy the machine was). PyTorch runs from a virtual environment the
-//! bench creates (`target/peer-venv/torch`, see `TORCH_PACKAGES`).
+//! runs `warmup` untimed steps, then `steps` timed ones, in `rounds` rounds that alternate which
+//! side goes first; the report gives the median wall-clock step (with the range, which shows how
+//! noisy the machine was) and the median CPU seconds per step. `--ops` breaks a step down op by
+//! op instead. PyTorch runs from a virtual environment the bench creates
+//! (`target/peer-venv/torch`, see `TORCH_PACKAGES`). Results and findings: docs/benchmarks.md.
 
 use crate::pyenv::PyEnv;
 use anyhow::{Context, Result, bail, ensure};
@@ -15,8 +17,8 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::{Args, ValueEnum};
-use sal_models::{Architecture, ModelConfig, num_trainable_params};
-use serde::Deserialize;
+use sal_models::{Architecture, ModelConfig, ResNetDepth, num_trainable_params};
+use serde::{Deserialize, Serialize};
 use std::process::Command;
 use std::time::Instant;
 
@@ -81,9 +83,12 @@ pub struct ModelsBench {
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Timed steps per round (the median over all rounds is reported).
+    #[arg(long, default_value_t = 3)]
     steps: usize,
+    /// Rounds, alternating which side runs first (each round re-creates model and optimizer).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
     /// Base width of the ResNet (64 = the paper's).
     #[arg(long, default_value_t = 64)]
     width: usize,
@@ -96,12 +101,31 @@ pub struct ModelsBench {
     /// Time burn only (no Python environment needed).
     #[arg(long)]
     burn_only: bool,
+    /// Instead of whole steps, time each op of the step (every conv shape, batch norm, ReLU,
+    /// residual add; forward+backward) on both sides and print where a step's time goes.
+    #[arg(long)]
+    ops: bool,
 }
 
 /// Step times of one side, in seconds.
+#[derive(Default)]
 struct Timings {
     train: Vec<f64>,
     infer: Vec<f64>,
+    /// CPU seconds (all threads of the process) per step: what the step cost whatever else
+    /// ran on the machine, so it compares the two sides better than wall time when the
+    /// machine is shared.
+    train_cpu: Vec<f64>,
+    infer_cpu: Vec<f64>,
+}
+
+impl Timings {
+    fn extend(&mut self, other: Timings) {
+        self.train.extend(other.train);
+        self.infer.extend(other.infer);
+        self.train_cpu.extend(other.train_cpu);
+        self.infer_cpu.extend(other.infer_cpu);
+    }
 }
 
 #[derive(Deserialize)]
@@ -112,6 +136,8 @@ struct TorchReport {
     params: usize,
     train_s: Vec<f64>,
     infer_s: Vec<f64>,
+    train_cpu_s: Vec<f64>,
+    infer_cpu_s: Vec<f64>,
 }
 
 pub fn run(args: ModelsBench) -> Result<()> {
@@ -122,7 +148,7 @@ pub fn run(args: ModelsBench) -> Result<()> {
         );
     };
     ensure!(
-        args.steps > 0 && args.batch > 0 && args.threads > 0,
+        args.steps > 0 && args.rounds > 0 && args.batch > 0 && args.threads > 0,
         "steps, batch and threads must be positive"
     );
     // rayon sizes its global pool from the environment when it first starts, so the thread
@@ -144,59 +170,51 @@ pub fn run(args: ModelsBench) -> Result<()> {
         BurnBackend::Wgpu => wgpu_device()?,
     };
     let load_before = load_average();
+    if args.ops {
+        println!("load average before: {load_before} ({} cores)", cores());
+        profile_ops(depth, &args, &device)?;
+        println!("load average after: {}", load_average());
+        return Ok(());
+    }
     println!(
-        "{} (width {}, {} classes), batch {}x3x32x32, {} threads, median of {} steps after {} warm-up",
+        "{} (width {}, {} classes), batch {}x3x32x32, {} threads, median of {} rounds x {} steps after {} warm-up each",
         args.architecture,
         args.width,
         args.classes,
         args.batch,
         args.threads,
+        args.rounds,
         args.steps,
         args.warmup
     );
     println!("load average before: {load_before} ({} cores)", cores());
 
-    eprintln!("timing burn ...");
-    let burn = time_burn(&config, &device, &args)?;
-    let torch = if args.burn_only {
-        None
-    } else {
-        eprintln!("timing PyTorch ...");
-        let blocks = depth.blocks_per_stage().map(|b| b.to_string()).join(",");
-        let block = if depth.is_bottleneck() {
-            "bottleneck"
-        } else {
-            "basic"
-        };
-        let torch_device = match args.backend {
-            BurnBackend::Cpu => "cpu",
-            BurnBackend::Wgpu => "cuda",
-        };
-        let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
-        let out = env.run_script(
-            include_str!("models_torch.py"),
-            &[
-                block.to_string(),
-                blocks,
-                args.width.to_string(),
-                args.classes.to_string(),
-                args.batch.to_string(),
-                args.threads.to_string(),
-                args.warmup.to_string(),
-                args.steps.to_string(),
-                torch_device.to_string(),
-            ],
-        )?;
-        let report: TorchReport = serde_json::from_str(out.trim())
-            .with_context(|| format!("parsing the PyTorch peer's report: {out}"))?;
-        let ours = config.num_trainable_params()?;
-        ensure!(
-            report.params == ours,
-            "the PyTorch model has {} parameters, burn's {ours}: not the same network",
-            report.params
-        );
-        Some(report)
-    };
+    // The machine may be shared: alternate the two sides over the rounds (burn first, then
+    // PyTorch first, ...) so both see the same mix of quiet and busy moments.
+    let mut burn = Timings::default();
+    let mut torch: Option<(Timings, TorchReport)> = None;
+    for round in 0..args.rounds {
+        let torch_first = round % 2 == 1;
+        for side in if torch_first { [1, 0] } else { [0, 1] } {
+            if side == 0 {
+                eprintln!("round {}: timing burn ...", round + 1);
+                burn.extend(time_burn(&config, &device, &args)?);
+            } else if !args.burn_only {
+                eprintln!("round {}: timing PyTorch ...", round + 1);
+                let report = run_torch_steps(&config, depth, &args)?;
+                let timings = Timings {
+                    train: report.train_s.clone(),
+                    infer: report.infer_s.clone(),
+                    train_cpu: report.train_cpu_s.clone(),
+                    infer_cpu: report.infer_cpu_s.clone(),
+                };
+                match &mut torch {
+                    Some((all, _)) => all.extend(timings),
+                    None => torch = Some((timings, report)),
+                }
+            }
+        }
+    }
     let load_after = load_average();
 
     let backend_name = match args.backend {
@@ -205,38 +223,84 @@ pub fn run(args: ModelsBench) -> Result<()> {
     };
     println!();
     println!(
-        "{:<28} {:>22} {:>10} {:>22} {:>10}",
-        "", "train step s (range)", "train img/s", "inference s (range)", "infer img/s"
+        "{:<34} {:>21} {:>8} {:>9} {:>21} {:>8} {:>9}",
+        "", "train step s (range)", "img/s", "CPU s", "inference s (range)", "img/s", "CPU s"
     );
     let row = |name: &str, t: &Timings| {
         println!(
-            "{:<28} {:>22} {:>10.1} {:>22} {:>10.1}",
+            "{:<34} {:>21} {:>8.1} {:>9.2} {:>21} {:>8.1} {:>9.2}",
             name,
             summary(&t.train),
             args.batch as f64 / median(&t.train),
+            median(&t.train_cpu),
             summary(&t.infer),
             args.batch as f64 / median(&t.infer),
+            median(&t.infer_cpu),
         );
     };
     row(&backend_name, &burn);
-    if let Some(report) = &torch {
+    if let Some((torch_timings, report)) = &torch {
         let name = format!(
             "PyTorch {} ({}, {} thr)",
             report.torch, report.device, report.threads
         );
-        let torch_timings = Timings {
-            train: report.train_s.clone(),
-            infer: report.infer_s.clone(),
-        };
-        row(&name, &torch_timings);
+        row(&name, torch_timings);
         println!(
-            "ratio burn/PyTorch throughput: training {:.2}x, inference {:.2}x",
+            "ratio burn/PyTorch throughput (wall clock): training {:.2}x, inference {:.2}x",
             median(&torch_timings.train) / median(&burn.train),
             median(&torch_timings.infer) / median(&burn.infer),
+        );
+        println!(
+            "ratio burn/PyTorch CPU cost per step (PyTorch CPU s / burn CPU s): training {:.2}x, inference {:.2}x",
+            median(&torch_timings.train_cpu) / median(&burn.train_cpu),
+            median(&torch_timings.infer_cpu) / median(&burn.infer_cpu),
         );
     }
     println!("load average after: {load_after}");
     Ok(())
+}
+
+/// Runs the PyTorch peer's timed steps once and checks it built the same network.
+fn run_torch_steps(
+    config: &ModelConfig,
+    depth: ResNetDepth,
+    args: &ModelsBench,
+) -> Result<TorchReport> {
+    let blocks = depth.blocks_per_stage().map(|b| b.to_string()).join(",");
+    let block = if depth.is_bottleneck() {
+        "bottleneck"
+    } else {
+        "basic"
+    };
+    let torch_device = match args.backend {
+        BurnBackend::Cpu => "cpu",
+        BurnBackend::Wgpu => "cuda",
+    };
+    let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+    let out = env.run_script(
+        include_str!("models_torch.py"),
+        &[
+            "step".to_string(),
+            block.to_string(),
+            blocks,
+            args.width.to_string(),
+            args.classes.to_string(),
+            args.batch.to_string(),
+            args.threads.to_string(),
+            args.warmup.to_string(),
+            args.steps.to_string(),
+            torch_device.to_string(),
+        ],
+    )?;
+    let report: TorchReport = serde_json::from_str(out.trim())
+        .with_context(|| format!("parsing the PyTorch peer's report: {out}"))?;
+    let ours = config.num_trainable_params()?;
+    ensure!(
+        report.params == ours,
+        "the PyTorch model has {} parameters, burn's {ours}: not the same network",
+        report.params
+    );
+    Ok(report)
 }
 
 fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Result<Timings> {
@@ -253,9 +317,9 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
         .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
         .init();
     let (x, soft) = batch(args.batch, args.classes, &train_device);
-    let mut train = Vec::new();
+    let (mut train, mut train_cpu) = (Vec::new(), Vec::new());
     for step in 0..args.warmup + args.steps {
-        let start = Instant::now();
+        let (start, start_cpu) = (Instant::now(), process_cpu_seconds());
         let logits = model.forward(x.clone());
         let loss = -(soft.clone() * log_softmax(logits, 1)).sum_dim(1).mean();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -263,6 +327,7 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
         train_device.sync()?;
         if step >= args.warmup {
             train.push(start.elapsed().as_secs_f64());
+            train_cpu.push(process_cpu_seconds() - start_cpu);
         }
     }
     debug_assert_eq!(num_trainable_params(&model), config.num_trainable_params()?);
@@ -271,16 +336,354 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
     // statistics; the weights' values do not matter for the timing.
     let model = config.init(device);
     let (x, _) = batch(args.batch, args.classes, device);
-    let mut infer = Vec::new();
+    let (mut infer, mut infer_cpu) = (Vec::new(), Vec::new());
     for step in 0..args.warmup + args.steps {
-        let start = Instant::now();
+        let (start, start_cpu) = (Instant::now(), process_cpu_seconds());
         let logits = model.forward(x.clone());
         let _ = logits.into_data();
         if step >= args.warmup {
             infer.push(start.elapsed().as_secs_f64());
+            infer_cpu.push(process_cpu_seconds() - start_cpu);
         }
     }
-    Ok(Timings { train, infer })
+    Ok(Timings {
+        train,
+        infer,
+        train_cpu,
+        infer_cpu,
+    })
+}
+
+/// One op shape of the network and how many times a training step runs it. Serialised to the
+/// PyTorch peer, which times the same list.
+#[derive(Serialize)]
+struct OpCase {
+    label: String,
+    count: usize,
+    input: [usize; 4],
+    kind: OpKind,
+}
+
+#[derive(Serialize, Clone, Copy, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum OpKind {
+    /// Bias-free conv with "same" padding; the stem conv needs no input gradient.
+    Conv {
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        input_grad: bool,
+    },
+    /// Training-mode batch norm.
+    BatchNorm,
+    Relu,
+    /// The residual addition.
+    Add,
+}
+
+/// The ops of a basic-block CIFAR ResNet's step, by shape, with their counts.
+fn basic_resnet_ops(depth: ResNetDepth, width: usize, batch: usize) -> Vec<OpCase> {
+    let mut ops: Vec<OpCase> = Vec::new();
+    let mut add = |kind: OpKind, channels: usize, size: usize| {
+        let label = match kind {
+            OpKind::Conv {
+                out,
+                kernel,
+                stride,
+                ..
+            } => format!("conv{kernel}x{kernel} {channels}->{out} s{stride} @{size}"),
+            OpKind::BatchNorm => format!("batch norm {channels}@{size}"),
+            OpKind::Relu => format!("relu {channels}@{size}"),
+            OpKind::Add => format!("add {channels}@{size}"),
+        };
+        match ops.iter_mut().find(|op| op.label == label) {
+            Some(op) => op.count += 1,
+            None => ops.push(OpCase {
+                label,
+                count: 1,
+                input: [batch, channels, size, size],
+                kind,
+            }),
+        }
+    };
+    let conv = |out, kernel, stride| OpKind::Conv {
+        out,
+        kernel,
+        stride,
+        input_grad: true,
+    };
+    let mut size = 32;
+    add(
+        OpKind::Conv {
+            out: width,
+            kernel: 3,
+            stride: 1,
+            input_grad: false,
+        },
+        3,
+        size,
+    );
+    add(OpKind::BatchNorm, width, size);
+    add(OpKind::Relu, width, size);
+    let mut channels = width;
+    for (stage, &blocks) in depth.blocks_per_stage().iter().enumerate() {
+        let planes = width << stage;
+        for index in 0..blocks {
+            let stride = if stage > 0 && index == 0 { 2 } else { 1 };
+            let out_size = size / stride;
+            add(conv(planes, 3, stride), channels, size);
+            add(conv(planes, 3, 1), planes, out_size);
+            let projection = stride != 1 || channels != planes;
+            if projection {
+                add(conv(planes, 1, stride), channels, size);
+            }
+            for _ in 0..if projection { 3 } else { 2 } {
+                add(OpKind::BatchNorm, planes, out_size);
+            }
+            add(OpKind::Relu, planes, out_size);
+            add(OpKind::Relu, planes, out_size);
+            add(OpKind::Add, planes, out_size);
+            channels = planes;
+            size = out_size;
+        }
+    }
+    ops
+}
+
+/// Forward+backward CPU time in ms of one op on burn (median of `steps` after `warmup`).
+fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Result<f64> {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::{BatchNormConfig, PaddingConfig2d};
+    let device = device.clone().autodiff();
+    let x = Tensor::<4>::random(op.input, Distribution::Normal(0.0, 1.0), &device);
+    let run: Box<dyn Fn(Tensor<4>) -> Tensor<4>> = match op.kind {
+        OpKind::Conv {
+            out,
+            kernel,
+            stride,
+            ..
+        } => {
+            let pad = kernel / 2;
+            let conv = Conv2dConfig::new([op.input[1], out], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(false)
+                .init(&device);
+            Box::new(move |x| conv.forward(x))
+        }
+        OpKind::BatchNorm => {
+            let bn = BatchNormConfig::new(op.input[1]).init(&device);
+            Box::new(move |x| bn.forward(x))
+        }
+        OpKind::Relu => Box::new(burn::tensor::activation::relu),
+        OpKind::Add => {
+            let other = Tensor::<4>::random(op.input, Distribution::Normal(0.0, 1.0), &device);
+            Box::new(move |x| x + other.clone())
+        }
+    };
+    let x = match op.kind {
+        OpKind::Conv {
+            input_grad: false, ..
+        } => x,
+        _ => x.require_grad(),
+    };
+    let mut times = Vec::new();
+    for i in 0..warmup + steps {
+        let start = process_cpu_seconds();
+        let _ = run(x.clone()).sum().backward();
+        device.sync()?;
+        if i >= warmup {
+            times.push((process_cpu_seconds() - start) * 1e3);
+        }
+    }
+    Ok(median(&times))
+}
+
+/// CPU ms of a conv's three parts on burn, called directly (no autodiff): forward, input
+/// gradient (`conv_transpose2d`, what burn's autodiff runs) and weight gradient
+/// (`conv2d_weight_backward`).
+fn time_burn_conv_parts(
+    op: &OpCase,
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+) -> Result<[f64; 3]> {
+    use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
+    use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+    let OpKind::Conv {
+        out,
+        kernel,
+        stride,
+        ..
+    } = op.kind
+    else {
+        bail!("not a conv: {}", op.label);
+    };
+    let pad = kernel / 2;
+    let [n, c, h, w] = op.input;
+    let (oh, ow) = (
+        (h + 2 * pad - kernel) / stride + 1,
+        (w + 2 * pad - kernel) / stride + 1,
+    );
+    let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Default, device);
+    let (x, weight, grad) = (
+        random(op.input),
+        random([out, c, kernel, kernel]),
+        random([n, out, oh, ow]),
+    );
+    let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+    // The output padding that makes the transposed conv reproduce the input size.
+    let extra = [
+        h + 2 * pad - kernel - (oh - 1) * stride,
+        w + 2 * pad - kernel - (ow - 1) * stride,
+    ];
+    let transpose = ConvTransposeOptions::new([stride, stride], [pad, pad], extra, [1, 1], 1);
+    let time = |f: &dyn Fn() -> Tensor<4>| -> Result<f64> {
+        let mut times = Vec::new();
+        for i in 0..warmup + steps {
+            let start = process_cpu_seconds();
+            let _ = f().into_data();
+            if i >= warmup {
+                times.push((process_cpu_seconds() - start) * 1e3);
+            }
+        }
+        Ok(median(&times))
+    };
+    Ok([
+        time(&|| conv2d(x.clone(), weight.clone(), None, options.clone()))?,
+        time(&|| conv_transpose2d(grad.clone(), weight.clone(), None, transpose.clone()))?,
+        time(&|| conv2d_weight_backward(x.clone(), weight.clone(), grad.clone(), options.clone()))?,
+    ])
+}
+
+/// Times each op of the step (forward+backward, the backward seeded through a sum) on burn and
+/// on PyTorch, in CPU time (all threads; robust to other load on the machine), and prints
+/// where a step's time goes on each side.
+fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Result<()> {
+    ensure!(
+        !depth.is_bottleneck(),
+        "--ops profiles basic-block ResNets (cifar-resnet18, cifar-resnet34)"
+    );
+    let ops = basic_resnet_ops(depth, args.width, args.batch);
+    eprintln!("timing burn's ops ...");
+    let burn: Vec<f64> = ops
+        .iter()
+        .map(|op| time_burn_op(op, device, args.warmup, args.steps))
+        .collect::<Result<_>>()?;
+    let torch: Option<Vec<f64>> = if args.burn_only {
+        None
+    } else {
+        eprintln!("timing PyTorch's ops ...");
+        let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+        let out = env.run_script(
+            include_str!("models_torch.py"),
+            &[
+                "ops".to_string(),
+                serde_json::to_string(&ops)?,
+                args.threads.to_string(),
+                args.warmup.to_string(),
+                args.steps.to_string(),
+            ],
+        )?;
+        Some(
+            serde_json::from_str(out.trim())
+                .with_context(|| format!("parsing the PyTorch peer's op times: {out}"))?,
+        )
+    };
+    println!(
+        "{:<28} {:>5} {:>13} {:>11} {:>13} {:>11} {:>7}",
+        "op (fwd+bwd, CPU ms)",
+        "count",
+        "burn ms/op",
+        "burn ms",
+        "PyTorch ms/op",
+        "PyTorch ms",
+        "ratio"
+    );
+    let (mut burn_total, mut torch_total) = (0.0, 0.0);
+    for (i, op) in ops.iter().enumerate() {
+        let b = burn[i];
+        burn_total += b * op.count as f64;
+        let (t_op, t_step, ratio) = match &torch {
+            Some(torch) => {
+                torch_total += torch[i] * op.count as f64;
+                (
+                    format!("{:.1}", torch[i]),
+                    format!("{:.0}", torch[i] * op.count as f64),
+                    // Ops under about a millisecond read 0 (scheduler accounting granularity).
+                    if b > 0.5 {
+                        format!("{:.2}", torch[i] / b)
+                    } else {
+                        "-".to_string()
+                    },
+                )
+            }
+            None => Default::default(),
+        };
+        println!(
+            "{:<28} {:>5} {:>13.1} {:>11.0} {:>13} {:>11} {:>7}",
+            op.label,
+            op.count,
+            b,
+            b * op.count as f64,
+            t_op,
+            t_step,
+            ratio
+        );
+    }
+    print!("sum per step (CPU ms): burn {burn_total:.0} ms");
+    if torch.is_some() {
+        print!(
+            ", PyTorch {torch_total:.0} ms, ratio {:.2}",
+            torch_total / burn_total
+        );
+    }
+    println!(" (ratio = burn throughput / PyTorch's)");
+
+    eprintln!("timing the parts of each conv ...");
+    let convs: Vec<&OpCase> = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Conv { .. }))
+        .collect();
+    let burn_parts: Vec<[f64; 3]> = convs
+        .iter()
+        .map(|op| time_burn_conv_parts(op, device, args.warmup, args.steps))
+        .collect::<Result<_>>()?;
+    let torch_parts: Option<Vec<[f64; 3]>> = match args.burn_only {
+        true => None,
+        false => {
+            let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+            let out = env.run_script(
+                include_str!("models_torch.py"),
+                &[
+                    "conv_parts".to_string(),
+                    serde_json::to_string(&convs)?,
+                    args.threads.to_string(),
+                    args.warmup.to_string(),
+                    args.steps.to_string(),
+                ],
+            )?;
+            Some(
+                serde_json::from_str(out.trim())
+                    .with_context(|| format!("parsing the PyTorch peer's conv times: {out}"))?,
+            )
+        }
+    };
+    println!();
+    println!(
+        "{:<28} {:>26} {:>26}",
+        "conv part (CPU ms per call)",
+        "burn fwd / x-grad / w-grad",
+        "PyTorch fwd / x-grad / w-grad"
+    );
+    for (i, op) in convs.iter().enumerate() {
+        let [f, x, w] = burn_parts[i];
+        let torch = torch_parts.as_ref().map_or(String::new(), |t| {
+            format!("{:>8.0} {:>8.0} {:>8.0}", t[i][0], t[i][1], t[i][2])
+        });
+        println!("{:<28} {f:>8.0} {x:>8.0} {w:>8.0} {torch:>26}", op.label);
+    }
+    Ok(())
 }
 
 /// A random normal batch and one-hot soft targets.
@@ -319,6 +722,21 @@ fn summary(values: &[f64]) -> String {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(0.0, f64::max);
     format!("{:.3} ({:.2}-{:.2})", median(values), min, max)
+}
+
+/// CPU time this process's threads have run, in seconds: the sum of the first field of
+/// `/proc/self/task/*/schedstat` (nanoseconds on the CPU). Threads that already exited are not
+/// counted, which is fine here: rayon's pool threads live as long as the process.
+fn process_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    nanos as f64 / 1e9
 }
 
 fn load_average() -> String {

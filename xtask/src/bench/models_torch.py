@@ -1,8 +1,11 @@
 # PyTorch peer of `cargo xtask bench models`: the same CIFAR ResNet, batch and training step
 # as the burn side, timed the same way. Prints one JSON object on stdout.
 #
-# argv: block (basic|bottleneck) blocks (e.g. 2,2,2,2) width classes batch threads warmup steps
-#       device (cpu|cuda)
+# argv: step block(basic|bottleneck) blocks(e.g. 2,2,2,2) width classes batch threads warmup
+#            steps device(cpu|cuda)
+#   or: ops ops_json threads warmup steps         (per-op forward+backward CPU ms)
+#   or: conv_parts convs_json threads warmup steps (each conv's forward, input and weight
+#                                                   gradient, CPU ms)
 import json
 import statistics
 import sys
@@ -12,7 +15,82 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-block_kind, blocks, width, classes, batch, threads, warmup, steps, device = sys.argv[1:10]
+
+def timed(fn, n, sync=lambda: None):
+    """Wall-clock seconds of n calls, and the process's CPU seconds (all threads) for each."""
+    wall, cpu = [], []
+    for _ in range(n):
+        sync()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        sync()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
+
+
+def time_ops(ops, warmup, steps):
+    """Forward+backward (seeded through a sum) of each op, median CPU ms, like the burn side."""
+    result = []
+    for op in ops:
+        n, c, h, w = op["input"]
+        kind = op["kind"]
+        x = torch.randn(n, c, h, w)
+        if kind["op"] == "conv":
+            k = kind["kernel"]
+            f = nn.Conv2d(c, kind["out"], k, stride=kind["stride"], padding=k // 2, bias=False)
+            x.requires_grad_(kind["input_grad"])
+        else:
+            x.requires_grad_(True)
+            if kind["op"] == "batch_norm":
+                f = nn.BatchNorm2d(c).train()
+            elif kind["op"] == "relu":
+                f = F.relu
+            else:
+                other = torch.randn(n, c, h, w)
+                f = lambda t: t + other  # noqa: E731
+
+        def step():
+            f(x).sum().backward()
+
+        timed(step, warmup)
+        result.append(statistics.median(timed(step, steps)[1]) * 1e3)
+    return result
+
+
+def time_conv_parts(convs, warmup, steps):
+    """CPU ms of each conv's forward, input gradient and weight gradient, called directly."""
+    result = []
+    for op in convs:
+        n, c, h, w = op["input"]
+        kind = op["kind"]
+        k, s, out = kind["kernel"], kind["stride"], kind["out"]
+        x, weight = torch.randn(n, c, h, w), torch.randn(out, c, k, k)
+        grad = torch.randn(F.conv2d(x, weight, stride=s, padding=k // 2).shape)
+        parts = [
+            lambda: F.conv2d(x, weight, stride=s, padding=k // 2),
+            lambda: torch.nn.grad.conv2d_input(x.shape, weight, grad, stride=s, padding=k // 2),
+            lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad, stride=s, padding=k // 2),
+        ]
+        times = []
+        for part in parts:
+            timed(part, warmup)
+            times.append(statistics.median(timed(part, steps)[1]) * 1e3)
+        result.append(times)
+    return result
+
+
+mode = sys.argv[1]
+if mode in ("ops", "conv_parts"):
+    ops, threads, warmup, steps = json.loads(sys.argv[2]), *map(int, sys.argv[3:6])
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    with torch.no_grad() if mode == "conv_parts" else torch.enable_grad():
+        times = time_ops(ops, warmup, steps) if mode == "ops" else time_conv_parts(ops, warmup, steps)
+    print(json.dumps(times))
+    sys.exit(0)
+
+block_kind, blocks, width, classes, batch, threads, warmup, steps, device = sys.argv[2:11]
 blocks = [int(b) for b in blocks.split(",")]
 width, classes, batch = int(width), int(classes), int(batch)
 threads, warmup, steps = int(threads), int(warmup), int(steps)
@@ -104,24 +182,13 @@ def train_step():
     return loss.item()
 
 
-def timed(fn, n):
-    times = []
-    for _ in range(n):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 model.train()
-timed(train_step, warmup)
-train = timed(train_step, steps)
+timed(train_step, warmup, sync)
+train, train_cpu = timed(train_step, steps, sync)
 model.eval()
 with torch.no_grad():
-    timed(lambda: model(x), warmup)
-    infer = timed(lambda: model(x), steps)
+    timed(lambda: model(x), warmup, sync)
+    infer, infer_cpu = timed(lambda: model(x), steps, sync)
 
 name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
 print(json.dumps({
@@ -131,6 +198,8 @@ print(json.dumps({
     "params": params,
     "train_s": train,
     "infer_s": infer,
+    "train_cpu_s": train_cpu,
+    "infer_cpu_s": infer_cpu,
     "train_median_s": statistics.median(train),
     "infer_median_s": statistics.median(infer),
 }))
