@@ -6,6 +6,40 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// PyTorch (and timm) from PyPI, shared by the models and mixing benchmarks. PyPI's Linux `torch`
+/// wheel is the CUDA build, and its declared dependencies pull 5.4 GB (the CPU-only wheels live on
+/// the PyTorch index, which is not reachable everywhere). Its libraries only need the CUDA
+/// *runtime* libraries to load, so `torch` is installed without dependencies plus exactly those
+/// libraries (the versions torch 2.15.0's metadata pins) and its pure-Python requirements: 4.0 GB,
+/// no triton, cuSOLVER or CCCL. timm comes without torchvision: the mixing bench loads timm's
+/// `data/mixup.py`, which needs only torch and numpy.
+pub const TORCH_PACKAGES: &[&str] = &[
+    "--no-deps",
+    "torch==2.15.0",
+    "filelock",
+    "typing-extensions",
+    "sympy",
+    "mpmath",
+    "networkx",
+    "jinja2",
+    "markupsafe",
+    "fsspec",
+    "numpy",
+    "nvidia-cuda-runtime==13.2.86",
+    "nvidia-cuda-cupti==13.2.86",
+    "nvidia-cuda-nvrtc==13.2.86",
+    "nvidia-cublas==13.4.1.3",
+    "nvidia-cufft==12.2.0.57",
+    "nvidia-cufile==1.17.1.22",
+    "nvidia-cusparse==12.7.10.12",
+    "nvidia-nvjitlink==13.5.37",
+    "nvidia-cusparselt-cu13==0.8.1",
+    "nvidia-nccl-cu13==2.30.7",
+    "nvidia-cudnn-cu13==9.26.0.51",
+    "nvidia-nvshmem-cu13==3.7.2",
+    "timm==1.0.31",
+];
+
 /// A virtual environment holding exactly the pinned packages it was created with.
 pub struct PyEnv {
     dir: PathBuf,
@@ -49,6 +83,11 @@ impl PyEnv {
         )?;
         std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))?;
         Ok(env)
+    }
+
+    /// The PyTorch + timm environment of [`TORCH_PACKAGES`].
+    pub fn torch() -> Result<Self> {
+        Self::ensure("torch", TORCH_PACKAGES)
     }
 
     /// The environment's interpreter.

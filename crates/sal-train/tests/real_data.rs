@@ -11,19 +11,22 @@ use std::path::Path;
 fn a_tiny_resnet_learns_fashion_mnist_in_a_few_hundred_steps() {
     let out = tempfile::tempdir().unwrap();
     let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist");
-    // 300 steps of batch 32 (9,600 images, one epoch), evaluated on 2,000 test images.
+    // 300 steps of batch 32 (two epochs of 4,800 images, the learning rate x0.1 for the
+    // second), evaluated on 2,000 test images. The drop matters: evaluated straight after
+    // constant-rate steps, the result swings by 20 points with the last batches (measured:
+    // 57-81%); after it, 82.8-84.5% over seeds 1-3.
     let text = format!(
         r#"
 name = "real-data-test"
 seed = 1
-epochs = 1
+epochs = 2
 batch_size = 32
 output_dir = "{out}"
 
 [dataset]
 name = "fashion-mnist"
 path = "{data}"
-train_limit = 9600
+train_limit = 4800
 test_limit = 2000
 
 [model]
@@ -34,15 +37,18 @@ base_width = 8
 pad_to = 32
 
 [optimizer]
-lr = 0.02
+lr = 0.05
 weight_decay = 5e-4
+
+[schedule]
+milestones = [1]
 "#,
         out = out.path().display(),
         data = datasets.display()
     );
     let config = ExperimentConfig::parse(&text, Path::new("real_data.rs"), &[]).unwrap();
     let report = sal_train::train(&config, &TrainOptions::default()).unwrap();
-    let last = report.results.final_epoch.expect("one epoch recorded");
+    let last = report.results.final_epoch.expect("epochs recorded");
     println!("test top-1 after 300 steps: {:.2}%", last.test_top1);
     assert!(
         last.test_top1 >= 75.0,
@@ -50,6 +56,6 @@ weight_decay = 5e-4
         last.test_top1
     );
     let csv = std::fs::read_to_string(&report.metrics_csv).unwrap();
-    assert_eq!(csv.lines().count(), 2, "header + one epoch:\n{csv}");
+    assert_eq!(csv.lines().count(), 3, "header + two epochs:\n{csv}");
     assert!(report.last_checkpoint.is_some());
 }

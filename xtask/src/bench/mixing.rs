@@ -29,38 +29,6 @@ use serde::Deserialize;
 
 use crate::pyenv::PyEnv;
 
-/// The shared PyTorch environment (`target/peer-venv/torch`) plus timm. PyPI's Linux `torch`
-/// wheel is the CUDA build, and its declared dependencies pull ~5.4 GB; torch only needs the
-/// CUDA runtime libraries to load, so everything is installed without dependencies and the
-/// needed ones are listed (the models bench's list, torch 2.15.0's pins). timm is installed
-/// without torchvision: the bench loads timm's `data/mixup.py`, which needs only torch and numpy.
-const TORCH_PACKAGES: &[&str] = &[
-    "--no-deps",
-    "torch==2.15.0",
-    "filelock",
-    "typing-extensions",
-    "sympy",
-    "mpmath",
-    "networkx",
-    "jinja2",
-    "markupsafe",
-    "fsspec",
-    "numpy",
-    "nvidia-cuda-runtime==13.2.86",
-    "nvidia-cuda-cupti==13.2.86",
-    "nvidia-cuda-nvrtc==13.2.86",
-    "nvidia-cublas==13.4.1.3",
-    "nvidia-cufft==12.2.0.57",
-    "nvidia-cufile==1.17.1.22",
-    "nvidia-cusparse==12.7.10.12",
-    "nvidia-nvjitlink==13.5.37",
-    "nvidia-cusparselt-cu13==0.8.1",
-    "nvidia-nccl-cu13==2.30.7",
-    "nvidia-cudnn-cu13==9.26.0.51",
-    "nvidia-nvshmem-cu13==3.7.2",
-    "timm==1.0.31",
-];
-
 /// glibc's allocator hands freed multi-megabyte blocks back to the kernel and maps fresh pages
 /// for the next ones, so a call that allocates a batch-sized output pays page faults (about 2x
 /// the time of Mixup at 128x3x32x32) or not, depending on the allocation history. The bench
@@ -370,7 +338,7 @@ pub fn run(args: MixingBench) -> Result<()> {
     let timm = if args.no_peer {
         Vec::new()
     } else {
-        let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+        let env = PyEnv::torch()?;
         let out = env.run_script(
             include_str!("mixing_timm.py"),
             &[

@@ -7,7 +7,7 @@
 //! side goes first; the report gives the median wall-clock step (with the range, which shows how
 //! noisy the machine was) and the median CPU seconds per step. `--ops` breaks a step down op by
 //! op instead. PyTorch runs from a virtual environment the bench creates
-//! (`target/peer-venv/torch`, see `TORCH_PACKAGES`). Results and findings: docs/benchmarks.md.
+//! (`target/peer-venv/torch`, see `pyenv::TORCH_PACKAGES`). Results and findings: docs/benchmarks.md.
 
 use crate::pyenv::PyEnv;
 use anyhow::{Context, Result, bail, ensure};
@@ -24,39 +24,6 @@ use std::time::Instant;
 
 /// The variable burn's CPU backend (flex, through rayon) reads its thread count from.
 const THREADS_ENV: &str = "RAYON_NUM_THREADS";
-
-/// PyTorch from PyPI without its CUDA stack's optional parts. PyPI's Linux `torch` wheel is the
-/// CUDA build and its dependencies pull 5.4 GB (the CPU-only wheels live on the PyTorch index,
-/// which is not reachable here). Its libraries only need the CUDA *runtime* libraries to load,
-/// so the environment installs `torch` without dependencies plus exactly those libraries and
-/// torch's pure-Python requirements: 4.0 GB, no triton (torch.compile, unused), cuSOLVER
-/// (loaded lazily by linalg), cuda-bindings or CCCL headers. Versions are the ones torch
-/// 2.15.0's metadata pins.
-const TORCH_PACKAGES: &[&str] = &[
-    "--no-deps",
-    "torch==2.15.0",
-    "filelock",
-    "typing-extensions",
-    "sympy",
-    "mpmath",
-    "networkx",
-    "jinja2",
-    "markupsafe",
-    "fsspec",
-    "numpy",
-    "nvidia-cuda-runtime==13.2.86",
-    "nvidia-cuda-cupti==13.2.86",
-    "nvidia-cuda-nvrtc==13.2.86",
-    "nvidia-cublas==13.4.1.3",
-    "nvidia-cufft==12.2.0.57",
-    "nvidia-cufile==1.17.1.22",
-    "nvidia-cusparse==12.7.10.12",
-    "nvidia-nvjitlink==13.5.37",
-    "nvidia-cusparselt-cu13==0.8.1",
-    "nvidia-nccl-cu13==2.30.7",
-    "nvidia-cudnn-cu13==9.26.0.51",
-    "nvidia-nvshmem-cu13==3.7.2",
-];
 
 /// Where the burn side runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -276,7 +243,7 @@ fn run_torch_steps(
         BurnBackend::Cpu => "cpu",
         BurnBackend::Wgpu => "cuda",
     };
-    let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+    let env = PyEnv::torch()?;
     let out = env.run_script(
         include_str!("models_torch.py"),
         &[
@@ -574,7 +541,7 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         None
     } else {
         eprintln!("timing PyTorch's ops ...");
-        let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+        let env = PyEnv::torch()?;
         let out = env.run_script(
             include_str!("models_torch.py"),
             &[
@@ -652,7 +619,7 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
     let torch_parts: Option<Vec<[f64; 3]>> = match args.burn_only {
         true => None,
         false => {
-            let env = PyEnv::ensure("torch", TORCH_PACKAGES)?;
+            let env = PyEnv::torch()?;
             let out = env.run_script(
                 include_str!("models_torch.py"),
                 &[
