@@ -592,13 +592,10 @@ fn legend(records: &[SampleRecord]) -> (Vec<String>, Vec<([u8; 3], String)>) {
     let mut entry = |colour, text: &str| colours.push((colour, text.to_string()));
     if let Some(first) = records.first() {
         if first.self_patch.is_some() {
-            entry(
-                SELF_READ,
-                "SalfMix: the most salient patch (target and source)",
-            );
+            entry(SELF_READ, "SalfMix: most salient patch (target and source)");
             entry(
                 SELF_WRITTEN,
-                "SalfMix: the least salient patch, overwritten by it",
+                "SalfMix: least salient patch, overwritten by it",
             );
         }
         match (&first.region, first.source) {
