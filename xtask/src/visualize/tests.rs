@@ -228,6 +228,28 @@ fn a_picture_mixes_real_images_and_shows_their_soft_labels() {
         assert!((total - 1.0).abs() <= 0.011, "{:?}", row.text);
     }
     assert!(figure.caption.iter().any(|c| c.contains("forced to apply")));
+
+    // A prob given with --set is honoured: at 0 the batch passes through, and the picture says so.
+    let p = PictureConfig::new(
+        &text,
+        &path,
+        "cutmix",
+        &["augmentation.prob=0".into()],
+        None,
+    )
+    .unwrap();
+    let figure = p.render(&samples, None).unwrap();
+    assert!(figure.caption.iter().any(|c| c.starts_with("NOT APPLIED")));
+    assert!(!figure.caption.iter().any(|c| c.contains("forced")));
+    assert!(figure.legend.is_empty());
+    for row in &figure.rows {
+        assert!(row.tiles[1].is_none(), "no source");
+        assert!(
+            row.text.len() == 1 && row.text[0].ends_with(" 1.00"),
+            "{:?}",
+            row.text
+        );
+    }
 }
 
 #[test]
