@@ -9,6 +9,7 @@ mod models;
 mod pyenv;
 mod saliency;
 mod train;
+mod visualize;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// A saliency map of one image (or Wang & Dudek masks of a frame sequence).
     Saliency(saliency::SaliencyArgs),
+    /// Pictures of a mixing method on real data: target, source, mixed image and label.
+    Visualize(visualize::VisualizeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Data(d) => data::run(d),
         Command::Models(args) => models::run(args),
         Command::Saliency(args) => saliency::run(args),
+        Command::Visualize(args) => visualize::run(args),
     }
 }
