@@ -347,11 +347,7 @@ impl Samples {
         let len = set.len();
         let limit = config.dataset.train_limit.map_or(len, |l| l.min(len));
         ensure!(limit > 0, "the training set is empty");
-        let num_classes = config
-            .model
-            .num_classes
-            .or(config.dataset.name.num_classes())
-            .unwrap_or(set.num_classes());
+        let num_classes = config.num_classes(set.num_classes());
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut chosen: Vec<sal_train::data::ImageItem> = Vec::with_capacity(n);
         // Distinct classes first; after enough misses any image will do.

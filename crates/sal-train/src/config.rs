@@ -300,6 +300,15 @@ impl ExperimentConfig {
             .unwrap_or_else(|| PathBuf::from("runs").join(&self.name))
     }
 
+    /// Classes the model predicts: `model.num_classes`, else the data set format's, else the
+    /// number the opened training set has (image folders).
+    pub fn num_classes(&self, train_set_classes: usize) -> usize {
+        self.model
+            .num_classes
+            .or(self.dataset.name.num_classes())
+            .unwrap_or(train_set_classes)
+    }
+
     /// The model's configuration with data-set defaults filled in; `num_classes` is the
     /// config's or, if it has none, the data set's.
     pub fn model_config(&self, num_classes: usize) -> sal_models::ModelConfig {

@@ -30,6 +30,24 @@ pub fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     (targets * log_softmax(logits, 1)).sum_dim(1).mean().neg()
 }
 
+/// SalfMix's saliency (paper eq. 3): `max_c |dL/dx|` of `images` under `model`, `L` the
+/// cross-entropy with the true `labels`, from an extra forward and backward pass. `images` must
+/// be on an autodiff device; the model's BatchNorm runs as it is set (training mode updates the
+/// running statistics, as any forward pass during training does).
+///
+/// # Shapes
+/// - images `[N, C, H, W]`, labels `[N]` -> `[N, H, W]`
+pub fn input_gradient(model: &Model, images: &Tensor<4>, labels: &Tensor<1, Int>) -> Tensor<3> {
+    let images = images.clone().detach().require_grad();
+    let logits = model.forward(images.clone());
+    let loss = soft_cross_entropy(logits.clone(), one_hot(labels, &logits));
+    let grads = loss.backward();
+    let gradient = images
+        .grad(&grads)
+        .expect("the input was marked require_grad");
+    input_gradient_saliency(gradient)
+}
+
 /// A classifier under training: the network plus the batch mixing around it.
 #[derive(Module, Debug)]
 pub struct Classifier {
@@ -55,18 +73,6 @@ impl Classifier {
         (logits, loss)
     }
 
-    /// `max_c |dL/dx|` of the clean batch under the current model (SalfMix eq. 3).
-    fn input_gradient(&self, batch: &ImageBatch) -> Tensor<3> {
-        let images = batch.images.clone().detach().require_grad();
-        let logits = self.model.forward(images.clone());
-        let loss = soft_cross_entropy(logits.clone(), one_hot(&batch.labels, &logits));
-        let grads = loss.backward();
-        let gradient = images
-            .grad(&grads)
-            .expect("the input was marked require_grad");
-        input_gradient_saliency(gradient)
-    }
-
     /// The training step's logits, soft targets and the labels accuracy is logged against.
     fn mixed_forward(&self, augmentation: &Augmentation, batch: ImageBatch) -> Mixed {
         let num_classes = self.model.num_classes();
@@ -77,7 +83,11 @@ impl Classifier {
         match augmentation.saliency_input() {
             SaliencyInput::None | SaliencyInput::Given => {}
             SaliencyInput::InputGradient => {
-                mix_batch = mix_batch.with_saliency(self.input_gradient(&batch));
+                mix_batch = mix_batch.with_saliency(input_gradient(
+                    &self.model,
+                    &batch.images,
+                    &batch.labels,
+                ));
             }
             SaliencyInput::FeatureMap => {
                 let (logits, features) = self.model.forward_with_features(batch.images.clone());

@@ -151,11 +151,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     let train_set = config.dataset.open(Split::Train)?;
     let test_set = config.dataset.open(Split::Test)?;
     let (train_len, test_len) = (train_set.len(), test_set.len());
-    let num_classes = config
-        .model
-        .num_classes
-        .or(config.dataset.name.num_classes())
-        .unwrap_or(train_set.num_classes());
+    let num_classes = config.num_classes(train_set.num_classes());
     if train_set.num_classes() > num_classes {
         return Err(TrainError::Invalid(format!(
             "model.num_classes = {num_classes} but the training set has {} classes",

@@ -9,12 +9,11 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor};
 use sal_core::SaliencyInput;
-use sal_core::model_saliency::{feature_map_saliency, input_gradient_saliency};
-use sal_core::targets::{LabelSmoothing, one_hot_targets};
+use sal_core::model_saliency::feature_map_saliency;
 use sal_models::Model;
 use sal_train::ExperimentConfig;
 use sal_train::checkpoint::{checkpoint_path, latest_complete_epoch};
-use sal_train::step::{Classifier, soft_cross_entropy};
+use sal_train::step::{Classifier, input_gradient};
 
 /// Where the network's weights came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,20 +101,4 @@ impl SaliencyModel {
             }
         })
     }
-}
-
-// COPY of `sal_train::step::Classifier::input_gradient` (private there). Reported to the lead:
-// once sal-train exposes it (e.g. `pub fn input_gradient(model, images, labels)`), call that.
-/// `max_c |dL/dx|` of the batch under `model`, `L` the cross-entropy with the true labels
-/// (SalfMix eq. 3).
-fn input_gradient(model: &Model, images: &Tensor<4>, labels: &Tensor<1, Int>) -> Tensor<3> {
-    let images = images.clone().detach().require_grad();
-    let logits = model.forward(images.clone());
-    let classes = logits.dims()[1];
-    let targets = one_hot_targets(labels.clone(), classes, LabelSmoothing::default());
-    let grads = soft_cross_entropy(logits, targets).backward();
-    let gradient = images
-        .grad(&grads)
-        .expect("the input was marked require_grad");
-    input_gradient_saliency(gradient)
 }
