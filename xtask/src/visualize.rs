@@ -42,7 +42,7 @@ use sal_core::overlay::Rgb;
 use sal_core::{AugmentationConfig, MixBatch, PairConfig, SampleRecord, SampleRegion};
 use sal_train::ExperimentConfig;
 use sal_train::data::Split;
-use sal_train::transform::SampleTransform;
+use sal_train::loader::LoaderMode;
 
 use figure::{Figure, Row, outline_set, upscale};
 use saliency_model::SaliencyModel;
@@ -362,14 +362,8 @@ impl Samples {
             }
         }
         let first = &chosen[0];
-        let normalization = config.normalization();
-        let transform = SampleTransform::new(
-            &config.transform,
-            first.channels,
-            first.height,
-            first.width,
-            normalization.clone(),
-        );
+        let transform = config.sample_transform(first, LoaderMode::Train);
+        let normalization = transform.normalization.clone();
         let per = transform.sample_len();
         let mut pixels = vec![0f32; n * per];
         for (item, out) in chosen.iter().zip(pixels.chunks_mut(per)) {

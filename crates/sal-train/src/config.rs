@@ -293,6 +293,30 @@ impl ExperimentConfig {
         }
     }
 
+    /// The per-sample transform for images shaped like `first`: training (random crop and
+    /// flip as configured) or evaluation (padding and normalisation only).
+    pub fn sample_transform(
+        &self,
+        first: &crate::data::ImageItem,
+        mode: crate::loader::LoaderMode,
+    ) -> crate::transform::SampleTransform {
+        let config = match mode {
+            crate::loader::LoaderMode::Train => self.transform.clone(),
+            crate::loader::LoaderMode::Eval => TransformConfig {
+                crop_padding: 0,
+                hflip: false,
+                ..self.transform.clone()
+            },
+        };
+        crate::transform::SampleTransform::new(
+            &config,
+            first.channels,
+            first.height,
+            first.width,
+            self.normalization(),
+        )
+    }
+
     /// The run directory: `output_dir`, or `runs/<name>`.
     pub fn output_dir(&self) -> PathBuf {
         self.output_dir

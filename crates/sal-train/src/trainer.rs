@@ -20,7 +20,6 @@ use crate::loader::{ImageLoader, LoaderMode};
 use crate::record::{EpochRecord, RunLog, RunRecorder};
 use crate::schedule::MultiStepLr;
 use crate::step::Classifier;
-use crate::transform::SampleTransform;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -159,25 +158,8 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         )));
     }
     let first = train_set.load(0)?;
-    let normalization = config.normalization();
-    let transform = SampleTransform::new(
-        &config.transform,
-        first.channels,
-        first.height,
-        first.width,
-        normalization,
-    );
-    let eval_transform = SampleTransform::new(
-        &crate::transform::TransformConfig {
-            crop_padding: 0,
-            hflip: false,
-            ..config.transform.clone()
-        },
-        first.channels,
-        first.height,
-        first.width,
-        transform.normalization.clone(),
-    );
+    let transform = config.sample_transform(&first, LoaderMode::Train);
+    let eval_transform = config.sample_transform(&first, LoaderMode::Eval);
 
     let train_loader = ImageLoader::new(
         train_set.clone(),
