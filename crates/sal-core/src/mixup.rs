@@ -5,7 +5,7 @@
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::device_ops::{index_tensor, select_samples};
+use crate::device_ops::blend_samples;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
 use crate::pair::{PairMix, PairMixer, Pairs, mix_permuted};
 use crate::record::{Regions, Weights};
@@ -67,11 +67,13 @@ impl PairMixer for Mixup {
 
     fn mix_pairs(&self, pairs: Pairs<'_>, rng: &mut StdRng) -> Result<PairMix, MixError> {
         let lam = self.lambda.sample(rng);
-        let index = index_tensor(pairs.source_index, &pairs.target.device());
-        // Gather the partners first: the pool (often the batch itself) is then released, so the
-        // scalings and the sum can run in place on uniquely owned buffers.
-        let partners = select_samples(pairs.pool, index);
-        let images = pairs.target.mul_scalar(lam) + partners.mul_scalar(1.0 - lam);
+        let images = blend_samples(
+            pairs.target,
+            pairs.pool,
+            pairs.source_index,
+            lam,
+            pairs.pool_is_target,
+        );
         Ok(PairMix {
             images,
             own_weight: OwnWeight::Batch(lam),
