@@ -38,8 +38,8 @@ pub fn select_samples(images: Tensor<4>, index: Tensor<1, Int>) -> Tensor<4> {
 /// four passes and allocates two batch-sized buffers, each op on one thread at CIFAR batch sizes
 /// (burn-flex 0.22.1 parallelises elementwise ops only from 4M elements, `simd/portable.rs`):
 /// measured 1.3-1.5x timm's time at 128x3x32x32, against 0.3x for this pass
-/// (docs/benchmarks.md). Other backends, and autodiff or non-f32 batches, use the tensor ops;
-/// both paths agree (test below).
+/// (docs/benchmarks.md). Other backends, batches tracked by autodiff and non-f32 batches use
+/// the tensor ops; both paths agree (test below).
 pub fn blend_samples(
     target: Tensor<4>,
     pool: Tensor<4>,
@@ -48,11 +48,14 @@ pub fn blend_samples(
     pool_is_target: bool,
 ) -> Tensor<4> {
     let device = target.device();
-    let on_plain_flex = device == Device::flex()
-        && !device.is_autodiff()
+    // `==` compares hardware, so this holds on flex with or without autodiff; a batch that
+    // autodiff tracks keeps the tensor ops, which record the graph.
+    let in_place = device == Device::flex()
+        && !target.is_tracked()
+        && !pool.is_tracked()
         && target.dtype() == DType::F32
         && pool.dtype() == DType::F32;
-    if !on_plain_flex {
+    if !in_place {
         let partners = select_samples(pool, index_tensor(source_index, &device));
         // Gathered first: the pool (often the batch itself) is then released, so the scalings
         // and the sum run in place on uniquely owned buffers.
@@ -305,8 +308,10 @@ mod tests {
 
     #[test]
     fn flex_blend_equals_the_tensor_op_blend() {
-        // The autodiff flex device takes the tensor-op path, the plain one the parallel pass.
+        // A batch tracked by autodiff takes the tensor-op path; untracked flex batches, on the
+        // plain or the autodiff device (the trainer's), the in-place pass.
         let flex = Device::flex();
+        let autodiff = flex.clone().autodiff();
         let cases = [
             (true, [2, 0, 3, 1]), // one 4-cycle
             (true, [1, 0, 2, 3]), // a swap and two fixed points
@@ -314,8 +319,11 @@ mod tests {
             (false, [3, 0, 5, 1]),
         ];
         for (pool_is_target, index) in cases {
-            let blend = |device: &Device| {
-                let target = ramp(4, 3, 5, 7, device);
+            let blend = |device: &Device, tracked: bool| {
+                let mut target = ramp(4, 3, 5, 7, device);
+                if tracked {
+                    target = target.require_grad();
+                }
                 let pool = if pool_is_target {
                     target.clone()
                 } else {
@@ -323,13 +331,17 @@ mod tests {
                 };
                 host_vec::<f32, 4>(blend_samples(target, pool, &index, 0.3, pool_is_target))
             };
-            let fast = blend(&flex);
-            for device in [flex.clone().autodiff()].into_iter().chain(devices()) {
-                let reference = blend(&device);
+            let fast = blend(&flex, false);
+            let others = [(autodiff.clone(), true), (autodiff.clone(), false)];
+            for (device, tracked) in others
+                .into_iter()
+                .chain(devices().into_iter().map(|d| (d, false)))
+            {
+                let reference = blend(&device, tracked);
                 for (a, b) in fast.iter().zip(&reference) {
                     assert!(
                         (a - b).abs() <= 1e-5 * b.abs().max(1.0),
-                        "{a} vs {b} on {device:?}"
+                        "{a} vs {b} on {device:?} (tracked: {tracked})"
                     );
                 }
             }
