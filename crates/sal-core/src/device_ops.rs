@@ -48,36 +48,21 @@ pub fn blend_samples(
     pool_is_target: bool,
 ) -> Tensor<4> {
     let device = target.device();
-    // `==` compares hardware, so this holds on flex with or without autodiff; a batch that
-    // autodiff tracks keeps the tensor ops, which record the graph.
-    let in_place = device == Device::flex()
-        && !target.is_tracked()
-        && !pool.is_tracked()
-        && target.dtype() == DType::F32
-        && pool.dtype() == DType::F32;
-    if !in_place {
+    let [_, c, h, w] = target.dims();
+    if !on_flex_host(&target, &pool) {
         let partners = select_samples(pool, index_tensor(source_index, &device));
         // Gathered first: the pool (often the batch itself) is then released, so the scalings
         // and the sum run in place on uniquely owned buffers.
         return target.mul_scalar(lam) + partners.mul_scalar(1.0 - lam);
     }
-    let shape = target.dims();
-    let row = shape[1] * shape[2] * shape[3];
+    let (mut images, pool) = host_buffers(target, pool, pool_is_target);
+    let row = c * h * w;
     let (lam, rest) = (lam as f32, (1.0 - lam) as f32);
     let blend = |own: &mut [f32], partner: &[f32]| {
         for (o, &p) in own.iter_mut().zip(partner) {
             *o = lam * *o + rest * p;
         }
     };
-    // `into_data` hands flex's buffer over without a copy when the handle owns it alone, so a
-    // pool that is the target batch gives its handle up first.
-    let pool = if pool_is_target {
-        drop(pool);
-        None
-    } else {
-        Some(pool.into_data())
-    };
-    let mut images = target.into_data();
     let x: &mut [f32] = images.as_mut_slice().expect("dtype checked above");
     let blend_from = |x: &mut [f32], pool: &[f32]| {
         for (i, own) in x.chunks_mut(row).enumerate() {
@@ -114,6 +99,100 @@ pub fn blend_samples(
         return Tensor::from_data(images, &device);
     };
     blend_from(x, pool.as_slice().expect("dtype checked above"));
+    Tensor::from_data(images, &device)
+}
+
+/// Whether [`host_buffers`] applies: both tensors live on flex, are f32 and are not tracked by
+/// autodiff. `==` on devices compares hardware, so this also holds on the autodiff flex device
+/// (the trainer's) for untracked batches; tracked ones keep the tensor ops, which record the graph.
+fn on_flex_host(target: &Tensor<4>, pool: &Tensor<4>) -> bool {
+    target.device() == Device::flex()
+        && !target.is_tracked()
+        && !pool.is_tracked()
+        && target.dtype() == DType::F32
+        && pool.dtype() == DType::F32
+}
+
+/// The batch's buffer and (unless the pool is the batch itself) the pool's, as host data.
+///
+/// Flex's device memory is host memory, and `into_data` hands a uniquely owned buffer over
+/// without a copy, so the caller can work in place and wrap the result with `Tensor::from_data`
+/// (also without a copy). A pool that is the target batch gives its handle up first, so the
+/// batch's buffer stays uniquely owned.
+fn host_buffers(
+    target: Tensor<4>,
+    pool: Tensor<4>,
+    pool_is_target: bool,
+) -> (TensorData, Option<TensorData>) {
+    let pool = if pool_is_target {
+        drop(pool);
+        None
+    } else {
+        Some(pool.into_data())
+    };
+    (target.into_data(), pool)
+}
+
+/// Per-sample pastes with boxes known on the host:
+/// `target[i, :, pairs[i].target] = pool[source_index[i], :, pairs[i].source]`.
+///
+/// On flex the patches are copied in place, touching only the boxes' pixels: every source patch
+/// is read before any is written, so a pool that is the batch itself reads unpasted pixels. Other
+/// backends (and tracked batches, see [`on_flex_host`]) run [`paste_boxes`]. At 128x3x32x32 the
+/// tensor-op version gathers the partners, builds a shift index and a mask of the whole batch,
+/// and selects: several batch-sized passes for a paste of a fraction of the pixels.
+pub fn paste_box_pairs(
+    target: Tensor<4>,
+    pool: Tensor<4>,
+    source_index: &[usize],
+    pairs: &[BoxPair],
+    pool_is_target: bool,
+) -> Tensor<4> {
+    let device = target.device();
+    let [_, c, h, w] = target.dims();
+    if !on_flex_host(&target, &pool) {
+        let boxes = |pick: fn(&BoxPair) -> PixelBox| {
+            let b: Vec<PixelBox> = pairs.iter().map(pick).collect();
+            crate::boxes::boxes_to_device(&b, &device)
+        };
+        let aligned = pairs.iter().all(|p| p.source == p.target);
+        let index = index_tensor(source_index, &device);
+        return paste_boxes(
+            target,
+            pool,
+            Some(index),
+            boxes(|p| p.target),
+            boxes(|p| p.source),
+            aligned,
+        );
+    }
+    let (mut images, pool) = host_buffers(target, pool, pool_is_target);
+    let image = c * h * w;
+    // Offsets of the box rows inside image `i`: channel by channel, row by row.
+    let box_rows = move |i: usize, b: PixelBox| {
+        (0..c).flat_map(move |ch| (b.r1..b.r2).map(move |r| i * image + ch * h * w + r * w + b.c1))
+    };
+    let mut patches = Vec::with_capacity(c * pairs.iter().map(|p| p.source.area()).sum::<usize>());
+    {
+        let x: &[f32] = images.as_slice().expect("dtype checked above");
+        let pool: &[f32] = pool
+            .as_ref()
+            .map_or(x, |p| p.as_slice().expect("dtype checked"));
+        for (p, &j) in pairs.iter().zip(source_index) {
+            for o in box_rows(j, p.source) {
+                patches.extend_from_slice(&pool[o..o + p.source.width()]);
+            }
+        }
+    }
+    let x: &mut [f32] = images.as_mut_slice().expect("dtype checked above");
+    let mut read = 0;
+    for (i, p) in pairs.iter().enumerate() {
+        let len = p.target.width();
+        for o in box_rows(i, p.target) {
+            x[o..o + len].copy_from_slice(&patches[read..read + len]);
+            read += len;
+        }
+    }
     Tensor::from_data(images, &device)
 }
 
@@ -344,6 +423,63 @@ mod tests {
                         "{a} vs {b} on {device:?} (tracked: {tracked})"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn flex_box_pastes_equal_the_tensor_op_pastes() {
+        // Tracked batches take `paste_boxes`; untracked flex batches the in-place copy.
+        let flex = Device::flex();
+        let autodiff = flex.clone().autodiff();
+        let (h, w) = (5, 7);
+        let shifted = [
+            BoxPair {
+                source: PixelBox::new(0, 0, 2, 3),
+                target: PixelBox::new(3, 4, 5, 7),
+            },
+            BoxPair::same(PixelBox::new(1, 1, 4, 6)),
+            BoxPair {
+                source: PixelBox::new(2, 3, 5, 7),
+                target: PixelBox::new(0, 0, 3, 4),
+            },
+            BoxPair::same(PixelBox::new(0, 0, 0, 0)),
+        ];
+        let aligned = [BoxPair::same(PixelBox::new(1, 2, 4, 5)); 4];
+        let cases = [
+            (true, [2, 0, 3, 1], shifted),
+            (true, [1, 1, 0, 0], shifted), // repeated sources that are themselves pasted
+            (true, [3, 2, 1, 0], aligned),
+            (false, [5, 0, 5, 2], shifted),
+        ];
+        for (pool_is_target, index, pairs) in cases {
+            let paste = |device: &Device, tracked: bool| {
+                let mut target = ramp(4, 2, h, w, device);
+                if tracked {
+                    target = target.require_grad();
+                }
+                let pool = if pool_is_target {
+                    target.clone()
+                } else {
+                    ramp(6, 2, h, w, device).mul_scalar(-1.0)
+                };
+                host_vec::<f32, 4>(paste_box_pairs(
+                    target,
+                    pool,
+                    &index,
+                    &pairs,
+                    pool_is_target,
+                ))
+            };
+            let fast = paste(&flex, false);
+            let others = [(autodiff.clone(), true), (autodiff.clone(), false)];
+            let wgpu = devices().into_iter().map(|d| (d, false));
+            for (device, tracked) in others.into_iter().chain(wgpu) {
+                assert_eq!(
+                    fast,
+                    paste(&device, tracked),
+                    "{device:?} (tracked: {tracked})"
+                );
             }
         }
     }

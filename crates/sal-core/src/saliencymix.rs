@@ -15,13 +15,13 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::boxes::{BoxPair, anchored_pair, area_lambda, boxes_to_device, cut_size, device_boxes};
+use crate::boxes::{BoxPair, anchored_pair, area_lambda, cut_size, device_boxes};
 use crate::detector::{
     DetectorChoice, HostDetector, HostInput, Normalization, Peak, quantised_peak,
 };
 use crate::device_ops::{
-    box_areas, first_argmax, first_argmin, float_tensor, index_tensor, paste_boxes,
-    paste_shared_box, unravel,
+    box_areas, first_argmax, first_argmin, float_tensor, index_tensor, paste_box_pairs,
+    paste_boxes, paste_shared_box, unravel,
 };
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 use crate::pair::{PairMix, PairMixer, Pairs, mix_permuted};
@@ -378,15 +378,12 @@ impl PairMixer for SaliencyMix {
                     .map(|(&s, &t)| anchored_pair(h, w, cut, s, t))
                     .collect();
                 let lams: Vec<f64> = boxes.iter().map(|p| area_lambda(h, w, &p.target)).collect();
-                let sources: Vec<_> = boxes.iter().map(|p| p.source).collect();
-                let targets: Vec<_> = boxes.iter().map(|p| p.target).collect();
-                let images = paste_boxes(
+                let images = paste_box_pairs(
                     pairs.target,
                     pairs.pool,
-                    Some(index),
-                    boxes_to_device(&targets, &device),
-                    boxes_to_device(&sources, &device),
-                    aligned,
+                    pairs.source_index,
+                    &boxes,
+                    pairs.pool_is_target,
                 );
                 let weights = float_tensor(lams.iter().map(|&l| l as f32).collect(), [n], &device);
                 PairMix {
