@@ -358,14 +358,14 @@ impl PairMixer for SaliencyMix {
         let cut = cut_size(h, w, lam);
         let anchors = self.anchors(&pairs)?;
         let device = pairs.target.device();
-        let index = index_tensor(pairs.source_index, &device);
+        let index = || index_tensor(pairs.source_index, &device);
         let aligned = self.style == MixingStyle::SalientToCorresponding;
         Ok(match anchors {
             Anchors::Host { source, target } if source.len() == 1 => {
                 let pair = anchored_pair(h, w, cut, source[0], target[0]);
                 let lam = area_lambda(h, w, &pair.target);
                 PairMix {
-                    images: paste_shared_box(pairs.target, pairs.pool, index, pair),
+                    images: paste_shared_box(pairs.target, pairs.pool, index(), pair),
                     own_weight: OwnWeight::Batch(lam),
                     weights: Weights::batch(lam, n),
                     regions: Regions::Boxes(BoxPairs::Host(vec![pair; n])),
@@ -404,7 +404,7 @@ impl PairMixer for SaliencyMix {
                 let images = paste_boxes(
                     pairs.target,
                     pairs.pool,
-                    Some(index),
+                    Some(index()),
                     target_boxes.clone(),
                     source_boxes.clone(),
                     aligned,
