@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::boxes::{PixelBox, boxes_to_device, centred_box};
 use crate::device_ops::box_mask;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
-use crate::record::{MixRecord, Regions, Weights};
+use crate::record::{MixRecord, Regions};
 use crate::sampling::{below, coin, probability};
 use crate::targets::{LabelSmoothing, one_hot_targets};
 use crate::{ConfigError, MixError};
@@ -82,15 +82,7 @@ impl BatchMixer for Cutout {
         Ok(MixOutput {
             images,
             targets: one_hot_targets(batch.labels, batch.num_classes, self.smoothing),
-            record: MixRecord {
-                method: self.name(),
-                applied,
-                source_index: None,
-                own_weight: Weights::batch(1.0, n),
-                regions: Regions::Holes(holes),
-                self_mix: None,
-                originals_prepended: false,
-            },
+            record: MixRecord::within_images(self.name(), applied, n, Regions::Holes(holes)),
         })
     }
 }

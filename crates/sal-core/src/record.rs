@@ -170,12 +170,18 @@ impl SampleRegion {
 impl MixRecord {
     /// A call that changed nothing.
     pub fn unapplied(method: &'static str, n: usize) -> Self {
+        Self::within_images(method, false, n, Regions::None)
+    }
+
+    /// A method that edits each image on its own (Cutout, SalfMix): no partner, every sample
+    /// keeps its whole label.
+    pub fn within_images(method: &'static str, applied: bool, n: usize, regions: Regions) -> Self {
         Self {
             method,
-            applied: false,
+            applied,
             source_index: None,
             own_weight: Weights::batch(1.0, n),
-            regions: Regions::None,
+            regions,
             self_mix: None,
             originals_prepended: false,
         }

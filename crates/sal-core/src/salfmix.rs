@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::boxes::device_boxes::{Spans, stack};
 use crate::device_ops::{first_argmax, first_argmin, float_tensor, paste_boxes, unravel};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
-use crate::record::{BoxPairs, MixRecord, Regions, Weights};
+use crate::record::{BoxPairs, MixRecord, Regions};
 use crate::sampling::{coin, probability, unit_floats};
 use crate::targets::{LabelSmoothing, one_hot_targets};
 use crate::{ConfigError, MixError};
@@ -202,15 +202,7 @@ impl BatchMixer for SalfMix {
         Ok(MixOutput {
             images,
             targets: one_hot_targets(batch.labels, batch.num_classes, self.smoothing),
-            record: MixRecord {
-                method: self.name(),
-                applied,
-                source_index: None,
-                own_weight: Weights::batch(1.0, n),
-                regions: Regions::Boxes(patches),
-                self_mix: None,
-                originals_prepended: false,
-            },
+            record: MixRecord::within_images(self.name(), applied, n, Regions::Boxes(patches)),
         })
     }
 }
@@ -219,7 +211,7 @@ impl BatchMixer for SalfMix {
 mod tests {
     use super::*;
     use crate::boxes::PixelBox;
-    use crate::record::SampleRegion;
+    use crate::record::{SampleRegion, Weights};
     use crate::sampling::step_rng;
     use crate::testing::{assert_box_mix_properties, assert_device_parity, random_batch};
     use burn::tensor::Device;
