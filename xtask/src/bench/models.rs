@@ -541,21 +541,7 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         None
     } else {
         eprintln!("timing PyTorch's ops ...");
-        let env = PyEnv::torch()?;
-        let out = env.run_script(
-            include_str!("models_torch.py"),
-            &[
-                "ops".to_string(),
-                serde_json::to_string(&ops)?,
-                args.threads.to_string(),
-                args.warmup.to_string(),
-                args.steps.to_string(),
-            ],
-        )?;
-        Some(
-            serde_json::from_str(out.trim())
-                .with_context(|| format!("parsing the PyTorch peer's op times: {out}"))?,
-        )
+        Some(torch_op_times(args, "ops", &ops, "op times")?)
     };
     println!(
         "{:<28} {:>5} {:>13} {:>11} {:>13} {:>11} {:>7}",
@@ -616,25 +602,10 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         .iter()
         .map(|op| time_burn_conv_parts(op, device, args.warmup, args.steps))
         .collect::<Result<_>>()?;
-    let torch_parts: Option<Vec<[f64; 3]>> = match args.burn_only {
-        true => None,
-        false => {
-            let env = PyEnv::torch()?;
-            let out = env.run_script(
-                include_str!("models_torch.py"),
-                &[
-                    "conv_parts".to_string(),
-                    serde_json::to_string(&convs)?,
-                    args.threads.to_string(),
-                    args.warmup.to_string(),
-                    args.steps.to_string(),
-                ],
-            )?;
-            Some(
-                serde_json::from_str(out.trim())
-                    .with_context(|| format!("parsing the PyTorch peer's conv times: {out}"))?,
-            )
-        }
+    let torch_parts: Option<Vec<[f64; 3]>> = if args.burn_only {
+        None
+    } else {
+        Some(torch_op_times(args, "conv_parts", &convs, "conv times")?)
     };
     println!();
     println!(
@@ -654,6 +625,28 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
 }
 
 /// A random normal batch and one-hot soft targets.
+/// Runs `models_torch.py` in `mode` (`ops` or `conv_parts`) over `cases` and parses what it
+/// prints; `what` names the numbers in errors.
+fn torch_op_times<T: serde::de::DeserializeOwned>(
+    args: &ModelsBench,
+    mode: &str,
+    cases: &impl Serialize,
+    what: &str,
+) -> Result<T> {
+    let out = PyEnv::torch()?.run_script(
+        include_str!("models_torch.py"),
+        &[
+            mode.to_string(),
+            serde_json::to_string(cases)?,
+            args.threads.to_string(),
+            args.warmup.to_string(),
+            args.steps.to_string(),
+        ],
+    )?;
+    serde_json::from_str(out.trim())
+        .with_context(|| format!("parsing the PyTorch peer's {what}: {out}"))
+}
+
 fn batch(size: usize, classes: usize, device: &Device) -> (Tensor<4>, Tensor<2>) {
     let x = Tensor::<4>::random([size, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
     let mut soft = vec![0f32; size * classes];

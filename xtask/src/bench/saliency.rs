@@ -348,12 +348,7 @@ fn agree(out_dir: &Path, im: &Images) -> Result<()> {
                 bail!("{}: expected float32", path.display());
             };
             let ours = detector.compute(view)?;
-            let diff = ours
-                .data
-                .iter()
-                .zip(&cv)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let diff = max_abs_diff(&ours.data, &cv);
             worst = worst.max(diff);
             let allowed = if method == "fine-grained" { 0.0 } else { 1e-6 };
             ensure!(
@@ -495,12 +490,7 @@ fn agree_on_check_cases(dir: &Path, images: usize) -> Result<()> {
             let NpyData::F32(cv) = read(format!("{file}_{i}.npy"))?.data else {
                 bail!("{file}_{i}.npy: expected float32");
             };
-            let diff = ours
-                .data
-                .iter()
-                .zip(&cv)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let diff = max_abs_diff(&ours.data, &cv);
             ensure!(
                 ours.data.len() == cv.len() && diff <= tolerance,
                 "{method} differs from OpenCV on a {h}x{w}x{c} check image (max |diff| {diff:e})"
@@ -531,4 +521,12 @@ fn agree_on_check_cases(dir: &Path, images: usize) -> Result<()> {
          of {h}x{w} bit-exact"
     );
     Ok(())
+}
+
+/// The largest `|a - b|` over two maps' values.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }

@@ -110,41 +110,30 @@ impl_burn_dataset!(
     Arc<dyn ImageDataset>
 );
 
-impl<T: ImageDataset + ?Sized> ImageDataset for Box<T> {
-    fn len(&self) -> usize {
-        (**self).len()
-    }
+/// Boxed and shared data sets are data sets too.
+macro_rules! forward_image_dataset {
+    ($($pointer:ident),*) => {$(
+        impl<T: ImageDataset + ?Sized> ImageDataset for $pointer<T> {
+            fn len(&self) -> usize {
+                (**self).len()
+            }
 
-    fn load(&self, index: usize) -> Result<ImageItem, DataError> {
-        (**self).load(index)
-    }
+            fn load(&self, index: usize) -> Result<ImageItem, DataError> {
+                (**self).load(index)
+            }
 
-    fn num_classes(&self) -> usize {
-        (**self).num_classes()
-    }
+            fn num_classes(&self) -> usize {
+                (**self).num_classes()
+            }
 
-    fn class_names(&self) -> &[String] {
-        (**self).class_names()
-    }
+            fn class_names(&self) -> &[String] {
+                (**self).class_names()
+            }
+        }
+    )*};
 }
 
-impl<T: ImageDataset + ?Sized> ImageDataset for Arc<T> {
-    fn len(&self) -> usize {
-        (**self).len()
-    }
-
-    fn load(&self, index: usize) -> Result<ImageItem, DataError> {
-        (**self).load(index)
-    }
-
-    fn num_classes(&self) -> usize {
-        (**self).num_classes()
-    }
-
-    fn class_names(&self) -> &[String] {
-        (**self).class_names()
-    }
-}
+forward_image_dataset!(Box, Arc);
 
 /// Opens `path` for reading, mapping "not found" to [`DataError::Missing`] with `what` saying
 /// what the file should have been.
