@@ -15,6 +15,7 @@
 //! kuangliu's file (no SalfMix code was released).
 
 use crate::architecture::ResNetDepth;
+use crate::conv::conv2d;
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm, conv};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -110,19 +111,19 @@ impl PreActBlock {
             Self::Basic(b) => {
                 let pre = relu(b.bn1.forward(x.clone()));
                 let skip = shortcut_of(&b.shortcut, pre.clone(), x);
-                let out = relu(b.bn2.forward(b.conv1.forward(pre)));
+                let out = relu(b.bn2.forward(conv2d(&b.conv1, pre)));
                 let out = match &b.dropout {
                     Some(dropout) => dropout.forward(out),
                     None => out,
                 };
-                b.conv2.forward(out) + skip
+                conv2d(&b.conv2, out) + skip
             }
             Self::Bottleneck(b) => {
                 let pre = relu(b.bn1.forward(x.clone()));
                 let skip = shortcut_of(&b.shortcut, pre.clone(), x);
-                let out = relu(b.bn2.forward(b.conv1.forward(pre)));
-                let out = relu(b.bn3.forward(b.conv2.forward(out)));
-                b.conv3.forward(out) + skip
+                let out = relu(b.bn2.forward(conv2d(&b.conv1, pre)));
+                let out = relu(b.bn3.forward(conv2d(&b.conv2, out)));
+                conv2d(&b.conv3, out) + skip
             }
         }
     }
@@ -131,7 +132,7 @@ impl PreActBlock {
 /// The projection of the pre-activated input, or the raw input itself.
 fn shortcut_of(shortcut: &Option<Conv2d>, pre: Tensor<4>, x: Tensor<4>) -> Tensor<4> {
     match shortcut {
-        Some(conv) => conv.forward(pre),
+        Some(conv) => conv2d(conv, pre),
         None => x,
     }
 }
@@ -203,7 +204,7 @@ impl PreActResNet {
         let x = self
             .blocks
             .iter()
-            .fold(self.stem.forward(x), |x, block| block.forward(x));
+            .fold(conv2d(&self.stem, x), |x, block| block.forward(x));
         relu(self.final_bn.forward(x))
     }
 

@@ -17,6 +17,7 @@
 //! 0, the classifier PyTorch's default. With `base_width` w the stem has w channels and the
 //! widths grow from w to w + alpha.
 
+use crate::conv::conv2d;
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm, conv};
 use burn::module::Module;
 use burn::nn::BatchNorm;
@@ -104,14 +105,14 @@ impl PyramidBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = match &self.residual {
             PyramidResidual::Basic(b) => {
-                let out = b.conv1.forward(b.bn1.forward(x.clone()));
-                let out = b.conv2.forward(relu(b.bn2.forward(out)));
+                let out = conv2d(&b.conv1, b.bn1.forward(x.clone()));
+                let out = conv2d(&b.conv2, relu(b.bn2.forward(out)));
                 b.bn3.forward(out)
             }
             PyramidResidual::Bottleneck(b) => {
-                let out = b.conv1.forward(b.bn1.forward(x.clone()));
-                let out = b.conv2.forward(relu(b.bn2.forward(out)));
-                let out = b.conv3.forward(relu(b.bn3.forward(out)));
+                let out = conv2d(&b.conv1, b.bn1.forward(x.clone()));
+                let out = conv2d(&b.conv2, relu(b.bn2.forward(out)));
+                let out = conv2d(&b.conv3, relu(b.bn3.forward(out)));
                 b.bn4.forward(out)
             }
         };
@@ -213,7 +214,7 @@ impl PyramidNet {
 
     /// The last stage after the final BN-ReLU, which is what the head pools.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.stem_bn.forward(self.stem_conv.forward(x));
+        let x = self.stem_bn.forward(conv2d(&self.stem_conv, x));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         relu(self.final_bn.forward(x))
     }

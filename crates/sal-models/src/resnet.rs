@@ -14,6 +14,7 @@
 //! the stride or the channel count changes (torchvision's `downsample`, kuangliu's `shortcut`).
 
 use crate::architecture::ResNetDepth;
+use crate::conv::conv2d;
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm, conv};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -41,7 +42,7 @@ pub struct ResNetStem {
 
 impl ResNetStem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn.forward(self.conv.forward(x)));
+        let x = relu(self.bn.forward(conv2d(&self.conv, x)));
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -65,7 +66,7 @@ impl Projection {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv2d(&self.conv, x))
     }
 }
 
@@ -126,14 +127,14 @@ impl ResidualBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Basic(b) => {
-                let out = relu(b.bn1.forward(b.conv1.forward(x.clone())));
-                let out = b.bn2.forward(b.conv2.forward(out));
+                let out = relu(b.bn1.forward(conv2d(&b.conv1, x.clone())));
+                let out = b.bn2.forward(conv2d(&b.conv2, out));
                 relu(add_shortcut(out, x, &b.shortcut))
             }
             Self::Bottleneck(b) => {
-                let out = relu(b.bn1.forward(b.conv1.forward(x.clone())));
-                let out = relu(b.bn2.forward(b.conv2.forward(out)));
-                let out = b.bn3.forward(b.conv3.forward(out));
+                let out = relu(b.bn1.forward(conv2d(&b.conv1, x.clone())));
+                let out = relu(b.bn2.forward(conv2d(&b.conv2, out)));
+                let out = b.bn3.forward(conv2d(&b.conv3, out));
                 relu(add_shortcut(out, x, &b.shortcut))
             }
         }

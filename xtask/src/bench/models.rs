@@ -436,7 +436,7 @@ fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Re
                 .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
                 .with_bias(false)
                 .init(&device);
-            Box::new(move |x| conv.forward(x))
+            Box::new(move |x| sal_models::conv2d(&conv, x))
         }
         OpKind::BatchNorm => {
             let bn = BatchNormConfig::new(op.input[1]).init(&device);
@@ -466,17 +466,18 @@ fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Re
     Ok(median(&times))
 }
 
-/// CPU ms of a conv's three parts on burn, called directly (no autodiff): forward, input
-/// gradient (`conv_transpose2d`, what burn's autodiff runs) and weight gradient
-/// (`conv2d_weight_backward`).
+/// CPU ms of a conv's three parts on burn, called directly (no autodiff): the three functions
+/// of `sal_models::GemmConv` the models' autodiff node runs (forward, input gradient, weight
+/// gradient; im2col + GEMM on flex).
 fn time_burn_conv_parts(
     op: &OpCase,
     device: &Device,
     warmup: usize,
     steps: usize,
 ) -> Result<[f64; 3]> {
-    use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
-    use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+    use burn::backend::Dispatch;
+    use burn::tensor::ops::ConvOptions;
+    use sal_models::GemmConv;
     let OpKind::Conv {
         out,
         kernel,
@@ -499,12 +500,6 @@ fn time_burn_conv_parts(
         random([n, out, oh, ow]),
     );
     let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
-    // The output padding that makes the transposed conv reproduce the input size.
-    let extra = [
-        h + 2 * pad - kernel - (oh - 1) * stride,
-        w + 2 * pad - kernel - (ow - 1) * stride,
-    ];
-    let transpose = ConvTransposeOptions::new([stride, stride], [pad, pad], extra, [1, 1], 1);
     let time = |f: &dyn Fn() -> Tensor<4>| -> Result<f64> {
         let mut times = Vec::new();
         for i in 0..warmup + steps {
@@ -516,10 +511,25 @@ fn time_burn_conv_parts(
         }
         Ok(median(&times))
     };
+    let d = |t: &Tensor<4>| t.clone().into_dispatch();
     Ok([
-        time(&|| conv2d(x.clone(), weight.clone(), None, options.clone()))?,
-        time(&|| conv_transpose2d(grad.clone(), weight.clone(), None, transpose.clone()))?,
-        time(&|| conv2d_weight_backward(x.clone(), weight.clone(), grad.clone(), options.clone()))?,
+        time(&|| Tensor::from_dispatch(Dispatch::gemm_conv2d(d(&x), d(&weight), options.clone())))?,
+        time(&|| {
+            Tensor::from_dispatch(Dispatch::gemm_conv2d_x_backward(
+                d(&x),
+                d(&weight),
+                d(&grad),
+                options.clone(),
+            ))
+        })?,
+        time(&|| {
+            Tensor::from_dispatch(Dispatch::gemm_conv2d_weight_backward(
+                d(&x),
+                d(&weight),
+                d(&grad),
+                options.clone(),
+            ))
+        })?,
     ])
 }
 

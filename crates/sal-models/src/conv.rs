@@ -1,0 +1,352 @@
+//! The models' convolutions: burn's `Conv2d` parameters, run through [`GemmConv`], a backend
+//! extension whose flex implementation lowers forward and backward to im2col + GEMM
+//! ([`im2col`]) instead of burn-flex's own paths.
+//!
+//! Why: on the CPU backend burn-flex 0.22's convolution backward (weight gradient as a
+//! convolution with the output gradient as kernel, input gradient as a transposed convolution)
+//! took ~3x PyTorch's time and made CIFAR ResNet-18 training 0.38x PyTorch's speed
+//! (docs/benchmarks.md, Models). Every other backend (wgpu, CUDA) keeps burn's own kernels: the
+//! trait's default bodies are burn's `conv2d` and its two backward functions.
+//!
+//! The autodiff implementation records one node per convolution whose backward calls the
+//! extension's two gradient functions on the inner backend, like burn-autodiff's own `conv2d`
+//! node (it checkpoints the input and the weight; the column matrix is rebuilt, not stored).
+
+mod im2col;
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{Tensor, TensorData};
+
+use im2col::ConvGeometry;
+
+/// `conv.forward(x)` through [`GemmConv`] for the configurations the models use (no groups,
+/// no dilation, explicit padding, no bias); anything else takes burn's `Conv2d::forward`.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+        return conv.forward(x);
+    };
+    if conv.bias.is_some() || conv.groups != 1 || conv.dilation != [1, 1] {
+        return conv.forward(x);
+    }
+    let options =
+        ConvOptions::new_with_padding(conv.stride, [(top, bottom), (left, right)], [1, 1], 1);
+    Tensor::from_dispatch(<Dispatch as GemmConv>::gemm_conv2d(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        options,
+    ))
+}
+
+/// A bias-free 2-D convolution and its two gradients as one backend extension, so a backend
+/// can replace all three (flex does; the defaults are burn's own operations).
+#[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
+pub trait GemmConv: Backend {
+    /// `conv2d(x, weight)` without bias.
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// Gradient of [`GemmConv::gemm_conv2d`] with respect to `x`.
+    fn gemm_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    /// Gradient of [`GemmConv::gemm_conv2d`] with respect to `weight`.
+    fn gemm_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl GemmConv for burn::backend::Cube {}
+
+impl GemmConv for Flex {
+    fn gemm_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+        match geometry(&x, &weight, &options) {
+            Some(g) => {
+                let (x, weight) = (contiguous(x), contiguous(weight));
+                let y = im2col::forward(&g, f32s(&x), f32s(&weight));
+                from_vec(y, [g.batch, g.c_out, g.h_out, g.w_out])
+            }
+            None => Flex::conv2d(x, weight, None, options),
+        }
+    }
+
+    fn gemm_conv2d_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        match geometry(&x, &weight, &options) {
+            Some(g) if output_grad.dtype() == DType::F32 => {
+                let (weight, dy) = (contiguous(weight), contiguous(output_grad));
+                let dx = im2col::input_grad(&g, f32s(&weight), f32s(&dy));
+                from_vec(dx, [g.batch, g.c_in, g.h, g.w])
+            }
+            _ => Flex::conv2d_x_backward(x, weight, output_grad, options),
+        }
+    }
+
+    fn gemm_conv2d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        match geometry(&x, &weight, &options) {
+            Some(g) if output_grad.dtype() == DType::F32 => {
+                let (x, dy) = (contiguous(x), contiguous(output_grad));
+                let dw = im2col::weight_grad(&g, f32s(&x), f32s(&dy));
+                from_vec(dw, [g.c_out, g.c_in, g.kernel[0], g.kernel[1]])
+            }
+            _ => Flex::conv2d_weight_backward(x, weight, output_grad, options),
+        }
+    }
+}
+
+/// The im2col geometry of an `f32` convolution without groups or dilation; `None` for
+/// anything the GEMM lowering does not cover (burn's kernel runs instead).
+fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Option<ConvGeometry> {
+    let (xs, ws) = (x.shape(), weight.shape());
+    if x.dtype() != DType::F32
+        || weight.dtype() != DType::F32
+        || xs.num_dims() != 4
+        || ws.num_dims() != 4
+    {
+        return None;
+    }
+    let plain = options.groups == 1 && options.dilation == [1, 1];
+    let [top, left] = options.padding_begin();
+    let [bottom, right] = options.padding_end();
+    let (h_pad, w_pad) = (xs[2] + top + bottom, xs[3] + left + right);
+    let fits = ws[1] == xs[1] && h_pad >= ws[2] && w_pad >= ws[3];
+    if !plain || !fits || xs.num_elements() == 0 || ws.num_elements() == 0 {
+        return None;
+    }
+    Some(ConvGeometry {
+        batch: xs[0],
+        c_in: xs[1],
+        h: xs[2],
+        w: xs[3],
+        c_out: ws[0],
+        kernel: [ws[2], ws[3]],
+        stride: options.stride,
+        pad: [top, left],
+        h_out: (h_pad - ws[2]) / options.stride[0] + 1,
+        w_out: (w_pad - ws[3]) / options.stride[1] + 1,
+    })
+}
+
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("an f32 tensor made contiguous by `contiguous`")
+}
+
+fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl<B: Backend + GemmConv, C: CheckpointStrategy> GemmConv for Autodiff<B, C> {
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match GemmConv2dBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let y =
+                    B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options.clone());
+                prep.finish((x_state, weight_state, options), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
+        }
+    }
+}
+
+/// Backward step of [`GemmConv::gemm_conv2d`] under autodiff.
+#[derive(Debug)]
+struct GemmConv2dBackward;
+
+impl<B: Backend + GemmConv> Backward<B, 2> for GemmConv2dBackward {
+    type State = (NodeId, NodeId, ConvOptions<2>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, options) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+        if let Some(node) = node_x {
+            let dx =
+                B::gemm_conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            grads.register::<B>(
+                node.id,
+                B::gemm_conv2d_weight_backward(x, weight, grad, options),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conv2d;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::tensor::{Device, Distribution, Tensor, Tolerance};
+
+    /// (input NCHW, out channels, kernel, stride, padding): the models' 3x3/1x1/7x7 convs,
+    /// a many-sample block (4x4 maps) and asymmetric padding.
+    fn cases() -> Vec<([usize; 4], usize, usize, usize, PaddingConfig2d)> {
+        vec![
+            ([2, 3, 9, 9], 4, 3, 1, PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            ([3, 4, 8, 7], 5, 3, 2, PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            ([2, 4, 8, 8], 6, 1, 2, PaddingConfig2d::Explicit(0, 0, 0, 0)),
+            (
+                [1, 3, 15, 15],
+                4,
+                7,
+                2,
+                PaddingConfig2d::Explicit(3, 3, 3, 3),
+            ),
+            (
+                [24, 5, 4, 4],
+                3,
+                3,
+                1,
+                PaddingConfig2d::Explicit(1, 1, 1, 1),
+            ),
+            ([2, 2, 6, 5], 3, 3, 1, PaddingConfig2d::Explicit(1, 0, 2, 1)),
+        ]
+    }
+
+    fn make_conv(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        s: usize,
+        p: &PaddingConfig2d,
+        device: &Device,
+    ) -> Conv2d {
+        Conv2dConfig::new([c_in, c_out], [k, k])
+            .with_stride([s, s])
+            .with_padding(p.clone())
+            .with_bias(false)
+            .init(device)
+    }
+
+    #[test]
+    fn forward_matches_burns_conv2d() {
+        let device = Device::flex();
+        for (shape, c_out, k, s, p) in cases() {
+            let conv = make_conv(shape[1], c_out, k, s, &p, &device);
+            let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+            let want = conv.forward(x.clone()).into_data();
+            conv2d(&conv, x)
+                .into_data()
+                .assert_approx_eq::<f32>(&want, Tolerance::absolute(1e-5));
+        }
+        // A non-contiguous input (a transposed view) is made contiguous first.
+        let conv = make_conv(3, 4, 3, 1, &PaddingConfig2d::Explicit(1, 1, 1, 1), &device);
+        let x = Tensor::<4>::random([2, 3, 7, 5], Distribution::Default, &device).swap_dims(2, 3);
+        let want = conv.forward(x.clone()).into_data();
+        conv2d(&conv, x)
+            .into_data()
+            .assert_approx_eq::<f32>(&want, Tolerance::absolute(1e-5));
+    }
+
+    /// Input and weight gradients of `sum(conv(x) * r)` equal those of burn's own conv2d.
+    fn assert_gradients_match(device: &Device) {
+        for (shape, c_out, k, s, p) in cases() {
+            let conv = make_conv(shape[1], c_out, k, s, &p, device);
+            let x = Tensor::<4>::random(shape, Distribution::Default, device);
+            let out_dims = conv.forward(x.clone()).dims();
+            let r = Tensor::<4>::random(out_dims, Distribution::Default, device);
+            let grads_of = |ours: bool| {
+                let x = x.clone().require_grad();
+                let y = if ours {
+                    conv2d(&conv, x.clone())
+                } else {
+                    conv.forward(x.clone())
+                };
+                let grads = (y * r.clone()).sum().backward();
+                let dx = x.grad(&grads).expect("input gradient").into_data();
+                let dw = conv
+                    .weight
+                    .val()
+                    .grad(&grads)
+                    .expect("weight gradient")
+                    .into_data();
+                (dx, dw)
+            };
+            let (want_dx, want_dw) = grads_of(false);
+            let (dx, dw) = grads_of(true);
+            dx.assert_approx_eq::<f32>(&want_dx, Tolerance::absolute(1e-4));
+            dw.assert_approx_eq::<f32>(&want_dw, Tolerance::absolute(1e-4));
+        }
+    }
+
+    #[test]
+    fn gradients_match_burns_conv2d() {
+        assert_gradients_match(&Device::flex().autodiff());
+    }
+
+    /// On wgpu the extension's default bodies (burn's own kernels) run under the same
+    /// autodiff node.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn gradients_match_burns_conv2d_on_wgpu() {
+        use burn::tensor::DeviceKind;
+        assert_gradients_match(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+    }
+}

@@ -1,0 +1,668 @@
+//! 2-D convolution as im2col + one GEMM per block of samples, forward and both gradients, on
+//! plain NCHW `f32` slices (no burn types here: `conv.rs` wraps these for flex).
+//!
+//! Why this exists: burn-flex 0.22 computes a convolution's weight gradient as a convolution of
+//! the transposed input with the output gradient as the kernel, and its input gradient through
+//! a transposed convolution; for CIFAR ResNet-18 both ran ~3x slower than PyTorch
+//! (docs/benchmarks.md, "Where burn's time goes"). Here every pass is the textbook lowering
+//! (Chellapilla et al. 2006, the layout of Caffe and PyTorch's slow path):
+//!
+//! - forward:        `Y[:, b]  = W · col(X[b])`            `[C_out, K] x [K, cols]`
+//! - weight gradient: `dW     += dY[:, b] · col(X[b])^T`    `[C_out, cols] x [cols, K]`
+//! - input gradient:  `dX[b]   = col2im(W^T · dY[:, b])`    `[K, C_out] x [C_out, cols]`
+//!
+//! with `K = C_in·kh·kw` and a block `b` of whole samples whose `cols = samples·H_out·W_out`
+//! is large enough for the GEMM to run near peak (small maps are batched over samples, large
+//! ones go one sample at a time, so the column buffer stays a few MB). Blocks run in parallel
+//! on rayon, one single-threaded GEMM each; below one block per thread the GEMM itself is
+//! parallel instead. The column matrix is rebuilt in the backward pass rather than stored:
+//! a copy costs far less than the GEMM it feeds and saves hundreds of MB per layer.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+/// Shape of one convolution: NCHW input, OIHW weight, no groups, no dilation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvGeometry {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Padding before the first row and column (the end padding only shows in `h_out`/`w_out`).
+    pub pad: [usize; 2],
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+/// Columns per GEMM below which small feature maps are batched over several samples.
+const TARGET_COLUMNS: usize = 1024;
+
+impl ConvGeometry {
+    /// Rows of the column matrix: `C_in·kh·kw`.
+    fn k(&self) -> usize {
+        self.c_in * self.kernel[0] * self.kernel[1]
+    }
+
+    fn out_pixels(&self) -> usize {
+        self.h_out * self.w_out
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.batch * self.c_in * self.h * self.w
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.c_out * self.k()
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.c_out * self.out_pixels()
+    }
+
+    /// Samples per block: enough for `TARGET_COLUMNS` columns, but at least two blocks per
+    /// thread when the batch allows it, so the threads stay balanced.
+    fn samples_per_block(&self, threads: usize) -> usize {
+        let for_columns = TARGET_COLUMNS.div_ceil(self.out_pixels().max(1));
+        let for_balance = (self.batch / (2 * threads)).max(1);
+        for_columns.min(for_balance).clamp(1, self.batch.max(1))
+    }
+}
+
+/// How the blocks share the threads.
+#[derive(Clone, Copy)]
+struct Plan {
+    samples: usize,
+    blocks: usize,
+    /// Blocks run one per task with single-threaded GEMMs; otherwise blocks run in turn and
+    /// each GEMM uses every thread.
+    parallel_blocks: bool,
+}
+
+impl Plan {
+    fn new(g: &ConvGeometry) -> Self {
+        let threads = rayon::current_num_threads().max(1);
+        let samples = g.samples_per_block(threads);
+        let blocks = g.batch.div_ceil(samples);
+        Self {
+            samples,
+            blocks,
+            parallel_blocks: threads > 1 && blocks >= threads,
+        }
+    }
+
+    fn gemm_parallelism(&self) -> gemm::Parallelism {
+        if self.parallel_blocks {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(0)
+        }
+    }
+
+    /// Samples `[start, end)` of block `index`.
+    fn range(&self, index: usize, batch: usize) -> (usize, usize) {
+        let start = index * self.samples;
+        (start, (start + self.samples).min(batch))
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch (column matrix, gathered output gradient), reused across calls so
+    /// the hot loop does not page-fault fresh `mmap`ed buffers in every layer.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` with this thread's two scratch buffers resized to `a` and `b` elements.
+fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (first, second) = &mut *guard;
+        first.resize(a, 0.0);
+        second.resize(b, 0.0);
+        f(&mut first[..a], &mut second[..b])
+    })
+}
+
+/// `dst = lhs · rhs` (or `dst += lhs · rhs` when `accumulate`), all row-major with the given
+/// row strides except where a `*_transposed` flag says the operand is stored transposed.
+struct Operand<'a> {
+    data: &'a [f32],
+    /// Elements between consecutive rows of the logical matrix.
+    row_stride: usize,
+    /// Stored as the transpose: consecutive rows are `1` apart and columns `row_stride` apart.
+    transposed: bool,
+}
+
+impl Operand<'_> {
+    fn strides(&self) -> (isize, isize) {
+        if self.transposed {
+            (self.row_stride as isize, 1) // (column stride, row stride)
+        } else {
+            (1, self.row_stride as isize)
+        }
+    }
+}
+
+/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, `dst` row-major and contiguous.
+fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: Operand,
+    rhs: Operand,
+    parallelism: gemm::Parallelism,
+) {
+    assert!(dst.len() >= m * n, "gemm destination too small");
+    let (lhs_cs, lhs_rs) = lhs.strides();
+    let (rhs_cs, rhs_rs) = rhs.strides();
+    // Bounds of the strided operands, so the unsafe call below cannot read past them.
+    let last = |rows: usize, cols: usize, (cs, rs): (isize, isize)| {
+        (rows.max(1) - 1) * rs as usize + (cols.max(1) - 1) * cs as usize
+    };
+    assert!(m == 0 || k == 0 || last(m, k, (lhs_cs, lhs_rs)) < lhs.data.len());
+    assert!(k == 0 || n == 0 || last(k, n, (rhs_cs, rhs_rs)) < rhs.data.len());
+    // SAFETY: the asserts above keep every index gemm forms inside the three slices, and
+    // `dst` is a unique borrow that does not alias the two shared inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.data.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Valid output range `[lo, hi)` along one axis for kernel offset `offset`: the outputs whose
+/// input coordinate `o·stride - pad + offset` lands inside `[0, size)`.
+fn valid_range(
+    size: usize,
+    out: usize,
+    stride: usize,
+    pad: usize,
+    offset: usize,
+) -> (usize, usize) {
+    // o·stride + offset >= pad  and  o·stride + offset < size + pad
+    let lo = pad.saturating_sub(offset).div_ceil(stride);
+    let hi = if size + pad > offset {
+        (size + pad - offset).div_ceil(stride)
+    } else {
+        0
+    };
+    (lo.min(out), hi.clamp(lo.min(out), out))
+}
+
+/// Fills `col` (`[K, samples·H_out·W_out]`, row-major) from samples `[start, end)` of `x`.
+fn im2col(g: &ConvGeometry, x: &[f32], (start, end): (usize, usize), col: &mut [f32]) {
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.pad;
+    let pixels = g.out_pixels();
+    let cols = (end - start) * pixels;
+    let plane = g.h * g.w;
+    for (row_index, row) in col.chunks_exact_mut(cols).enumerate() {
+        let (ci, ky, kx) = (row_index / (kh * kw), row_index / kw % kh, row_index % kw);
+        let (oy_lo, oy_hi) = valid_range(g.h, g.h_out, sh, ph, ky);
+        let (ox_lo, ox_hi) = valid_range(g.w, g.w_out, sw, pw, kx);
+        for (sample, dst) in (start..end).zip(row.chunks_exact_mut(pixels)) {
+            let src = &x[(sample * g.c_in + ci) * plane..][..plane];
+            dst[..oy_lo * g.w_out].fill(0.0);
+            dst[oy_hi * g.w_out..].fill(0.0);
+            for oy in oy_lo..oy_hi {
+                let line = &mut dst[oy * g.w_out..][..g.w_out];
+                let src_row = &src[(oy * sh + ky - ph) * g.w..][..g.w];
+                line[..ox_lo].fill(0.0);
+                line[ox_hi..].fill(0.0);
+                if ox_lo < ox_hi {
+                    let ix0 = ox_lo * sw + kx - pw;
+                    if sw == 1 {
+                        line[ox_lo..ox_hi].copy_from_slice(&src_row[ix0..ix0 + ox_hi - ox_lo]);
+                    } else {
+                        for (d, s) in line[ox_lo..ox_hi]
+                            .iter_mut()
+                            .zip(src_row[ix0..].iter().step_by(sw))
+                        {
+                            *d = *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `col` (`[K, samples·H_out·W_out]`) back onto the samples' input gradient `dx_block`
+/// (`[samples, C_in, H, W]`, zeroed): the adjoint of [`im2col`].
+fn col2im(g: &ConvGeometry, col: &[f32], samples: usize, dx_block: &mut [f32]) {
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.pad;
+    let pixels = g.out_pixels();
+    let cols = samples * pixels;
+    let plane = g.h * g.w;
+    for (row_index, row) in col.chunks_exact(cols).enumerate() {
+        let (ci, ky, kx) = (row_index / (kh * kw), row_index / kw % kh, row_index % kw);
+        let (oy_lo, oy_hi) = valid_range(g.h, g.h_out, sh, ph, ky);
+        let (ox_lo, ox_hi) = valid_range(g.w, g.w_out, sw, pw, kx);
+        if ox_lo >= ox_hi {
+            continue;
+        }
+        for (sample, src) in row.chunks_exact(pixels).enumerate() {
+            let dst = &mut dx_block[(sample * g.c_in + ci) * plane..][..plane];
+            for oy in oy_lo..oy_hi {
+                let line = &src[oy * g.w_out..][..g.w_out];
+                let dst_row = &mut dst[(oy * sh + ky - ph) * g.w..][..g.w];
+                let ix0 = ox_lo * sw + kx - pw;
+                if sw == 1 {
+                    for (d, s) in dst_row[ix0..ix0 + ox_hi - ox_lo]
+                        .iter_mut()
+                        .zip(&line[ox_lo..ox_hi])
+                    {
+                        *d += *s;
+                    }
+                } else {
+                    for (d, s) in dst_row[ix0..]
+                        .iter_mut()
+                        .step_by(sw)
+                        .zip(&line[ox_lo..ox_hi])
+                    {
+                        *d += *s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies the output-gradient planes of samples `[start, end)` (`[samples, C_out, P]`) into
+/// `dst` as one `[C_out, samples·P]` matrix, the layout the GEMMs read.
+fn gather_channels_major(
+    g: &ConvGeometry,
+    dy: &[f32],
+    (start, end): (usize, usize),
+    dst: &mut [f32],
+) {
+    let pixels = g.out_pixels();
+    let cols = (end - start) * pixels;
+    for (co, row) in dst.chunks_exact_mut(cols).enumerate() {
+        for (sample, part) in (start..end).zip(row.chunks_exact_mut(pixels)) {
+            part.copy_from_slice(&dy[(sample * g.c_out + co) * pixels..][..pixels]);
+        }
+    }
+}
+
+/// Inverse of [`gather_channels_major`]: `[C_out, samples·P]` back to `[samples, C_out, P]`.
+fn scatter_channels_major(g: &ConvGeometry, src: &[f32], samples: usize, y_block: &mut [f32]) {
+    let pixels = g.out_pixels();
+    let cols = samples * pixels;
+    for (co, row) in src.chunks_exact(cols).enumerate() {
+        for (sample, part) in row.chunks_exact(pixels).enumerate() {
+            y_block[(sample * g.c_out + co) * pixels..][..pixels].copy_from_slice(part);
+        }
+    }
+}
+
+/// Runs `body(block index, block's slice of out)` for every block, in parallel or in turn as
+/// the plan says; `per_sample` is how many elements of `out` one sample owns.
+fn for_each_block(
+    plan: Plan,
+    out: &mut [f32],
+    per_sample: usize,
+    body: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let block_len = plan.samples * per_sample;
+    if plan.parallel_blocks {
+        out.par_chunks_mut(block_len)
+            .enumerate()
+            .for_each(|(index, block)| body(index, block));
+    } else {
+        for (index, block) in out.chunks_mut(block_len).enumerate() {
+            body(index, block);
+        }
+    }
+}
+
+/// Forward pass: `y = conv(x, weight)`, `[N, C_out, H_out, W_out]`.
+pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len(), "conv input length");
+    assert_eq!(weight.len(), g.weight_len(), "conv weight length");
+    let plan = Plan::new(g);
+    let (k, pixels) = (g.k(), g.out_pixels());
+    let mut y = vec![0.0f32; g.output_len()];
+    for_each_block(plan, &mut y, g.c_out * pixels, |index, y_block| {
+        let range = plan.range(index, g.batch);
+        let cols = (range.1 - range.0) * pixels;
+        let single = range.1 - range.0 == 1;
+        with_scratch(
+            k * cols,
+            if single { 0 } else { g.c_out * cols },
+            |col, out| {
+                im2col(g, x, range, col);
+                // One sample: its [C_out, P] output plane block is the GEMM's destination as is.
+                let dst: &mut [f32] = if single { y_block } else { out };
+                matmul(
+                    [g.c_out, cols, k],
+                    dst,
+                    false,
+                    Operand {
+                        data: weight,
+                        row_stride: k,
+                        transposed: false,
+                    },
+                    Operand {
+                        data: col,
+                        row_stride: cols,
+                        transposed: false,
+                    },
+                    plan.gemm_parallelism(),
+                );
+                if !single {
+                    scatter_channels_major(g, out, range.1 - range.0, y_block);
+                }
+            },
+        );
+    });
+    y
+}
+
+/// Gradient with respect to the input, `[N, C_in, H, W]`.
+pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(weight.len(), g.weight_len(), "conv weight length");
+    assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
+    let plan = Plan::new(g);
+    let (k, pixels) = (g.k(), g.out_pixels());
+    let mut dx = vec![0.0f32; g.input_len()];
+    for_each_block(plan, &mut dx, g.c_in * g.h * g.w, |index, dx_block| {
+        let range = plan.range(index, g.batch);
+        let samples = range.1 - range.0;
+        let cols = samples * pixels;
+        let gathered = if samples == 1 { 0 } else { g.c_out * cols };
+        with_scratch(k * cols, gathered, |dcol, dy_block| {
+            let dy_block: &[f32] = if samples == 1 {
+                &dy[range.0 * g.c_out * pixels..][..g.c_out * pixels]
+            } else {
+                gather_channels_major(g, dy, range, dy_block);
+                dy_block
+            };
+            matmul(
+                [k, cols, g.c_out],
+                dcol,
+                false,
+                Operand {
+                    data: weight,
+                    row_stride: k,
+                    transposed: true,
+                },
+                Operand {
+                    data: dy_block,
+                    row_stride: cols,
+                    transposed: false,
+                },
+                plan.gemm_parallelism(),
+            );
+            // Zeroed here, by a write: `vec![0.0; n]` hands out untouched zero pages, and a
+            // first `+=` read-then-write of each page costs a copy-on-write fault with a TLB
+            // shootdown (it made this function 10x slower at 64 channels @32).
+            dx_block.fill(0.0);
+            col2im(g, dcol, samples, dx_block);
+        });
+    });
+    dx
+}
+
+/// Gradient with respect to the weight, `[C_out, C_in, kh, kw]`.
+pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len(), "conv input length");
+    assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
+    let plan = Plan::new(g);
+    let (k, pixels) = (g.k(), g.out_pixels());
+    // Blocks are summed into one partial gradient per worker, then the partials are added.
+    let accumulate_blocks = |blocks: std::ops::Range<usize>, dw: &mut [f32]| {
+        for (i, index) in blocks.enumerate() {
+            let range = plan.range(index, g.batch);
+            let samples = range.1 - range.0;
+            let cols = samples * pixels;
+            let gathered = if samples == 1 { 0 } else { g.c_out * cols };
+            with_scratch(k * cols, gathered, |col, dy_block| {
+                im2col(g, x, range, col);
+                let dy_block: &[f32] = if samples == 1 {
+                    &dy[range.0 * g.c_out * pixels..][..g.c_out * pixels]
+                } else {
+                    gather_channels_major(g, dy, range, dy_block);
+                    dy_block
+                };
+                matmul(
+                    [g.c_out, k, cols],
+                    dw,
+                    i > 0,
+                    Operand {
+                        data: dy_block,
+                        row_stride: cols,
+                        transposed: false,
+                    },
+                    Operand {
+                        data: col,
+                        row_stride: cols,
+                        transposed: true,
+                    },
+                    plan.gemm_parallelism(),
+                );
+            });
+        }
+    };
+    let mut dw = vec![0.0f32; g.weight_len()];
+    if !plan.parallel_blocks {
+        accumulate_blocks(0..plan.blocks, &mut dw);
+        return dw;
+    }
+    let workers = rayon::current_num_threads().min(plan.blocks);
+    let per_worker = plan.blocks.div_ceil(workers);
+    let partials: Vec<Vec<f32>> = (0..workers)
+        .into_par_iter()
+        .map(|worker| {
+            let start = worker * per_worker;
+            let mut partial = vec![0.0f32; g.weight_len()];
+            accumulate_blocks(start..(start + per_worker).min(plan.blocks), &mut partial);
+            partial
+        })
+        .collect();
+    for partial in &partials {
+        for (d, p) in dw.iter_mut().zip(partial) {
+            *d += *p;
+        }
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct 7-loop convolution: the definition the GEMM lowering must reproduce.
+    fn naive_forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut y = vec![0.0; g.output_len()];
+        for n in 0..g.batch {
+            for co in 0..g.c_out {
+                for oy in 0..g.h_out {
+                    for ox in 0..g.w_out {
+                        let mut acc = 0.0f64;
+                        for ci in 0..g.c_in {
+                            for ky in 0..g.kernel[0] {
+                                for kx in 0..g.kernel[1] {
+                                    let iy = (oy * g.stride[0] + ky) as isize - g.pad[0] as isize;
+                                    let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xi =
+                                        ((n * g.c_in + ci) * g.h + iy as usize) * g.w + ix as usize;
+                                    let wi =
+                                        ((co * g.c_in + ci) * g.kernel[0] + ky) * g.kernel[1] + kx;
+                                    acc += f64::from(x[xi]) * f64::from(w[wi]);
+                                }
+                            }
+                        }
+                        y[((n * g.c_out + co) * g.h_out + oy) * g.w_out + ox] = acc as f32;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn geometry(
+        batch: usize,
+        c_in: usize,
+        hw: [usize; 2],
+        c_out: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+    ) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            c_in,
+            h: hw[0],
+            w: hw[1],
+            c_out,
+            kernel: [k, k],
+            stride: [s, s],
+            pad: [p, p],
+            h_out: (hw[0] + 2 * p - k) / s + 1,
+            w_out: (hw[1] + 2 * p - k) / s + 1,
+        }
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                let v = (i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(40_503));
+                (v >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{what}[{i}]: {a} vs {b}"
+            );
+        }
+    }
+
+    /// Shapes covering stride 1 and 2, 1x1/3x3/7x7 kernels, odd sizes where the last column
+    /// sits in the padding, one-sample and many-sample blocks.
+    fn cases() -> Vec<ConvGeometry> {
+        vec![
+            geometry(3, 2, [5, 5], 4, 3, 1, 1),
+            geometry(2, 3, [7, 6], 5, 3, 2, 1),
+            geometry(4, 4, [8, 8], 3, 1, 2, 0),
+            geometry(1, 2, [9, 9], 2, 7, 2, 3),
+            geometry(40, 3, [4, 4], 6, 3, 1, 1),
+            geometry(5, 2, [3, 3], 2, 3, 1, 0),
+        ]
+    }
+
+    #[test]
+    fn forward_matches_the_direct_convolution() {
+        for g in cases() {
+            let x = values(g.input_len(), 1);
+            let w = values(g.weight_len(), 2);
+            assert_close(
+                &forward(&g, &x, &w),
+                &naive_forward(&g, &x, &w),
+                &format!("{g:?}"),
+            );
+        }
+    }
+
+    /// The gradients are the adjoints of the forward map: for random `dy`,
+    /// `<dy, conv(x, w)> = <input_grad(w, dy), x> = <weight_grad(x, dy), w>`.
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward_pass() {
+        let dot = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum::<f64>()
+        };
+        for g in cases() {
+            let x = values(g.input_len(), 3);
+            let w = values(g.weight_len(), 4);
+            let dy = values(g.output_len(), 5);
+            let y = naive_forward(&g, &x, &w);
+            let reference = dot(&dy, &y);
+            let via_input = dot(&input_grad(&g, &w, &dy), &x);
+            let via_weight = dot(&weight_grad(&g, &x, &dy), &w);
+            let tol = 1e-4 * (1.0 + reference.abs());
+            assert!(
+                (via_input - reference).abs() < tol,
+                "{g:?}: input grad {via_input} vs {reference}"
+            );
+            assert!(
+                (via_weight - reference).abs() < tol,
+                "{g:?}: weight grad {via_weight} vs {reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_elementwise_definitions() {
+        // Weight gradient element by element: dW[o, i] = sum over outputs of dy * x-patch.
+        let g = geometry(2, 2, [5, 4], 3, 3, 2, 1);
+        let x = values(g.input_len(), 6);
+        let dy = values(g.output_len(), 7);
+        let dw = weight_grad(&g, &x, &dy);
+        let mut basis = vec![0.0f32; g.weight_len()];
+        for i in 0..g.weight_len() {
+            basis.iter_mut().for_each(|v| *v = 0.0);
+            basis[i] = 1.0;
+            let y = naive_forward(&g, &x, &basis);
+            let want: f64 = y
+                .iter()
+                .zip(&dy)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            assert!(
+                (f64::from(dw[i]) - want).abs() < 1e-4,
+                "dW[{i}]: {} vs {want}",
+                dw[i]
+            );
+        }
+    }
+
+    #[test]
+    fn valid_range_keeps_inputs_inside_the_image() {
+        // 3 taps, pad 1, stride 1 over 5 pixels: offset 0 reads x[o-1], valid for o in 1..5.
+        assert_eq!(valid_range(5, 5, 1, 1, 0), (1, 5));
+        assert_eq!(valid_range(5, 5, 1, 1, 2), (0, 4));
+        // stride 2, 7-wide kernel, pad 3 over 9 pixels: 5 outputs, offset 6 reads x[2o+3].
+        assert_eq!(valid_range(9, 5, 2, 3, 6), (0, 3));
+        // a tap that never lands inside: an empty range
+        let (lo, hi) = valid_range(1, 1, 1, 0, 2);
+        assert!(lo >= hi);
+    }
+}
