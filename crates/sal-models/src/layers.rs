@@ -55,7 +55,7 @@ pub(crate) fn conv(
 
 /// `nn.BatchNorm2d(channels)` with PyTorch's defaults (eps 1e-5, momentum 0.1, weight 1,
 /// bias 0), which every reference network keeps or sets explicitly.
-pub(crate) fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+pub(crate) fn batch_norm_layer(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 

@@ -17,6 +17,7 @@
 //! `wide_resnet` (built from pre-activation blocks), [`pyramidnet`].
 
 mod architecture;
+pub mod batch_norm;
 mod cam;
 mod config;
 pub mod conv;
@@ -29,6 +30,7 @@ pub mod resnet;
 mod wide_resnet;
 
 pub use architecture::{Architecture, ArchitectureError, ResNetDepth};
+pub use batch_norm::{FusedBatchNorm, batch_norm};
 pub use cam::{class_activation_map, class_activation_map_from_features};
 pub use config::{ModelConfig, ModelError};
 pub use conv::{GemmConv, conv2d};

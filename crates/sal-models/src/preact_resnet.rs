@@ -15,8 +15,9 @@
 //! kuangliu's file (no SalfMix code was released).
 
 use crate::architecture::ResNetDepth;
+use crate::batch_norm::batch_norm;
 use crate::conv::conv2d;
-use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm, conv};
+use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig};
@@ -83,9 +84,9 @@ impl PreActBlock {
     ) -> Self {
         let [input, planes] = channels;
         Self::Basic(PreActBasicBlock {
-            bn1: batch_norm(input, device),
+            bn1: batch_norm_layer(input, device),
             conv1: conv([input, planes], 3, stride, init, device),
-            bn2: batch_norm(planes, device),
+            bn2: batch_norm_layer(planes, device),
             dropout: (dropout > 0.0).then(|| DropoutConfig::new(dropout).init()),
             conv2: conv([planes, planes], 3, 1, init, device),
             shortcut: projection(input, planes, stride, init, device),
@@ -96,11 +97,11 @@ impl PreActBlock {
         let [input, planes] = channels;
         let out = planes * 4;
         Self::Bottleneck(PreActBottleneck {
-            bn1: batch_norm(input, device),
+            bn1: batch_norm_layer(input, device),
             conv1: conv([input, planes], 1, 1, init, device),
-            bn2: batch_norm(planes, device),
+            bn2: batch_norm_layer(planes, device),
             conv2: conv([planes, planes], 3, stride, init, device),
-            bn3: batch_norm(planes, device),
+            bn3: batch_norm_layer(planes, device),
             conv3: conv([planes, out], 1, 1, init, device),
             shortcut: projection(input, out, stride, init, device),
         })
@@ -109,9 +110,9 @@ impl PreActBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Basic(b) => {
-                let pre = relu(b.bn1.forward(x.clone()));
+                let pre = relu(batch_norm(&b.bn1, x.clone()));
                 let skip = shortcut_of(&b.shortcut, pre.clone(), x);
-                let out = relu(b.bn2.forward(conv2d(&b.conv1, pre)));
+                let out = relu(batch_norm(&b.bn2, conv2d(&b.conv1, pre)));
                 let out = match &b.dropout {
                     Some(dropout) => dropout.forward(out),
                     None => out,
@@ -119,10 +120,10 @@ impl PreActBlock {
                 conv2d(&b.conv2, out) + skip
             }
             Self::Bottleneck(b) => {
-                let pre = relu(b.bn1.forward(x.clone()));
+                let pre = relu(batch_norm(&b.bn1, x.clone()));
                 let skip = shortcut_of(&b.shortcut, pre.clone(), x);
-                let out = relu(b.bn2.forward(conv2d(&b.conv1, pre)));
-                let out = relu(b.bn3.forward(conv2d(&b.conv2, out)));
+                let out = relu(batch_norm(&b.bn2, conv2d(&b.conv1, pre)));
+                let out = relu(batch_norm(&b.bn3, conv2d(&b.conv2, out)));
                 conv2d(&b.conv3, out) + skip
             }
         }
@@ -194,7 +195,7 @@ impl PreActResNet {
         Self {
             stem,
             blocks,
-            final_bn: batch_norm(channels, device),
+            final_bn: batch_norm_layer(channels, device),
             head: ClassifierHead::new(channels, num_classes, bias, device),
         }
     }
@@ -205,7 +206,7 @@ impl PreActResNet {
             .blocks
             .iter()
             .fold(conv2d(&self.stem, x), |x, block| block.forward(x));
-        relu(self.final_bn.forward(x))
+        relu(batch_norm(&self.final_bn, x))
     }
 
     /// The classifier head.

@@ -17,8 +17,9 @@
 //! 0, the classifier PyTorch's default. With `base_width` w the stem has w channels and the
 //! widths grow from w to w + alpha.
 
+use crate::batch_norm::batch_norm;
 use crate::conv::conv2d;
-use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm, conv};
+use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
@@ -73,21 +74,21 @@ impl PyramidBlock {
         let init = ConvInit::HeNormalFanOut;
         let residual = if bottleneck {
             PyramidResidual::Bottleneck(PyramidBottleneck {
-                bn1: batch_norm(input, device),
+                bn1: batch_norm_layer(input, device),
                 conv1: conv([input, planes], 1, 1, init, device),
-                bn2: batch_norm(planes, device),
+                bn2: batch_norm_layer(planes, device),
                 conv2: conv([planes, planes], 3, stride, init, device),
-                bn3: batch_norm(planes, device),
+                bn3: batch_norm_layer(planes, device),
                 conv3: conv([planes, planes * 4], 1, 1, init, device),
-                bn4: batch_norm(planes * 4, device),
+                bn4: batch_norm_layer(planes * 4, device),
             })
         } else {
             PyramidResidual::Basic(PyramidBasicBlock {
-                bn1: batch_norm(input, device),
+                bn1: batch_norm_layer(input, device),
                 conv1: conv([input, planes], 3, stride, init, device),
-                bn2: batch_norm(planes, device),
+                bn2: batch_norm_layer(planes, device),
                 conv2: conv([planes, planes], 3, 1, init, device),
-                bn3: batch_norm(planes, device),
+                bn3: batch_norm_layer(planes, device),
             })
         };
         let downsample = (stride != 1).then(|| {
@@ -105,15 +106,15 @@ impl PyramidBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = match &self.residual {
             PyramidResidual::Basic(b) => {
-                let out = conv2d(&b.conv1, b.bn1.forward(x.clone()));
-                let out = conv2d(&b.conv2, relu(b.bn2.forward(out)));
-                b.bn3.forward(out)
+                let out = conv2d(&b.conv1, batch_norm(&b.bn1, x.clone()));
+                let out = conv2d(&b.conv2, relu(batch_norm(&b.bn2, out)));
+                batch_norm(&b.bn3, out)
             }
             PyramidResidual::Bottleneck(b) => {
-                let out = conv2d(&b.conv1, b.bn1.forward(x.clone()));
-                let out = conv2d(&b.conv2, relu(b.bn2.forward(out)));
-                let out = conv2d(&b.conv3, relu(b.bn3.forward(out)));
-                b.bn4.forward(out)
+                let out = conv2d(&b.conv1, batch_norm(&b.bn1, x.clone()));
+                let out = conv2d(&b.conv2, relu(batch_norm(&b.bn2, out)));
+                let out = conv2d(&b.conv3, relu(batch_norm(&b.bn3, out)));
+                batch_norm(&b.bn4, out)
             }
         };
         let shortcut = match &self.downsample {
@@ -200,9 +201,9 @@ impl PyramidNet {
         }
         Self {
             stem_conv: conv([in_channels, width], 3, 1, ConvInit::HeNormalFanOut, device),
-            stem_bn: batch_norm(width, device),
+            stem_bn: batch_norm_layer(width, device),
             blocks,
-            final_bn: batch_norm(input_featuremap_dim, device),
+            final_bn: batch_norm_layer(input_featuremap_dim, device),
             head: ClassifierHead::new(
                 input_featuremap_dim,
                 num_classes,
@@ -214,9 +215,9 @@ impl PyramidNet {
 
     /// The last stage after the final BN-ReLU, which is what the head pools.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.stem_bn.forward(conv2d(&self.stem_conv, x));
+        let x = batch_norm(&self.stem_bn, conv2d(&self.stem_conv, x));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        relu(self.final_bn.forward(x))
+        relu(batch_norm(&self.final_bn, x))
     }
 
     /// The classifier head.

@@ -14,8 +14,9 @@
 //! the stride or the channel count changes (torchvision's `downsample`, kuangliu's `shortcut`).
 
 use crate::architecture::ResNetDepth;
+use crate::batch_norm::batch_norm;
 use crate::conv::conv2d;
-use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm, conv};
+use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -42,7 +43,7 @@ pub struct ResNetStem {
 
 impl ResNetStem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn.forward(conv2d(&self.conv, x)));
+        let x = relu(batch_norm(&self.bn, conv2d(&self.conv, x)));
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -61,12 +62,12 @@ impl Projection {
     fn new(channels: [usize; 2], stride: usize, init: ConvInit, device: &Device) -> Self {
         Self {
             conv: conv(channels, 1, stride, init, device),
-            bn: batch_norm(channels[1], device),
+            bn: batch_norm_layer(channels[1], device),
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(conv2d(&self.conv, x))
+        batch_norm(&self.bn, conv2d(&self.conv, x))
     }
 }
 
@@ -127,14 +128,14 @@ impl ResidualBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Basic(b) => {
-                let out = relu(b.bn1.forward(conv2d(&b.conv1, x.clone())));
-                let out = b.bn2.forward(conv2d(&b.conv2, out));
+                let out = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x.clone())));
+                let out = batch_norm(&b.bn2, conv2d(&b.conv2, out));
                 relu(add_shortcut(out, x, &b.shortcut))
             }
             Self::Bottleneck(b) => {
-                let out = relu(b.bn1.forward(conv2d(&b.conv1, x.clone())));
-                let out = relu(b.bn2.forward(conv2d(&b.conv2, out)));
-                let out = b.bn3.forward(conv2d(&b.conv3, out));
+                let out = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x.clone())));
+                let out = relu(batch_norm(&b.bn2, conv2d(&b.conv2, out)));
+                let out = batch_norm(&b.bn3, conv2d(&b.conv3, out));
                 relu(add_shortcut(out, x, &b.shortcut))
             }
         }
@@ -167,12 +168,12 @@ impl ResNet {
         let stem = match layout {
             ResNetLayout::Cifar => ResNetStem {
                 conv: conv([in_channels, width], 3, 1, init, device),
-                bn: batch_norm(width, device),
+                bn: batch_norm_layer(width, device),
                 pool: None,
             },
             ResNetLayout::ImageNet => ResNetStem {
                 conv: conv([in_channels, width], 7, 2, init, device),
-                bn: batch_norm(width, device),
+                bn: batch_norm_layer(width, device),
                 pool: Some(
                     MaxPool2dConfig::new([3, 3])
                         .with_strides([2, 2])
@@ -193,19 +194,19 @@ impl ResNet {
                 let block = if depth.is_bottleneck() {
                     ResidualBlock::Bottleneck(Bottleneck {
                         conv1: conv([channels, planes], 1, 1, init, device),
-                        bn1: batch_norm(planes, device),
+                        bn1: batch_norm_layer(planes, device),
                         conv2: conv([planes, planes], 3, stride, init, device),
-                        bn2: batch_norm(planes, device),
+                        bn2: batch_norm_layer(planes, device),
                         conv3: conv([planes, out], 1, 1, init, device),
-                        bn3: batch_norm(out, device),
+                        bn3: batch_norm_layer(out, device),
                         shortcut: shortcut(channels, out, stride, init, device),
                     })
                 } else {
                     ResidualBlock::Basic(BasicBlock {
                         conv1: conv([channels, planes], 3, stride, init, device),
-                        bn1: batch_norm(planes, device),
+                        bn1: batch_norm_layer(planes, device),
                         conv2: conv([planes, planes], 3, 1, init, device),
-                        bn2: batch_norm(planes, device),
+                        bn2: batch_norm_layer(planes, device),
                         shortcut: shortcut(channels, out, stride, init, device),
                     })
                 };

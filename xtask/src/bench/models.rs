@@ -440,7 +440,7 @@ fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Re
         }
         OpKind::BatchNorm => {
             let bn = BatchNormConfig::new(op.input[1]).init(&device);
-            Box::new(move |x| bn.forward(x))
+            Box::new(move |x| sal_models::batch_norm(&bn, x))
         }
         OpKind::Relu => Box::new(burn::tensor::activation::relu),
         OpKind::Add => {
