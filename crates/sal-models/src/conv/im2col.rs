@@ -8,7 +8,7 @@
 //! (Chellapilla et al. 2006, the layout of Caffe and PyTorch's slow path):
 //!
 //! - forward:        `Y[:, b]  = W · col(X[b])`            `[C_out, K] x [K, cols]`
-//! - weight gradient: `dW     += dY[:, b] · col(X[b])^T`    `[C_out, cols] x [cols, K]`
+//! - weight gradient: `dWᵀ    += col(X[b]) · dY[:, b]ᵀ`    `[K, cols] x [cols, C_out]`
 //! - input gradient:  `dX[b]   = col2im(W^T · dY[:, b])`    `[K, C_out] x [C_out, cols]`
 //!
 //! with `K = C_in·kh·kw` and a block `b` of whole samples whose `cols = samples·H_out·W_out`
@@ -434,8 +434,10 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
     let plan = Plan::new(g);
     let (k, pixels) = (g.k(), g.out_pixels());
-    // Blocks are summed into one partial gradient per worker, then the partials are added.
-    let accumulate_blocks = |blocks: std::ops::Range<usize>, dw: &mut [f32]| {
+    // Computed transposed, `dW^T[K, C_out] = col · dY_blockᵀ`: gemm 0.19 runs this shape (tall
+    // row-major destination) at ~155 GFLOP/s on one core where `dY_block · colᵀ` ran at ~85.
+    // Blocks are summed into one partial per worker; the partials are added and transposed.
+    let accumulate_blocks = |blocks: std::ops::Range<usize>, dw_t: &mut [f32]| {
         for (i, index) in blocks.enumerate() {
             let range = plan.range(index, g.batch);
             let samples = range.1 - range.0;
@@ -450,16 +452,16 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     dy_block
                 };
                 matmul(
-                    [g.c_out, k, cols],
-                    dw,
+                    [k, g.c_out, cols],
+                    dw_t,
                     i > 0,
                     Operand {
-                        data: dy_block,
+                        data: col,
                         row_stride: cols,
                         transposed: false,
                     },
                     Operand {
-                        data: col,
+                        data: dy_block,
                         row_stride: cols,
                         transposed: true,
                     },
@@ -468,28 +470,43 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             });
         }
     };
-    let mut dw = vec![0.0f32; g.weight_len()];
-    if !plan.parallel_blocks {
-        accumulate_blocks(0..plan.blocks, &mut dw);
-        return dw;
-    }
-    let workers = rayon::current_num_threads().min(plan.blocks);
-    let per_worker = plan.blocks.div_ceil(workers);
-    let partials: Vec<Vec<f32>> = (0..workers)
-        .into_par_iter()
-        .map(|worker| {
-            let start = worker * per_worker;
-            let mut partial = vec![0.0f32; g.weight_len()];
-            accumulate_blocks(start..(start + per_worker).min(plan.blocks), &mut partial);
-            partial
-        })
-        .collect();
-    for partial in &partials {
-        for (d, p) in dw.iter_mut().zip(partial) {
-            *d += *p;
-        }
-    }
-    dw
+    let partials: Vec<Vec<f32>> = if plan.parallel_blocks {
+        let workers = rayon::current_num_threads().min(plan.blocks);
+        let per_worker = plan.blocks.div_ceil(workers);
+        (0..workers)
+            .into_par_iter()
+            .map(|worker| {
+                let start = worker * per_worker;
+                let mut partial = vec![0.0f32; g.weight_len()];
+                accumulate_blocks(start..(start + per_worker).min(plan.blocks), &mut partial);
+                partial
+            })
+            .collect()
+    } else {
+        let mut partial = vec![0.0f32; g.weight_len()];
+        accumulate_blocks(0..plan.blocks, &mut partial);
+        vec![partial]
+    };
+    sum_transposed(&partials, k, g.c_out)
+}
+
+/// `Σ partials`, each `[rows, cols]` row-major, written out as `[cols, rows]`; parallel over
+/// blocks of 32 output rows, each reading 32 contiguous values per source row.
+fn sum_transposed(partials: &[Vec<f32>], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 32;
+    let mut dst = vec![0.0f32; rows * cols];
+    dst.par_chunks_mut(BLOCK * rows)
+        .enumerate()
+        .for_each(|(block, dst)| {
+            let c0 = block * BLOCK;
+            let width = dst.len() / rows;
+            for r in 0..rows {
+                for (i, c) in (c0..c0 + width).enumerate() {
+                    dst[i * rows + r] = partials.iter().map(|p| p[r * cols + c]).sum();
+                }
+            }
+        });
+    dst
 }
 
 #[cfg(test)]
