@@ -12,7 +12,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
+use burn::backend::ops::{ActivationOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
@@ -24,9 +24,19 @@ use per_channel::Planes;
 /// when the device records gradients and the layer's training flag is on, running statistics
 /// otherwise), computed through [`FusedBatchNorm`].
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    apply(bn, x, false)
+}
+
+/// `relu(bn.forward(x))` in one pass each way on flex (the pre-activation networks' and the
+/// post-activation blocks' first half).
+pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    apply(bn, x, true)
+}
+
+fn apply(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let d = |t: Tensor<1>| t.into_dispatch();
-    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
-        let device = x.device();
+    let device = x.device();
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
         return Tensor::from_dispatch(Dispatch::fused_batch_norm(
             x.into_dispatch(),
             d(bn.gamma.val()),
@@ -34,14 +44,15 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
             d(bn.running_mean.value().to_device(&device)),
             d(bn.running_var.value().to_device(&device)),
             bn.epsilon,
+            relu,
         ));
     }
-    let device = x.device();
     let (output, mean, variance) = Dispatch::fused_batch_norm_train(
         x.into_dispatch(),
         d(bn.gamma.val()),
         d(bn.beta.val()),
         bn.epsilon,
+        relu,
     );
     let (mean, variance) = (
         Tensor::<1>::from_dispatch(mean),
@@ -62,11 +73,13 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(output)
 }
 
-/// Batch norm with given statistics, and the training-mode forward and backward, as one
-/// backend extension (flex replaces all three; the defaults are burn's operations).
+/// Batch norm with given statistics, and the training-mode forward and backward, each with an
+/// optional ReLU on the output, as one backend extension (flex replaces all three; the
+/// defaults are burn's operations).
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait FusedBatchNorm: Backend {
-    /// `gamma · (x - mean) / sqrt(variance + epsilon) + beta`, per channel (axis 1).
+    /// `gamma · (x - mean) / sqrt(variance + epsilon) + beta`, per channel (axis 1), then
+    /// `max(·, 0)` with `relu`.
     fn fused_batch_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -74,22 +87,34 @@ pub trait FusedBatchNorm: Backend {
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> FloatTensor<Self> {
-        Self::batch_norm(x, gamma, beta, mean, variance, epsilon)
+        let y = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        if relu { Self::relu(y) } else { y }
     }
 
-    /// Normalises with the batch's statistics: `(output, mean, biased variance)`.
+    /// Normalises with the batch's statistics (then `max(·, 0)` with `relu`):
+    /// `(output, mean, biased variance)`.
     fn fused_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let result = Self::batch_norm_train(x, gamma, beta, epsilon);
-        (result.output, result.mean, result.variance)
+        let output = if relu {
+            Self::relu(result.output)
+        } else {
+            result.output
+        };
+        (output, result.mean, result.variance)
     }
 
-    /// Gradients of [`FusedBatchNorm::fused_batch_norm_train`]: `(x, gamma, beta)`.
+    /// Gradients of [`FusedBatchNorm::fused_batch_norm_train`] with respect to `(x, gamma,
+    /// beta)`. With `relu`, `output` is the forward's output (the ReLU's mask); without, it is
+    /// not read.
+    #[allow(clippy::too_many_arguments)]
     fn fused_batch_norm_train_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -97,7 +122,14 @@ pub trait FusedBatchNorm: Backend {
         variance: FloatTensor<Self>,
         epsilon: f64,
         output_grad: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let output_grad = if relu {
+            Self::relu_backward(output, output_grad)
+        } else {
+            output_grad
+        };
         let grads = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
         (grads.x_grad, grads.gamma_grad, grads.beta_grad)
     }
@@ -114,22 +146,16 @@ impl FusedBatchNorm for Flex {
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
+        relu: bool,
     ) -> FlexTensor {
-        let vectors = [&gamma, &beta, &mean, &variance];
-        let Some(p) = planes(&x, &vectors) else {
-            return Flex::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        let Some(p) = planes(&x, &[&gamma, &beta, &mean, &variance]) else {
+            let y = Flex::batch_norm(x, gamma, beta, mean, variance, epsilon);
+            return if relu { Flex::relu(y) } else { y };
         };
         let shape = x.shape();
         let [x, gamma, beta, mean, variance] = [x, gamma, beta, mean, variance].map(contiguous);
-        let y = per_channel::forward(
-            p,
-            f32s(&x),
-            f32s(&gamma),
-            f32s(&beta),
-            f32s(&mean),
-            f32s(&variance),
-            epsilon,
-        );
+        let [x, gamma, beta, mean, variance] = [&x, &gamma, &beta, &mean, &variance].map(f32s);
+        let y = per_channel::forward(p, x, gamma, beta, mean, variance, epsilon, relu);
         FlexTensor::from_data(TensorData::new(y, shape))
     }
 
@@ -138,15 +164,21 @@ impl FusedBatchNorm for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
+        relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let Some(p) = planes(&x, &[&gamma, &beta]) else {
             let result = Flex::batch_norm_train(x, gamma, beta, epsilon);
-            return (result.output, result.mean, result.variance);
+            let output = if relu {
+                Flex::relu(result.output)
+            } else {
+                result.output
+            };
+            return (output, result.mean, result.variance);
         };
         let shape = x.shape();
         let [x, gamma, beta] = [x, gamma, beta].map(contiguous);
-        let (y, mean, var) =
-            per_channel::forward_train(p, f32s(&x), f32s(&gamma), f32s(&beta), epsilon);
+        let [x, gamma, beta] = [&x, &gamma, &beta].map(f32s);
+        let (y, mean, var) = per_channel::forward_train(p, x, gamma, beta, epsilon, relu);
         let vector = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [p.channels]));
         (
             FlexTensor::from_data(TensorData::new(y, shape)),
@@ -162,10 +194,18 @@ impl FusedBatchNorm for Flex {
         variance: FlexTensor,
         epsilon: f64,
         output_grad: FlexTensor,
+        output: FlexTensor,
+        relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let same_shape = output_grad.shape() == x.shape() && output_grad.dtype() == DType::F32;
-        let planes = planes(&x, &[&gamma, &mean, &variance]).filter(|_| same_shape);
+        let fits = |t: &FlexTensor| t.shape() == x.shape() && t.dtype() == DType::F32;
+        let tensors_fit = fits(&output_grad) && (!relu || fits(&output));
+        let planes = planes(&x, &[&gamma, &mean, &variance]).filter(|_| tensors_fit);
         let Some(p) = planes else {
+            let output_grad = if relu {
+                Flex::relu_backward(output, output_grad)
+            } else {
+                output_grad
+            };
             let grads =
                 Flex::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
             return (grads.x_grad, grads.gamma_grad, grads.beta_grad);
@@ -173,15 +213,11 @@ impl FusedBatchNorm for Flex {
         let shape = x.shape();
         let [x, gamma, mean, variance, dy] =
             [x, gamma, mean, variance, output_grad].map(contiguous);
-        let (dx, dgamma, dbeta) = per_channel::backward(
-            p,
-            f32s(&x),
-            f32s(&gamma),
-            f32s(&mean),
-            f32s(&variance),
-            epsilon,
-            f32s(&dy),
-        );
+        let output = relu.then(|| contiguous(output));
+        let relu_output = output.as_ref().map(f32s);
+        let [x, gamma, mean, variance, dy] = [&x, &gamma, &mean, &variance, &dy].map(f32s);
+        let (dx, dgamma, dbeta) =
+            per_channel::backward(p, x, gamma, mean, variance, epsilon, dy, relu_output);
         let vector = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [p.channels]));
         (
             FlexTensor::from_data(TensorData::new(dx, shape)),
@@ -228,9 +264,12 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         // As burn-autodiff's own batch_norm_train node: the input and gamma are checkpointed,
-        // the batch statistics ride along in the state, and they come back untracked.
+        // the batch statistics ride along in the state, and they come back untracked. With the
+        // ReLU the output rides along too: its sign is the ReLU's gradient mask (the next
+        // layer keeps the same buffer alive as its input anyway).
         let prep = FusedBatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
@@ -241,38 +280,46 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
                 FloatTensor::<Self>::new(variance),
             )
         };
-        match prep {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let gamma_state = prep.checkpoint(&gamma);
-                let (y, mean, variance) = B::fused_batch_norm_train(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
+        let (x_state, gamma_state, prep) = match prep {
+            OpsKind::Tracked(mut prep) => (prep.checkpoint(&x), prep.checkpoint(&gamma), Ok(prep)),
+            OpsKind::UnTracked(prep) => (x.id(), gamma.id(), Err(prep)),
+        };
+        let (y, mean, variance) = B::fused_batch_norm_train(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            epsilon,
+            relu,
+        );
+        let output = match prep {
+            Ok(prep) => {
+                let state = BatchNormState {
+                    x: x_state,
+                    gamma: gamma_state,
+                    mean: mean.clone(),
+                    variance: variance.clone(),
                     epsilon,
-                );
-                let state = (
-                    x_state,
-                    gamma_state,
-                    mean.clone(),
-                    variance.clone(),
-                    epsilon,
-                );
-                let (mean, variance) = statistics(mean, variance);
-                (prep.finish(state, y), mean, variance)
+                    relu_output: relu.then(|| y.clone()),
+                };
+                prep.finish(state, y)
             }
-            OpsKind::UnTracked(prep) => {
-                let (y, mean, variance) = B::fused_batch_norm_train(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                );
-                let (mean, variance) = statistics(mean, variance);
-                (prep.finish(y), mean, variance)
-            }
-        }
+            Err(prep) => prep.finish(y),
+        };
+        let (mean, variance) = statistics(mean, variance);
+        (output, mean, variance)
     }
+}
+
+/// What the backward step of [`FusedBatchNorm::fused_batch_norm_train`] keeps.
+#[derive(Clone, Debug)]
+struct BatchNormState<T> {
+    x: NodeId,
+    gamma: NodeId,
+    mean: T,
+    variance: T,
+    epsilon: f64,
+    /// The output, when the op applied the ReLU.
+    relu_output: Option<T>,
 }
 
 /// Backward step of [`FusedBatchNorm::fused_batch_norm_train`] under autodiff.
@@ -280,7 +327,7 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
 struct FusedBatchNormBackward;
 
 impl<B: Backend + FusedBatchNorm> Backward<B, 3> for FusedBatchNormBackward {
-    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
+    type State = BatchNormState<FloatTensor<B>>;
 
     fn backward(
         self,
@@ -290,11 +337,15 @@ impl<B: Backend + FusedBatchNorm> Backward<B, 3> for FusedBatchNormBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
-        let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(gamma_state);
-        let (dx, dgamma, dbeta) =
-            B::fused_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+        let s = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(s.x);
+        let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(s.gamma);
+        let relu = s.relu_output.is_some();
+        // Without the ReLU the output is not read; the gradient stands in for it.
+        let output = s.relu_output.unwrap_or_else(|| grad.clone());
+        let (dx, dgamma, dbeta) = B::fused_batch_norm_train_backward(
+            x, gamma, s.mean, s.variance, s.epsilon, grad, output, relu,
+        );
         for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);
@@ -305,9 +356,10 @@ impl<B: Backend + FusedBatchNorm> Backward<B, 3> for FusedBatchNormBackward {
 
 #[cfg(test)]
 mod tests {
-    use super::batch_norm;
+    use super::{batch_norm, batch_norm_relu};
     use burn::module::{Param, RunningState};
     use burn::nn::{BatchNorm, BatchNormConfig};
+    use burn::tensor::activation::relu;
     use burn::tensor::{Device, Distribution, Tensor, Tolerance};
 
     /// A batch norm with random affine parameters and running statistics: two calls with
@@ -328,52 +380,57 @@ mod tests {
         }
     }
 
+    /// Ours (with or without the fused ReLU) and burn's module followed by `relu`.
+    fn both(relu_too: bool) -> [fn(&BatchNorm, Tensor<4>) -> Tensor<4>; 2] {
+        if relu_too {
+            [batch_norm_relu, |bn, x| relu(bn.forward(x))]
+        } else {
+            [batch_norm, |bn, x| bn.forward(x)]
+        }
+    }
+
     #[test]
     fn inference_matches_burns_batch_norm() {
         let device = Device::flex();
-        let bn = random_bn(5, &device)();
-        let x = Tensor::<4>::random([3, 5, 4, 6], Distribution::Normal(0.5, 3.0), &device);
-        let want = bn.forward(x.clone()).into_data();
-        batch_norm(&bn, x)
-            .into_data()
-            .assert_approx_eq::<f32>(&want, Tolerance::absolute(1e-5));
+        for relu_too in [false, true] {
+            let [ours, burns] = both(relu_too);
+            let bn = random_bn(5, &device)();
+            let x = Tensor::<4>::random([3, 5, 4, 6], Distribution::Normal(0.5, 3.0), &device);
+            let want = burns(&bn, x.clone()).into_data();
+            ours(&bn, x)
+                .into_data()
+                .assert_approx_eq::<f32>(&want, Tolerance::absolute(1e-5));
+        }
     }
 
-    /// Output, running statistics and the gradients of x, gamma and beta equal burn's.
+    /// Output, running statistics and the gradients of x, gamma and beta equal burn's, with
+    /// and without the fused ReLU.
     fn assert_training_matches(device: &Device) {
         let shapes = [[4, 3, 5, 5], [16, 6, 2, 2], [2, 4, 1, 1]];
-        for shape in shapes {
+        for (shape, relu_too) in shapes.into_iter().flat_map(|s| [(s, false), (s, true)]) {
             let make_bn = random_bn(shape[1], device);
             let x = Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), device);
             let r = Tensor::<4>::random(shape, Distribution::Default, device);
-            let run = |ours: bool| {
+            let run = |forward: fn(&BatchNorm, Tensor<4>) -> Tensor<4>| {
                 let bn = make_bn();
                 let x = x.clone().require_grad();
-                let y = if ours {
-                    batch_norm(&bn, x.clone())
-                } else {
-                    bn.forward(x.clone())
-                };
+                let y = forward(&bn, x.clone());
                 let grads = (y.clone() * r.clone()).sum().backward();
                 let grad = |t: Tensor<1>| t.grad(&grads).expect("gradient").into_data();
-                (
+                [
                     y.into_data(),
                     x.grad(&grads).expect("input gradient").into_data(),
                     grad(bn.gamma.val()),
                     grad(bn.beta.val()),
                     bn.running_mean.value().into_data(),
                     bn.running_var.value().into_data(),
-                )
+                ]
             };
-            let want = run(false);
-            let got = run(true);
-            let tolerance = Tolerance::<f32>::absolute(1e-4);
-            got.0.assert_approx_eq::<f32>(&want.0, tolerance);
-            got.1.assert_approx_eq::<f32>(&want.1, tolerance);
-            got.2.assert_approx_eq::<f32>(&want.2, tolerance);
-            got.3.assert_approx_eq::<f32>(&want.3, tolerance);
-            got.4.assert_approx_eq::<f32>(&want.4, tolerance);
-            got.5.assert_approx_eq::<f32>(&want.5, tolerance);
+            let [ours, burns] = both(relu_too);
+            let (want, got) = (run(burns), run(ours));
+            for (got, want) in got.iter().zip(&want) {
+                got.assert_approx_eq::<f32>(want, Tolerance::absolute(1e-4));
+            }
         }
     }
 

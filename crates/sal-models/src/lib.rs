@@ -26,14 +26,16 @@ mod model;
 mod params;
 pub mod preact_resnet;
 pub mod pyramidnet;
+pub mod residual;
 pub mod resnet;
 mod wide_resnet;
 
 pub use architecture::{Architecture, ArchitectureError, ResNetDepth};
-pub use batch_norm::{FusedBatchNorm, batch_norm};
+pub use batch_norm::{FusedBatchNorm, batch_norm, batch_norm_relu};
 pub use cam::{class_activation_map, class_activation_map_from_features};
 pub use config::{ModelConfig, ModelError};
 pub use conv::{GemmConv, conv2d};
 pub use layers::ClassifierHead;
 pub use model::Model;
 pub use params::num_trainable_params;
+pub use residual::{AddRelu, add_relu};

@@ -15,13 +15,12 @@
 //! kuangliu's file (no SalfMix code was released).
 
 use crate::architecture::ResNetDepth;
-use crate::batch_norm::batch_norm;
+use crate::batch_norm::batch_norm_relu;
 use crate::conv::conv2d;
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 /// BN-ReLU - 3x3 (stride) - BN-ReLU - [dropout] - 3x3, + shortcut.
@@ -110,9 +109,9 @@ impl PreActBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Basic(b) => {
-                let pre = relu(batch_norm(&b.bn1, x.clone()));
+                let pre = batch_norm_relu(&b.bn1, x.clone());
                 let skip = shortcut_of(&b.shortcut, pre.clone(), x);
-                let out = relu(batch_norm(&b.bn2, conv2d(&b.conv1, pre)));
+                let out = batch_norm_relu(&b.bn2, conv2d(&b.conv1, pre));
                 let out = match &b.dropout {
                     Some(dropout) => dropout.forward(out),
                     None => out,
@@ -120,10 +119,10 @@ impl PreActBlock {
                 conv2d(&b.conv2, out) + skip
             }
             Self::Bottleneck(b) => {
-                let pre = relu(batch_norm(&b.bn1, x.clone()));
+                let pre = batch_norm_relu(&b.bn1, x.clone());
                 let skip = shortcut_of(&b.shortcut, pre.clone(), x);
-                let out = relu(batch_norm(&b.bn2, conv2d(&b.conv1, pre)));
-                let out = relu(batch_norm(&b.bn3, conv2d(&b.conv2, out)));
+                let out = batch_norm_relu(&b.bn2, conv2d(&b.conv1, pre));
+                let out = batch_norm_relu(&b.bn3, conv2d(&b.conv2, out));
                 conv2d(&b.conv3, out) + skip
             }
         }
@@ -206,7 +205,7 @@ impl PreActResNet {
             .blocks
             .iter()
             .fold(conv2d(&self.stem, x), |x, block| block.forward(x));
-        relu(batch_norm(&self.final_bn, x))
+        batch_norm_relu(&self.final_bn, x)
     }
 
     /// The classifier head.

@@ -17,14 +17,13 @@
 //! 0, the classifier PyTorch's default. With `base_width` w the stem has w channels and the
 //! widths grow from w to w + alpha.
 
-use crate::batch_norm::batch_norm;
+use crate::batch_norm::{batch_norm, batch_norm_relu};
 use crate::conv::conv2d;
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 /// BN - 3x3 (stride) - BN - ReLU - 3x3 - BN.
@@ -107,13 +106,13 @@ impl PyramidBlock {
         let out = match &self.residual {
             PyramidResidual::Basic(b) => {
                 let out = conv2d(&b.conv1, batch_norm(&b.bn1, x.clone()));
-                let out = conv2d(&b.conv2, relu(batch_norm(&b.bn2, out)));
+                let out = conv2d(&b.conv2, batch_norm_relu(&b.bn2, out));
                 batch_norm(&b.bn3, out)
             }
             PyramidResidual::Bottleneck(b) => {
                 let out = conv2d(&b.conv1, batch_norm(&b.bn1, x.clone()));
-                let out = conv2d(&b.conv2, relu(batch_norm(&b.bn2, out)));
-                let out = conv2d(&b.conv3, relu(batch_norm(&b.bn3, out)));
+                let out = conv2d(&b.conv2, batch_norm_relu(&b.bn2, out));
+                let out = conv2d(&b.conv3, batch_norm_relu(&b.bn3, out));
                 batch_norm(&b.bn4, out)
             }
         };
@@ -217,7 +216,7 @@ impl PyramidNet {
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = batch_norm(&self.stem_bn, conv2d(&self.stem_conv, x));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        relu(batch_norm(&self.final_bn, x))
+        batch_norm_relu(&self.final_bn, x)
     }
 
     /// The classifier head.

@@ -14,14 +14,14 @@
 //! the stride or the channel count changes (torchvision's `downsample`, kuangliu's `shortcut`).
 
 use crate::architecture::ResNetDepth;
-use crate::batch_norm::batch_norm;
+use crate::batch_norm::{batch_norm, batch_norm_relu};
 use crate::conv::conv2d;
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
+use crate::residual::add_relu;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 /// Which stem, and with it which reference layout and initialisation.
@@ -43,7 +43,7 @@ pub struct ResNetStem {
 
 impl ResNetStem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(batch_norm(&self.bn, conv2d(&self.conv, x)));
+        let x = batch_norm_relu(&self.bn, conv2d(&self.conv, x));
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -83,10 +83,15 @@ fn shortcut(
         .then(|| Projection::new([in_channels, out_channels], stride, init, device))
 }
 
-fn add_shortcut(residual: Tensor<4>, x: Tensor<4>, shortcut: &Option<Projection>) -> Tensor<4> {
+/// `relu(residual + shortcut(x))`, the block's end, as one fused op.
+fn add_shortcut_relu(
+    residual: Tensor<4>,
+    x: Tensor<4>,
+    shortcut: &Option<Projection>,
+) -> Tensor<4> {
     match shortcut {
-        Some(projection) => residual + projection.forward(x),
-        None => residual + x,
+        Some(projection) => add_relu(residual, projection.forward(x)),
+        None => add_relu(residual, x),
     }
 }
 
@@ -128,15 +133,15 @@ impl ResidualBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Basic(b) => {
-                let out = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x.clone())));
+                let out = batch_norm_relu(&b.bn1, conv2d(&b.conv1, x.clone()));
                 let out = batch_norm(&b.bn2, conv2d(&b.conv2, out));
-                relu(add_shortcut(out, x, &b.shortcut))
+                add_shortcut_relu(out, x, &b.shortcut)
             }
             Self::Bottleneck(b) => {
-                let out = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x.clone())));
-                let out = relu(batch_norm(&b.bn2, conv2d(&b.conv2, out)));
+                let out = batch_norm_relu(&b.bn1, conv2d(&b.conv1, x.clone()));
+                let out = batch_norm_relu(&b.bn2, conv2d(&b.conv2, out));
                 let out = batch_norm(&b.bn3, conv2d(&b.conv3, out));
-                relu(add_shortcut(out, x, &b.shortcut))
+                add_shortcut_relu(out, x, &b.shortcut)
             }
         }
     }

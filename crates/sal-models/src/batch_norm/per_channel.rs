@@ -57,33 +57,61 @@ fn plane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     total
 }
 
-/// `y = x·scale[c] + shift[c]` into a fresh buffer, in parallel over samples.
-fn per_channel_affine(p: Planes, x: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
+/// [`plane_sum`] over three planes.
+fn plane_sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f64 {
+    let mut total = 0.0f64;
+    for ((a, b), c) in a.chunks(4096).zip(b.chunks(4096)).zip(c.chunks(4096)) {
+        let mut lanes = [0.0f32; 8];
+        let (a8, b8, c8) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
+        let tail: f32 = a8
+            .remainder()
+            .iter()
+            .zip(b8.remainder())
+            .zip(c8.remainder())
+            .map(|((&x, &y), &z)| f(x, y, z))
+            .sum();
+        for ((a, b), c) in a8.zip(b8).zip(c8) {
+            for i in 0..8 {
+                lanes[i] += f(a[i], b[i], c[i]);
+            }
+        }
+        total += lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + f64::from(tail);
+    }
+    total
+}
+
+/// `y = x·scale[c] + shift[c]` (then `max(y, 0)` with `relu`) into a fresh buffer, in parallel
+/// over samples.
+fn per_channel_affine(p: Planes, x: &[f32], scale: &[f32], shift: &[f32], relu: bool) -> Vec<f32> {
     let mut y = vec![0.0f32; p.len()];
     y.par_chunks_mut(p.channels * p.pixels)
         .zip(x.par_chunks(p.channels * p.pixels))
         .for_each(|(y, x)| {
-            for (c, (y, x)) in y
-                .chunks_exact_mut(p.pixels)
-                .zip(x.chunks_exact(p.pixels))
-                .enumerate()
-            {
+            let planes = y.chunks_exact_mut(p.pixels).zip(x.chunks_exact(p.pixels));
+            for (c, (y, x)) in planes.enumerate() {
                 let (a, b) = (scale[c], shift[c]);
-                for (y, x) in y.iter_mut().zip(x) {
-                    *y = x * a + b;
+                // Two loops rather than a branch per element, so both vectorise.
+                if relu {
+                    y.iter_mut()
+                        .zip(x)
+                        .for_each(|(y, x)| *y = (x * a + b).max(0.0));
+                } else {
+                    y.iter_mut().zip(x).for_each(|(y, x)| *y = x * a + b);
                 }
             }
         });
     y
 }
 
-/// Training-mode forward: `(output, mean, biased variance)`.
+/// Training-mode forward: `(output, mean, biased variance)`; `relu` applies `max(·, 0)` to
+/// the output in the same pass.
 pub(crate) fn forward_train(
     p: Planes,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
+    relu: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), p.len(), "batch norm input length");
     // Two passes per channel (mean, then squared deviations): the one-pass E[x²] - E[x]²
@@ -100,12 +128,13 @@ pub(crate) fn forward_train(
         .collect();
     let mean: Vec<f32> = stats.iter().map(|s| s.0 as f32).collect();
     let var: Vec<f32> = stats.iter().map(|s| s.1 as f32).collect();
-    let y = forward(p, x, gamma, beta, &mean, &var, epsilon);
+    let y = forward(p, x, gamma, beta, &mean, &var, epsilon, relu);
     (y, mean, var)
 }
 
 /// `gamma · (x - mean) / sqrt(var + eps) + beta` with given statistics (inference, or the
-/// second half of the training forward).
+/// second half of the training forward), then `max(·, 0)` with `relu`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     p: Planes,
     x: &[f32],
@@ -114,6 +143,7 @@ pub(crate) fn forward(
     mean: &[f32],
     var: &[f32],
     epsilon: f64,
+    relu: bool,
 ) -> Vec<f32> {
     assert_eq!(x.len(), p.len(), "batch norm input length");
     let (scale, shift): (Vec<f32>, Vec<f32>) = (0..p.channels)
@@ -125,13 +155,16 @@ pub(crate) fn forward(
             )
         })
         .unzip();
-    per_channel_affine(p, x, &scale, &shift)
+    per_channel_affine(p, x, &scale, &shift, relu)
 }
 
-/// Gradients of [`forward_train`]: `(dx, dgamma, dbeta)`.
+/// Gradients of [`forward_train`]: `(dx, dgamma, dbeta)`. `relu_output` is the forward's
+/// output when it applied the ReLU: the gradient only flows where it is positive.
 ///
-/// With `x̂ = (x - μ)/σ`, `dβ = Σ dy`, `dγ = Σ dy·x̂` and
-/// `dx = γ/σ · (dy - dβ/M - x̂·dγ/M)`, which is `k_dy·dy + k_x·x + k_1` per channel.
+/// With `g` the gradient reaching the normalisation (`dy`, masked by the ReLU), `x̂ = (x - μ)/σ`:
+/// `dβ = Σ g`, `dγ = Σ g·x̂` and `dx = γ/σ · (g - dβ/M - x̂·dγ/M)`, which is
+/// `k_g·g + k_x·x + k_1` per channel.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     p: Planes,
     x: &[f32],
@@ -140,54 +173,71 @@ pub(crate) fn backward(
     var: &[f32],
     epsilon: f64,
     dy: &[f32],
+    relu_output: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), p.len(), "batch norm input length");
     assert_eq!(dy.len(), p.len(), "batch norm output-gradient length");
+    // Without the ReLU the mask reads dy itself and keeps everything.
+    let (mask, relu) = match relu_output {
+        Some(y) => {
+            assert_eq!(y.len(), p.len(), "batch norm output length");
+            (y, true)
+        }
+        None => (dy, false),
+    };
+    let gate = move |g: f32, y: f32| if !relu || y > 0.0 { g } else { 0.0 };
     let sums: Vec<(f64, f64)> = (0..p.channels)
         .into_par_iter()
         .map(|c| {
             let m = mean[c];
-            p.channel(dy, c).zip(p.channel(x, c)).fold(
-                (0.0, 0.0),
-                |(sum_dy, sum_dy_xc), (dy, x)| {
-                    (
-                        sum_dy + plane_sum(dy, dy, |g, _| g),
-                        sum_dy_xc + plane_sum(dy, x, |g, v| g * (v - m)),
-                    )
-                },
-            )
+            let planes = p
+                .channel(dy, c)
+                .zip(p.channel(x, c))
+                .zip(p.channel(mask, c));
+            planes.fold((0.0, 0.0), |(sum_g, sum_g_xc), ((dy, x), y)| {
+                (
+                    sum_g + plane_sum(dy, y, gate),
+                    sum_g_xc + plane_sum3(dy, x, y, |g, v, y| gate(g, y) * (v - m)),
+                )
+            })
         })
         .collect();
     let m = p.count();
     let mut dgamma = Vec::with_capacity(p.channels);
     let mut dbeta = Vec::with_capacity(p.channels);
-    let mut k_dy = Vec::with_capacity(p.channels);
+    let mut k_g = Vec::with_capacity(p.channels);
     let mut k_x = Vec::with_capacity(p.channels);
     let mut k_1 = Vec::with_capacity(p.channels);
-    for (c, &(sum_dy, sum_dy_xc)) in sums.iter().enumerate() {
+    for (c, &(sum_g, sum_g_xc)) in sums.iter().enumerate() {
         let inv_std = 1.0 / (f64::from(var[c]) + epsilon).sqrt();
-        let dg = sum_dy_xc * inv_std; // Σ dy·x̂
+        let dg = sum_g_xc * inv_std; // Σ g·x̂
         dgamma.push(dg as f32);
-        dbeta.push(sum_dy as f32);
+        dbeta.push(sum_g as f32);
         let a = f64::from(gamma[c]) * inv_std;
-        // dx = a·(dy - Σdy/M - (x - μ)·inv_std·dγ/M)
+        // dx = a·(g - Σg/M - (x - μ)·inv_std·dγ/M)
         let kx = -a * inv_std * dg / m;
-        k_dy.push(a as f32);
+        k_g.push(a as f32);
         k_x.push(kx as f32);
-        k_1.push((-a * sum_dy / m - kx * f64::from(mean[c])) as f32);
+        k_1.push((-a * sum_g / m - kx * f64::from(mean[c])) as f32);
     }
     let mut dx = vec![0.0f32; p.len()];
     let sample = p.channels * p.pixels;
     dx.par_chunks_mut(sample)
-        .zip(dy.par_chunks(sample).zip(x.par_chunks(sample)))
-        .for_each(|(dx, (dy, x))| {
-            let planes = dx
-                .chunks_exact_mut(p.pixels)
-                .zip(dy.chunks_exact(p.pixels).zip(x.chunks_exact(p.pixels)));
-            for (c, (dx, (dy, x))) in planes.enumerate() {
-                let (a, b, k) = (k_dy[c], k_x[c], k_1[c]);
-                for (dx, (dy, x)) in dx.iter_mut().zip(dy.iter().zip(x)) {
-                    *dx = a * dy + b * x + k;
+        .zip(
+            dy.par_chunks(sample)
+                .zip(x.par_chunks(sample))
+                .zip(mask.par_chunks(sample)),
+        )
+        .for_each(|(dx, ((dy, x), y))| {
+            let planes = dx.chunks_exact_mut(p.pixels).zip(
+                dy.chunks_exact(p.pixels)
+                    .zip(x.chunks_exact(p.pixels))
+                    .zip(y.chunks_exact(p.pixels)),
+            );
+            for (c, (dx, ((dy, x), y))) in planes.enumerate() {
+                let (a, b, k) = (k_g[c], k_x[c], k_1[c]);
+                for (dx, ((dy, x), y)) in dx.iter_mut().zip(dy.iter().zip(x).zip(y)) {
+                    *dx = a * gate(*dy, *y) + b * x + k;
                 }
             }
         });
@@ -220,7 +270,7 @@ mod tests {
         // A large offset: the two-pass variance must not cancel.
         let x = values(p.len(), 1, 100.0);
         let (gamma, beta) = (vec![1.5, -0.5], vec![0.25, 2.0]);
-        let (y, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5);
+        let (y, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5, false);
         for c in 0..2 {
             let xs: Vec<f64> = p.channel(&x, c).flatten().map(|&v| f64::from(v)).collect();
             let mu = xs.iter().sum::<f64>() / 15.0;
@@ -238,62 +288,67 @@ mod tests {
         }
     }
 
-    /// The backward pass against central differences of `L = Σ r·y` in f64.
+    /// The backward pass against central differences of `L = Σ r·y` in f64, with and without
+    /// the fused ReLU.
     #[test]
     fn backward_matches_finite_differences() {
-        let p = Planes {
-            batch: 2,
-            channels: 2,
-            pixels: 3,
-        };
-        let x = values(p.len(), 2, 0.3);
-        let r = values(p.len(), 3, 0.0);
-        let gamma = vec![1.3f32, 0.7];
-        let beta = vec![0.1f32, -0.2];
-        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
-            let (y, _, _) = forward_train(p, x, gamma, beta, 1e-5);
-            y.iter()
-                .zip(&r)
-                .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                .sum()
-        };
-        let (_, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5);
-        let (dx, dgamma, dbeta) = backward(p, &x, &gamma, &mean, &var, 1e-5, &r);
-        let h = 1e-2f32;
-        let numeric = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / f64::from(2.0 * h);
-        for i in 0..p.len() {
-            let d = numeric(&|e| {
-                let mut x = x.clone();
-                x[i] += e;
-                loss(&x, &gamma, &beta)
-            });
-            assert!(
-                (f64::from(dx[i]) - d).abs() < 2e-3,
-                "dx[{i}]: {} vs {d}",
-                dx[i]
-            );
-        }
-        for c in 0..2 {
-            let dg = numeric(&|e| {
-                let mut g = gamma.clone();
-                g[c] += e;
-                loss(&x, &g, &beta)
-            });
-            let db = numeric(&|e| {
-                let mut b = beta.clone();
-                b[c] += e;
-                loss(&x, &gamma, &b)
-            });
-            assert!(
-                (f64::from(dgamma[c]) - dg).abs() < 2e-3,
-                "dgamma[{c}]: {} vs {dg}",
-                dgamma[c]
-            );
-            assert!(
-                (f64::from(dbeta[c]) - db).abs() < 2e-3,
-                "dbeta[{c}]: {} vs {db}",
-                dbeta[c]
-            );
+        for relu in [false, true] {
+            let p = Planes {
+                batch: 2,
+                channels: 2,
+                pixels: 3,
+            };
+            let x = values(p.len(), 2, 0.3);
+            let r = values(p.len(), 3, 0.0);
+            let gamma = vec![1.3f32, 0.7];
+            let beta = vec![0.1f32, -0.2];
+            let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+                let (y, _, _) = forward_train(p, x, gamma, beta, 1e-5, relu);
+                y.iter()
+                    .zip(&r)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum()
+            };
+            let (y, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5, relu);
+            assert_eq!(relu, y.iter().all(|&v| v >= 0.0), "relu {relu}");
+            let relu_output = relu.then_some(y.as_slice());
+            let (dx, dgamma, dbeta) = backward(p, &x, &gamma, &mean, &var, 1e-5, &r, relu_output);
+            let h = 1e-3f32;
+            let numeric = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / f64::from(2.0 * h);
+            for i in 0..p.len() {
+                let d = numeric(&|e| {
+                    let mut x = x.clone();
+                    x[i] += e;
+                    loss(&x, &gamma, &beta)
+                });
+                assert!(
+                    (f64::from(dx[i]) - d).abs() < 2e-3,
+                    "relu {relu} dx[{i}]: {} vs {d}",
+                    dx[i]
+                );
+            }
+            for c in 0..2 {
+                let dg = numeric(&|e| {
+                    let mut g = gamma.clone();
+                    g[c] += e;
+                    loss(&x, &g, &beta)
+                });
+                let db = numeric(&|e| {
+                    let mut b = beta.clone();
+                    b[c] += e;
+                    loss(&x, &gamma, &b)
+                });
+                assert!(
+                    (f64::from(dgamma[c]) - dg).abs() < 2e-3,
+                    "dgamma[{c}]: {} vs {dg}",
+                    dgamma[c]
+                );
+                assert!(
+                    (f64::from(dbeta[c]) - db).abs() < 2e-3,
+                    "dbeta[{c}]: {} vs {db}",
+                    dbeta[c]
+                );
+            }
         }
     }
 }

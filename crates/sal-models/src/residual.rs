@@ -1,0 +1,197 @@
+//! `relu(residual + shortcut)`, the end of every post-activation residual block, as one op:
+//! one parallel pass forward and one backward on flex, where burn-flex runs the add and the
+//! ReLU as separate passes (its ReLU on one thread). Other backends keep burn's two operations
+//! (the trait's default bodies). Same structure as [`crate::conv`].
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{ActivationOps, FloatTensorOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{Tensor, TensorData};
+use rayon::prelude::*;
+
+/// `relu(lhs + rhs)` through [`AddRelu`].
+pub fn add_relu(lhs: Tensor<4>, rhs: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::add_relu(lhs.into_dispatch(), rhs.into_dispatch()))
+}
+
+/// `relu(lhs + rhs)` and its gradient as a backend extension.
+#[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
+pub trait AddRelu: Backend {
+    /// `max(lhs + rhs, 0)`, same shapes.
+    fn add_relu(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu(Self::float_add(lhs, rhs))
+    }
+
+    /// The gradient reaching both inputs: `output_grad` where `output > 0`, else 0.
+    fn add_relu_backward(
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::relu_backward(output, output_grad)
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl AddRelu for burn::backend::Cube {}
+
+/// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
+const CHUNK: usize = 1 << 16;
+
+impl AddRelu for Flex {
+    fn add_relu(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+        if !same_f32_shapes(&lhs, &rhs) {
+            return Flex::relu(Flex::float_add(lhs, rhs));
+        }
+        let shape = lhs.shape();
+        let (lhs, rhs) = (contiguous(lhs), contiguous(rhs));
+        let (a, b) = (f32s(&lhs), f32s(&rhs));
+        let mut y = vec![0.0f32; a.len()];
+        y.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(y, (a, b))| {
+                for (y, (a, b)) in y.iter_mut().zip(a.iter().zip(b)) {
+                    *y = (a + b).max(0.0);
+                }
+            });
+        FlexTensor::from_data(TensorData::new(y, shape))
+    }
+
+    fn add_relu_backward(output: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        if !same_f32_shapes(&output, &output_grad) {
+            return Flex::relu_backward(output, output_grad);
+        }
+        let shape = output.shape();
+        let (output, output_grad) = (contiguous(output), contiguous(output_grad));
+        let (y, dy) = (f32s(&output), f32s(&output_grad));
+        let mut g = vec![0.0f32; y.len()];
+        g.par_chunks_mut(CHUNK)
+            .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+            .for_each(|(g, (y, dy))| {
+                for (g, (y, dy)) in g.iter_mut().zip(y.iter().zip(dy)) {
+                    *g = if *y > 0.0 { *dy } else { 0.0 };
+                }
+            });
+        FlexTensor::from_data(TensorData::new(g, shape))
+    }
+}
+
+fn same_f32_shapes(a: &FlexTensor, b: &FlexTensor) -> bool {
+    a.dtype() == DType::F32 && b.dtype() == DType::F32 && a.shape() == b.shape()
+}
+
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("an f32 tensor made contiguous by `contiguous`")
+}
+
+impl<B: Backend + AddRelu, C: CheckpointStrategy> AddRelu for Autodiff<B, C> {
+    fn add_relu(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        // The output is the state: its sign is the gradient mask for both inputs.
+        match AddReluBackward
+            .prepare::<C>([lhs.node(), rhs.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::add_relu(lhs.into_primitive(), rhs.into_primitive());
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::add_relu(lhs.into_primitive(), rhs.into_primitive()))
+            }
+        }
+    }
+}
+
+/// Backward step of [`AddRelu::add_relu`] under autodiff.
+#[derive(Debug)]
+struct AddReluBackward;
+
+impl<B: Backend + AddRelu> Backward<B, 2> for AddReluBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_lhs, node_rhs] = ops.parents;
+        let grad = B::add_relu_backward(ops.state, grads.consume::<B>(&ops.node));
+        match (node_lhs, node_rhs) {
+            (Some(lhs), Some(rhs)) => {
+                grads.register::<B>(lhs.id, grad.clone());
+                grads.register::<B>(rhs.id, grad);
+            }
+            (Some(node), None) | (None, Some(node)) => grads.register::<B>(node.id, grad),
+            (None, None) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::add_relu;
+    use burn::tensor::activation::relu;
+    use burn::tensor::{Device, Distribution, Tensor, Tolerance};
+
+    fn assert_matches_add_then_relu(device: &Device) {
+        // 2x3x300x300 spans several parallel chunks; one operand untracked.
+        for (shape, track_rhs) in [([2, 3, 4, 5], true), ([2, 3, 300, 300], false)] {
+            let a = Tensor::<4>::random(shape, Distribution::Default, device) - 0.5;
+            let b = Tensor::<4>::random(shape, Distribution::Default, device) - 0.5;
+            let r = Tensor::<4>::random(shape, Distribution::Default, device);
+            let run = |ours: bool| {
+                let (a, b) = (a.clone().require_grad(), b.clone());
+                let b = if track_rhs { b.require_grad() } else { b };
+                let y = if ours {
+                    add_relu(a.clone(), b.clone())
+                } else {
+                    relu(a.clone() + b.clone())
+                };
+                let grads = (y.clone() * r.clone()).sum().backward();
+                let db = b.grad(&grads).map(|g| g.into_data());
+                (
+                    y.into_data(),
+                    a.grad(&grads).expect("lhs gradient").into_data(),
+                    db,
+                )
+            };
+            let (want, got) = (run(false), run(true));
+            let tolerance = Tolerance::<f32>::absolute(1e-6);
+            got.0.assert_approx_eq::<f32>(&want.0, tolerance);
+            got.1.assert_approx_eq::<f32>(&want.1, tolerance);
+            assert_eq!(got.2.is_some(), track_rhs);
+            if let (Some(got), Some(want)) = (got.2, want.2) {
+                got.assert_approx_eq::<f32>(&want, tolerance);
+            }
+        }
+    }
+
+    #[test]
+    fn matches_add_then_relu() {
+        assert_matches_add_then_relu(&Device::flex().autodiff());
+        // Inference: plain device.
+        let device = Device::flex();
+        let a = Tensor::<4>::random([2, 2, 3, 3], Distribution::Default, &device) - 0.5;
+        let b = Tensor::<4>::random([2, 2, 3, 3], Distribution::Default, &device) - 0.5;
+        add_relu(a.clone(), b.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(&relu(a + b).into_data(), Tolerance::absolute(1e-6));
+    }
+
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn matches_add_then_relu_on_wgpu() {
+        use burn::tensor::DeviceKind;
+        assert_matches_add_then_relu(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+    }
+}
