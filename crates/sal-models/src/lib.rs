@@ -28,6 +28,7 @@ pub mod preact_resnet;
 pub mod pyramidnet;
 pub mod residual;
 pub mod resnet;
+mod uninit;
 mod wide_resnet;
 
 pub use architecture::{Architecture, ArchitectureError, ResNetDepth};

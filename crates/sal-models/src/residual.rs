@@ -14,6 +14,8 @@ use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, ba
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::uninit::{assume_init, uninit};
+
 /// `relu(lhs + rhs)` through [`AddRelu`].
 pub fn add_relu(lhs: Tensor<4>, rhs: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(Dispatch::add_relu(lhs.into_dispatch(), rhs.into_dispatch()))
@@ -50,14 +52,16 @@ impl AddRelu for Flex {
         let shape = lhs.shape();
         let (lhs, rhs) = (contiguous(lhs), contiguous(rhs));
         let (a, b) = (f32s(&lhs), f32s(&rhs));
-        let mut y = vec![0.0f32; a.len()];
+        let mut y = uninit(a.len());
         y.par_chunks_mut(CHUNK)
             .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
             .for_each(|(y, (a, b))| {
                 for (y, (a, b)) in y.iter_mut().zip(a.iter().zip(b)) {
-                    *y = (a + b).max(0.0);
+                    y.write((a + b).max(0.0));
                 }
             });
+        // SAFETY: the chunks cover `y` and each is written whole.
+        let y = unsafe { assume_init(y) };
         FlexTensor::from_data(TensorData::new(y, shape))
     }
 
@@ -68,14 +72,16 @@ impl AddRelu for Flex {
         let shape = output.shape();
         let (output, output_grad) = (contiguous(output), contiguous(output_grad));
         let (y, dy) = (f32s(&output), f32s(&output_grad));
-        let mut g = vec![0.0f32; y.len()];
+        let mut g = uninit(y.len());
         g.par_chunks_mut(CHUNK)
             .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
             .for_each(|(g, (y, dy))| {
                 for (g, (y, dy)) in g.iter_mut().zip(y.iter().zip(dy)) {
-                    *g = if *y > 0.0 { *dy } else { 0.0 };
+                    g.write(if *y > 0.0 { *dy } else { 0.0 });
                 }
             });
+        // SAFETY: the chunks cover `g` and each is written whole.
+        let g = unsafe { assume_init(g) };
         FlexTensor::from_data(TensorData::new(g, shape))
     }
 }

@@ -9,6 +9,8 @@
 
 use rayon::prelude::*;
 
+use crate::uninit::{assume_init, uninit};
+
 /// `[batch, channels, pixels per channel plane]`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Planes {
@@ -83,7 +85,7 @@ fn plane_sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32)
 /// `y = x·scale[c] + shift[c]` (then `max(y, 0)` with `relu`) into a fresh buffer, in parallel
 /// over samples.
 fn per_channel_affine(p: Planes, x: &[f32], scale: &[f32], shift: &[f32], relu: bool) -> Vec<f32> {
-    let mut y = vec![0.0f32; p.len()];
+    let mut y = uninit(p.len());
     y.par_chunks_mut(p.channels * p.pixels)
         .zip(x.par_chunks(p.channels * p.pixels))
         .for_each(|(y, x)| {
@@ -94,13 +96,16 @@ fn per_channel_affine(p: Planes, x: &[f32], scale: &[f32], shift: &[f32], relu: 
                 if relu {
                     y.iter_mut()
                         .zip(x)
-                        .for_each(|(y, x)| *y = (x * a + b).max(0.0));
+                        .for_each(|(y, x)| _ = y.write((x * a + b).max(0.0)));
                 } else {
-                    y.iter_mut().zip(x).for_each(|(y, x)| *y = x * a + b);
+                    y.iter_mut()
+                        .zip(x)
+                        .for_each(|(y, x)| _ = y.write(x * a + b));
                 }
             }
         });
-    y
+    // SAFETY: the samples' chunks cover `y`, and each chunk's planes are written whole.
+    unsafe { assume_init(y) }
 }
 
 /// Training-mode forward: `(output, mean, biased variance)`; `relu` applies `max(·, 0)` to
@@ -220,7 +225,7 @@ pub(crate) fn backward(
         k_x.push(kx as f32);
         k_1.push((-a * sum_g / m - kx * f64::from(mean[c])) as f32);
     }
-    let mut dx = vec![0.0f32; p.len()];
+    let mut dx = uninit(p.len());
     let sample = p.channels * p.pixels;
     dx.par_chunks_mut(sample)
         .zip(
@@ -237,11 +242,12 @@ pub(crate) fn backward(
             for (c, (dx, ((dy, x), y))) in planes.enumerate() {
                 let (a, b, k) = (k_g[c], k_x[c], k_1[c]);
                 for (dx, ((dy, x), y)) in dx.iter_mut().zip(dy.iter().zip(x).zip(y)) {
-                    *dx = a * gate(*dy, *y) + b * x + k;
+                    dx.write(a * gate(*dy, *y) + b * x + k);
                 }
             }
         });
-    (dx, dgamma, dbeta)
+    // SAFETY: the samples' chunks cover `dx`, and each chunk's planes are written whole.
+    (unsafe { assume_init(dx) }, dgamma, dbeta)
 }
 
 #[cfg(test)]

@@ -19,8 +19,11 @@
 //! a copy costs far less than the GEMM it feeds and saves hundreds of MB per layer.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
+
+use crate::uninit::{assume_init, uninit, zeroed};
 
 /// Shape of one convolution: NCHW input, OIHW weight, no groups, no dilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,30 +151,71 @@ impl Operand<'_> {
 
 /// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, `dst` row-major and contiguous.
 fn matmul(
-    [m, n, k]: [usize; 3],
+    dims: [usize; 3],
     dst: &mut [f32],
     accumulate: bool,
     lhs: Operand,
     rhs: Operand,
     parallelism: gemm::Parallelism,
 ) {
-    assert!(dst.len() >= m * n, "gemm destination too small");
+    assert!(dst.len() >= dims[0] * dims[1], "gemm destination too small");
+    // SAFETY: `dst` is initialised and holds the m x n destination.
+    unsafe { gemm_into(dims, dst.as_mut_ptr(), accumulate, lhs, rhs, parallelism) }
+}
+
+/// `dst[m, n] = lhs[m, k] · rhs[k, n]` into uninitialised slots, all of which it writes.
+fn matmul_uninit(
+    dims: [usize; 3],
+    dst: &mut [MaybeUninit<f32>],
+    lhs: Operand,
+    rhs: Operand,
+    parallelism: gemm::Parallelism,
+) {
+    assert!(dst.len() >= dims[0] * dims[1], "gemm destination too small");
+    assert!(
+        dims[2] > 0,
+        "an empty product would leave the destination unwritten"
+    );
+    // SAFETY: `dst` holds the m x n destination; without `accumulate` gemm only writes it.
+    unsafe {
+        gemm_into(
+            dims,
+            dst.as_mut_ptr().cast::<f32>(),
+            false,
+            lhs,
+            rhs,
+            parallelism,
+        )
+    }
+}
+
+/// # Safety
+/// `dst` must be valid for writes of `m·n` row-major elements (and reads, with `accumulate`,
+/// where they must be initialised), not aliasing the operands.
+unsafe fn gemm_into(
+    [m, n, k]: [usize; 3],
+    dst: *mut f32,
+    accumulate: bool,
+    lhs: Operand,
+    rhs: Operand,
+    parallelism: gemm::Parallelism,
+) {
     let (lhs_cs, lhs_rs) = lhs.strides();
     let (rhs_cs, rhs_rs) = rhs.strides();
-    // Bounds of the strided operands, so the unsafe call below cannot read past them.
+    // Bounds of the strided operands, so the call below cannot read past them.
     let last = |rows: usize, cols: usize, (cs, rs): (isize, isize)| {
         (rows.max(1) - 1) * rs as usize + (cols.max(1) - 1) * cs as usize
     };
     assert!(m == 0 || k == 0 || last(m, k, (lhs_cs, lhs_rs)) < lhs.data.len());
     assert!(k == 0 || n == 0 || last(k, n, (rhs_cs, rhs_rs)) < rhs.data.len());
-    // SAFETY: the asserts above keep every index gemm forms inside the three slices, and
-    // `dst` is a unique borrow that does not alias the two shared inputs.
+    // SAFETY: the asserts keep every operand index inside its slice; the caller vouches for
+    // `dst`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -310,23 +354,28 @@ fn gather_channels_major(
 }
 
 /// Inverse of [`gather_channels_major`]: `[C_out, samples·P]` back to `[samples, C_out, P]`.
-fn scatter_channels_major(g: &ConvGeometry, src: &[f32], samples: usize, y_block: &mut [f32]) {
+fn scatter_channels_major(
+    g: &ConvGeometry,
+    src: &[f32],
+    samples: usize,
+    y_block: &mut [MaybeUninit<f32>],
+) {
     let pixels = g.out_pixels();
     let cols = samples * pixels;
     for (co, row) in src.chunks_exact(cols).enumerate() {
         for (sample, part) in row.chunks_exact(pixels).enumerate() {
-            y_block[(sample * g.c_out + co) * pixels..][..pixels].copy_from_slice(part);
+            y_block[(sample * g.c_out + co) * pixels..][..pixels].write_copy_of_slice(part);
         }
     }
 }
 
 /// Runs `body(block index, block's slice of out)` for every block, in parallel or in turn as
 /// the plan says; `per_sample` is how many elements of `out` one sample owns.
-fn for_each_block(
+fn for_each_block<T: Send>(
     plan: Plan,
-    out: &mut [f32],
+    out: &mut [T],
     per_sample: usize,
-    body: impl Fn(usize, &mut [f32]) + Sync,
+    body: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let block_len = plan.samples * per_sample;
     if plan.parallel_blocks {
@@ -346,41 +395,36 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert_eq!(weight.len(), g.weight_len(), "conv weight length");
     let plan = Plan::new(g);
     let (k, pixels) = (g.k(), g.out_pixels());
-    let mut y = vec![0.0f32; g.output_len()];
+    let mut y = uninit(g.output_len());
     for_each_block(plan, &mut y, g.c_out * pixels, |index, y_block| {
         let range = plan.range(index, g.batch);
         let cols = (range.1 - range.0) * pixels;
         let single = range.1 - range.0 == 1;
-        with_scratch(
-            k * cols,
-            if single { 0 } else { g.c_out * cols },
-            |col, out| {
-                im2col(g, x, range, col);
-                // One sample: its [C_out, P] output plane block is the GEMM's destination as is.
-                let dst: &mut [f32] = if single { y_block } else { out };
-                matmul(
-                    [g.c_out, cols, k],
-                    dst,
-                    false,
-                    Operand {
-                        data: weight,
-                        row_stride: k,
-                        transposed: false,
-                    },
-                    Operand {
-                        data: col,
-                        row_stride: cols,
-                        transposed: false,
-                    },
-                    plan.gemm_parallelism(),
-                );
-                if !single {
-                    scatter_channels_major(g, out, range.1 - range.0, y_block);
-                }
-            },
-        );
+        let gathered = if single { 0 } else { g.c_out * cols };
+        with_scratch(k * cols, gathered, |col, out| {
+            im2col(g, x, range, col);
+            let weight = Operand {
+                data: weight,
+                row_stride: k,
+                transposed: false,
+            };
+            let col = Operand {
+                data: col,
+                row_stride: cols,
+                transposed: false,
+            };
+            let dims = [g.c_out, cols, k];
+            if single {
+                // One sample: its [C_out, P] output planes are the GEMM's destination as is.
+                matmul_uninit(dims, y_block, weight, col, plan.gemm_parallelism());
+            } else {
+                matmul(dims, out, false, weight, col, plan.gemm_parallelism());
+                scatter_channels_major(g, out, range.1 - range.0, y_block);
+            }
+        });
     });
-    y
+    // SAFETY: the blocks partition `y`, and each block's GEMM or scatter writes all of it.
+    unsafe { assume_init(y) }
 }
 
 /// Gradient with respect to the input, `[N, C_in, H, W]`.
@@ -389,7 +433,7 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
     assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
     let plan = Plan::new(g);
     let (k, pixels) = (g.k(), g.out_pixels());
-    let mut dx = vec![0.0f32; g.input_len()];
+    let mut dx = uninit(g.input_len());
     for_each_block(plan, &mut dx, g.c_in * g.h * g.w, |index, dx_block| {
         let range = plan.range(index, g.batch);
         let samples = range.1 - range.0;
@@ -418,14 +462,13 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
                 },
                 plan.gemm_parallelism(),
             );
-            // Zeroed here, by a write: `vec![0.0; n]` hands out untouched zero pages, and a
-            // first `+=` read-then-write of each page costs a copy-on-write fault with a TLB
-            // shootdown (it made this function 10x slower at 64 channels @32).
-            dx_block.fill(0.0);
-            col2im(g, dcol, samples, dx_block);
+            // Zeroed here, in the worker, by a write (a first `+=` on an untouched zero page
+            // would cost a copy-on-write fault with a TLB shootdown per page).
+            col2im(g, dcol, samples, zeroed(dx_block));
         });
     });
-    dx
+    // SAFETY: the blocks partition `dx` and `zeroed` writes each block whole.
+    unsafe { assume_init(dx) }
 }
 
 /// Gradient with respect to the weight, `[C_out, C_in, kh, kw]`.
@@ -494,7 +537,7 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 /// blocks of 32 output rows, each reading 32 contiguous values per source row.
 fn sum_transposed(partials: &[Vec<f32>], rows: usize, cols: usize) -> Vec<f32> {
     const BLOCK: usize = 32;
-    let mut dst = vec![0.0f32; rows * cols];
+    let mut dst = uninit(rows * cols);
     dst.par_chunks_mut(BLOCK * rows)
         .enumerate()
         .for_each(|(block, dst)| {
@@ -502,11 +545,12 @@ fn sum_transposed(partials: &[Vec<f32>], rows: usize, cols: usize) -> Vec<f32> {
             let width = dst.len() / rows;
             for r in 0..rows {
                 for (i, c) in (c0..c0 + width).enumerate() {
-                    dst[i * rows + r] = partials.iter().map(|p| p[r * cols + c]).sum();
+                    dst[i * rows + r].write(partials.iter().map(|p| p[r * cols + c]).sum());
                 }
             }
         });
-    dst
+    // SAFETY: block `b` holds rows `i·rows + r` for all `i < width`, `r < rows`: all of it.
+    unsafe { assume_init(dst) }
 }
 
 #[cfg(test)]
