@@ -331,8 +331,8 @@ mod tests {
             };
             let (want_dx, want_dw) = grads_of(false);
             let (dx, dw) = grads_of(true);
-            dx.assert_approx_eq::<f32>(&want_dx, Tolerance::absolute(1e-4));
-            dw.assert_approx_eq::<f32>(&want_dw, Tolerance::absolute(1e-4));
+            dx.assert_approx_eq::<f32>(&want_dx, Tolerance::rel_abs(1e-4, 1e-4));
+            dw.assert_approx_eq::<f32>(&want_dw, Tolerance::rel_abs(1e-4, 1e-4));
         }
     }
 
