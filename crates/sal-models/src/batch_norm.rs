@@ -16,7 +16,9 @@ use burn::backend::ops::{ActivationOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
+
+use crate::flex_slices::{contiguous, f32s, tensor};
 
 use per_channel::Planes;
 
@@ -156,7 +158,7 @@ impl FusedBatchNorm for Flex {
         let [x, gamma, beta, mean, variance] = [x, gamma, beta, mean, variance].map(contiguous);
         let [x, gamma, beta, mean, variance] = [&x, &gamma, &beta, &mean, &variance].map(f32s);
         let y = per_channel::forward(p, x, gamma, beta, mean, variance, epsilon, relu);
-        FlexTensor::from_data(TensorData::new(y, shape))
+        tensor(y, shape)
     }
 
     fn fused_batch_norm_train(
@@ -179,12 +181,8 @@ impl FusedBatchNorm for Flex {
         let [x, gamma, beta] = [x, gamma, beta].map(contiguous);
         let [x, gamma, beta] = [&x, &gamma, &beta].map(f32s);
         let (y, mean, var) = per_channel::forward_train(p, x, gamma, beta, epsilon, relu);
-        let vector = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [p.channels]));
-        (
-            FlexTensor::from_data(TensorData::new(y, shape)),
-            vector(mean),
-            vector(var),
-        )
+        let vector = |v: Vec<f32>| tensor(v, [p.channels]);
+        (tensor(y, shape), vector(mean), vector(var))
     }
 
     fn fused_batch_norm_train_backward(
@@ -218,12 +216,8 @@ impl FusedBatchNorm for Flex {
         let [x, gamma, mean, variance, dy] = [&x, &gamma, &mean, &variance, &dy].map(f32s);
         let (dx, dgamma, dbeta) =
             per_channel::backward(p, x, gamma, mean, variance, epsilon, dy, relu_output);
-        let vector = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, [p.channels]));
-        (
-            FlexTensor::from_data(TensorData::new(dx, shape)),
-            vector(dgamma),
-            vector(dbeta),
-        )
+        let vector = |v: Vec<f32>| tensor(v, [p.channels]);
+        (tensor(dx, shape), vector(dgamma), vector(dbeta))
     }
 }
 
@@ -243,19 +237,6 @@ fn planes(x: &FlexTensor, per_channel: &[&FlexTensor]) -> Option<Planes> {
         channels,
         pixels: shape.num_elements() / (shape[0] * channels),
     })
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("an f32 tensor made contiguous by `contiguous`")
 }
 
 impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Autodiff<B, C> {

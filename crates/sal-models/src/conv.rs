@@ -25,7 +25,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
+
+use crate::flex_slices::{contiguous, f32s, tensor};
 
 use im2col::ConvGeometry;
 
@@ -90,7 +92,7 @@ impl GemmConv for Flex {
             Some(g) => {
                 let (x, weight) = (contiguous(x), contiguous(weight));
                 let y = im2col::forward(&g, f32s(&x), f32s(&weight));
-                from_vec(y, [g.batch, g.c_out, g.h_out, g.w_out])
+                tensor(y, [g.batch, g.c_out, g.h_out, g.w_out])
             }
             None => Flex::conv2d(x, weight, None, options),
         }
@@ -106,7 +108,7 @@ impl GemmConv for Flex {
             Some(g) if output_grad.dtype() == DType::F32 => {
                 let (weight, dy) = (contiguous(weight), contiguous(output_grad));
                 let dx = im2col::input_grad(&g, f32s(&weight), f32s(&dy));
-                from_vec(dx, [g.batch, g.c_in, g.h, g.w])
+                tensor(dx, [g.batch, g.c_in, g.h, g.w])
             }
             _ => Flex::conv2d_x_backward(x, weight, output_grad, options),
         }
@@ -122,7 +124,7 @@ impl GemmConv for Flex {
             Some(g) if output_grad.dtype() == DType::F32 => {
                 let (x, dy) = (contiguous(x), contiguous(output_grad));
                 let dw = im2col::weight_grad(&g, f32s(&x), f32s(&dy));
-                from_vec(dw, [g.c_out, g.c_in, g.kernel[0], g.kernel[1]])
+                tensor(dw, [g.c_out, g.c_in, g.kernel[0], g.kernel[1]])
             }
             _ => Flex::conv2d_weight_backward(x, weight, output_grad, options),
         }
@@ -160,23 +162,6 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Op
         h_out: (h_pad - ws[2]) / options.stride[0] + 1,
         w_out: (w_pad - ws[3]) / options.stride[1] + 1,
     })
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("an f32 tensor made contiguous by `contiguous`")
-}
-
-fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 impl<B: Backend + GemmConv, C: CheckpointStrategy> GemmConv for Autodiff<B, C> {

@@ -9,9 +9,11 @@
 //!   for methods that read the last feature map (Saliency Grafting, CAM).
 //! - [`class_activation_map`]: Zhou et al. 2016 CAM at input resolution.
 //! - [`num_trainable_params`]: the papers' parameter count.
-//! - [`conv2d`]: how every model applies its convolutions: through [`GemmConv`], a backend
-//!   extension that runs them as im2col + GEMM on the CPU backend (3x faster backward than
-//!   burn-flex's own) and as burn's kernels elsewhere.
+//! - How every model applies its layers, each through a burn backend extension with its own
+//!   CPU (flex) kernels and autodiff node, burn's kernels on other backends
+//!   (`docs/models.md`, "How the models run"): [`conv2d`] ([`GemmConv`]: im2col + GEMM),
+//!   [`batch_norm`] and [`batch_norm_relu`] ([`FusedBatchNorm`]: two passes each way),
+//!   [`add_relu`] ([`AddRelu`]: a post-activation block's end).
 //!
 //! One file per family: [`resnet`] (CIFAR and ImageNet ResNets), [`preact_resnet`],
 //! `wide_resnet` (built from pre-activation blocks), [`pyramidnet`].
@@ -21,6 +23,7 @@ pub mod batch_norm;
 mod cam;
 mod config;
 pub mod conv;
+mod flex_slices;
 mod layers;
 mod model;
 mod params;

@@ -11,7 +11,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
+
+use crate::flex_slices::{contiguous, f32s, tensor};
 use rayon::prelude::*;
 
 use crate::uninit::{assume_init, uninit};
@@ -62,7 +64,7 @@ impl AddRelu for Flex {
             });
         // SAFETY: the chunks cover `y` and each is written whole.
         let y = unsafe { assume_init(y) };
-        FlexTensor::from_data(TensorData::new(y, shape))
+        tensor(y, shape)
     }
 
     fn add_relu_backward(output: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
@@ -82,25 +84,12 @@ impl AddRelu for Flex {
             });
         // SAFETY: the chunks cover `g` and each is written whole.
         let g = unsafe { assume_init(g) };
-        FlexTensor::from_data(TensorData::new(g, shape))
+        tensor(g, shape)
     }
 }
 
 fn same_f32_shapes(a: &FlexTensor, b: &FlexTensor) -> bool {
     a.dtype() == DType::F32 && b.dtype() == DType::F32 && a.shape() == b.shape()
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("an f32 tensor made contiguous by `contiguous`")
 }
 
 impl<B: Backend + AddRelu, C: CheckpointStrategy> AddRelu for Autodiff<B, C> {
