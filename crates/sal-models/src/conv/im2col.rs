@@ -353,6 +353,33 @@ fn gather_channels_major(
     }
 }
 
+/// Scratch the output-gradient block of `samples` samples needs: none for one sample, whose
+/// `[C_out, P]` planes already are the GEMMs' layout.
+fn dy_scratch_len(g: &ConvGeometry, samples: usize) -> usize {
+    if samples == 1 {
+        0
+    } else {
+        g.c_out * samples * g.out_pixels()
+    }
+}
+
+/// The `[C_out, samples·P]` output gradient of samples `range`: borrowed from `dy` for one
+/// sample, gathered into `scratch` (of [`dy_scratch_len`]) otherwise.
+fn dy_block<'a>(
+    g: &ConvGeometry,
+    dy: &'a [f32],
+    range: (usize, usize),
+    scratch: &'a mut [f32],
+) -> &'a [f32] {
+    let pixels = g.out_pixels();
+    if range.1 - range.0 == 1 {
+        &dy[range.0 * g.c_out * pixels..][..g.c_out * pixels]
+    } else {
+        gather_channels_major(g, dy, range, scratch);
+        scratch
+    }
+}
+
 /// Inverse of [`gather_channels_major`]: `[C_out, samples·P]` back to `[samples, C_out, P]`.
 fn scatter_channels_major(
     g: &ConvGeometry,
@@ -438,14 +465,8 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
         let range = plan.range(index, g.batch);
         let samples = range.1 - range.0;
         let cols = samples * pixels;
-        let gathered = if samples == 1 { 0 } else { g.c_out * cols };
-        with_scratch(k * cols, gathered, |dcol, dy_block| {
-            let dy_block: &[f32] = if samples == 1 {
-                &dy[range.0 * g.c_out * pixels..][..g.c_out * pixels]
-            } else {
-                gather_channels_major(g, dy, range, dy_block);
-                dy_block
-            };
+        with_scratch(k * cols, dy_scratch_len(g, samples), |dcol, scratch| {
+            let dy_block = dy_block(g, dy, range, scratch);
             matmul(
                 [k, cols, g.c_out],
                 dcol,
@@ -485,15 +506,9 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let range = plan.range(index, g.batch);
             let samples = range.1 - range.0;
             let cols = samples * pixels;
-            let gathered = if samples == 1 { 0 } else { g.c_out * cols };
-            with_scratch(k * cols, gathered, |col, dy_block| {
+            with_scratch(k * cols, dy_scratch_len(g, samples), |col, scratch| {
                 im2col(g, x, range, col);
-                let dy_block: &[f32] = if samples == 1 {
-                    &dy[range.0 * g.c_out * pixels..][..g.c_out * pixels]
-                } else {
-                    gather_channels_major(g, dy, range, dy_block);
-                    dy_block
-                };
+                let dy_block = dy_block(g, dy, range, scratch);
                 matmul(
                     [k, g.c_out, cols],
                     dw_t,
