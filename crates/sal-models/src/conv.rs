@@ -104,14 +104,13 @@ impl GemmConv for Flex {
         output_grad: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        match geometry(&x, &weight, &options) {
-            Some(g) if output_grad.dtype() == DType::F32 => {
-                let (weight, dy) = (contiguous(weight), contiguous(output_grad));
-                let dx = im2col::input_grad(&g, f32s(&weight), f32s(&dy));
-                tensor(dx, [g.batch, g.c_in, g.h, g.w])
-            }
-            _ => Flex::conv2d_x_backward(x, weight, output_grad, options),
-        }
+        let fallback = Flex::conv2d_x_backward;
+        flex_backward(
+            [x, weight, output_grad],
+            options,
+            fallback,
+            |g, [_, w, dy]| tensor(im2col::input_grad(g, w, dy), [g.batch, g.c_in, g.h, g.w]),
+        )
     }
 
     fn gemm_conv2d_weight_backward(
@@ -120,14 +119,33 @@ impl GemmConv for Flex {
         output_grad: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        match geometry(&x, &weight, &options) {
-            Some(g) if output_grad.dtype() == DType::F32 => {
-                let (x, dy) = (contiguous(x), contiguous(output_grad));
-                let dw = im2col::weight_grad(&g, f32s(&x), f32s(&dy));
-                tensor(dw, [g.c_out, g.c_in, g.kernel[0], g.kernel[1]])
-            }
-            _ => Flex::conv2d_weight_backward(x, weight, output_grad, options),
+        let fallback = Flex::conv2d_weight_backward;
+        flex_backward(
+            [x, weight, output_grad],
+            options,
+            fallback,
+            |g, [x, _, dy]| {
+                let [kh, kw] = g.kernel;
+                tensor(im2col::weight_grad(g, x, dy), [g.c_out, g.c_in, kh, kw])
+            },
+        )
+    }
+}
+
+/// One of the gradients on flex: `kernel` over the `[x, weight, output_grad]` values when the
+/// GEMM lowering covers the convolution, burn-flex's own `fallback` otherwise.
+fn flex_backward(
+    [x, weight, output_grad]: [FlexTensor; 3],
+    options: ConvOptions<2>,
+    fallback: fn(FlexTensor, FlexTensor, FlexTensor, ConvOptions<2>) -> FlexTensor,
+    kernel: impl FnOnce(&ConvGeometry, [&[f32]; 3]) -> FlexTensor,
+) -> FlexTensor {
+    match geometry(&x, &weight, &options) {
+        Some(g) if output_grad.dtype() == DType::F32 => {
+            let tensors = [x, weight, output_grad].map(contiguous);
+            kernel(&g, [&tensors[0], &tensors[1], &tensors[2]].map(f32s))
         }
+        _ => fallback(x, weight, output_grad, options),
     }
 }
 
