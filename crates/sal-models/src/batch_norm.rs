@@ -255,25 +255,18 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful();
-        let statistics = |mean, variance| {
-            (
-                FloatTensor::<Self>::new(mean),
-                FloatTensor::<Self>::new(variance),
-            )
+        let forward = |x: FloatTensor<Self>, gamma: FloatTensor<Self>| {
+            let (x, gamma, beta) = (
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+            );
+            B::fused_batch_norm_train(x, gamma, beta, epsilon, relu)
         };
-        let (x_state, gamma_state, prep) = match prep {
-            OpsKind::Tracked(mut prep) => (prep.checkpoint(&x), prep.checkpoint(&gamma), Ok(prep)),
-            OpsKind::UnTracked(prep) => (x.id(), gamma.id(), Err(prep)),
-        };
-        let (y, mean, variance) = B::fused_batch_norm_train(
-            x.into_primitive(),
-            gamma.into_primitive(),
-            beta.into_primitive(),
-            epsilon,
-            relu,
-        );
-        let output = match prep {
-            Ok(prep) => {
+        let (output, mean, variance) = match prep {
+            OpsKind::Tracked(mut prep) => {
+                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, variance) = forward(x, gamma);
                 let state = BatchNormState {
                     x: x_state,
                     gamma: gamma_state,
@@ -282,12 +275,18 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
                     epsilon,
                     relu_output: relu.then(|| y.clone()),
                 };
-                prep.finish(state, y)
+                (prep.finish(state, y), mean, variance)
             }
-            Err(prep) => prep.finish(y),
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, variance) = forward(x, gamma);
+                (prep.finish(y), mean, variance)
+            }
         };
-        let (mean, variance) = statistics(mean, variance);
-        (output, mean, variance)
+        (
+            output,
+            FloatTensor::<Self>::new(mean),
+            FloatTensor::<Self>::new(variance),
+        )
     }
 }
 

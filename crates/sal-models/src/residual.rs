@@ -48,48 +48,44 @@ const CHUNK: usize = 1 << 16;
 
 impl AddRelu for Flex {
     fn add_relu(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
-        if !same_f32_shapes(&lhs, &rhs) {
-            return Flex::relu(Flex::float_add(lhs, rhs));
-        }
-        let shape = lhs.shape();
-        let (lhs, rhs) = (contiguous(lhs), contiguous(rhs));
-        let (a, b) = (f32s(&lhs), f32s(&rhs));
-        let mut y = uninit(a.len());
-        y.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(y, (a, b))| {
-                for (y, (a, b)) in y.iter_mut().zip(a.iter().zip(b)) {
-                    y.write((a + b).max(0.0));
-                }
-            });
-        // SAFETY: the chunks cover `y` and each is written whole.
-        let y = unsafe { assume_init(y) };
-        tensor(y, shape)
+        zip_map(
+            lhs,
+            rhs,
+            |a, b| (a + b).max(0.0),
+            |lhs, rhs| Flex::relu(Flex::float_add(lhs, rhs)),
+        )
     }
 
     fn add_relu_backward(output: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
-        if !same_f32_shapes(&output, &output_grad) {
-            return Flex::relu_backward(output, output_grad);
-        }
-        let shape = output.shape();
-        let (output, output_grad) = (contiguous(output), contiguous(output_grad));
-        let (y, dy) = (f32s(&output), f32s(&output_grad));
-        let mut g = uninit(y.len());
-        g.par_chunks_mut(CHUNK)
-            .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-            .for_each(|(g, (y, dy))| {
-                for (g, (y, dy)) in g.iter_mut().zip(y.iter().zip(dy)) {
-                    g.write(if *y > 0.0 { *dy } else { 0.0 });
-                }
-            });
-        // SAFETY: the chunks cover `g` and each is written whole.
-        let g = unsafe { assume_init(g) };
-        tensor(g, shape)
+        let gate = |y: f32, dy: f32| if y > 0.0 { dy } else { 0.0 };
+        zip_map(output, output_grad, gate, Flex::relu_backward)
     }
 }
 
-fn same_f32_shapes(a: &FlexTensor, b: &FlexTensor) -> bool {
-    a.dtype() == DType::F32 && b.dtype() == DType::F32 && a.shape() == b.shape()
+/// `f(a, b)` element by element over two `f32` tensors of one shape, in parallel; burn's own
+/// operation (`fallback`) for anything else.
+fn zip_map(
+    a: FlexTensor,
+    b: FlexTensor,
+    f: impl Fn(f32, f32) -> f32 + Sync,
+    fallback: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
+) -> FlexTensor {
+    if a.dtype() != DType::F32 || b.dtype() != DType::F32 || a.shape() != b.shape() {
+        return fallback(a, b);
+    }
+    let shape = a.shape();
+    let (a, b) = (contiguous(a), contiguous(b));
+    let (a, b) = (f32s(&a), f32s(&b));
+    let mut out = uninit(a.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(out, (a, b))| {
+            for (out, (a, b)) in out.iter_mut().zip(a.iter().zip(b)) {
+                out.write(f(*a, *b));
+            }
+        });
+    // SAFETY: the chunks cover `out` and each is written whole.
+    tensor(unsafe { assume_init(out) }, shape)
 }
 
 impl<B: Backend + AddRelu, C: CheckpointStrategy> AddRelu for Autodiff<B, C> {

@@ -129,17 +129,34 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     })
 }
 
-/// `dst = lhs · rhs` (or `dst += lhs · rhs` when `accumulate`), all row-major with the given
-/// row strides except where a `*_transposed` flag says the operand is stored transposed.
+/// One factor of a GEMM: a slice read as a row-major matrix, or as the transpose of one.
 struct Operand<'a> {
     data: &'a [f32],
-    /// Elements between consecutive rows of the logical matrix.
+    /// Elements between consecutive rows of the stored row-major matrix.
     row_stride: usize,
     /// Stored as the transpose: consecutive rows are `1` apart and columns `row_stride` apart.
     transposed: bool,
 }
 
-impl Operand<'_> {
+impl<'a> Operand<'a> {
+    /// A row-major matrix whose rows are `row_stride` apart.
+    fn rows(data: &'a [f32], row_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            transposed: false,
+        }
+    }
+
+    /// The transpose of the row-major matrix [`Operand::rows`] would describe.
+    fn transpose_of(data: &'a [f32], row_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            transposed: true,
+        }
+    }
+
     fn strides(&self) -> (isize, isize) {
         if self.transposed {
             (self.row_stride as isize, 1) // (column stride, row stride)
@@ -430,16 +447,8 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
         let gathered = if single { 0 } else { g.c_out * cols };
         with_scratch(k * cols, gathered, |col, out| {
             im2col(g, x, range, col);
-            let weight = Operand {
-                data: weight,
-                row_stride: k,
-                transposed: false,
-            };
-            let col = Operand {
-                data: col,
-                row_stride: cols,
-                transposed: false,
-            };
+            let weight = Operand::rows(weight, k);
+            let col = Operand::rows(col, cols);
             let dims = [g.c_out, cols, k];
             if single {
                 // One sample: its [C_out, P] output planes are the GEMM's destination as is.
@@ -471,16 +480,8 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
                 [k, cols, g.c_out],
                 dcol,
                 false,
-                Operand {
-                    data: weight,
-                    row_stride: k,
-                    transposed: true,
-                },
-                Operand {
-                    data: dy_block,
-                    row_stride: cols,
-                    transposed: false,
-                },
+                Operand::transpose_of(weight, k),
+                Operand::rows(dy_block, cols),
                 plan.gemm_parallelism(),
             );
             // Zeroed here, in the worker, by a write (a first `+=` on an untouched zero page
@@ -513,16 +514,8 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     [k, g.c_out, cols],
                     dw_t,
                     i > 0,
-                    Operand {
-                        data: col,
-                        row_stride: cols,
-                        transposed: false,
-                    },
-                    Operand {
-                        data: dy_block,
-                        row_stride: cols,
-                        transposed: true,
-                    },
+                    Operand::rows(col, cols),
+                    Operand::transpose_of(dy_block, cols),
                     plan.gemm_parallelism(),
                 );
             });
