@@ -17,10 +17,12 @@ mod figures;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use image::{Rgb, RgbImage};
 use sal_saliency::npy::{self, NpyArray, NpyData};
-use sal_saliency::{ImageView, SaliencyMap, StaticSaliency, WangDudek, static_detector};
+use sal_saliency::{
+    ImageView, KnownNormalization, SaliencyMap, StaticSaliency, WangDudek, static_detector,
+};
 
 #[derive(Args)]
 pub struct SaliencyArgs {
@@ -35,46 +37,12 @@ pub struct SaliencyArgs {
     #[arg(long, required_unless_present = "figures")]
     output: Option<PathBuf>,
     /// fine-grained-paper-code on u8 input: the mean/std normalisation SaliencyMix applies
-    /// before calling OpenCV.
-    #[arg(long, value_enum, default_value_t = Normalisation::Imagenet)]
-    normalise: Normalisation,
+    /// before calling OpenCV (cifar and imagenet are its two training scripts').
+    #[arg(long, value_enum, default_value_t = KnownNormalization::Imagenet)]
+    normalise: KnownNormalization,
     /// Instead of one map, write the figures of docs/saliency.md into this folder.
     #[arg(long, conflicts_with_all = ["method", "input", "output"])]
     figures: Option<PathBuf>,
-}
-
-/// The mean/std of SaliencyMix's two training scripts (RGB, in [0, 1] units).
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Normalisation {
-    /// SaliencyMix_CIFAR: mean (125.3, 123.0, 113.9)/255, std (63.0, 62.1, 66.7)/255.
-    Cifar,
-    /// SaliencyMix-ImageNet: mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
-    Imagenet,
-}
-
-impl Normalisation {
-    fn mean_std(self) -> ([f64; 3], [f64; 3]) {
-        match self {
-            Normalisation::Cifar => (
-                [125.3 / 255.0, 123.0 / 255.0, 113.9 / 255.0],
-                [63.0 / 255.0, 62.1 / 255.0, 66.7 / 255.0],
-            ),
-            Normalisation::Imagenet => ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-        }
-    }
-
-    /// `(x / 255 - mean) / std` per channel of an HWC u8 image, in f32 as torchvision's
-    /// `ToTensor` + `Normalize` compute it.
-    pub fn apply(self, rgb: &[u8], channels: usize) -> Vec<f32> {
-        let (mean, std) = self.mean_std();
-        rgb.iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let c = if channels == 3 { i % 3 } else { 0 };
-                (v as f32 / 255.0 - mean[c] as f32) / std[c] as f32
-            })
-            .collect()
-    }
 }
 
 /// An input image or array, HWC.
@@ -109,7 +77,8 @@ pub fn run(args: SaliencyArgs) -> Result<()> {
     if method == "fine-grained-paper-code"
         && let NpyData::U8(rgb) = &image.data
     {
-        image.data = NpyData::F32(args.normalise.apply(rgb, image.channels));
+        let normalization = args.normalise.normalization();
+        image.data = NpyData::F32(normalization.normalise_interleaved(rgb, image.channels));
     }
     let map = detector
         .compute(&image.view()?)
@@ -332,7 +301,7 @@ mod tests {
             method: Some(method.into()),
             input: Some(input.into()),
             output: Some(output.into()),
-            normalise: Normalisation::Cifar,
+            normalise: KnownNormalization::Cifar,
             figures: None,
         }
     }
@@ -355,7 +324,9 @@ mod tests {
             assert_eq!(got.shape, [h, w]);
             let view = ImageView::hwc_u8(&px, h, w, 3).unwrap();
             let want = if method == "fine-grained-paper-code" {
-                let f = Normalisation::Cifar.apply(&px, 3);
+                let f = KnownNormalization::Cifar
+                    .normalization()
+                    .normalise_interleaved(&px, 3);
                 let v = ImageView::hwc_f32(&f, h, w, 3).unwrap();
                 static_detector(method).unwrap().compute(&v).unwrap()
             } else {
@@ -407,16 +378,5 @@ mod tests {
         );
         let e = run(args("wang-dudek", &four_d, &out)).unwrap_err();
         assert!(format!("{e:#}").contains("T x H x W"), "{e:#}");
-    }
-
-    #[test]
-    fn normalisation_is_torchvision_s() {
-        let got = Normalisation::Imagenet.apply(&[0, 255, 128], 3);
-        let want = [
-            (0.0 - 0.485f32) / 0.229,
-            (1.0 - 0.456f32) / 0.224,
-            (128.0 / 255.0 - 0.406f32) / 0.225,
-        ];
-        assert_eq!(got, want);
     }
 }

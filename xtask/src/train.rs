@@ -1,7 +1,7 @@
 //! `cargo xtask train --config F [--backend cpu|wgpu|cuda] [--resume] [--set key=value]...`
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use sal_train::{BackendKind, ExperimentConfig, TrainOptions};
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ pub struct TrainArgs {
     config: PathBuf,
     /// Device family; overrides the config's `backend`.
     #[arg(long, value_enum)]
-    backend: Option<Backend>,
+    backend: Option<BackendKind>,
     /// Continue the run in the config's output directory from its newest complete checkpoint.
     #[arg(long)]
     resume: bool,
@@ -21,28 +21,11 @@ pub struct TrainArgs {
     overrides: Vec<String>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Backend {
-    Cpu,
-    Wgpu,
-    Cuda,
-}
-
-impl From<Backend> for BackendKind {
-    fn from(b: Backend) -> Self {
-        match b {
-            Backend::Cpu => BackendKind::Cpu,
-            Backend::Wgpu => BackendKind::Wgpu,
-            Backend::Cuda => BackendKind::Cuda,
-        }
-    }
-}
-
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = ExperimentConfig::load(&args.config, &args.overrides)?;
     let options = TrainOptions {
         resume: args.resume,
-        backend: args.backend.map(Into::into),
+        backend: args.backend,
     };
     let report = sal_train::train(&config, &options)
         .with_context(|| format!("training {}", args.config.display()))?;

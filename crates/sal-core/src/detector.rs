@@ -5,9 +5,9 @@
 //! NORMALISED float image ([`DetectorChoice::FineGrainedPaperCode`]); the intended input is the
 //! un-normalised u8 image, which needs the dataset's mean and std to undo the normalisation
 //! (`round((x * std + mean) * 255)`, clamped). Peaks are taken on `(map * 255) as u8` with the
-//! first-maximum rule, as the official code does (SPEC.md §2.2).
+//! first-maximum rule, as the official code does (docs/saliency.md).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 use sal_saliency::{ImageView, SaliencyMap, StaticSaliency};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ pub enum DetectorChoice {
     /// means to compute (default).
     FineGrained,
     /// The released code exactly: FineGrained on the normalised float image, with OpenCV's
-    /// byte reinterpretation (a near-random peak; SPEC.md §1.1).
+    /// byte reinterpretation (a near-random peak; docs/saliency.md).
     FineGrainedPaperCode,
     /// OpenCV `StaticSaliencySpectralResidual` on the host, u8 input.
     SpectralResidual,
@@ -36,93 +36,49 @@ pub enum DetectorChoice {
     Given,
 }
 
-/// The dataset normalisation the images went through (`x = (v / 255 - mean) / std`), per
-/// channel, in [0, 1] units as torchvision's `Normalize` takes them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Normalization {
-    pub mean: Vec<f64>,
-    pub std: Vec<f64>,
+pub use sal_saliency::{KnownNormalization, Normalization};
+
+/// [`Normalization::to_u8_planar`] as tensor ops on the batch's device: the u8 image (as f32
+/// values) a normalised batch was made from. The same f32 multiply-add and round-half-to-even as
+/// the host version, so both give the same bytes.
+pub fn to_u8_range(
+    normalization: &Normalization,
+    images: Tensor<4>,
+    method: &'static str,
+) -> Result<Tensor<4>, MixError> {
+    let [_, c, _, _] = images.dims();
+    check_channels(normalization, c, method)?;
+    let device = images.device();
+    let (scale, shift) = normalization.inverse_f32();
+    let column = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [1, c, 1, 1]), &device);
+    Ok((images * column(scale) + column(shift))
+        .round()
+        .clamp(0.0, 255.0))
 }
 
-impl Normalization {
-    /// CIFAR-10/100 as in SaliencyMix's code: mean (125.3, 123.0, 113.9)/255, std (63.0, 62.1,
-    /// 66.7)/255.
-    pub fn cifar() -> Self {
-        Self {
-            mean: [125.3, 123.0, 113.9].iter().map(|v| v / 255.0).collect(),
-            std: [63.0, 62.1, 66.7].iter().map(|v| v / 255.0).collect(),
-        }
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let ok = !self.mean.is_empty()
-            && self.mean.len() == self.std.len()
-            && self.std.iter().all(|s| s.is_finite() && *s > 0.0)
-            && self.mean.iter().all(|m| m.is_finite());
-        if ok {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid {
-                field: "mean/std",
-                value: format!("{:?} / {:?}", self.mean, self.std),
-                expected: "equally long, non-empty lists with finite means and positive stds",
-            })
-        }
-    }
-
-    /// `round((x * std + mean) * 255)` clamped to [0, 255], per channel, on the device: the u8
-    /// image the batch was made from (exact whenever it was made by `ToTensor` + `Normalize`).
-    /// Computed as `x * (255 std) + 255 mean` in f32, rounded half to even;
-    /// [`Self::to_u8_host`] is the same arithmetic on the host.
-    pub fn to_u8_range(
-        &self,
-        images: Tensor<4>,
-        method: &'static str,
-    ) -> Result<Tensor<4>, MixError> {
-        let [_, c, _, _] = images.dims();
-        if c != self.mean.len() {
-            return Err(MixError::Normalization {
-                method,
-                channels: c,
-                stats: self.mean.len(),
-            });
-        }
-        let device = images.device();
-        let column =
-            |v: &[f64]| per_channel(v.iter().map(|x| (x * 255.0) as f32).collect(), &device);
-        Ok((images * column(&self.std) + column(&self.mean))
-            .round()
-            .clamp(0.0, 255.0))
+fn check_channels(
+    normalization: &Normalization,
+    channels: usize,
+    method: &'static str,
+) -> Result<(), MixError> {
+    if channels == normalization.channels() {
+        Ok(())
+    } else {
+        Err(MixError::Normalization {
+            method,
+            channels,
+            stats: normalization.channels(),
+        })
     }
 }
 
-impl Normalization {
-    /// [`Self::to_u8_range`] on host values (`[M, C, H, W]` flattened, `c` channels), fused with
-    /// the cast to u8: one pass, for the host detectors, instead of three device passes and a
-    /// read-back of the same size.
-    pub fn to_u8_host(&self, values: &[f32], channels: usize, plane: usize) -> Vec<u8> {
-        // Adding 2^23 to a float in [0, 256) rounds it to an integer, half to even (the FPU's
-        // rounding mode, as `round_ties_even`), and leaves that integer in the low mantissa
-        // bits: reading them is the cast, and the loop vectorises (4.6x faster than `as u8`).
-        const ROUND: f32 = 8_388_608.0;
-        let mut out = vec![0u8; values.len()];
-        for (k, (src, dst)) in values.chunks(plane).zip(out.chunks_mut(plane)).enumerate() {
-            let (s, m) = (
-                (self.std[k % channels] * 255.0) as f32,
-                (self.mean[k % channels] * 255.0) as f32,
-            );
-            for (x, y) in src.iter().zip(dst.iter_mut()) {
-                *y = ((x * s + m).clamp(0.0, 255.0) + ROUND).to_bits() as u8;
-            }
-        }
-        out
-    }
-}
-
-fn per_channel(values: Vec<f32>, device: &Device) -> Tensor<4> {
-    let c = values.len();
-    Tensor::from_data(TensorData::new(values, [1, c, 1, 1]), device)
+/// Checks a configured normalisation, as a config error of the `mean`/`std` keys.
+pub(crate) fn validate(normalization: &Normalization) -> Result<(), ConfigError> {
+    normalization.validate().map_err(|e| ConfigError::Invalid {
+        field: "mean/std",
+        value: format!("{:?} / {:?}", e.mean, e.std),
+        expected: "equally long, non-empty lists with finite means and positive stds",
+    })
 }
 
 /// What a host detector is fed.
@@ -179,19 +135,13 @@ impl HostDetector {
         match self.input {
             HostInput::U8 => {
                 let norm = normalization.expect("checked when the mixer was built");
-                if c != norm.mean.len() {
-                    return Err(MixError::Normalization {
-                        method,
-                        channels: c,
-                        stats: norm.mean.len(),
-                    });
-                }
+                check_channels(norm, c, method)?;
                 let values = read(images);
                 // Each worker de-normalises its own image, so the conversion runs in parallel too.
                 (0..m)
                     .into_par_iter()
                     .map(|i| {
-                        let bytes = norm.to_u8_host(&values[i * per..(i + 1) * per], c, h * w);
+                        let bytes = norm.to_u8_planar(&values[i * per..(i + 1) * per], c, h * w);
                         let view = ImageView::chw_u8(&bytes, c, h, w).map_err(detector_error)?;
                         self.detector.compute(&view).map_err(detector_error)
                     })
@@ -269,20 +219,19 @@ mod tests {
     }
 
     #[test]
-    fn de_normalisation_recovers_the_u8_image() {
-        // torchvision: x = (v / 255 - mean) / std in f32.
-        let norm = Normalization::cifar();
+    fn device_de_normalisation_recovers_the_u8_image_as_the_host_one_does() {
+        let norm = KnownNormalization::Cifar.normalization();
+        let normalizer = norm.normalizer();
         let v: Vec<u8> = (0..=255u8).step_by(5).collect();
         let n = v.len();
         for device in devices() {
-            let mut x = Vec::new();
-            for (c, (&m, &s)) in norm.mean.iter().zip(&norm.std).enumerate() {
-                let _ = c;
-                x.extend(v.iter().map(|&b| (b as f32 / 255.0 - m as f32) / s as f32));
-            }
+            let x: Vec<f32> = (0..3)
+                .flat_map(|c| v.iter().map(move |&b| (c, b)))
+                .map(|(c, b)| normalizer.apply(b, c))
+                .collect();
             let t = Tensor::from_data(TensorData::new(x, [1, 3, 1, n]), &device);
-            let host = norm.to_u8_host(&host_vec::<f32, 4>(t.clone()), 3, n);
-            let back = host_vec::<f32, 4>(norm.to_u8_range(t, "test").unwrap());
+            let host = norm.to_u8_planar(&host_vec::<f32, 4>(t.clone()), 3, n);
+            let back = host_vec::<f32, 4>(to_u8_range(&norm, t, "test").unwrap());
             let expected: Vec<f32> = (0..3).flat_map(|_| v.iter().map(|&b| b as f32)).collect();
             assert_eq!(back, expected);
             assert_eq!(host.iter().map(|&b| b as f32).collect::<Vec<_>>(), expected);

@@ -199,6 +199,7 @@ impl BatchMixer for HybridMix {
 mod tests {
     use super::*;
     use crate::boxes::BoxPair;
+    use crate::detector::KnownNormalization;
     use crate::record::SampleRegion;
     use crate::sampling::step_rng;
     use crate::testing::{assert_device_parity, host_ints, host_vec, random_batch};
@@ -329,7 +330,9 @@ mod tests {
         for mix in versions {
             let mut config = HybridMixConfig::new(mix);
             config.warmup_epochs = 0;
-            let mixer = config.init(Some(&Normalization::cifar())).unwrap();
+            let mixer = config
+                .init(Some(&KnownNormalization::Cifar.normalization()))
+                .unwrap();
             assert_device_parity(&mixer, 3, 3, 16, 16, 2, Some((16, 16)));
         }
     }

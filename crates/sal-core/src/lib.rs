@@ -54,7 +54,7 @@ mod testing;
 pub use config::{Augmentation, AugmentationConfig};
 pub use cutmix::{CutMix, CutMixConfig};
 pub use cutout::{Cutout, CutoutConfig};
-pub use detector::{DetectorChoice, Normalization};
+pub use detector::{DetectorChoice, KnownNormalization, Normalization};
 pub use error::{ConfigError, MixError};
 pub use hybridmix::{HybridMix, HybridMixConfig, PairConfig};
 pub use mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};

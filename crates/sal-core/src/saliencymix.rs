@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::boxes::{BoxPair, anchored_pair, area_lambda, cut_size, device_boxes};
 use crate::detector::{
-    DetectorChoice, HostDetector, HostInput, Normalization, Peak, quantised_peak,
+    DetectorChoice, HostDetector, HostInput, Normalization, Peak, quantised_peak, to_u8_range,
 };
 use crate::device_ops::{
     box_areas, first_argmax, first_argmin, float_tensor, index_tensor, paste_box_pairs,
@@ -148,7 +148,7 @@ impl SaliencyMixConfig {
             }
         };
         if let Some(n) = &normalization {
-            n.validate()?;
+            crate::detector::validate(n)?;
         } else if needs_u8 {
             return Err(ConfigError::Missing {
                 field: "mean/std",
@@ -298,7 +298,7 @@ impl SaliencyMix {
                             None => images,
                         };
                         let k = images.dims()[0];
-                        let u8s = norm.to_u8_range(images, NAME)?;
+                        let u8s = to_u8_range(norm, images, NAME)?;
                         // The official code takes the peak of `(map * 255) as u8`.
                         Ok(spectral_residual(u8s)
                             .mul_scalar(255.0)
@@ -449,6 +449,7 @@ impl BatchMixer for SaliencyMix {
 mod tests {
     use super::*;
     use crate::boxes::centred_box;
+    use crate::detector::KnownNormalization;
     use crate::record::SampleRegion;
     use crate::sampling::step_rng;
     use crate::testing::{assert_box_mix_properties, assert_device_parity, host_vec, random_batch};
@@ -486,7 +487,12 @@ mod tests {
             detector: Box::new(Brightness),
             input,
         };
-        SaliencyMix::with_host_detector(config, detector, Some(Normalization::cifar())).unwrap()
+        SaliencyMix::with_host_detector(
+            config,
+            detector,
+            Some(KnownNormalization::Cifar.normalization()),
+        )
+        .unwrap()
     }
 
     fn always(scope: BoxScope, style: MixingStyle) -> SaliencyMixConfig {
@@ -700,7 +706,9 @@ mod tests {
                 detector,
                 ..always(BoxScope::PerSample, MixingStyle::SalientToCorresponding)
             };
-            let mixer = config.init(Some(&Normalization::cifar())).unwrap();
+            let mixer = config
+                .init(Some(&KnownNormalization::Cifar.normalization()))
+                .unwrap();
             let out = BatchMixer::mix(&mixer, batch.clone(), &mut step_rng(3, 0)).unwrap();
             let mut replay = step_rng(3, 0);
             let _ = crate::sampling::coin(&mut replay, 1.0);
@@ -735,7 +743,11 @@ mod tests {
             ..Default::default()
         };
         assert!(config.init(None).is_err());
-        assert!(config.init(Some(&Normalization::cifar())).is_ok());
+        assert!(
+            config
+                .init(Some(&KnownNormalization::Cifar.normalization()))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -26,9 +26,9 @@ pub fn wgpu() -> Device {
     Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
 }
 
-/// `../shared/fixtures` beside the repository.
+/// The repository's reference data, `tests/fixtures/` (see its README).
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 /// A tensor's values on the host.

@@ -26,6 +26,7 @@ mod frequency_tuned;
 mod image;
 mod imgproc;
 mod map;
+mod normalization;
 pub mod npy;
 mod simd;
 mod spectral_residual;
@@ -36,6 +37,7 @@ pub use fine_grained::{FineGrained, FineGrainedMode};
 pub use frequency_tuned::{ChannelOrder, FrequencyTuned};
 pub use image::{ImageData, ImageView, Layout};
 pub use map::SaliencyMap;
+pub use normalization::{KnownNormalization, Normalization, NormalizationError, Normalizer};
 pub use spectral_residual::{PolarMath, SpectralResidual};
 pub use wang_dudek::{ForegroundMask, WangDudek};
 

@@ -1,19 +1,20 @@
 //! The detectors against OpenCV 4.10's own outputs on real photos and CIFAR images
-//! (../shared/fixtures/saliency and ../shared/fixtures/wang_dudek; tolerances from their README).
+//! (`tests/fixtures/saliency` and `tests/fixtures/wang_dudek`; tolerances from its README).
 
 use std::path::{Path, PathBuf};
 
 use sal_saliency::npy::{self, NpyData};
 use sal_saliency::{
-    FineGrained, FineGrainedMode, ImageView, PolarMath, SpectralResidual, StaticSaliency, WangDudek,
+    FineGrained, FineGrainedMode, ImageView, Normalization, PolarMath, SpectralResidual,
+    StaticSaliency, WangDudek,
 };
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     assert!(
         dir.is_dir(),
-        "fixture folder {} is missing (the repository's parent must hold shared/)",
+        "fixture folder {} is missing (it is part of the repository)",
         dir.display()
     );
     dir
@@ -65,23 +66,32 @@ fn rc(v: &Value) -> (usize, usize) {
     )
 }
 
-/// The normalised f32 input of a case: stored for 32x32 cases, rebuilt for the others with the
-/// README's recipe (`(u8 / 255 - mean) / std`, each a correctly rounded f32 operation).
+/// The normalised f32 input of a case: stored for 32x32 cases, rebuilt for the others from the
+/// case's mean and std with the library's formula (torchvision's, each a correctly rounded f32
+/// operation; the stored 32x32 inputs check that formula bit for bit).
 fn normalised_input(dir: &Path, input: &[u8]) -> Vec<f32> {
     let stored = dir.join("input_norm_f32.npy");
     if stored.exists() {
-        return f32_array(&stored).1;
+        let (_, values) = f32_array(&stored);
+        assert_eq!(
+            values,
+            rebuilt_normalised_input(dir, input),
+            "{}",
+            dir.display()
+        );
+        return values;
     }
+    rebuilt_normalised_input(dir, input)
+}
+
+fn rebuilt_normalised_input(dir: &Path, input: &[u8]) -> Vec<f32> {
     let m = meta(dir);
-    let channel = |key: &str, c: usize| m[key][c].as_f64().unwrap() as f32;
-    input
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let c = i % 3;
-            (v as f32 / 255.0 - channel("norm_mean", c)) / channel("norm_std", c)
-        })
-        .collect()
+    let values = |key: &str| -> Vec<f64> { (0..3).map(|c| m[key][c].as_f64().unwrap()).collect() };
+    let normalization = Normalization {
+        mean: values("norm_mean"),
+        std: values("norm_std"),
+    };
+    normalization.normalise_interleaved(input, 3)
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub enum ConfigError {
 
 /// Which device family runs the experiment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// burn's `flex` CPU backend (always built).

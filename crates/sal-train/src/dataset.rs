@@ -7,6 +7,7 @@ use crate::data::{
     ImageItem, Mnist, Split, TinyImageNet,
 };
 use crate::transform::Normalization;
+use sal_core::KnownNormalization;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,20 +71,18 @@ impl DatasetKind {
         }
     }
 
-    /// Default normalisation. CIFAR: the constants of the SaliencyMix/CutMix/Cutout code
-    /// (SPEC.md §3). Fashion-MNIST and MNIST: the training set's own pixel mean and standard
-    /// deviation (checked against the data by a test). Tiny-ImageNet and image folders:
-    /// ImageNet's (the torchvision constants the Tiny-ImageNet recipes use).
+    /// Default normalisation: CIFAR's constants of the SaliencyMix/CutMix/Cutout code for
+    /// CIFAR, ImageNet's (the torchvision constants the Tiny-ImageNet recipes use) for
+    /// Tiny-ImageNet and image folders, and each MNIST-like set's own pixel statistics (checked
+    /// against the data by a test).
     pub fn normalization(self) -> Normalization {
-        let (mean, std) = match self {
-            Self::FashionMnist => (vec![0.2860], vec![0.3530]),
-            Self::Mnist => (vec![0.1307], vec![0.3081]),
-            Self::Cifar10 | Self::Cifar100 => return Normalization::cifar(),
-            Self::TinyImagenet | Self::ImageFolder => {
-                (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
-            }
-        };
-        Normalization { mean, std }
+        match self {
+            Self::FashionMnist => KnownNormalization::FashionMnist,
+            Self::Mnist => KnownNormalization::Mnist,
+            Self::Cifar10 | Self::Cifar100 => KnownNormalization::Cifar,
+            Self::TinyImagenet | Self::ImageFolder => KnownNormalization::Imagenet,
+        }
+        .normalization()
     }
 
     /// Where the data is looked for when `dataset.path` is not given.
@@ -243,7 +242,7 @@ mod tests {
     fn limits_take_a_prefix_and_the_cifar_fixture_opens_through_the_config() {
         let config = DatasetConfig {
             name: DatasetKind::Cifar10,
-            path: Some(repo().join("../shared/fixtures/cifar/cifar-10-batches-bin")),
+            path: Some(repo().join("tests/fixtures/cifar/cifar-10-batches-bin")),
             train_limit: None,
             test_limit: Some(4),
         };

@@ -34,29 +34,7 @@ pub struct TransformConfig {
 }
 
 pub use sal_core::Normalization;
-
-/// `x = (u8 / 255 - mean) / std` with the constants rounded to f32 once, as torchvision's
-/// `ToTensor` + `Normalize` compute it: two correctly rounded f32 operations, so that
-/// de-normalising and rounding (SaliencyMix's u8 detectors) gives the u8 value back.
-#[derive(Debug, Clone)]
-struct Normalizer {
-    mean: Vec<f32>,
-    std: Vec<f32>,
-}
-
-impl Normalizer {
-    fn new(n: &Normalization) -> Self {
-        Self {
-            mean: n.mean.iter().map(|&m| m as f32).collect(),
-            std: n.std.iter().map(|&s| s as f32).collect(),
-        }
-    }
-
-    #[inline]
-    fn apply(&self, value: u8, c: usize) -> f32 {
-        (value as f32 / 255.0 - self.mean[c]) / self.std[c]
-    }
-}
+use sal_saliency::Normalizer;
 
 /// A resolved per-sample transform: output geometry, augmentation switches, normalisation.
 #[derive(Debug, Clone)]
@@ -102,7 +80,7 @@ impl SampleTransform {
             pad_to: config.pad_to,
             crop_padding: config.crop_padding,
             hflip: config.hflip,
-            normalizer: Normalizer::new(&normalization),
+            normalizer: normalization.normalizer(),
             normalization,
         }
     }

@@ -21,7 +21,7 @@ use sal_core::detector::{HostDetector, HostInput};
 use sal_core::sampling::step_rng;
 use sal_core::{
     AugmentationConfig, BatchMixer, BoxScope, CutMixConfig, CutoutConfig, DetectorChoice,
-    HybridMixConfig, MixBatch, MixupConfig, Normalization, PairConfig, ResizeMixConfig,
+    HybridMixConfig, KnownNormalization, MixBatch, MixupConfig, PairConfig, ResizeMixConfig,
     SalfMixConfig, SaliencyGraftingConfig, SaliencyMixConfig, spectral_residual,
 };
 use sal_saliency::{ImageView, StaticSaliency, compute_batch};
@@ -115,15 +115,12 @@ impl Data {
         let [n, c, h, w] = shape;
         let mut rng = StdRng::seed_from_u64(shape.iter().product::<usize>() as u64);
         let u8_pixels: Vec<u8> = (0..n * c * h * w).map(|_| rng.random()).collect();
-        let norm = Normalization::cifar();
+        let normalizer = KnownNormalization::Cifar.normalization().normalizer();
         let plane = h * w;
         let pixels: Vec<f32> = u8_pixels
             .iter()
             .enumerate()
-            .map(|(i, &v)| {
-                let ch = (i / plane) % c;
-                ((v as f32 / 255.0) - norm.mean[ch] as f32) / norm.std[ch] as f32
-            })
+            .map(|(i, &v)| normalizer.apply(v, (i / plane) % c))
             .collect();
         let labels: Vec<i64> = (0..n)
             .map(|_| rng.random_range(0..CLASSES as i64))
@@ -197,7 +194,7 @@ type Row = (&'static str, Box<dyn BatchMixer>, Option<[usize; 2]>);
 
 /// The mixers of the report.
 fn mixers([_, _, h, w]: [usize; 4]) -> Result<Vec<Row>> {
-    let norm = Normalization::cifar();
+    let norm = KnownNormalization::Cifar.normalization();
     let always = |c: SaliencyMixConfig| SaliencyMixConfig { prob: 1.0, ..c };
     let sm = |detector, scope| {
         always(SaliencyMixConfig {

@@ -60,7 +60,7 @@ impl SaliencyBench {
     }
 }
 
-/// The real photos and CIFAR images of ../shared/fixtures/saliency at one size (the synthetic
+/// The real photos and CIFAR images of `tests/fixtures/saliency` at one size (the synthetic
 /// `edge_*` cases are left out of the timing).
 struct Images {
     size: usize,
@@ -78,9 +78,9 @@ impl Images {
 }
 
 fn load_images(size: usize) -> Result<Images> {
-    let root = workspace_root().join("../shared/fixtures/saliency");
+    let root = workspace_root().join("tests/fixtures/saliency");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .with_context(|| format!("listing {} (the shared fixtures)", root.display()))?
+        .with_context(|| format!("listing {} (the test fixtures)", root.display()))?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     cases.sort();

@@ -1,5 +1,5 @@
 //! The figures of docs/saliency.md (`cargo xtask saliency --figures docs/figures`), all computed
-//! from the real photos and CIFAR images in ../shared/fixtures, plus the statistics the text
+//! from the real photos and CIFAR images in `tests/fixtures`, plus the statistics the text
 //! quotes (printed).
 
 use std::fs;
@@ -11,7 +11,9 @@ use image::{Rgb, RgbImage};
 use sal_saliency::npy::{self, NpyData};
 use sal_saliency::{ImageView, SaliencyMap, StaticSaliency, WangDudek, static_detector};
 
-use super::{Normalisation, mark, peak_of, render_map};
+use sal_saliency::KnownNormalization;
+
+use super::{mark, peak_of, render_map};
 
 /// Side of one picture in the grids.
 const TILE: u32 = 224;
@@ -21,10 +23,10 @@ const PAPER_CODE_INK: Rgb<u8> = Rgb([20, 220, 240]);
 
 pub fn write_all(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let fixtures = crate::pyenv::workspace_root().join("../shared/fixtures");
+    let fixtures = crate::pyenv::workspace_root().join("tests/fixtures");
     if !fixtures.is_dir() {
         bail!(
-            "{} not found: the figures are made from the shared fixtures next to the repository",
+            "{} not found: the figures are made from the repository's test fixtures",
             fixtures.display()
         );
     }
@@ -68,12 +70,12 @@ impl Photo {
 
     /// SaliencyMix's normalisation for this size (CIFAR at 32 px, ImageNet otherwise).
     fn normalised(&self) -> Vec<f32> {
-        let n = if self.height <= 32 {
-            Normalisation::Cifar
+        let known = if self.height <= 32 {
+            KnownNormalization::Cifar
         } else {
-            Normalisation::Imagenet
+            KnownNormalization::Imagenet
         };
-        n.apply(&self.rgb, 3)
+        known.normalization().normalise_interleaved(&self.rgb, 3)
     }
 }
 

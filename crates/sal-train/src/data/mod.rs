@@ -55,6 +55,7 @@ pub struct ImageItem {
 
 /// Which part of a data set to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
@@ -141,10 +142,10 @@ pub(crate) fn open_file(path: &Path, what: &str) -> Result<std::fs::File, DataEr
     std::fs::File::open(path).map_err(|source| DataError::from_io(path, what, source))
 }
 
-/// The fixtures shared with the other implementations (`../shared/fixtures` beside the repo).
+/// The repository's reference data, `tests/fixtures/` (see its README).
 #[cfg(test)]
 pub(crate) fn fixtures_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 #[cfg(test)]
