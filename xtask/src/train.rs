@@ -23,6 +23,7 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = ExperimentConfig::load(&args.config, &args.overrides)?;
+    crate::data::ensure_available(&config.dataset)?;
     let options = TrainOptions {
         resume: args.resume,
         backend: args.backend,

@@ -40,7 +40,10 @@ lr = 0.05
 #[test]
 fn a_killed_run_resumes_from_its_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fashion-mnist");
+    let data = sal_train::data::FashionMnist::locate(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fashion-mnist"),
+    )
+    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist");
     let config = write_config(dir.path(), &data);
     let xtask = env!("CARGO_BIN_EXE_xtask");
     let checkpoint = dir.path().join("run/checkpoint");

@@ -5,7 +5,7 @@
 //! checks the values that serde cannot (ranges, orderings, lengths), again naming the key.
 //! The resolved config (defaults filled in) is written beside the run's results.
 
-use crate::dataset::DatasetConfig;
+use crate::data::DatasetConfig;
 use crate::transform::TransformConfig;
 use sal_models::Architecture;
 use serde::{Deserialize, Serialize};

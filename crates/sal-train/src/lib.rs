@@ -8,8 +8,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`config`] | the experiment TOML: parsing, `--set` overrides, validation |
-//! | [`dataset`] | the `[dataset]` table and per-data-set defaults |
-//! | [`data`] | readers: IDX, CIFAR binary, image folders; Fashion-MNIST fetching |
+//! | [`data`] | the `[dataset]` table, per-data-set defaults, readers: IDX, CIFAR binary, image folders |
 //! | [`transform`] | per-sample pad / random crop / flip / normalise |
 //! | [`loader`] | deterministic parallel prefetching batches for burn-train |
 //! | [`seed`] | the independent random streams of a run |
@@ -24,7 +23,6 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
-pub mod dataset;
 pub mod loader;
 pub mod record;
 pub mod schedule;

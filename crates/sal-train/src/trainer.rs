@@ -36,7 +36,7 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
-    Open(#[from] crate::dataset::OpenError),
+    Open(#[from] crate::data::OpenError),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error("{path}: {source}")]

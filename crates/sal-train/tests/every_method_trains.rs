@@ -2,12 +2,16 @@
 //! the model-guided ones whose saliency the train step computes (input gradient for SalfMix and
 //! HybridMix, the feature map for Saliency Grafting), and gives finite losses.
 
+use sal_train::data::FashionMnist;
 use sal_train::{ExperimentConfig, TrainOptions};
 use std::path::Path;
 
 fn train_with(method_table: &str) -> sal_train::RunResults {
     let out = tempfile::tempdir().unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist");
+    let data = FashionMnist::locate(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
+    )
+    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist");
     let text = format!(
         r#"
 name = "method-test"

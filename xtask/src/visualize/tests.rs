@@ -1,6 +1,6 @@
 use super::*;
 use burn::module::Module;
-use sal_train::data::fashion_mnist::SYSTEM_DIR;
+use sal_train::data::FashionMnist;
 use saliency_model::Weights;
 
 /// A quickstart-like config on the Debian package's Fashion-MNIST (installed here and in CI),
@@ -16,7 +16,7 @@ output_dir = "{run}"
 
 [dataset]
 name = "fashion-mnist"
-path = "{SYSTEM_DIR}"
+path = "{data}"
 
 [model]
 architecture = "cifar-resnet18"
@@ -31,7 +31,8 @@ hflip = true
 lr = 0.1
 {augmentation}
 "#,
-        run = run_dir.display()
+        run = run_dir.display(),
+        data = FashionMnist::DEBIAN_DIR
     )
 }
 

@@ -65,8 +65,17 @@ impl Mnist {
 }
 
 /// Fashion-MNIST (Xiao et al. 2017): 28x28 gray clothing images, 60,000 train / 10,000 test,
-/// the same file names and format as MNIST. [`super::fashion_mnist::ensure`] fetches it.
+/// the same file names and format as MNIST. `cargo xtask data fashion-mnist` fetches it.
 pub struct FashionMnist;
+
+/// Fashion-MNIST's two splits, checked by [`FashionMnist::verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedFashionMnist {
+    /// The folder holding the four files.
+    pub dir: PathBuf,
+    pub train: usize,
+    pub test: usize,
+}
 
 impl FashionMnist {
     pub const CLASS_NAMES: [&'static str; 10] = [
@@ -87,11 +96,80 @@ impl FashionMnist {
     pub fn open(dir: &Path, split: Split) -> Result<InMemoryImages, DataError> {
         open_standard_files(dir, split, "Fashion-MNIST", &Self::CLASS_NAMES)
     }
+
+    /// The Debian package holding the original gzipped files (Debian 12 and later).
+    pub const DEBIAN_PACKAGE: &'static str = "dataset-fashion-mnist";
+    /// Where [`Self::DEBIAN_PACKAGE`] installs them.
+    pub const DEBIAN_DIR: &'static str = "/usr/share/datasets/fashion-mnist";
+    /// Images in the train and test splits.
+    pub const TRAIN_COUNT: usize = 60_000;
+    pub const TEST_COUNT: usize = 10_000;
+
+    /// Whether `dir` holds the four files (plain or gzipped); says nothing of their content.
+    pub fn has_files(dir: &Path) -> bool {
+        STANDARD_FILES
+            .iter()
+            .all(|name| find_plain_or_gz(dir, name).is_some())
+    }
+
+    /// `preferred` if it holds the files, else the Debian package's folder if that does.
+    pub fn locate(preferred: &Path) -> Option<PathBuf> {
+        [preferred, Path::new(Self::DEBIAN_DIR)]
+            .into_iter()
+            .find(|dir| Self::has_files(dir))
+            .map(Path::to_path_buf)
+    }
+
+    /// Opens both splits in `dir` and checks that they are Fashion-MNIST: 60,000 / 10,000
+    /// images of 28x28, and the balanced label histogram (6,000 / 1,000 images per class).
+    pub fn verify(dir: &Path) -> Result<VerifiedFashionMnist, DataError> {
+        let mut counts = [0; 2];
+        for (slot, (split, expected)) in [
+            (Split::Train, Self::TRAIN_COUNT),
+            (Split::Test, Self::TEST_COUNT),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let images = Self::open(dir, split)?;
+            let wrong = |problem: String| {
+                DataError::invalid(
+                    images.source(),
+                    format!("not Fashion-MNIST (remove it to fetch again): {problem}"),
+                )
+            };
+            if images.labels().len() != expected {
+                return Err(wrong(format!(
+                    "{} images, expected {expected}",
+                    images.labels().len()
+                )));
+            }
+            if images.image_shape() != (28, 28, 1) {
+                return Err(wrong(format!(
+                    "images are {:?} (height, width, channels), expected (28, 28, 1)",
+                    images.image_shape()
+                )));
+            }
+            let per_class = expected / Self::CLASS_NAMES.len();
+            let histogram = images.class_counts();
+            if histogram.iter().any(|&n| n != per_class) {
+                return Err(wrong(format!(
+                    "label histogram {histogram:?}, expected {per_class} per class"
+                )));
+            }
+            counts[slot] = expected;
+        }
+        Ok(VerifiedFashionMnist {
+            dir: dir.to_path_buf(),
+            train: counts[0],
+            test: counts[1],
+        })
+    }
 }
 
 /// The four standard MNIST-layout file names (without `.gz`): train images, train labels, test
 /// images, test labels.
-pub(crate) const STANDARD_FILES: [&str; 4] = [
+pub const STANDARD_FILES: [&str; 4] = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
@@ -107,7 +185,7 @@ pub(crate) fn standard_file_names(split: Split) -> (&'static str, &'static str) 
 }
 
 /// `dir/name` if it exists, else `dir/name.gz`; `None` if neither does.
-pub(crate) fn find_plain_or_gz(dir: &Path, name: &str) -> Option<PathBuf> {
+pub fn find_plain_or_gz(dir: &Path, name: &str) -> Option<PathBuf> {
     let plain = dir.join(name);
     let gz = dir.join(format!("{name}.gz"));
     [plain, gz].into_iter().find(|p| p.is_file())

@@ -1,5 +1,6 @@
-//! Dataset readers: the original on-disk formats of every data set the experiments use, read
-//! without network access.
+//! Data sets: the `[dataset]` config table ([`DatasetConfig`], [`DatasetKind::open`], the one
+//! place a format is mapped to its reader) and the readers of the original on-disk formats of
+//! every data set the experiments use, read without network access.
 //!
 //! | reader | format | data sets | storage |
 //! |---|---|---|---|
@@ -7,7 +8,9 @@
 //! | [`Cifar10`], [`Cifar100`] | CIFAR binary batches | CIFAR-10, CIFAR-100 | [`InMemoryImages`] |
 //! | [`ImageFolder`], [`TinyImageNet`] | `<root>/<class>/<image>` PNG/JPEG tree | ImageNet, Tiny-ImageNet | [`ImageFolder`] (lazy decode) |
 //!
-//! [`fashion_mnist::ensure`] makes the embedded default data set available under `datasets/`.
+//! Nothing here downloads: a missing data set is an [`OpenError`] that says how to get it
+//! (`cargo xtask data fashion-mnist` fetches the embedded default; datasets/README.md covers the
+//! others).
 //!
 //! Every reader implements [`ImageDataset`] (typed errors naming the file) and burn's
 //! [`Dataset<ImageItem>`](burn::data::dataset::Dataset), so burn's data loaders and dataset
@@ -22,16 +25,19 @@
 //! causes a huge allocation or a panic.
 
 mod cifar;
+mod config;
 mod error;
-pub mod fashion_mnist;
 mod idx;
 mod image_folder;
 mod in_memory;
 mod tiny_imagenet;
 
 pub use cifar::{Cifar10, Cifar100, Cifar100Labels};
+pub use config::{DatasetConfig, DatasetKind, OpenError, OpenedDataset, pixel_statistics};
 pub use error::DataError;
-pub use idx::{FashionMnist, Mnist, open_idx};
+pub use idx::{
+    FashionMnist, Mnist, STANDARD_FILES, VerifiedFashionMnist, find_plain_or_gz, open_idx,
+};
 pub use image_folder::ImageFolder;
 pub use in_memory::InMemoryImages;
 pub use tiny_imagenet::TinyImageNet;
@@ -146,6 +152,16 @@ pub(crate) fn open_file(path: &Path, what: &str) -> Result<std::fs::File, DataEr
 #[cfg(test)]
 pub(crate) fn fixtures_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// Fashion-MNIST for the tests that need all of it: the repository's `datasets/fashion-mnist`
+/// or the Debian package's folder.
+#[cfg(test)]
+pub(crate) fn fashion_mnist_dir() -> std::path::PathBuf {
+    FashionMnist::locate(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
+    )
+    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist")
 }
 
 #[cfg(test)]

@@ -1,50 +1,32 @@
-//! Getting the embedded default data set, Fashion-MNIST, onto disk without a download script.
+//! Fetching the embedded default data set, Fashion-MNIST, without a download script.
 //!
-//! [`ensure`] makes the four original gzipped IDX files available under
-//! `<datasets>/fashion-mnist/`, trying in order:
-//! 1. the folder already holds them (plain or `.gz`);
-//! 2. `/usr/share/datasets/fashion-mnist`, installed by the Debian package
-//!    `dataset-fashion-mnist`: the files are copied;
+//! [`fashion_mnist`] makes the four original gzipped IDX files available in a folder, trying in
+//! order:
+//! 1. the folder already holds them (plain or `.gz`): they are verified;
+//! 2. the Debian package `dataset-fashion-mnist` is installed: its files are copied;
 //! 3. `apt-get download dataset-fashion-mnist` + `dpkg-deb -x` (no root needed; needs apt's
 //!    package lists): the files are taken from the extracted package;
-//! 4. otherwise it fails with [`FetchError::Unavailable`], whose message says exactly how to get
-//!    the files.
+//! 4. otherwise [`FetchError::Unavailable`], whose message says exactly how to get the files.
 //!
-//! Files are staged in a sibling folder and moved in only after they verified, so a crash never
-//! leaves half a file under the final name. Verification opens both splits and checks 60,000 /
-//! 10,000 images of 28x28 and the label histogram (Fashion-MNIST is balanced: 6,000 / 1,000
-//! images per class).
+//! Files are staged in a sibling folder and moved in only once they verified
+//! ([`FashionMnist::verify`]: counts, image size, the balanced label histogram), so a crash never
+//! leaves half a file under the final name.
 
-use super::idx::{STANDARD_FILES, find_plain_or_gz};
-use super::{DataError, FashionMnist, Split};
+use sal_train::data::{
+    DataError, FashionMnist, STANDARD_FILES, VerifiedFashionMnist, find_plain_or_gz,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where the Debian package `dataset-fashion-mnist` installs the files.
-pub const SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
-/// The Debian package holding the original gzipped files.
-pub const DEBIAN_PACKAGE: &str = "dataset-fashion-mnist";
-/// The folder under the datasets directory.
-pub const FOLDER: &str = "fashion-mnist";
-/// Images in the train and test splits.
-pub const TRAIN_COUNT: usize = 60_000;
-pub const TEST_COUNT: usize = 10_000;
 /// The official download location of the four files (Fashion-MNIST README, Xiao et al. 2017).
-pub const DOWNLOAD_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
+const DOWNLOAD_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
 
-/// Why Fashion-MNIST could not be made available. Every variant names the path concerned; the
-/// message is complete on its own, like [`DataError`]'s.
+/// Why Fashion-MNIST could not be made available. Every variant names the path concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The files exist but do not read as Fashion-MNIST.
-    #[error(
-        "{}: Fashion-MNIST files present but unusable (remove them to fetch again): {error}",
-        dir.display()
-    )]
+    #[error("Fashion-MNIST in {} is unusable (remove it to fetch again): {error}", dir.display())]
     Verify { dir: PathBuf, error: DataError },
-    /// The files read but hold the wrong number of images or an unbalanced label histogram.
-    #[error("{}: not Fashion-MNIST (remove it to fetch again): {problem}", path.display())]
-    Content { path: PathBuf, problem: String },
     /// Creating, copying or moving a file failed.
     #[error("{}: {action}: {error}", path.display())]
     Io {
@@ -67,8 +49,10 @@ fn unavailable_message(dir: &Path, tried: &[String]) -> String {
     }
     msg.push_str(&format!(
         "Get it in one of these ways, then run again:\n  \
-         a) Debian 12 or later: `sudo apt-get install {DEBIAN_PACKAGE}` (installs {SYSTEM_DIR}), or\n  \
+         a) Debian 12 or later: `sudo apt-get install {}` (installs {}), or\n  \
          b) download these four files into {}:\n",
+        FashionMnist::DEBIAN_PACKAGE,
+        FashionMnist::DEBIAN_DIR,
         dir.display()
     ));
     for name in STANDARD_FILES {
@@ -93,139 +77,93 @@ pub struct FetchSources {
 impl Default for FetchSources {
     fn default() -> Self {
         Self {
-            system_dir: PathBuf::from(SYSTEM_DIR),
+            system_dir: PathBuf::from(FashionMnist::DEBIAN_DIR),
             apt: true,
         }
     }
 }
 
-/// Fashion-MNIST verified on disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verified {
-    /// The folder holding the four files.
-    pub dir: PathBuf,
-    pub train: usize,
-    pub test: usize,
-}
-
-/// Makes Fashion-MNIST available under `datasets_dir/fashion-mnist` (see the module docs),
-/// printing progress to stderr, and returns that folder once verified.
-pub fn ensure(datasets_dir: &Path) -> Result<PathBuf, FetchError> {
-    ensure_with(datasets_dir, &FetchSources::default(), &mut |msg| {
-        eprintln!("{msg}")
-    })
-    .map(|v| v.dir)
-}
-
-/// [`ensure`] with explicit sources and a progress callback.
-pub fn ensure_with(
-    datasets_dir: &Path,
+/// Makes Fashion-MNIST available in `target` (see the module docs), reporting each step to
+/// `progress`, and returns it verified.
+pub fn fashion_mnist(
+    target: &Path,
     sources: &FetchSources,
     progress: &mut dyn FnMut(&str),
-) -> Result<Verified, FetchError> {
-    let target = datasets_dir.join(FOLDER);
-    if has_all_files(&target) {
+) -> Result<VerifiedFashionMnist, FetchError> {
+    if FashionMnist::has_files(target) {
         progress(&format!("Fashion-MNIST: verifying {}", target.display()));
-        return verify(&target);
+        return verify(target);
     }
     let mut tried = Vec::new();
     let system_dir = &sources.system_dir;
-    if has_all_files(system_dir) {
+    if FashionMnist::has_files(system_dir) {
         progress(&format!(
-            "Fashion-MNIST: copying from {} (Debian package {DEBIAN_PACKAGE})",
-            system_dir.display()
+            "Fashion-MNIST: copying from {} (Debian package {})",
+            system_dir.display(),
+            FashionMnist::DEBIAN_PACKAGE
         ));
-        return install_from(system_dir, datasets_dir, &target);
+        return install_from(system_dir, target);
     }
     tried.push(format!("{}: not installed", system_dir.display()));
+    let package = FashionMnist::DEBIAN_PACKAGE;
     if sources.apt {
         progress(&format!(
-            "Fashion-MNIST: fetching the Debian package with `apt-get download {DEBIAN_PACKAGE}`"
+            "Fashion-MNIST: fetching the Debian package with `apt-get download {package}`"
         ));
-        match apt_download(datasets_dir) {
+        match apt_download(&parent(target)) {
             Ok(staging) => {
                 let extracted = staging
                     .path()
                     .join("extracted")
-                    .join(SYSTEM_DIR.trim_start_matches('/'));
-                if has_all_files(&extracted) {
-                    return install_from(&extracted, datasets_dir, &target);
+                    .join(FashionMnist::DEBIAN_DIR.trim_start_matches('/'));
+                if FashionMnist::has_files(&extracted) {
+                    return install_from(&extracted, target);
                 }
                 tried.push(format!(
-                    "apt-get download {DEBIAN_PACKAGE}: the package holds no {SYSTEM_DIR}"
+                    "apt-get download {package}: the package holds no {}",
+                    FashionMnist::DEBIAN_DIR
                 ));
             }
-            Err(reason) => tried.push(format!("apt-get download {DEBIAN_PACKAGE}: {reason}")),
+            Err(reason) => tried.push(format!("apt-get download {package}: {reason}")),
         }
     } else {
         tried.push("apt-get download: disabled".into());
     }
-    Err(FetchError::Unavailable { dir: target, tried })
-}
-
-/// Opens both splits in `dir` and checks counts, image size and the per-class histogram.
-pub fn verify(dir: &Path) -> Result<Verified, FetchError> {
-    let verify_err = |error| FetchError::Verify {
-        dir: dir.to_path_buf(),
-        error,
-    };
-    let mut counts = [0; 2];
-    for (slot, (split, expected)) in [(Split::Train, TRAIN_COUNT), (Split::Test, TEST_COUNT)]
-        .into_iter()
-        .enumerate()
-    {
-        let images = FashionMnist::open(dir, split).map_err(verify_err)?;
-        let path = images.source().to_path_buf();
-        let content = |problem: String| FetchError::Content {
-            path: path.clone(),
-            problem,
-        };
-        if images.labels().len() != expected {
-            return Err(content(format!(
-                "{} images, expected {expected}",
-                images.labels().len()
-            )));
-        }
-        if images.image_shape() != (28, 28, 1) {
-            return Err(content(format!(
-                "images are {:?} (height, width, channels), expected (28, 28, 1)",
-                images.image_shape()
-            )));
-        }
-        let per_class = expected / FashionMnist::CLASS_NAMES.len();
-        let histogram = images.class_counts();
-        if histogram.iter().any(|&n| n != per_class) {
-            return Err(content(format!(
-                "label histogram {histogram:?}, expected {per_class} per class"
-            )));
-        }
-        counts[slot] = images.labels().len();
-    }
-    Ok(Verified {
-        dir: dir.to_path_buf(),
-        train: counts[0],
-        test: counts[1],
+    Err(FetchError::Unavailable {
+        dir: target.to_path_buf(),
+        tried,
     })
 }
 
-fn has_all_files(dir: &Path) -> bool {
-    STANDARD_FILES
-        .iter()
-        .all(|name| find_plain_or_gz(dir, name).is_some())
+fn verify(dir: &Path) -> Result<VerifiedFashionMnist, FetchError> {
+    FashionMnist::verify(dir).map_err(|error| FetchError::Verify {
+        dir: dir.to_path_buf(),
+        error,
+    })
 }
 
-/// Copies the four files from `source` into a staging folder, verifies them there, then moves
-/// them into `target`.
-fn install_from(source: &Path, datasets_dir: &Path, target: &Path) -> Result<Verified, FetchError> {
+/// The folder that receives staging folders: `target`'s parent (the current folder for a bare
+/// name).
+fn parent(target: &Path) -> PathBuf {
+    target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// Copies the four files from `source` into a staging folder beside `target`, verifies them
+/// there, then moves them into `target`.
+fn install_from(source: &Path, target: &Path) -> Result<VerifiedFashionMnist, FetchError> {
     let io = |path: &Path, action, error| FetchError::Io {
         path: path.to_path_buf(),
         action,
         error,
     };
-    std::fs::create_dir_all(datasets_dir)
-        .map_err(|e| io(datasets_dir, "cannot create the datasets folder", e))?;
-    let staging = StagingDir::new(datasets_dir, ".fashion-mnist-staging")
-        .map_err(|e| io(datasets_dir, "cannot create a staging folder", e))?;
+    let parent = parent(target);
+    std::fs::create_dir_all(&parent).map_err(|e| io(&parent, "cannot create the folder", e))?;
+    let staging = StagingDir::new(&parent, ".fashion-mnist-staging")
+        .map_err(|e| io(&parent, "cannot create a staging folder", e))?;
     let mut names = Vec::new();
     for name in STANDARD_FILES {
         let from = find_plain_or_gz(source, name).unwrap_or_else(|| source.join(name));
@@ -242,22 +180,21 @@ fn install_from(source: &Path, datasets_dir: &Path, target: &Path) -> Result<Ver
             .map_err(|e| io(&to, "cannot move into place", e))?;
     }
     // A rename within one folder tree does not change the bytes: no second verification.
-    Ok(Verified {
+    Ok(VerifiedFashionMnist {
         dir: target.to_path_buf(),
         ..verified
     })
 }
 
-/// Runs `apt-get download` + `dpkg-deb -x` in a staging folder under `datasets_dir`; returns
-/// that folder (the package's tree is in its `extracted/`), or why it failed.
-fn apt_download(datasets_dir: &Path) -> Result<StagingDir, String> {
-    std::fs::create_dir_all(datasets_dir)
-        .map_err(|e| format!("cannot create {}: {e}", datasets_dir.display()))?;
-    let staging = StagingDir::new(datasets_dir, ".fashion-mnist-apt")
+/// Runs `apt-get download` + `dpkg-deb -x` in a staging folder under `dir`; returns that folder
+/// (the package's tree is in its `extracted/`), or why it failed.
+fn apt_download(dir: &Path) -> Result<StagingDir, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let staging = StagingDir::new(dir, ".fashion-mnist-apt")
         .map_err(|e| format!("cannot create a staging folder: {e}"))?;
     run(Command::new("apt-get")
         .arg("download")
-        .arg(DEBIAN_PACKAGE)
+        .arg(FashionMnist::DEBIAN_PACKAGE)
         .current_dir(staging.path()))?;
     let deb = std::fs::read_dir(staging.path())
         .map_err(|e| e.to_string())?
@@ -325,31 +262,41 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::fixtures_dir;
 
     fn quiet() -> impl FnMut(&str) {
         |_: &str| {}
     }
 
+    fn fixtures_idx() -> PathBuf {
+        crate::pyenv::workspace_root().join("tests/fixtures/idx")
+    }
+
     /// Needs the Debian package `dataset-fashion-mnist` (installed here and in CI).
     #[test]
-    fn ensure_copies_from_the_debian_package_and_verifies() {
+    fn copies_from_the_debian_package_and_verifies() {
         assert!(
-            has_all_files(Path::new(SYSTEM_DIR)),
-            "install the Debian package {DEBIAN_PACKAGE} (see datasets/README.md)"
+            FashionMnist::has_files(Path::new(FashionMnist::DEBIAN_DIR)),
+            "install the Debian package {} (see datasets/README.md)",
+            FashionMnist::DEBIAN_PACKAGE
         );
         let tmp = tempfile::tempdir().unwrap();
-        let datasets = tmp.path().join("datasets");
+        let target = tmp.path().join("datasets/fashion-mnist");
         let sources = FetchSources {
             apt: false,
             ..FetchSources::default()
         };
         let mut messages = Vec::new();
         let verified =
-            ensure_with(&datasets, &sources, &mut |m| messages.push(m.to_string())).unwrap();
-        assert_eq!(verified.dir, datasets.join(FOLDER));
-        assert_eq!((verified.train, verified.test), (TRAIN_COUNT, TEST_COUNT));
-        assert!(messages[0].contains(SYSTEM_DIR), "{messages:?}");
+            fashion_mnist(&target, &sources, &mut |m| messages.push(m.to_string())).unwrap();
+        assert_eq!(verified.dir, target);
+        assert_eq!(
+            (verified.train, verified.test),
+            (FashionMnist::TRAIN_COUNT, FashionMnist::TEST_COUNT)
+        );
+        assert!(
+            messages[0].contains(FashionMnist::DEBIAN_DIR),
+            "{messages:?}"
+        );
         let mut names: Vec<String> = std::fs::read_dir(&verified.dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -363,12 +310,14 @@ mod tests {
             system_dir: tmp.path().join("nowhere"),
             apt: false,
         };
-        let again = ensure_with(&datasets, &none, &mut quiet()).unwrap();
+        let again = fashion_mnist(&target, &none, &mut quiet()).unwrap();
         assert_eq!(again, verified);
         assert_eq!(
-            std::fs::read_dir(&datasets).unwrap().count(),
+            std::fs::read_dir(tmp.path().join("datasets"))
+                .unwrap()
+                .count(),
             1,
-            "only fashion-mnist/ is left in the datasets folder"
+            "only fashion-mnist/ is left beside it"
         );
     }
 
@@ -379,29 +328,27 @@ mod tests {
             system_dir: tmp.path().join("nowhere"),
             apt: false,
         };
-        let err = ensure_with(tmp.path(), &sources, &mut quiet()).unwrap_err();
+        let target = tmp.path().join("fmnist");
+        let err = fashion_mnist(&target, &sources, &mut quiet()).unwrap_err();
         assert!(matches!(err, FetchError::Unavailable { .. }), "{err:?}");
         let msg = err.to_string();
         assert!(
-            msg.contains(&format!("apt-get install {DEBIAN_PACKAGE}")),
+            msg.contains(&format!("apt-get install {}", FashionMnist::DEBIAN_PACKAGE)),
             "{msg}"
         );
         for name in STANDARD_FILES {
             assert!(msg.contains(&format!("{DOWNLOAD_URL}/{name}.gz")), "{msg}");
         }
-        assert!(
-            msg.contains(&tmp.path().join(FOLDER).display().to_string()),
-            "{msg}"
-        );
+        assert!(msg.contains(&target.display().to_string()), "{msg}");
     }
 
     #[test]
     fn a_wrong_data_set_in_place_is_rejected() {
         // The fixture's 64-image slice under all four names: it reads, but the counts are wrong.
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(FOLDER);
+        let dir = tmp.path().join("fashion-mnist");
         std::fs::create_dir(&dir).unwrap();
-        let idx = fixtures_dir().join("idx");
+        let idx = fixtures_idx();
         for (name, src) in STANDARD_FILES.iter().zip([
             "train-images-idx3-ubyte",
             "train-labels-idx1-ubyte",
@@ -410,8 +357,17 @@ mod tests {
         ]) {
             std::fs::copy(idx.join(src), dir.join(name)).unwrap();
         }
-        let err = ensure_with(tmp.path(), &FetchSources::default(), &mut quiet()).unwrap_err();
-        assert!(matches!(err, FetchError::Content { .. }), "{err:?}");
+        let err = fashion_mnist(&dir, &FetchSources::default(), &mut quiet()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FetchError::Verify {
+                    error: DataError::Invalid { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(
             err.to_string().contains("64 images, expected 60000"),
             "{err}"
@@ -423,7 +379,7 @@ mod tests {
             dir.join(STANDARD_FILES[1]),
         )
         .unwrap();
-        let err = ensure_with(tmp.path(), &FetchSources::default(), &mut quiet()).unwrap_err();
+        let err = fashion_mnist(&dir, &FetchSources::default(), &mut quiet()).unwrap_err();
         assert!(matches!(
             err,
             FetchError::Verify {
@@ -438,14 +394,18 @@ mod tests {
     /// the Debian archive, so it is not part of the default test run.
     #[test]
     #[ignore = "downloads the Debian package"]
-    fn ensure_via_apt_get_download() {
+    fn fetches_with_apt_get_download() {
         let tmp = tempfile::tempdir().unwrap();
         let sources = FetchSources {
             system_dir: tmp.path().join("nowhere"),
             apt: true,
         };
-        let verified = ensure_with(tmp.path(), &sources, &mut quiet()).unwrap();
-        assert_eq!((verified.train, verified.test), (TRAIN_COUNT, TEST_COUNT));
+        let target = tmp.path().join("fashion-mnist");
+        let verified = fashion_mnist(&target, &sources, &mut quiet()).unwrap();
+        assert_eq!(
+            (verified.train, verified.test),
+            (FashionMnist::TRAIN_COUNT, FashionMnist::TEST_COUNT)
+        );
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 }
