@@ -11,13 +11,14 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The model part of an experiment config (the trainer's `[model]` table).
+/// The model part of an experiment config: the trainer's `[model]` table, and what builds a
+/// [`Model`].
 ///
 /// ```toml
 /// [model]
 /// architecture = "wrn-28-10"   # any name `cargo xtask models` prints
-/// num_classes = 100
-/// in_channels = 3              # optional, default 3
+/// num_classes = 100            # optional in an experiment: the data set's by default
+/// in_channels = 3              # optional: the data set's in an experiment, else 3
 /// base_width = 16              # optional, default: the reference width (see below)
 /// dropout = 0.3                # optional, default: the reference dropout (see below)
 /// ```
@@ -31,11 +32,15 @@ use thiserror::Error;
 pub struct ModelConfig {
     /// Which network.
     pub architecture: Architecture,
-    /// Number of classes of the classifier (10 for CIFAR-10, 100, 200, 1000, ...).
-    pub num_classes: usize,
-    /// Input channels: 3 for RGB, 1 for Fashion-MNIST. Default 3.
-    #[serde(default = "default_in_channels")]
-    pub in_channels: usize,
+    /// Number of classes of the classifier (10 for CIFAR-10, 100, 200, 1000, ...). May be left
+    /// out of an experiment's `[model]` table, whose data set then gives it
+    /// ([`Self::with_data_defaults`]); a model cannot be built without it.
+    #[serde(default)]
+    pub num_classes: Option<usize>,
+    /// Input channels: 3 for RGB, 1 for Fashion-MNIST. `None`: the data set's in an
+    /// experiment, [`DEFAULT_IN_CHANNELS`] otherwise.
+    #[serde(default)]
+    pub in_channels: Option<usize>,
     /// The stem's output channels, which every other width scales with. `None` (default) = the
     /// reference width, [`Architecture::default_base_width`]: 64 for the ResNets and
     /// PreActResNets (stages w, 2w, 4w, 8w), 16 for Wide ResNets (stages wk, 2wk, 4wk) and
@@ -51,9 +56,8 @@ pub struct ModelConfig {
     pub dropout: Option<f64>,
 }
 
-fn default_in_channels() -> usize {
-    3
-}
+/// Input channels when neither the config nor a data set says: RGB.
+pub const DEFAULT_IN_CHANNELS: usize = 3;
 
 impl burn::config::Config for ModelConfig {}
 
@@ -63,6 +67,9 @@ pub enum ModelError {
     /// The architecture's free parameters are invalid.
     #[error(transparent)]
     Architecture(#[from] ArchitectureError),
+    /// `num_classes` is not set (an experiment's data set sets it).
+    #[error("num_classes is not set")]
+    ClassesUnset,
     /// `num_classes` is 0.
     #[error("num_classes must be at least 1")]
     NoClasses,
@@ -109,8 +116,8 @@ impl ModelConfig {
     pub fn new(architecture: Architecture, num_classes: usize) -> Self {
         Self {
             architecture,
-            num_classes,
-            in_channels: default_in_channels(),
+            num_classes: Some(num_classes),
+            in_channels: None,
             base_width: None,
             dropout: None,
         }
@@ -118,8 +125,21 @@ impl ModelConfig {
 
     /// Sets [`in_channels`](Self::in_channels).
     pub fn with_in_channels(mut self, in_channels: usize) -> Self {
-        self.in_channels = in_channels;
+        self.in_channels = Some(in_channels);
         self
+    }
+
+    /// Fills what the config left to the data set: its class count and image channels. Values
+    /// the config gives are kept.
+    pub fn with_data_defaults(mut self, num_classes: usize, in_channels: usize) -> Self {
+        self.num_classes = self.num_classes.or(Some(num_classes));
+        self.in_channels = self.in_channels.or(Some(in_channels));
+        self
+    }
+
+    /// The input channels actually used: `in_channels` or [`DEFAULT_IN_CHANNELS`].
+    pub fn effective_in_channels(&self) -> usize {
+        self.in_channels.unwrap_or(DEFAULT_IN_CHANNELS)
     }
 
     /// Sets [`base_width`](Self::base_width).
@@ -149,10 +169,12 @@ impl ModelConfig {
     /// Checks every field; [`try_init`](Self::try_init) and [`init`](Self::init) call it.
     pub fn validate(&self) -> Result<(), ModelError> {
         self.architecture.validate()?;
-        if self.num_classes == 0 {
-            return Err(ModelError::NoClasses);
+        match self.num_classes {
+            None => return Err(ModelError::ClassesUnset),
+            Some(0) => return Err(ModelError::NoClasses),
+            Some(_) => {}
         }
-        if self.in_channels == 0 {
+        if self.effective_in_channels() == 0 {
             return Err(ModelError::NoInputChannels);
         }
         if self.effective_base_width() == 0 {
@@ -174,7 +196,7 @@ impl ModelConfig {
     /// Builds the model on `device` with its parameters **materialised**: burn creates
     /// parameters lazily (they are drawn on first use), and a lazy model that is cloned and the
     /// clone frozen or moved can lose its gradient tracking or initialise the two copies
-    /// differently (../shared/notes/burn-0.22.md, gotcha G1; burn#5040). So every parameter is
+    /// differently (burn issue #5040). So every parameter is
     /// initialised here, before the caller can clone it, by visiting each one once. Seed the
     /// device (`device.seed(..)`) first for reproducible weights.
     pub fn try_init(&self, device: &Device) -> Result<Model, ModelError> {
@@ -203,11 +225,8 @@ impl ModelConfig {
     /// The model with lazy (not yet drawn) parameters.
     fn build_lazy(&self, device: &Device) -> Result<Model, ModelError> {
         self.validate()?;
-        let (channels, width, classes) = (
-            self.in_channels,
-            self.effective_base_width(),
-            self.num_classes,
-        );
+        let (channels, width) = (self.effective_in_channels(), self.effective_base_width());
+        let classes = self.num_classes.ok_or(ModelError::ClassesUnset)?;
         Ok(match self.architecture {
             Architecture::CifarResNet(depth) => Model::ResNet(ResNet::new(
                 ResNetLayout::Cifar,
@@ -259,9 +278,10 @@ mod tests {
             .unwrap()
     }
 
-    /// ../shared/SPEC.md §3, exact figures (10 and 100 classes).
+    /// The papers' networks, counted by instantiating the reference PyTorch modules (10 and 100
+    /// classes; `docs/models.md` lists each source).
     #[test]
-    fn parameter_counts_equal_the_spec() {
+    fn parameter_counts_equal_the_reference_implementations() {
         let spec = [
             ("cifar-resnet18", 11_173_962, 11_220_132),
             ("cifar-resnet50", 23_520_842, 23_705_252),
@@ -275,11 +295,11 @@ mod tests {
         }
     }
 
-    /// SPEC.md gives PreActResNet-18/50/101 as 11.17 M / 23.51 M / 42.51 M (10 classes); the
+    /// The papers give PreActResNet-18/50/101 as 11.17 M / 23.51 M / 42.51 M (10 classes); the
     /// exact figures are kuangliu's `preact_resnet.py` counted in PyTorch plus the final
     /// BN(512 or 2048) of He et al. 2016 (kuangliu's file alone gives 42.50 M for the 101).
     #[test]
-    fn preact_counts_match_the_spec_and_the_reference() {
+    fn preact_counts_match_the_papers_and_the_reference() {
         let cases = [
             ("preact-resnet18", 11.17, 11_172_170, 11_218_340),
             ("preact-resnet34", 21.28, 21_280_330, 21_326_500),
@@ -320,8 +340,8 @@ mod tests {
         }
     }
 
-    /// torchvision's published counts at 1000 classes (SPEC.md: ResNet-50 25.6 M, ResNet-101
-    /// 44.5 M).
+    /// torchvision's published counts at 1000 classes (SaliencyMix's Table 2 rounds them to
+    /// 25.6 M for ResNet-50 and 44.6 M for ResNet-101).
     #[test]
     fn imagenet_resnets_have_torchvision_counts() {
         let torchvision = [
@@ -360,6 +380,9 @@ mod tests {
             ModelConfig::new("cifar-resnet18".parse().unwrap(), 0).validate(),
             Err(ModelError::NoClasses)
         );
+        let unset: ModelConfig = toml::from_str("architecture = \"cifar-resnet18\"").unwrap();
+        assert_eq!(unset.validate(), Err(ModelError::ClassesUnset));
+        assert_eq!(unset.clone().with_data_defaults(10, 1).validate(), Ok(()));
         assert_eq!(
             cifar().with_in_channels(0).validate(),
             Err(ModelError::NoInputChannels)
@@ -433,5 +456,18 @@ mod tests {
         assert!(typo.unwrap_err().to_string().contains("dropuot"));
         let unknown = toml::from_str::<ModelConfig>("architecture = \"vgg\"\nnum_classes = 1\n");
         assert!(unknown.unwrap_err().to_string().contains("cifar-resnet18"));
+    }
+
+    #[test]
+    fn data_defaults_fill_only_what_the_config_left_out() {
+        let left_out: ModelConfig = toml::from_str("architecture = \"cifar-resnet18\"").unwrap();
+        let filled = left_out.with_data_defaults(10, 1);
+        assert_eq!(
+            (filled.num_classes, filled.in_channels),
+            (Some(10), Some(1))
+        );
+        let given = ModelConfig::new("cifar-resnet18".parse().unwrap(), 100).with_in_channels(3);
+        let kept = given.clone().with_data_defaults(10, 1);
+        assert_eq!(kept, given);
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::data::DatasetConfig;
 use crate::transform::TransformConfig;
-use sal_models::Architecture;
+use sal_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -62,7 +62,8 @@ pub struct ExperimentConfig {
     #[serde(default)]
     pub backend: BackendKind,
     pub dataset: DatasetConfig,
-    pub model: ModelSection,
+    /// The `[model]` table; classes and input channels default to the data set's.
+    pub model: ModelConfig,
     #[serde(default)]
     pub transform: TransformConfig,
     /// The batch mixing method (`method = "none"` by default); see `sal_core::AugmentationConfig`.
@@ -71,24 +72,6 @@ pub struct ExperimentConfig {
     pub optimizer: OptimizerConfig,
     #[serde(default)]
     pub schedule: ScheduleConfig,
-}
-
-/// The `[model]` table. Classes and input channels default to the data set's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSection {
-    /// e.g. `"cifar-resnet18"`, `"preact-resnet18"`, `"wrn-28-10"` (`cargo xtask models` lists them).
-    pub architecture: Architecture,
-    #[serde(default)]
-    pub num_classes: Option<usize>,
-    #[serde(default)]
-    pub in_channels: Option<usize>,
-    /// Width of the first stage; `None` = the reference width.
-    #[serde(default)]
-    pub base_width: Option<usize>,
-    /// Dropout probability; `None` = the reference default.
-    #[serde(default)]
-    pub dropout: Option<f64>,
 }
 
 /// The `[optimizer]` table: SGD with momentum and (coupled, PyTorch-style) weight decay.
@@ -334,13 +317,12 @@ impl ExperimentConfig {
             .unwrap_or(train_set_classes)
     }
 
-    /// The model's configuration with data-set defaults filled in; `num_classes` is the
-    /// config's or, if it has none, the data set's.
-    pub fn model_config(&self, num_classes: usize) -> sal_models::ModelConfig {
-        sal_models::ModelConfig::new(self.model.architecture, num_classes)
-            .with_in_channels(self.in_channels())
-            .with_base_width(self.model.base_width)
-            .with_dropout(self.model.dropout)
+    /// The `[model]` table with the data set's class count (see [`Self::num_classes`]) and
+    /// channels filled in.
+    pub fn model_config(&self, num_classes: usize) -> ModelConfig {
+        self.model
+            .clone()
+            .with_data_defaults(num_classes, self.in_channels())
     }
 
     /// The config as TOML, every default written out (saved beside the run's results).
