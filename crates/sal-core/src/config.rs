@@ -25,7 +25,7 @@ use crate::resizemix::ResizeMixConfig;
 use crate::salfmix::SalfMixConfig;
 use crate::saliency_grafting::SaliencyGraftingConfig;
 use crate::saliencymix::SaliencyMixConfig;
-use crate::sampling::step_rng;
+use crate::seed::step_rng;
 use crate::targets::LabelSmoothing;
 use crate::{ConfigError, MixError};
 

@@ -98,7 +98,7 @@ impl BatchMixer for CutMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampling::step_rng;
+    use crate::seed::step_rng;
     use crate::testing::{
         assert_box_mix_properties, assert_centres_uniform, assert_device_parity, random_batch,
     };

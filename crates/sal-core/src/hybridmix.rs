@@ -201,7 +201,7 @@ mod tests {
     use crate::boxes::BoxPair;
     use crate::detector::KnownNormalization;
     use crate::record::SampleRegion;
-    use crate::sampling::step_rng;
+    use crate::seed::step_rng;
     use crate::testing::{assert_device_parity, host_ints, host_vec, random_batch};
     use burn::tensor::{Device, Tensor, TensorData};
     use proptest::prelude::*;

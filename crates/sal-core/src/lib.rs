@@ -21,7 +21,8 @@
 //! | [`HybridMix`] v1/v2/v3 | `hybridmix.rs` | Choi et al. 2022, Algorithm 2 |
 //! | [`SaliencyGrafting`] | `saliency_grafting.rs` | Park et al. 2022, §4 |
 //!
-//! Shared pieces live once: box arithmetic ([`boxes`]), random draws ([`sampling`]), soft
+//! Shared pieces live once: box arithmetic ([`boxes`]), random draws ([`sampling`]) from the
+//! run's seeded streams ([`seed`], which also seeds the data pipeline), soft
 //! targets ([`targets`]), device pixel ops ([`device_ops`]), the pair-op skeleton of two-image
 //! methods ([`pair`]), saliency sources ([`detector`]). [`AugmentationConfig`] is the
 //! `[augmentation]` config table; it builds an [`Augmentation`] that derives each training
@@ -46,6 +47,7 @@ pub mod salfmix;
 pub mod saliency_grafting;
 pub mod saliencymix;
 pub mod sampling;
+pub mod seed;
 pub mod spectral_residual;
 pub mod targets;
 #[cfg(test)]

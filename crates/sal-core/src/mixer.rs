@@ -131,7 +131,7 @@ pub struct MixOutput {
 }
 
 /// A batch mixing augmentation. Implementations are stateless: all randomness comes from the
-/// `rng` argument (see [`crate::sampling::step_rng`]), so the same batch and the same stream give
+/// `rng` argument (see [`crate::seed::step_rng`]), so the same batch and the same stream give
 /// the same output, on any device.
 pub trait BatchMixer: Debug + Send + Sync {
     /// The config name, e.g. `"saliencymix"`.

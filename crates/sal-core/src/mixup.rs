@@ -96,7 +96,7 @@ impl BatchMixer for Mixup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampling::step_rng;
+    use crate::seed::step_rng;
     use crate::testing::{assert_device_parity, host_vec, random_batch};
     use proptest::prelude::*;
 

@@ -137,7 +137,7 @@ impl BatchMixer for ResizeMix {
 mod tests {
     use super::*;
     use crate::record::SampleRegion;
-    use crate::sampling::step_rng;
+    use crate::seed::step_rng;
     use crate::testing::{assert_centres_uniform, assert_device_parity, host_vec, random_batch};
     use proptest::prelude::*;
 

@@ -212,7 +212,7 @@ mod tests {
     use super::*;
     use crate::boxes::PixelBox;
     use crate::record::{SampleRegion, Weights};
-    use crate::sampling::step_rng;
+    use crate::seed::step_rng;
     use crate::testing::{assert_box_mix_properties, assert_device_parity, random_batch};
     use burn::tensor::Device;
     use proptest::prelude::*;

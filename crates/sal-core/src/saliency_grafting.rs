@@ -292,7 +292,7 @@ impl BatchMixer for SaliencyGrafting {
 mod tests {
     use super::*;
     use crate::record::SampleRegion;
-    use crate::sampling::step_rng;
+    use crate::seed::step_rng;
     use crate::testing::{
         assert_device_parity, devices, fixtures_dir, host_ints, host_vec, random_batch,
     };

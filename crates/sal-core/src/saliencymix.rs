@@ -451,7 +451,7 @@ mod tests {
     use crate::boxes::centred_box;
     use crate::detector::KnownNormalization;
     use crate::record::SampleRegion;
-    use crate::sampling::step_rng;
+    use crate::seed::step_rng;
     use crate::testing::{assert_box_mix_properties, assert_device_parity, host_vec, random_batch};
     use burn::tensor::{Device, TensorData};
     use proptest::prelude::*;

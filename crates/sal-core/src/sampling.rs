@@ -1,26 +1,17 @@
 //! Every random draw of the mixers, in one place, from one explicit stream.
 //!
 //! A mixer never owns mutable random state: each call gets a `&mut StdRng`. The stream for a
-//! training step is derived from `(seed, step)` by [`step_rng`], so a run resumed at step `s`
-//! draws exactly what the uninterrupted run drew at step `s` without checkpointing RNG state.
+//! training step is derived from `(seed, step)` by [`crate::seed::step_rng`], so a run resumed at
+//! step `s` draws exactly what the uninterrupted run drew at step `s` without checkpointing RNG
+//! state.
 //! Batch mixers draw the application coin first (as the official code does), then the
 //! permutation, then their own parameters (lambda, box centre).
 
+use rand::RngExt;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use rand_distr::{Beta, Distribution};
 
 use crate::ConfigError;
-
-/// The random stream of one mixing call for training step `step` of a run seeded with `seed`.
-/// Distinct `(seed, step)` pairs give independent ChaCha streams (the pair is the key).
-pub fn step_rng(seed: u64, step: u64) -> StdRng {
-    let mut key = [0u8; 32];
-    key[..8].copy_from_slice(&seed.to_le_bytes());
-    key[8..16].copy_from_slice(&step.to_le_bytes());
-    key[16..].copy_from_slice(b"sal-core mixing\0");
-    StdRng::from_seed(key)
-}
 
 /// `Beta(alpha, alpha)`: Mixup's and CutMix's lambda, Saliency Grafting's `p_B`.
 #[derive(Debug, Clone, Copy)]
@@ -115,17 +106,7 @@ pub fn unit_floats(rng: &mut StdRng, n: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_step_stream_is_a_pure_function_of_seed_and_step() {
-        let draw = |seed, step| {
-            let mut r = step_rng(seed, step);
-            (0..4).map(|_| r.random::<u64>()).collect::<Vec<_>>()
-        };
-        assert_eq!(draw(7, 3), draw(7, 3));
-        assert_ne!(draw(7, 3), draw(7, 4));
-        assert_ne!(draw(7, 3), draw(8, 3));
-    }
+    use crate::seed::step_rng;
 
     #[test]
     fn permutations_are_permutations_and_uniform_in_the_first_slot() {

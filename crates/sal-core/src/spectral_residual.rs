@@ -238,7 +238,7 @@ mod tests {
             .into_iter()
             .map(|(_, chw, h, w, _)| (chw, 3, h, w))
             .collect();
-        let mut rng = crate::sampling::step_rng(17, 0);
+        let mut rng = crate::seed::step_rng(17, 0);
         for (c, h, w) in [(1, 28, 28), (3, 24, 40), (3, 64, 64), (1, 7, 5), (3, 1, 1)] {
             images.push((
                 (0..c * h * w)

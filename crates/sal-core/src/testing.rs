@@ -9,7 +9,7 @@ use rand::RngExt;
 use crate::boxes::BoxPair;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
 use crate::record::SampleRegion;
-use crate::sampling::step_rng;
+use crate::seed::step_rng;
 
 /// The devices every op is tested on: flex, and wgpu when the `wgpu` feature is on (CI runs it
 /// on Mesa's lavapipe).

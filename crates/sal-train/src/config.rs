@@ -51,7 +51,7 @@ pub enum BackendKind {
 pub struct ExperimentConfig {
     /// Names the run; the default output directory is `runs/<name>`.
     pub name: String,
-    /// The one seed every random stream of the run derives from (see `seed.rs`).
+    /// The one seed every random stream of the run derives from (see `sal_core::seed`).
     #[serde(default)]
     pub seed: u64,
     pub epochs: usize,

@@ -11,7 +11,6 @@
 //! | [`data`] | the `[dataset]` table, per-data-set defaults, readers: IDX, CIFAR binary, image folders |
 //! | [`transform`] | per-sample pad / random crop / flip / normalise |
 //! | [`loader`] | deterministic parallel prefetching batches for burn-train |
-//! | [`seed`] | the independent random streams of a run |
 //! | [`step`] | the Learner's train and evaluation steps, soft-target cross-entropy |
 //! | [`schedule`] | MultiStep learning rate in epochs |
 //! | [`record`] | progress bars, epoch summaries, `metrics.csv` |
@@ -26,7 +25,6 @@ pub mod data;
 pub mod loader;
 pub mod record;
 pub mod schedule;
-pub mod seed;
 pub mod step;
 pub mod trainer;
 pub mod transform;

@@ -9,13 +9,13 @@
 //! producer thread that stays `PREFETCH` batches ahead of training.
 
 use crate::data::{DataError, ImageDataset};
-use crate::seed::{Stream, stream_rng};
 use crate::transform::SampleTransform;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
+use sal_core::seed::{Stream, stream_rng};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,7 +10,7 @@
 //!
 //! A killed run continues with `--resume` from its newest complete checkpoint; the data order,
 //! augmentation and mixing of every later epoch are the same as in an uninterrupted run
-//! (`seed.rs`), so only the interrupted epoch's work is redone.
+//! (`sal_core::seed`), so only the interrupted epoch's work is redone.
 
 use crate::backend::{self, BackendError};
 use crate::checkpoint::{AtomicCheckpointer, latest_complete_epoch, write_atomically};

@@ -18,7 +18,7 @@ use clap::Args;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use sal_core::detector::{HostDetector, HostInput};
-use sal_core::sampling::step_rng;
+use sal_core::seed::step_rng;
 use sal_core::{
     AugmentationConfig, BatchMixer, BoxScope, CutMixConfig, CutoutConfig, DetectorChoice,
     HybridMixConfig, KnownNormalization, MixBatch, MixupConfig, PairConfig, ResizeMixConfig,

@@ -1,10 +1,11 @@
-//! Independent, reproducible random streams derived from the one experiment seed.
+//! Independent, reproducible random streams derived from the one experiment seed: the single
+//! definition of how a run's randomness is seeded.
 //!
-//! Every random decision of the data pipeline (the epoch's sample order, each sample's crop and
-//! flip) draws from its own stream, seeded by hashing the experiment seed with what the decision
-//! is about (`Stream`, epoch, index). Batch mixing draws from sal-core's per-step stream
-//! (`sal_core::sampling::step_rng(seed, step)`), keyed by the global step the loader assigns. Nothing depends on thread scheduling or on
-//! how many batches ran before, so a resumed run draws exactly what an uninterrupted one would.
+//! Every random decision of a run draws from its own stream, seeded by hashing the experiment
+//! seed with what the decision is about: the data pipeline's epoch order and each sample's crop
+//! and flip (`Stream`, epoch, index), and each training step's batch mixing ([`step_rng`], keyed
+//! by the global step the loader assigns). Nothing depends on thread scheduling or on how many
+//! batches ran before, so a resumed run draws exactly what an uninterrupted one would.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -13,8 +14,12 @@ use rand::rngs::StdRng;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Stream {
+    /// An epoch's sample order.
     Shuffle = 1,
+    /// One sample's random crop and flip.
     SampleAugment = 2,
+    /// One training step's batch mixing.
+    Mixing = 3,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.
@@ -37,6 +42,11 @@ pub fn stream_rng(seed: u64, stream: Stream, parts: &[u64]) -> StdRng {
     StdRng::seed_from_u64(derive_seed(seed, stream, parts))
 }
 
+/// The random stream of one mixing call for training step `step` of a run seeded with `seed`.
+pub fn step_rng(seed: u64, step: u64) -> StdRng {
+    stream_rng(seed, Stream::Mixing, &[step])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +62,18 @@ mod tests {
             derive_seed(0, Stream::Shuffle, &[2, 1])
         );
         assert_eq!(a, derive_seed(0, Stream::Shuffle, &[1]));
+        assert_ne!(a, derive_seed(0, Stream::Mixing, &[1]));
+    }
+
+    #[test]
+    fn the_step_stream_is_a_pure_function_of_seed_and_step() {
+        use rand::RngExt;
+        let draw = |seed, step| {
+            let mut r = step_rng(seed, step);
+            (0..4).map(|_| r.random::<u64>()).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7, 3), draw(7, 3));
+        assert_ne!(draw(7, 3), draw(7, 4));
+        assert_ne!(draw(7, 3), draw(8, 3));
     }
 }
