@@ -74,7 +74,8 @@ impl PairMixer for CutMix {
         let centre = (below(rng, h), below(rng, w));
         let b = centred_box(h, w, cut_size(h, w, lam), centre);
         let index = index_tensor(pairs.source_index, &pairs.target.device());
-        let images = paste_shared_box(pairs.target, pairs.pool, index, BoxPair::same(b));
+        let pool = pairs.pool_images();
+        let images = paste_shared_box(pairs.target, pool, index, BoxPair::same(b));
         let lam = area_lambda(h, w, &b);
         Ok(PairMix {
             images,

@@ -4,6 +4,7 @@
 use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
 
 use crate::boxes::{BoxPair, PixelBox};
+use crate::pair::Pool;
 
 /// Uploads indices as an Int tensor `[len]`.
 pub fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int> {
@@ -40,22 +41,16 @@ pub fn select_samples(images: Tensor<4>, index: Tensor<1, Int>) -> Tensor<4> {
 /// measured 1.3-1.5x timm's time at 128x3x32x32, against 0.3x for this pass
 /// (docs/benchmarks.md). Other backends, batches tracked by autodiff and non-f32 batches use
 /// the tensor ops; both paths agree (test below).
-pub fn blend_samples(
-    target: Tensor<4>,
-    pool: Tensor<4>,
-    source_index: &[usize],
-    lam: f64,
-    pool_is_target: bool,
-) -> Tensor<4> {
+pub fn blend_samples(target: Tensor<4>, pool: Pool, source_index: &[usize], lam: f64) -> Tensor<4> {
     let device = target.device();
     let [_, c, h, w] = target.dims();
     if !on_flex_host(&target, &pool) {
-        let partners = select_samples(pool, index_tensor(source_index, &device));
+        let partners = select_samples(pool.images(&target), index_tensor(source_index, &device));
         // Gathered first: the pool (often the batch itself) is then released, so the scalings
         // and the sum run in place on uniquely owned buffers.
         return target.mul_scalar(lam) + partners.mul_scalar(1.0 - lam);
     }
-    let (mut images, pool) = host_buffers(target, pool, pool_is_target);
+    let (mut images, pool) = host_buffers(target, pool);
     let row = c * h * w;
     let (lam, rest) = (lam as f32, (1.0 - lam) as f32);
     let blend = |own: &mut [f32], partner: &[f32]| {
@@ -105,30 +100,25 @@ pub fn blend_samples(
 /// Whether [`host_buffers`] applies: both tensors live on flex, are f32 and are not tracked by
 /// autodiff. `==` on devices compares hardware, so this also holds on the autodiff flex device
 /// (the trainer's) for untracked batches; tracked ones keep the tensor ops, which record the graph.
-fn on_flex_host(target: &Tensor<4>, pool: &Tensor<4>) -> bool {
+fn on_flex_host(target: &Tensor<4>, pool: &Pool) -> bool {
+    let host_f32 = |t: &Tensor<4>| !t.is_tracked() && t.dtype() == DType::F32;
     target.device() == Device::flex()
-        && !target.is_tracked()
-        && !pool.is_tracked()
-        && target.dtype() == DType::F32
-        && pool.dtype() == DType::F32
+        && host_f32(target)
+        && match pool {
+            Pool::Targets => true,
+            Pool::Images(images) => host_f32(images),
+        }
 }
 
 /// The batch's buffer and (unless the pool is the batch itself) the pool's, as host data.
 ///
 /// Flex's device memory is host memory, and `into_data` hands a uniquely owned buffer over
 /// without a copy, so the caller can work in place and wrap the result with `Tensor::from_data`
-/// (also without a copy). A pool that is the target batch gives its handle up first, so the
-/// batch's buffer stays uniquely owned.
-fn host_buffers(
-    target: Tensor<4>,
-    pool: Tensor<4>,
-    pool_is_target: bool,
-) -> (TensorData, Option<TensorData>) {
-    let pool = if pool_is_target {
-        drop(pool);
-        None
-    } else {
-        Some(pool.into_data())
+/// (also without a copy).
+fn host_buffers(target: Tensor<4>, pool: Pool) -> (TensorData, Option<TensorData>) {
+    let pool = match pool {
+        Pool::Targets => None,
+        Pool::Images(images) => Some(images.into_data()),
     };
     (target.into_data(), pool)
 }
@@ -143,10 +133,9 @@ fn host_buffers(
 /// and selects: several batch-sized passes for a paste of a fraction of the pixels.
 pub fn paste_box_pairs(
     target: Tensor<4>,
-    pool: Tensor<4>,
+    pool: Pool,
     source_index: &[usize],
     pairs: &[BoxPair],
-    pool_is_target: bool,
 ) -> Tensor<4> {
     let device = target.device();
     let [_, c, h, w] = target.dims();
@@ -157,6 +146,7 @@ pub fn paste_box_pairs(
         };
         let aligned = pairs.iter().all(|p| p.source == p.target);
         let index = index_tensor(source_index, &device);
+        let pool = pool.images(&target);
         return paste_boxes(
             target,
             pool,
@@ -166,7 +156,7 @@ pub fn paste_box_pairs(
             aligned,
         );
     }
-    let (mut images, pool) = host_buffers(target, pool, pool_is_target);
+    let (mut images, pool) = host_buffers(target, pool);
     let image = c * h * w;
     // Offsets of the box rows inside image `i`: channel by channel, row by row.
     let box_rows = move |i: usize, b: PixelBox| {
@@ -404,11 +394,11 @@ mod tests {
                     target = target.require_grad();
                 }
                 let pool = if pool_is_target {
-                    target.clone()
+                    Pool::Targets
                 } else {
-                    ramp(6, 3, 5, 7, device).mul_scalar(-0.5)
+                    Pool::Images(ramp(6, 3, 5, 7, device).mul_scalar(-0.5))
                 };
-                host_vec::<f32, 4>(blend_samples(target, pool, &index, 0.3, pool_is_target))
+                host_vec::<f32, 4>(blend_samples(target, pool, &index, 0.3))
             };
             let fast = blend(&flex, false);
             let others = [(autodiff.clone(), true), (autodiff.clone(), false)];
@@ -459,17 +449,11 @@ mod tests {
                     target = target.require_grad();
                 }
                 let pool = if pool_is_target {
-                    target.clone()
+                    Pool::Targets
                 } else {
-                    ramp(6, 2, h, w, device).mul_scalar(-1.0)
+                    Pool::Images(ramp(6, 2, h, w, device).mul_scalar(-1.0))
                 };
-                host_vec::<f32, 4>(paste_box_pairs(
-                    target,
-                    pool,
-                    &index,
-                    &pairs,
-                    pool_is_target,
-                ))
+                host_vec::<f32, 4>(paste_box_pairs(target, pool, &index, &pairs))
             };
             let fast = paste(&flex, false);
             let others = [(autodiff.clone(), true), (autodiff.clone(), false)];

@@ -18,7 +18,7 @@ use crate::detector::{DetectorChoice, Normalization};
 use crate::device_ops::index_tensor;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 use crate::mixup::MixupConfig;
-use crate::pair::{PairMixer, Pairs};
+use crate::pair::{PairMixer, Pairs, Pool};
 use crate::record::{MixRecord, Regions, SelfMixRecord, Weights};
 use crate::salfmix::{SalfMix, SalfMixConfig};
 use crate::saliencymix::SaliencyMixConfig;
@@ -159,9 +159,8 @@ impl BatchMixer for HybridMix {
         let mixed = self.mix.mix_pairs(
             Pairs {
                 target: targets.clone(),
-                pool: pool.clone(),
+                pool: Pool::Images(pool.clone()),
                 source_index: &partners,
-                pool_is_target: false,
                 saliency: None,
             },
             rng,

@@ -67,13 +67,7 @@ impl PairMixer for Mixup {
 
     fn mix_pairs(&self, pairs: Pairs<'_>, rng: &mut StdRng) -> Result<PairMix, MixError> {
         let lam = self.lambda.sample(rng);
-        let images = blend_samples(
-            pairs.target,
-            pairs.pool,
-            pairs.source_index,
-            lam,
-            pairs.pool_is_target,
-        );
+        let images = blend_samples(pairs.target, pairs.pool, pairs.source_index, lam);
         Ok(PairMix {
             images,
             own_weight: OwnWeight::Batch(lam),

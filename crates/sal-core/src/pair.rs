@@ -15,19 +15,44 @@ use crate::record::{MixRecord, Regions, Weights};
 use crate::sampling::{coin, permutation};
 use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets};
 
+/// Where a pair op's mixed-in content comes from.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// The target batch itself (the batch mixers): per-image work on the targets serves the
+    /// pool too, and in-place ops need not keep a second copy.
+    Targets,
+    /// Other images, `[M, C, H, W]` (HybridMix's SalfMix-ed partners).
+    Images(Tensor<4>),
+}
+
+impl Pool {
+    /// The pool's images: `targets` themselves for [`Pool::Targets`].
+    pub fn images(&self, targets: &Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Targets => targets.clone(),
+            Self::Images(images) => images.clone(),
+        }
+    }
+}
+
 /// The images a pair op mixes.
 #[derive(Debug, Clone)]
 pub struct Pairs<'a> {
     /// `[N, C, H, W]`: the images that receive content and keep their own labels' weight.
     pub target: Tensor<4>,
-    /// `[M, C, H, W]`: where the mixed-in content comes from.
-    pub pool: Tensor<4>,
+    /// Where the mixed-in content comes from.
+    pub pool: Pool,
     /// `[N]`, into the pool.
     pub source_index: &'a [usize],
-    /// The pool is the target batch itself (lets a method reuse per-image work).
-    pub pool_is_target: bool,
     /// Caller-given saliency of the batch, `[N, H, W]`, indexed like the pool.
     pub saliency: Option<Tensor<3>>,
+}
+
+impl Pairs<'_> {
+    /// The pool's images, `[M, C, H, W]`.
+    pub fn pool_images(&self) -> Tensor<4> {
+        self.pool.images(&self.target)
+    }
 }
 
 /// What a pair op produced.
@@ -64,10 +89,9 @@ pub fn mix_permuted(
     let perm = permutation(rng, n);
     let mixed = op.mix_pairs(
         Pairs {
-            target: batch.images.clone(),
-            pool: batch.images,
+            target: batch.images,
+            pool: Pool::Targets,
             source_index: &perm,
-            pool_is_target: true,
             saliency: batch.saliency,
         },
         rng,

@@ -108,7 +108,7 @@ impl PairMixer for ResizeMix {
             let options = InterpolateOptions::new(mode)
                 .with_align_corners(false)
                 .with_output_size([b.height(), b.width()]);
-            let resized = interpolate(select_samples(pairs.pool, index), options);
+            let resized = interpolate(select_samples(pairs.pool_images(), index), options);
             pairs
                 .target
                 .slice_assign([0..n, 0..c, b.r1..b.r2, b.c1..b.c2], resized)

@@ -24,7 +24,7 @@ use crate::device_ops::{
     paste_boxes, paste_shared_box, unravel,
 };
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
-use crate::pair::{PairMix, PairMixer, Pairs, mix_permuted};
+use crate::pair::{PairMix, PairMixer, Pairs, Pool, mix_permuted};
 use crate::record::{BoxPairs, Regions, Weights};
 use crate::sampling::{SymmetricBeta, probability};
 use crate::spectral_residual::spectral_residual;
@@ -229,7 +229,8 @@ impl SaliencyMix {
     /// The images whose maps give the source anchors (`pool[index[0]]` or the whole pool) and
     /// the target anchors.
     fn anchors(&self, pairs: &Pairs<'_>) -> Result<Anchors, MixError> {
-        let [m, _, h, w] = pairs.pool.dims();
+        let pool = pairs.pool_images();
+        let [m, _, h, w] = pool.dims();
 
         let (source_peak, target_peak) = self.style.peaks();
         let batch = self.scope == BoxScope::Batch;
@@ -238,9 +239,9 @@ impl SaliencyMix {
             Source::Host(detector) => {
                 let norm = self.normalization.as_ref();
                 let pool_maps = if batch {
-                    detector.maps(first(&pairs.pool, pairs.source_index[0]), norm, NAME)?
+                    detector.maps(first(&pool, pairs.source_index[0]), norm, NAME)?
                 } else {
-                    detector.maps(pairs.pool.clone(), norm, NAME)?
+                    detector.maps(pool.clone(), norm, NAME)?
                 };
                 let source: Vec<(usize, usize)> = if batch {
                     vec![quantised_peak(&pool_maps[0], source_peak)]
@@ -258,7 +259,7 @@ impl SaliencyMix {
                         vec![quantised_peak(&maps[0], peak)]
                     }
                     Some(peak) => {
-                        let maps = if pairs.pool_is_target {
+                        let maps = if matches!(pairs.pool, Pool::Targets) {
                             pool_maps
                         } else {
                             detector.maps(pairs.target.clone(), norm, NAME)?
@@ -269,7 +270,7 @@ impl SaliencyMix {
                 Ok(Anchors::Host { source, target })
             }
             Source::DeviceSpectralResidual | Source::Given => {
-                let device = pairs.pool.device();
+                let device = pool.device();
                 let maps = |images: Tensor<4>, rows: Option<Tensor<1, Int>>| match &self.source {
                     Source::Given => {
                         let s = pairs.saliency.clone().ok_or(MixError::MissingSaliency {
@@ -315,7 +316,7 @@ impl SaliencyMix {
                 } else {
                     index_tensor(pairs.source_index, &device)
                 };
-                let source = peak_of(maps(pairs.pool.clone(), Some(source_rows))?, source_peak);
+                let source = peak_of(maps(pool.clone(), Some(source_rows))?, source_peak);
                 let target = match target_peak {
                     None => source.clone(),
                     Some(peak) => {
@@ -324,7 +325,9 @@ impl SaliencyMix {
                         } else {
                             None
                         };
-                        if matches!(self.source, Source::Given) && !pairs.pool_is_target {
+                        if matches!(self.source, Source::Given)
+                            && matches!(pairs.pool, Pool::Images(_))
+                        {
                             return Err(MixError::MissingSaliency {
                                 method: NAME,
                                 what: "the targets' own saliency (given maps describe the pool)",
@@ -364,8 +367,9 @@ impl PairMixer for SaliencyMix {
             Anchors::Host { source, target } if source.len() == 1 => {
                 let pair = anchored_pair(h, w, cut, source[0], target[0]);
                 let lam = area_lambda(h, w, &pair.target);
+                let pool = pairs.pool_images();
                 PairMix {
-                    images: paste_shared_box(pairs.target, pairs.pool, index(), pair),
+                    images: paste_shared_box(pairs.target, pool, index(), pair),
                     own_weight: OwnWeight::Batch(lam),
                     weights: Weights::batch(lam, n),
                     regions: Regions::Boxes(BoxPairs::Host(vec![pair; n])),
@@ -378,13 +382,7 @@ impl PairMixer for SaliencyMix {
                     .map(|(&s, &t)| anchored_pair(h, w, cut, s, t))
                     .collect();
                 let lams: Vec<f64> = boxes.iter().map(|p| area_lambda(h, w, &p.target)).collect();
-                let images = paste_box_pairs(
-                    pairs.target,
-                    pairs.pool,
-                    pairs.source_index,
-                    &boxes,
-                    pairs.pool_is_target,
-                );
+                let images = paste_box_pairs(pairs.target, pairs.pool, pairs.source_index, &boxes);
                 let weights = float_tensor(lams.iter().map(|&l| l as f32).collect(), [n], &device);
                 PairMix {
                     images,
@@ -401,9 +399,10 @@ impl PairMixer for SaliencyMix {
                 let expand = |b: Tensor<2, Int>| b.expand([n, 4]);
                 let source_boxes = expand(device_boxes::stack(&sr, &sc));
                 let target_boxes = expand(device_boxes::stack(&tr, &tc));
+                let pool = pairs.pool_images();
                 let images = paste_boxes(
                     pairs.target,
-                    pairs.pool,
+                    pool,
                     Some(index()),
                     target_boxes.clone(),
                     source_boxes.clone(),

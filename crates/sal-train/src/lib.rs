@@ -1,9 +1,9 @@
 //! Training and evaluation for saliency-guided augmentation: data, the trainer, metrics.
 //!
-//! Data flow of one training step (../../DESIGN.md): files -> [`data`] readers -> per-sample
+//! Data flow of one training step (docs/architecture.md): files -> [`data`] readers -> per-sample
 //! [`transform`] on the [`loader`]'s worker threads -> a batch on the device -> mixing (sal-core)
-//! -> model (sal-models) -> [`step::soft_cross_entropy`] -> backward -> SGD -> [`record`]ed
-//! metrics and [`checkpoint`]s.
+//! -> model (sal-models) -> [`step::soft_cross_entropy`] -> backward -> SGD -> [`metrics`]
+//! and [`checkpoint`]s.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -13,7 +13,7 @@
 //! | [`loader`] | deterministic parallel prefetching batches for burn-train |
 //! | [`step`] | the Learner's train and evaluation steps, soft-target cross-entropy |
 //! | [`schedule`] | MultiStep learning rate in epochs |
-//! | [`record`] | progress bars, epoch summaries, `metrics.csv` |
+//! | [`metrics`] | progress bars, epoch summaries, `metrics.csv` |
 //! | [`checkpoint`] | atomic checkpoint files, resume discovery |
 //! | [`backend`] | CPU / WGPU / CUDA device selection |
 //! | [`trainer`] | `train(config)` |
@@ -23,7 +23,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod loader;
-pub mod record;
+pub mod metrics;
 pub mod schedule;
 pub mod step;
 pub mod trainer;

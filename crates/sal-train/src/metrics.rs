@@ -2,7 +2,7 @@
 //! `metrics.csv` (one row per epoch, plot-ready).
 //!
 //! burn-train hands every metric value and every progress tick to a `MetricsRenderer`; its own
-//! CLI renderer prints a debug line per iteration. [`RunRecorder`] replaces it: it draws
+//! CLI renderer prints a debug line per iteration. [`RunReporter`] replaces it: it draws
 //! `indicatif` bars (hidden automatically when stderr is not a terminal), keeps each epoch's
 //! final metric values, times the splits, and appends the epoch's CSV row as soon as the
 //! epoch's validation ends, so a killed run keeps every finished epoch's numbers.
@@ -29,7 +29,7 @@ pub const LEARNING_RATE: &str = "Learning Rate";
 
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EpochRecord {
+pub struct EpochMetrics {
     pub epoch: usize,
     pub lr: f64,
     pub train_loss: f64,
@@ -46,7 +46,7 @@ pub struct EpochRecord {
 const CSV_HEADER: &str = "epoch,lr,train_loss,train_top1,test_loss,test_top1,test_top5,\
 train_seconds,test_seconds,train_images_per_second";
 
-impl EpochRecord {
+impl EpochMetrics {
     fn csv_row(&self) -> String {
         format!(
             "{},{},{:.6},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3},{:.2}",
@@ -64,8 +64,8 @@ impl EpochRecord {
     }
 }
 
-/// The epochs recorded so far; shared with the trainer, which builds `results.json` from it.
-pub type RunLog = Arc<Mutex<Vec<EpochRecord>>>;
+/// The epochs finished so far; shared with the trainer, which builds `results.json` from it.
+pub type EpochLog = Arc<Mutex<Vec<EpochMetrics>>>;
 
 #[derive(Default)]
 struct SplitState {
@@ -79,9 +79,9 @@ struct SplitState {
 }
 
 /// See the module documentation.
-pub struct RunRecorder {
+pub struct RunReporter {
     csv_path: PathBuf,
-    log: RunLog,
+    log: EpochLog,
     names: HashMap<MetricId, String>,
     epoch: usize,
     total_epochs: usize,
@@ -91,10 +91,10 @@ pub struct RunRecorder {
     bar: Option<ProgressBar>,
 }
 
-impl RunRecorder {
+impl RunReporter {
     /// Records into `csv_path`. Rows of epochs after `keep_through` (a resumed run's checkpoint
     /// epoch) are dropped from an existing file: those epochs will run again.
-    pub fn new(csv_path: &Path, keep_through: usize, log: RunLog) -> std::io::Result<Self> {
+    pub fn new(csv_path: &Path, keep_through: usize, log: EpochLog) -> std::io::Result<Self> {
         let kept = read_rows(csv_path)?
             .into_iter()
             .filter(|(epoch, _)| *epoch <= keep_through);
@@ -170,10 +170,10 @@ impl RunRecorder {
         parts.join("  ")
     }
 
-    /// Builds the epoch's record once its validation has ended, prints and appends it.
+    /// Builds the epoch's metrics once its validation has ended, prints and appends them.
     fn finish_epoch(&mut self) {
         let get = |s: &SplitState, name: &str| s.finals.get(name).copied().unwrap_or(f64::NAN);
-        let record = EpochRecord {
+        let metrics = EpochMetrics {
             epoch: self.epoch,
             lr: get(&self.train, LEARNING_RATE),
             train_loss: get(&self.train, LOSS),
@@ -187,21 +187,21 @@ impl RunRecorder {
         };
         println!(
             "epoch {}/{}  lr {:.4}  train loss {:.4} top-1 {:.2}%  |  test loss {:.4} top-1 {:.2}% top-5 {:.2}%  |  {:.0} s, {:.1} img/s",
-            record.epoch,
+            metrics.epoch,
             self.total_epochs,
-            record.lr,
-            record.train_loss,
-            record.train_top1,
-            record.test_loss,
-            record.test_top1,
-            record.test_top5,
-            record.train_seconds + record.test_seconds,
-            record.train_images_per_second,
+            metrics.lr,
+            metrics.train_loss,
+            metrics.train_top1,
+            metrics.test_loss,
+            metrics.test_top1,
+            metrics.test_top5,
+            metrics.train_seconds + metrics.test_seconds,
+            metrics.train_images_per_second,
         );
-        if let Err(e) = append_row(&self.csv_path, &record.csv_row()) {
+        if let Err(e) = append_row(&self.csv_path, &metrics.csv_row()) {
             eprintln!("warning: cannot append to {}: {e}", self.csv_path.display());
         }
-        self.log.lock().expect("run log lock").push(record);
+        self.log.lock().expect("epoch log lock").push(metrics);
         self.train = SplitState::default();
         self.valid = SplitState::default();
     }
@@ -230,7 +230,7 @@ fn read_rows(path: &Path) -> std::io::Result<Vec<(usize, String)>> {
         .collect())
 }
 
-impl MetricsRendererTraining for RunRecorder {
+impl MetricsRendererTraining for RunReporter {
     fn update_train(&mut self, state: MetricState) {
         self.observe(state);
     }
@@ -247,13 +247,13 @@ impl MetricsRendererTraining for RunRecorder {
     }
 }
 
-impl MetricsRendererEvaluation for RunRecorder {
+impl MetricsRendererEvaluation for RunReporter {
     fn update_test(&mut self, _name: EvaluationName, state: MetricState) {
         self.observe(state);
     }
 }
 
-impl TrainingProgressLogger for RunRecorder {
+impl TrainingProgressLogger for RunReporter {
     fn start(
         &mut self,
         total_epochs: usize,
@@ -322,7 +322,7 @@ impl TrainingProgressLogger for RunRecorder {
     fn log_event_training(&mut self, _event: String) {}
 }
 
-impl EvaluationProgressLogger for RunRecorder {
+impl EvaluationProgressLogger for RunReporter {
     fn start_global_progress(&mut self, _total_tests: usize) {}
     fn start_test(&mut self, name: &str, total_items: usize) {
         self.split = "valid";
@@ -343,7 +343,7 @@ impl EvaluationProgressLogger for RunRecorder {
     fn log_event_evaluation(&mut self, _event: String) {}
 }
 
-impl MetricsRenderer for RunRecorder {
+impl MetricsRenderer for RunReporter {
     fn manual_close(&mut self) {}
 
     fn register_metric(&mut self, definition: MetricDefinition) {
@@ -365,10 +365,10 @@ mod tests {
             format!("{CSV_HEADER}\n1,0.1,1,2,3,4,5,6,7,8\n2,0.1,1,2,3,4,5,6,7,8\n3,x\n"),
         )
         .unwrap();
-        RunRecorder::new(&csv, 2, RunLog::default()).unwrap();
+        RunReporter::new(&csv, 2, EpochLog::default()).unwrap();
         let rows = read_rows(&csv).unwrap();
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2]);
-        RunRecorder::new(&csv, 0, RunLog::default()).unwrap();
+        RunReporter::new(&csv, 0, EpochLog::default()).unwrap();
         assert!(read_rows(&csv).unwrap().is_empty());
         assert!(
             std::fs::read_to_string(&csv)
