@@ -126,13 +126,15 @@ impl SaliencyMixConfig {
             }
             DetectorChoice::SpectralResidual => host("spectral-residual", HostInput::U8)?,
             DetectorChoice::FrequencyTuned => host("frequency-tuned", HostInput::U8)?,
-            DetectorChoice::SpectralResidualDevice => Source::DeviceSpectralResidual,
-            DetectorChoice::Given => Source::Given,
+            DetectorChoice::SpectralResidualDevice => {
+                Source::Device(DeviceSaliency::SpectralResidual)
+            }
+            DetectorChoice::Given => Source::Device(DeviceSaliency::Given),
         };
         let needs_u8 = match &source {
             Source::Host(d) => d.input == HostInput::U8,
-            Source::DeviceSpectralResidual => true,
-            Source::Given => false,
+            Source::Device(DeviceSaliency::SpectralResidual) => true,
+            Source::Device(DeviceSaliency::Given) => false,
         };
         let normalization = match (&self.mean, &self.std) {
             (Some(mean), Some(std)) => Some(Normalization {
@@ -169,10 +171,20 @@ impl SaliencyMixConfig {
 
 const NAME: &str = "saliencymix";
 
+/// Where the saliency maps come from.
 #[derive(Debug)]
 enum Source {
+    /// A classic detector on images read back to the host.
     Host(HostDetector),
-    DeviceSpectralResidual,
+    /// Maps that are tensors on the batch's device already.
+    Device(DeviceSaliency),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeviceSaliency {
+    /// [`spectral_residual()`] of the de-normalised images.
+    SpectralResidual,
+    /// The caller's maps in [`MixBatch::saliency`], which describe the pool.
     Given,
 }
 
@@ -226,119 +238,143 @@ impl SaliencyMix {
         })
     }
 
-    /// The images whose maps give the source anchors (`pool[index[0]]` or the whole pool) and
-    /// the target anchors.
+    /// The box anchors: the peaks of the maps of the pool images each sample takes its patch
+    /// from (`pool[index[0]]` alone for batch scope) and, for the styles that need them, of the
+    /// targets.
     fn anchors(&self, pairs: &Pairs<'_>) -> Result<Anchors, MixError> {
-        let pool = pairs.pool_images();
-        let [m, _, h, w] = pool.dims();
+        match &self.source {
+            Source::Host(detector) => self.host_anchors(detector, pairs),
+            Source::Device(saliency) => self.device_anchors(*saliency, pairs),
+        }
+    }
 
+    /// Anchors from a host detector: `(map * 255) as u8` peaks with the official code's
+    /// first-extreme rule.
+    fn host_anchors(
+        &self,
+        detector: &HostDetector,
+        pairs: &Pairs<'_>,
+    ) -> Result<Anchors, MixError> {
         let (source_peak, target_peak) = self.style.peaks();
         let batch = self.scope == BoxScope::Batch;
         let first = |t: &Tensor<4>, i: usize| t.clone().slice(i..i + 1);
-        match &self.source {
-            Source::Host(detector) => {
-                let norm = self.normalization.as_ref();
-                let pool_maps = if batch {
-                    detector.maps(first(&pool, pairs.source_index[0]), norm, NAME)?
-                } else {
-                    detector.maps(pool.clone(), norm, NAME)?
-                };
-                let source: Vec<(usize, usize)> = if batch {
-                    vec![quantised_peak(&pool_maps[0], source_peak)]
-                } else {
-                    pairs
-                        .source_index
-                        .par_iter()
-                        .map(|&j| quantised_peak(&pool_maps[j], source_peak))
-                        .collect()
-                };
-                let target = match target_peak {
-                    None => source.clone(),
-                    Some(peak) if batch => {
-                        let maps = detector.maps(first(&pairs.target, 0), norm, NAME)?;
-                        vec![quantised_peak(&maps[0], peak)]
-                    }
-                    Some(peak) => {
-                        let maps = if matches!(pairs.pool, Pool::Targets) {
-                            pool_maps
-                        } else {
-                            detector.maps(pairs.target.clone(), norm, NAME)?
-                        };
-                        maps.par_iter().map(|m| quantised_peak(m, peak)).collect()
-                    }
-                };
-                Ok(Anchors::Host { source, target })
+        let norm = self.normalization.as_ref();
+        let pool = pairs.pool_images();
+        let pool_maps = if batch {
+            detector.maps(first(&pool, pairs.source_index[0]), norm, NAME)?
+        } else {
+            detector.maps(pool, norm, NAME)?
+        };
+        let source: Vec<(usize, usize)> = if batch {
+            vec![quantised_peak(&pool_maps[0], source_peak)]
+        } else {
+            pairs
+                .source_index
+                .par_iter()
+                .map(|&j| quantised_peak(&pool_maps[j], source_peak))
+                .collect()
+        };
+        let target = match target_peak {
+            None => source.clone(),
+            Some(peak) if batch => {
+                let maps = detector.maps(first(&pairs.target, 0), norm, NAME)?;
+                vec![quantised_peak(&maps[0], peak)]
             }
-            Source::DeviceSpectralResidual | Source::Given => {
-                let device = pool.device();
-                let maps = |images: Tensor<4>, rows: Option<Tensor<1, Int>>| match &self.source {
-                    Source::Given => {
-                        let s = pairs.saliency.clone().ok_or(MixError::MissingSaliency {
-                            method: NAME,
-                            what: "a saliency map per image (detector = \"given\")",
-                        })?;
-                        let dims = s.dims();
-                        if dims != [m, h, w] {
-                            return Err(MixError::SaliencyShape {
-                                method: NAME,
-                                got: dims.to_vec(),
-                                expected: format!("[{m}, {h}, {w}]"),
-                            });
-                        }
-                        let k = rows.as_ref().map_or(m, |r| r.dims()[0]);
-                        let s = match rows {
-                            Some(r) => s.select(0, r),
-                            None => s,
-                        };
-                        Ok(s.reshape([k, h * w]))
-                    }
-                    _ => {
-                        let norm = self.normalization.as_ref().expect("checked at init");
-                        let images = match rows {
-                            Some(r) => images.select(0, r),
-                            None => images,
-                        };
-                        let k = images.dims()[0];
-                        let u8s = to_u8_range(norm, images, NAME)?;
-                        // The official code takes the peak of `(map * 255) as u8`.
-                        Ok(spectral_residual(u8s)
-                            .mul_scalar(255.0)
-                            .floor()
-                            .reshape([k, h * w]))
-                    }
+            Some(peak) => {
+                // The pool's maps are the targets' maps when the pool is the batch itself.
+                let maps = match pairs.pool {
+                    Pool::Targets => pool_maps,
+                    Pool::Images(_) => detector.maps(pairs.target.clone(), norm, NAME)?,
                 };
-                let peak_of = |values: Tensor<2>, peak: Peak| match peak {
-                    Peak::Max => first_argmax(values),
-                    Peak::Min => first_argmin(values),
-                };
-                let source_rows = if batch {
-                    index_tensor(&pairs.source_index[..1], &device)
-                } else {
-                    index_tensor(pairs.source_index, &device)
-                };
-                let source = peak_of(maps(pool.clone(), Some(source_rows))?, source_peak);
-                let target = match target_peak {
-                    None => source.clone(),
-                    Some(peak) => {
-                        let rows = if batch {
-                            Some(index_tensor(&[0], &device))
-                        } else {
-                            None
-                        };
-                        if matches!(self.source, Source::Given)
-                            && matches!(pairs.pool, Pool::Images(_))
-                        {
-                            return Err(MixError::MissingSaliency {
-                                method: NAME,
-                                what: "the targets' own saliency (given maps describe the pool)",
-                            });
-                        }
-                        peak_of(maps(pairs.target.clone(), rows)?, peak)
-                    }
-                };
-                Ok(Anchors::Device { source, target })
+                maps.par_iter().map(|m| quantised_peak(m, peak)).collect()
             }
-        }
+        };
+        Ok(Anchors::Host { source, target })
+    }
+
+    /// Anchors from maps on the device: flat indices of each map's first extreme.
+    fn device_anchors(
+        &self,
+        saliency: DeviceSaliency,
+        pairs: &Pairs<'_>,
+    ) -> Result<Anchors, MixError> {
+        let (source_peak, target_peak) = self.style.peaks();
+        let batch = self.scope == BoxScope::Batch;
+        let device = pairs.target.device();
+        let peak_of = |values: Tensor<2>, peak: Peak| match peak {
+            Peak::Max => first_argmax(values),
+            Peak::Min => first_argmin(values),
+        };
+        let source_rows = if batch {
+            index_tensor(&pairs.source_index[..1], &device)
+        } else {
+            index_tensor(pairs.source_index, &device)
+        };
+        let source_maps =
+            self.device_maps(saliency, pairs, pairs.pool_images(), Some(source_rows))?;
+        let source = peak_of(source_maps, source_peak);
+        let target = match target_peak {
+            None => source.clone(),
+            Some(peak) => {
+                if saliency == DeviceSaliency::Given && matches!(pairs.pool, Pool::Images(_)) {
+                    return Err(MixError::MissingSaliency {
+                        method: NAME,
+                        what: "the targets' own saliency (given maps describe the pool)",
+                    });
+                }
+                let rows = batch.then(|| index_tensor(&[0], &device));
+                peak_of(
+                    self.device_maps(saliency, pairs, pairs.target.clone(), rows)?,
+                    peak,
+                )
+            }
+        };
+        Ok(Anchors::Device { source, target })
+    }
+
+    /// The saliency values `[K, H * W]` of `images[rows]` (all rows when `None`): the caller's
+    /// maps, or the device spectral residual quantised as the official code does.
+    fn device_maps(
+        &self,
+        saliency: DeviceSaliency,
+        pairs: &Pairs<'_>,
+        images: Tensor<4>,
+        rows: Option<Tensor<1, Int>>,
+    ) -> Result<Tensor<2>, MixError> {
+        let [m, _, h, w] = images.dims();
+        let maps = match saliency {
+            DeviceSaliency::Given => {
+                let maps = pairs.saliency.clone().ok_or(MixError::MissingSaliency {
+                    method: NAME,
+                    what: "a saliency map per image (detector = \"given\")",
+                })?;
+                let dims = maps.dims();
+                if dims != [m, h, w] {
+                    return Err(MixError::SaliencyShape {
+                        method: NAME,
+                        got: dims.to_vec(),
+                        expected: format!("[{m}, {h}, {w}]"),
+                    });
+                }
+                select_rows(maps, rows)
+            }
+            DeviceSaliency::SpectralResidual => {
+                let norm = self.normalization.as_ref().expect("checked at init");
+                let u8s = to_u8_range(norm, select_rows(images, rows), NAME)?;
+                // The official code takes the peak of `(map * 255) as u8`.
+                spectral_residual(u8s).mul_scalar(255.0).floor()
+            }
+        };
+        let k = maps.dims()[0];
+        Ok(maps.reshape([k, h * w]))
+    }
+}
+
+/// `t[rows]` along the first axis, or all of `t`.
+fn select_rows<const D: usize>(t: Tensor<D>, rows: Option<Tensor<1, Int>>) -> Tensor<D> {
+    match rows {
+        Some(rows) => t.select(0, rows),
+        None => t,
     }
 }
 
@@ -434,7 +470,7 @@ impl BatchMixer for SaliencyMix {
 
     fn saliency_input(&self) -> SaliencyInput {
         match self.source {
-            Source::Given => SaliencyInput::Given,
+            Source::Device(DeviceSaliency::Given) => SaliencyInput::Given,
             _ => SaliencyInput::None,
         }
     }
