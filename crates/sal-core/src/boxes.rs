@@ -1,7 +1,7 @@
 //! Box arithmetic of the official CutMix `rand_bbox` / SaliencyMix `saliency_bbox`, in one place.
 //!
-//! The reference (clovaai/CutMix-PyTorch `train.py`, SaliencyMix `saliencymix.py`; SPEC.md §2.1,
-//! fixtures/mixing/box_cases.json) computes, in float64 and Python integers:
+//! The reference (clovaai/CutMix-PyTorch `train.py`, SaliencyMix `saliencymix.py`; their
+//! arithmetic is in `tests/fixtures/mixing/box_cases.json`) computes, in float64 and Python integers:
 //!
 //! ```text
 //! cut_rat = sqrt(1 - lam);  cut_h = int(H * cut_rat);  cut_w = int(W * cut_rat)

@@ -1,4 +1,4 @@
-//! CutMix (Yun et al. 2019), as in clovaai/CutMix-PyTorch `train.py` (SPEC.md §2.1): with
+//! CutMix (Yun et al. 2019), as in clovaai/CutMix-PyTorch `train.py`: with
 //! probability `prob` per batch, `lam ~ Beta(beta, beta)`, `perm = randperm(N)`, one box of sides
 //! `int(S * sqrt(1 - lam))` centred uniformly over the image and clipped, `x[:, :, box] =
 //! x[perm][:, :, box]`, `lam = 1 - area / (H * W)`, target `lam * y + (1 - lam) * y[perm]`.

@@ -1,4 +1,4 @@
-//! Cutout (DeVries & Taylor 2017), as in uoguelph-mlrg/Cutout `util/cutout.py` (SPEC.md §2.3):
+//! Cutout (DeVries & Taylor 2017), as in uoguelph-mlrg/Cutout `util/cutout.py`:
 //! per sample, one square hole of side `length` centred anywhere (borders included), clipped,
 //! set to 0 after normalisation (= the dataset mean); labels unchanged.
 

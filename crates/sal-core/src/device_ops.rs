@@ -21,8 +21,8 @@ pub fn float_tensor<const D: usize>(
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// `images[index]` along the batch axis. Gathered as `[N, C*H*W]` rows: flex copies whole
-/// rows then, about 1.5x faster than its 4-D gather.
+/// `images[index]` along the batch axis. Gathered as `[N, C*H*W]` rows: flex then copies whole
+/// rows, which is faster than its 4-D gather.
 pub fn select_samples(images: Tensor<4>, index: Tensor<1, Int>) -> Tensor<4> {
     let [n, c, h, w] = images.dims();
     let [m] = index.dims();
@@ -37,10 +37,9 @@ pub fn select_samples(images: Tensor<4>, index: Tensor<1, Int>) -> Tensor<4> {
 /// On flex (whose device memory is host memory, so nothing travels) the blend is one in-place
 /// pass over the target's buffer. The tensor-op version (a gather, two scalings, an add) makes
 /// four passes and allocates two batch-sized buffers, each op on one thread at CIFAR batch sizes
-/// (burn-flex 0.22.1 parallelises elementwise ops only from 4M elements, `simd/portable.rs`):
-/// measured 1.3-1.5x timm's time at 128x3x32x32, against 0.3x for this pass
-/// (docs/benchmarks.md). Other backends, batches tracked by autodiff and non-f32 batches use
-/// the tensor ops; both paths agree (test below).
+/// (burn-flex 0.22.1 parallelises elementwise ops only from 4M elements, `simd/portable.rs`);
+/// docs/benchmarks.md (Mixing) compares both with timm. Other backends, batches tracked by
+/// autodiff and non-f32 batches use the tensor ops; both paths agree (test below).
 pub fn blend_samples(target: Tensor<4>, pool: Pool, source_index: &[usize], lam: f64) -> Tensor<4> {
     let device = target.device();
     let [_, c, h, w] = target.dims();
@@ -224,7 +223,7 @@ fn row_pair(x: &mut [f32], row: usize, i: usize, j: usize) -> (&mut [f32], &[f32
 }
 
 /// `[N, C, H, W]` mask, true inside each sample's box (`[N, 4]` as `[r1, c1, r2, c2]`), for
-/// all `channels`. Built at full size (not broadcast): masked selects on flex are ~3x faster
+/// all `channels`. Built at full size (not broadcast): masked selects on flex are much faster
 /// with a contiguous mask.
 pub fn box_mask(
     boxes: Tensor<2, Int>,

@@ -1,4 +1,4 @@
-//! HybridMix (Choi et al. 2022, papers/salfmix-hybridmix.md §4.4, Algorithm 2; SPEC.md §2.4):
+//! HybridMix (Choi et al. 2022, §4.4, Algorithm 2; no code was released):
 //! `x~, y~ = T_t(SalfMix(x_d), y_d, SalfMix(x_z), y_z)` for every sample `d` with a partner `z`
 //! drawn uniformly from the batch (Algorithm 2 line 8: independent draws, not a permutation),
 //! where `T_t` is Mixup (v1), SaliencyMix (v2) or CutMix (v3) (paper Table 2). The first

@@ -1,6 +1,5 @@
 //! Mixup (Zhang et al. 2018), as in facebookresearch/mixup-cifar10 `mixup_data`:
-//! `lam ~ Beta(alpha, alpha)` per batch, `x = lam * x + (1 - lam) * x[perm]`, target likewise
-//! (SPEC.md §2.3).
+//! `lam ~ Beta(alpha, alpha)` per batch, `x = lam * x + (1 - lam) * x[perm]`, target likewise.
 
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! ResizeMix (Qin et al. 2020), as in OpenMixup `augments/resizemix.py` (SPEC.md §2.3):
+//! ResizeMix (Qin et al. 2020), as in OpenMixup `augments/resizemix.py`:
 //! `tau ~ U(scope)`, a box of sides `int(S * tau)` with a uniformly random centre, clipped as in
 //! CutMix; the WHOLE shuffled image is resized into the box; `lam = 1 - area / (H * W)`.
 

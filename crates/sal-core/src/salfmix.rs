@@ -1,4 +1,4 @@
-//! SalfMix (Choi et al. 2022, papers/salfmix-hybridmix.md §4.3, Algorithm 1; SPEC.md §2.4):
+//! SalfMix (Choi et al. 2022, §4.3, Algorithm 1; no code was released):
 //! per sample, the most salient patch of the image is copied onto its least salient patch;
 //! the label is unchanged.
 //!

@@ -1,4 +1,4 @@
-//! Saliency Grafting (Park et al. 2022, papers/saliency-grafting.md §4; SPEC.md §2.5).
+//! Saliency Grafting (Park et al., AAAI 2022, §4; no code was released).
 //!
 //! Saliency is the channel-collapsed absolute feature map of the last conv stage,
 //! `S = sum_c |A_c|` (§4.3), computed by the trainer from the forward pass and passed in.

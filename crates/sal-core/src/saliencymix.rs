@@ -1,5 +1,5 @@
-//! SaliencyMix (Uddin et al. 2021), as in the official `SaliencyMix_CIFAR/saliencymix.py`
-//! (SPEC.md §2.2): CutMix with the random box centre replaced by the saliency peak of the
+//! SaliencyMix (Uddin et al., ICLR 2021), as in the official `SaliencyMix_CIFAR/saliencymix.py`:
+//! CutMix with the random box centre replaced by the saliency peak of the
 //! source image.
 //!
 //! With probability `prob` per batch: `lam ~ Beta(beta, beta)`, `perm = randperm(N)`, the

@@ -1,5 +1,5 @@
 //! Spectral residual saliency (Hou & Zhang 2007) as burn tensor ops, for a whole batch on its
-//! device: OpenCV's `StaticSaliencySpectralResidual` (SPEC.md §1.2) without a host round trip.
+//! device: OpenCV's `StaticSaliencySpectralResidual` (docs/saliency.md) without a host round trip.
 //!
 //! Per image, as opencv_contrib `staticSaliencySpectralResidual.cpp` computes it: BGR->gray
 //! with OpenCV's 15-bit fixed point (channel 0 read as blue), bilinear resize to 64x64 with the
@@ -44,7 +44,7 @@ pub fn spectral_residual(images: Tensor<4>) -> Tensor<3> {
     };
     let (re, im) = fft2(small.clone(), small.zeros_like());
     let magnitude = (re.clone().powi_scalar(2) + im.clone().powi_scalar(2)).sqrt();
-    // `L = ln(|F| + 1)` (SPEC.md §1.2): what the OpenCV 4.10 reference maps follow (plain
+    // `L = ln(|F| + 1)`: what the OpenCV 4.10 reference maps follow (plain
     // `ln|F|` misses them by up to 4e-2), and finite for the empty bins of flat images.
     let log_amplitude = magnitude.clone().log1p();
     let residual = (log_amplitude.clone() - box3(log_amplitude)).exp();

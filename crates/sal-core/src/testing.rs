@@ -188,38 +188,15 @@ pub fn assert_device_parity(
     }
 }
 
-/// Reads a little-endian, C-order `.npy` file of `|u1` or `<f4` values as f32 plus its shape
-/// (fixtures/README.md "Conventions").
+/// A fixture `.npy` (u8 or f32) as f32 values and its shape, through sal-saliency's reader.
 pub fn read_npy(path: &Path) -> (Vec<f32>, Vec<usize>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    assert_eq!(
-        &bytes[..6],
-        b"\x93NUMPY",
-        "{}: not an npy file",
-        path.display()
-    );
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + header_len]).expect("ascii header");
-    let shape_text = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape in header");
-    let shape: Vec<usize> = shape_text
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let body = &bytes[10 + header_len..];
-    let values = if header.contains("'|u1'") {
-        body.iter().map(|&b| b as f32).collect()
-    } else if header.contains("'<f4'") {
-        body.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    } else {
-        panic!("{}: unsupported dtype in {header}", path.display())
+    let array =
+        sal_saliency::npy::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let values = match array.data {
+        sal_saliency::npy::NpyData::U8(v) => v.into_iter().map(f32::from).collect(),
+        sal_saliency::npy::NpyData::F32(v) => v,
     };
-    (values, shape)
+    (values, array.shape)
 }
 
 /// Box-centre uniformity from recorded boxes: among the boxes that touch neither border (so

@@ -1,6 +1,6 @@
 //! Fine-grained saliency (Montabone & Soto 2010), the detector SaliencyMix's released code calls:
 //! a port of OpenCV's `StaticSaliencyFineGrained` (opencv_contrib `staticSaliencyFineGrained.cpp`),
-//! bit-exact on both of the input paths OpenCV has. SPEC.md §1.1 gives the recipe.
+//! bit-exact on both of the input paths OpenCV has (docs/saliency.md).
 //!
 //! Centre-surround contrast: the gray image is blurred twice, and for six surround sizes
 //! n in [12, 24, 48, 28, 56, 112] each pixel's value is compared with the mean of the 2n x 2n

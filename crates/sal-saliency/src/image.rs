@@ -20,7 +20,7 @@ pub enum ImageData<'a> {
 
 /// A borrowed, validated image. The OpenCV ports read a 3-channel image's channel 0 as BLUE, as
 /// OpenCV does; SaliencyMix passes RGB arrays, so the reference outputs are computed that way
-/// (SPEC.md §1.1). [`crate::FrequencyTuned`] takes the channel order as a setting instead.
+/// (docs/saliency.md). [`crate::FrequencyTuned`] takes the channel order as a setting instead.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageView<'a> {
     data: ImageData<'a>,

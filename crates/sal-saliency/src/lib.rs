@@ -9,7 +9,7 @@
 //! | detector | OpenCV class | reference | agreement with OpenCV 4.10 |
 //! |---|---|---|---|
 //! | [`FineGrained`] (`Intended`) | `StaticSaliencyFineGrained`, u8 input | Montabone & Soto 2010 | bit-exact |
-//! | [`FineGrained`] (`PaperCode`) | same, f32 input (what SaliencyMix's code runs) | SPEC.md §1.1 | bit-exact on x86-64 |
+//! | [`FineGrained`] (`PaperCode`) | same, f32 input (what SaliencyMix's code runs) | docs/saliency.md | bit-exact on x86-64 |
 //! | [`SpectralResidual`] | `StaticSaliencySpectralResidual` | Hou & Zhang 2007 | <= 1e-6 |
 //! | [`WangDudek`] (streaming) | `MotionSaliencyBinWangApr2014` | Wang & Dudek 2014 | exact masks |
 //! | [`FrequencyTuned`] | none | Achanta et al. 2009 | no reference |

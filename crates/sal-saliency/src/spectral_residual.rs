@@ -1,6 +1,6 @@
 //! Spectral-residual saliency (Hou & Zhang 2007): a port of OpenCV's
 //! `StaticSaliencySpectralResidual` (opencv_contrib `staticSaliencySpectralResidual.cpp`).
-//! SPEC.md §1.2 gives the recipe.
+//! docs/saliency.md describes the recipe.
 //!
 //! The gray image is resized to 64x64; in its Fourier spectrum the log amplitude minus its local
 //! (3x3) average is the "spectral residual". Transforming the residual amplitude back with the

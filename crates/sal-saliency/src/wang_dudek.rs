@@ -1,6 +1,6 @@
 //! Wang & Dudek 2014, "A fast self-tuning background subtraction algorithm": a port of OpenCV's
 //! `MotionSaliencyBinWangApr2014` (opencv_contrib 4.10 `motionSaliencyBinWangApr2014.cpp`),
-//! exact to OpenCV's masks frame by frame (SPEC.md §1.3).
+//! exact to OpenCV's masks frame by frame.
 //!
 //! Each pixel keeps K = 3 background templates plus one slot for a promoted "potential
 //! background" value, each a (value B, efficacy C) pair; a pixel is foreground when no active
@@ -17,7 +17,8 @@
 //! T0 is initialised, promotion uses thetaA = 50, thetaL = 150 and no neighbourhood check; the
 //! low-resolution pass reads the activity of pixel (block row, block column) instead of the
 //! block's, and does not advance its block window past a block it skips for activity.
-//! (../shared/fixtures/README.md §2 lists parameters of the 2014 commit 02aa9155, which differ.)
+//! (The source snapshot of the 2014 commit 02aa9155 has other constants: L0 = 300, L1 = 200,
+//! thetaL = 250, thetaA = 200; the 4.10.0.84 binary behind the fixtures behaves as above.)
 
 use crate::{ImageData, ImageView, SaliencyError};
 

@@ -2,7 +2,7 @@
 //! cross-entropy, backward) and one evaluation step.
 //!
 //! The mixing methods live in sal-core and know no model; what they need from the model is
-//! computed here (DESIGN.md):
+//! computed here (docs/architecture.md):
 //! - SalfMix / HybridMix: the input gradient of the cross-entropy on the clean batch, from an
 //!   extra forward and backward pass of the current model (SalfMix paper eq. 3);
 //! - Saliency Grafting: the last conv stage's feature map of the forward pass on the clean

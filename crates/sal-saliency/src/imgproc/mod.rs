@@ -4,8 +4,7 @@
 //!
 //! Sources: opencv `modules/imgproc/src/{color_rgb.simd.hpp, smooth.simd.hpp, box_filter.simd.hpp,
 //! sumpixels.simd.hpp, resize.cpp}` and `modules/core/src/{mathfuncs.cpp, mathfuncs_core.simd.hpp}`
-//! as summarised in ../shared/notes/reference-code.md §2, checked against opencv-contrib-python
-//! 4.10.0.84.
+//! (4.10), checked against opencv-contrib-python 4.10.0.84 (the fixtures in `tests/fixtures`).
 
 mod blur;
 mod border;
