@@ -28,6 +28,8 @@
 //! `[augmentation]` config table; it builds an [`Augmentation`] that derives each training
 //! step's random stream from the run seed.
 
+#![forbid(unsafe_code)]
+
 pub mod boxes;
 pub mod config;
 pub mod cutmix;

@@ -20,6 +20,9 @@
 //! the way OpenCV's `convertTo(CV_8U, 255)` does. Each detector's docs say what it does with f32
 //! and 1-channel input. `docs/saliency.md` has pictures of every detector.
 
+// The only unsafe code is the CPU-feature dispatch in `simd.rs`, which allows it locally.
+#![deny(unsafe_code)]
+
 mod batch;
 mod fine_grained;
 mod frequency_tuned;

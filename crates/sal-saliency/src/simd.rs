@@ -19,7 +19,9 @@ macro_rules! avx2_fma_dispatch {
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
                 {
-                    // SAFETY: the CPU supports the features `with_avx2_fma` is compiled for.
+                    // SAFETY: `with_avx2_fma` only requires the CPU features it is compiled
+                    // for, and both were detected just above.
+                    #[allow(unsafe_code)]
                     return unsafe { with_avx2_fma($($arg),*) };
                 }
             }

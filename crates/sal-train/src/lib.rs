@@ -18,6 +18,8 @@
 //! | [`backend`] | CPU / WGPU / CUDA device selection |
 //! | [`trainer`] | `train(config)` |
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 pub mod checkpoint;
 pub mod config;
