@@ -25,6 +25,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod dataset;
+pub mod inspect;
 pub mod loader;
 pub mod record;
 pub mod schedule;
