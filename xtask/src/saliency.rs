@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
-use image::{Rgb, RgbImage};
+use sal_figures::{Encoding, saliency_map};
 use sal_saliency::npy::{self, NpyArray, NpyData};
 use sal_saliency::{
     ImageView, KnownNormalization, SaliencyMap, StaticSaliency, WangDudek, static_detector,
@@ -165,9 +165,10 @@ fn write_map(path: &Path, map: &SaliencyMap, peak: (usize, usize)) -> Result<()>
             path,
             NpyArray::new(vec![map.height, map.width], NpyData::F32(map.data.clone()))?,
         ),
-        "png" => render_map(map, Some(peak), 256)
-            .save(path)
-            .with_context(|| format!("writing {}", path.display())),
+        "png" => {
+            let img = saliency_map::render(map, Some(peak), 256)?;
+            Ok(sal_figures::write(&img, path, Encoding::PngFast)?)
+        }
         other => bail!(
             "{}: unsupported output type {other:?} (expected .npy or .png)",
             path.display()
@@ -209,87 +210,6 @@ fn run_wang_dudek(input: &Path, output: &Path) -> Result<()> {
         output.display()
     );
     Ok(())
-}
-
-/// The map in a colour scale (dark blue -> yellow), scaled up with nearest neighbours so its
-/// longer side is at least `min_side` pixels, with a ring around the peak if one is given.
-pub fn render_map(map: &SaliencyMap, peak: Option<(usize, usize)>, min_side: usize) -> RgbImage {
-    let scale = min_side.div_ceil(map.height.max(map.width)).max(1);
-    let (lo, hi) = map
-        .data
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    // A constant map is drawn at the top of the scale if positive (e.g. Wang & Dudek's all-ones
-    // mask), at the bottom if zero.
-    let level = |v: f32| {
-        if hi > lo {
-            (v - lo) / (hi - lo)
-        } else if v > 0.0 {
-            1.0
-        } else {
-            0.0
-        }
-    };
-    let mut img = RgbImage::from_fn(
-        (map.width * scale) as u32,
-        (map.height * scale) as u32,
-        |x, y| {
-            colour(level(
-                map.data[(y as usize / scale) * map.width + x as usize / scale],
-            ))
-        },
-    );
-    if let Some(peak) = peak {
-        mark(&mut img, peak, scale, Rgb([230, 20, 20]));
-    }
-    img
-}
-
-/// A perceptual dark-blue -> teal -> yellow scale (viridis' end and middle points, linearly
-/// interpolated through five stops).
-fn colour(t: f32) -> Rgb<u8> {
-    const STOPS: [[f32; 3]; 5] = [
-        [68.0, 1.0, 84.0],
-        [59.0, 82.0, 139.0],
-        [33.0, 145.0, 140.0],
-        [94.0, 201.0, 98.0],
-        [253.0, 231.0, 37.0],
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    } * 4.0;
-    let i = (t as usize).min(3);
-    let f = t - i as f32;
-    Rgb(std::array::from_fn(|c| {
-        (STOPS[i][c] + f * (STOPS[i + 1][c] - STOPS[i][c])).round() as u8
-    }))
-}
-
-/// A ring of colour `ink` (white outline) centred on the peak pixel of a map drawn `scale` times
-/// larger.
-pub fn mark(img: &mut RgbImage, (row, col): (usize, usize), scale: usize, ink: Rgb<u8>) {
-    let (cx, cy) = (
-        (col * scale + scale / 2) as i64,
-        (row * scale + scale / 2) as i64,
-    );
-    let r = (img.width().max(img.height()) as i64 / 24).max(4);
-    for y in cy - r - 2..=cy + r + 2 {
-        for x in cx - r - 2..=cx + r + 2 {
-            if x < 0 || y < 0 || x >= img.width() as i64 || y >= img.height() as i64 {
-                continue;
-            }
-            let d = (((x - cx).pow(2) + (y - cy).pow(2)) as f64).sqrt();
-            let px = img.get_pixel_mut(x as u32, y as u32);
-            if (d - r as f64).abs() <= 1.0 {
-                *px = ink;
-            } else if (d - r as f64).abs() <= 2.0 {
-                *px = Rgb([255, 255, 255]);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::cutmix::CutMixConfig;
 use crate::cutout::CutoutConfig;
 use crate::detector::Normalization;
-use crate::hybridmix::HybridMixConfig;
+use crate::hybridmix::{HybridMixConfig, PairConfig};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 use crate::mixup::MixupConfig;
 use crate::resizemix::ResizeMixConfig;
@@ -69,6 +69,113 @@ impl Default for AugmentationConfig {
 }
 
 impl AugmentationConfig {
+    /// Every `method` name, in the order of the enum.
+    pub const METHODS: [&'static str; 9] = [
+        "none",
+        "mixup",
+        "cutout",
+        "cutmix",
+        "resizemix",
+        "saliencymix",
+        "salfmix",
+        "hybridmix",
+        "saliency-grafting",
+    ];
+
+    /// The methods that mix (every name of [`Self::METHODS`] but `none`).
+    pub const MIXING_METHODS: [&'static str; 8] = [
+        "mixup",
+        "cutout",
+        "cutmix",
+        "resizemix",
+        "saliencymix",
+        "salfmix",
+        "hybridmix",
+        "saliency-grafting",
+    ];
+
+    /// The `method` name of the TOML table, e.g. `"saliency-grafting"`.
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Self::None(_) => "none",
+            Self::Mixup(_) => "mixup",
+            Self::Cutout(_) => "cutout",
+            Self::CutMix(_) => "cutmix",
+            Self::ResizeMix(_) => "resizemix",
+            Self::SaliencyMix(_) => "saliencymix",
+            Self::SalfMix(_) => "salfmix",
+            Self::HybridMix(_) => "hybridmix",
+            Self::SaliencyGrafting(_) => "saliency-grafting",
+        }
+    }
+
+    /// The name the papers use; HybridMix's names its version (v1: `T_t` = Mixup, v2:
+    /// SaliencyMix, v3: CutMix).
+    pub fn display_name(&self) -> &'static str {
+        match self {
+            Self::None(_) => "No mixing",
+            Self::Mixup(_) => "Mixup",
+            Self::Cutout(_) => "Cutout",
+            Self::CutMix(_) => "CutMix",
+            Self::ResizeMix(_) => "ResizeMix",
+            Self::SaliencyMix(_) => "SaliencyMix",
+            Self::SalfMix(_) => "SalfMix",
+            Self::HybridMix(c) => match c.mix {
+                PairConfig::Mixup(_) => "HybridMix v1 (SalfMix + Mixup)",
+                PairConfig::SaliencyMix(_) => "HybridMix v2 (SalfMix + SaliencyMix)",
+                PairConfig::CutMix(_) => "HybridMix v3 (SalfMix + CutMix)",
+            },
+            Self::SaliencyGrafting(_) => "Saliency Grafting",
+        }
+    }
+
+    /// Epochs the method leaves the batch clean before it starts mixing (0 for most).
+    pub fn warmup_epochs(&self) -> usize {
+        match self {
+            Self::HybridMix(c) => c.warmup_epochs,
+            Self::SaliencyGrafting(c) => c.warmup_epochs,
+            _ => 0,
+        }
+    }
+
+    /// The method's parameters at their defaults, `None` for an unknown name. HybridMix's
+    /// required `T_t` is SaliencyMix at its defaults (v2), as [`Self::required_keys`] gives it.
+    pub fn defaults(method: &str) -> Option<Self> {
+        Some(match method {
+            "none" => Self::None(NoMixingConfig::default()),
+            "mixup" => Self::Mixup(MixupConfig::default()),
+            "cutout" => Self::Cutout(CutoutConfig::default()),
+            "cutmix" => Self::CutMix(CutMixConfig::default()),
+            "resizemix" => Self::ResizeMix(ResizeMixConfig::default()),
+            "saliencymix" => Self::SaliencyMix(SaliencyMixConfig::default()),
+            "salfmix" => Self::SalfMix(SalfMixConfig::default()),
+            "hybridmix" => Self::HybridMix(HybridMixConfig::new(PairConfig::SaliencyMix(
+                SaliencyMixConfig::default(),
+            ))),
+            "saliency-grafting" => Self::SaliencyGrafting(SaliencyGraftingConfig::default()),
+            _ => return None,
+        })
+    }
+
+    /// The keys (dotted, below `[augmentation]`) a table of `method` must give besides
+    /// `method`, with the values [`Self::defaults`] takes: HybridMix's `mix.method`.
+    pub fn required_keys(method: &str) -> &'static [(&'static str, &'static str)] {
+        match method {
+            "hybridmix" => &[("mix.method", "saliencymix")],
+            _ => &[],
+        }
+    }
+
+    /// The key (dotted, below `[augmentation]`) of the probability to mix a batch: `prob`, or
+    /// HybridMix's `mix.prob` (its `T_t`'s); `None` for `none`.
+    pub fn prob_key(&self) -> Option<&'static str> {
+        match self {
+            Self::None(_) => None,
+            Self::HybridMix(_) => Some("mix.prob"),
+            _ => Some("prob"),
+        }
+    }
+
     /// Builds the mixer. `seed` is the run's seed; `dataset` the normalisation of the training
     /// images (SaliencyMix's u8 detectors need it to undo the normalisation).
     pub fn init(
@@ -226,6 +333,84 @@ mod tests {
                 expected: "a probability in [0, 1]"
             }
         );
+    }
+
+    #[test]
+    fn every_method_has_its_name_defaults_and_metadata() {
+        assert_eq!(
+            AugmentationConfig::MIXING_METHODS.to_vec(),
+            AugmentationConfig::METHODS[1..].to_vec()
+        );
+        for method in AugmentationConfig::METHODS {
+            let defaults = AugmentationConfig::defaults(method).unwrap();
+            assert_eq!(defaults.method_name(), method);
+            // The defaults are what a table of the method and its required keys parses to.
+            let mut text = format!("[augmentation]\nmethod = \"{method}\"\n");
+            for (key, value) in AugmentationConfig::required_keys(method) {
+                let (table, key) = key.split_once('.').unwrap();
+                text.push_str(&format!("[augmentation.{table}]\n{key} = \"{value}\"\n"));
+            }
+            assert_eq!(parse(&text).unwrap(), defaults, "{method}");
+            // SaliencyMix's u8 detectors need the data set's normalisation.
+            let cifar = crate::KnownNormalization::Cifar.normalization();
+            assert!(defaults.init(0, Some(&cifar)).is_ok(), "{method}");
+            // Without its required keys a table does not parse.
+            if !AugmentationConfig::required_keys(method).is_empty() {
+                assert!(parse(&format!("[augmentation]\nmethod = \"{method}\"\n")).is_err());
+            }
+            // The prob key names a parameter of the method's table (HybridMix's in the `mix`
+            // table, which `text` ends with).
+            if let Some(key) = defaults.prob_key() {
+                let set = match key.rsplit_once('.') {
+                    Some((_, leaf)) => format!("{text}{leaf} = 0.25\n"),
+                    None => format!("[augmentation]\nmethod = \"{method}\"\n{key} = 0.25\n"),
+                };
+                let c = parse(&set).unwrap_or_else(|e| panic!("{method}: {e}"));
+                assert_ne!(c, defaults, "{method}: {key}");
+            } else {
+                assert_eq!(method, "none");
+            }
+        }
+        assert!(AugmentationConfig::defaults("puzzlemix").is_none());
+    }
+
+    #[test]
+    fn display_names_are_the_papers_and_warmups_the_configured() {
+        let names: Vec<&str> = AugmentationConfig::METHODS
+            .iter()
+            .map(|m| AugmentationConfig::defaults(m).unwrap().display_name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "No mixing",
+                "Mixup",
+                "Cutout",
+                "CutMix",
+                "ResizeMix",
+                "SaliencyMix",
+                "SalfMix",
+                "HybridMix v2 (SalfMix + SaliencyMix)",
+                "Saliency Grafting",
+            ]
+        );
+        let hybrid = |mix| AugmentationConfig::HybridMix(HybridMixConfig::new(mix));
+        assert_eq!(
+            hybrid(PairConfig::Mixup(MixupConfig::default())).display_name(),
+            "HybridMix v1 (SalfMix + Mixup)"
+        );
+        assert_eq!(
+            hybrid(PairConfig::CutMix(CutMixConfig::default())).display_name(),
+            "HybridMix v3 (SalfMix + CutMix)"
+        );
+        let warmups: Vec<usize> = AugmentationConfig::METHODS
+            .iter()
+            .map(|m| AugmentationConfig::defaults(m).unwrap().warmup_epochs())
+            .collect();
+        assert_eq!(warmups, [0, 0, 0, 0, 0, 0, 0, 1, 5]);
+        let c =
+            parse("[augmentation]\nmethod = \"saliency-grafting\"\nwarmup_epochs = 20\n").unwrap();
+        assert_eq!(c.warmup_epochs(), 20);
     }
 
     #[test]

@@ -41,7 +41,6 @@ pub mod hybridmix;
 pub mod mixer;
 pub mod mixup;
 pub mod model_saliency;
-pub mod overlay;
 pub mod pair;
 pub mod record;
 pub mod resizemix;

@@ -4,7 +4,8 @@
 //! host values, per-sample quantities computed on the device (saliency peaks, calibrated
 //! lambdas, grafting masks) stay tensors, so recording costs no device-to-host read.
 //! [`MixRecord::samples`] reads everything back into one [`SampleRecord`] per sample, enough
-//! to draw a "target | source | mixed" picture with the region outlined (see [`crate::overlay`]).
+//! to draw a "target | source | mixed" picture with the region outlined (the sal-figures crate
+//! draws it).
 
 use burn::tensor::{Int, Tensor};
 

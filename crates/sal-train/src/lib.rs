@@ -14,6 +14,7 @@
 //! | [`step`] | the Learner's train and evaluation steps, soft-target cross-entropy |
 //! | [`schedule`] | MultiStep learning rate in epochs |
 //! | [`metrics`] | progress bars, epoch summaries, `metrics.csv` |
+//! | [`inspect`] | sample batches and the run's model, for pictures of its mixing |
 //! | [`checkpoint`] | atomic checkpoint files, resume discovery |
 //! | [`backend`] | CPU / WGPU / CUDA device selection |
 //! | [`trainer`] | `train(config)` |
@@ -24,6 +25,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod inspect;
 pub mod loader;
 pub mod metrics;
 pub mod schedule;

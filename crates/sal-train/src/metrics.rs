@@ -1,11 +1,12 @@
-//! What a run shows and keeps: progress bars while it trains, one summary line per epoch, and
-//! `metrics.csv` (one row per epoch, plot-ready).
+//! What a run shows and keeps: progress bars while it trains, one summary line per epoch,
+//! `metrics.csv` (one row per epoch, plot-ready) and `curves.png` (loss and top-1 per epoch).
 //!
 //! burn-train hands every metric value and every progress tick to a `MetricsRenderer`; its own
 //! CLI renderer prints a debug line per iteration. [`RunReporter`] replaces it: it draws
 //! `indicatif` bars (hidden automatically when stderr is not a terminal), keeps each epoch's
 //! final metric values, times the splits, and appends the epoch's CSV row as soon as the
-//! epoch's validation ends, so a killed run keeps every finished epoch's numbers.
+//! epoch's validation ends, so a killed run keeps every finished epoch's numbers; then it redraws
+//! the curves of every epoch so far (a resumed run's earlier epochs come from the CSV).
 
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
@@ -14,6 +15,8 @@ use burn::train::renderer::{
     MetricsRendererTraining,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use sal_figures::chart::CURVES_SIZE;
+use sal_figures::{CurvePoint, FigureError, training_curves};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
@@ -47,6 +50,16 @@ const CSV_HEADER: &str = "epoch,lr,train_loss,train_top1,test_loss,test_top1,tes
 train_seconds,test_seconds,train_images_per_second";
 
 impl EpochMetrics {
+    fn curve_point(&self) -> CurvePoint {
+        CurvePoint {
+            epoch: self.epoch,
+            train_loss: Some(self.train_loss),
+            test_loss: Some(self.test_loss),
+            train_top1: Some(self.train_top1),
+            test_top1: Some(self.test_top1),
+        }
+    }
+
     fn csv_row(&self) -> String {
         format!(
             "{},{},{:.6},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3},{:.2}",
@@ -81,6 +94,9 @@ struct SplitState {
 /// See the module documentation.
 pub struct RunReporter {
     csv_path: PathBuf,
+    curves_path: PathBuf,
+    /// Every epoch's point so far, the kept CSV rows' included.
+    curve: Vec<CurvePoint>,
     log: EpochLog,
     names: HashMap<MetricId, String>,
     epoch: usize,
@@ -92,20 +108,32 @@ pub struct RunReporter {
 }
 
 impl RunReporter {
-    /// Records into `csv_path`. Rows of epochs after `keep_through` (a resumed run's checkpoint
-    /// epoch) are dropped from an existing file: those epochs will run again.
-    pub fn new(csv_path: &Path, keep_through: usize, log: EpochLog) -> std::io::Result<Self> {
-        let kept = read_rows(csv_path)?
+    /// Records into `csv_path` and draws the curves into `curves_path`. Rows of epochs after
+    /// `keep_through` (a resumed run's checkpoint epoch) are dropped from an existing file:
+    /// those epochs will run again.
+    pub fn new(
+        csv_path: &Path,
+        curves_path: &Path,
+        keep_through: usize,
+        log: EpochLog,
+    ) -> std::io::Result<Self> {
+        let kept: Vec<(usize, String)> = read_rows(csv_path)?
             .into_iter()
-            .filter(|(epoch, _)| *epoch <= keep_through);
+            .filter(|(epoch, _)| *epoch <= keep_through)
+            .collect();
         let mut text = format!("{CSV_HEADER}\n");
-        for (_, row) in kept {
-            text.push_str(&row);
+        for (_, row) in &kept {
+            text.push_str(row);
             text.push('\n');
         }
         crate::checkpoint::write_atomically(csv_path, text.as_bytes())?;
         Ok(Self {
             csv_path: csv_path.to_path_buf(),
+            curves_path: curves_path.to_path_buf(),
+            curve: kept
+                .iter()
+                .map(|(epoch, row)| row_point(*epoch, row))
+                .collect(),
             log,
             names: HashMap::new(),
             epoch: keep_through + 1,
@@ -201,9 +229,40 @@ impl RunReporter {
         if let Err(e) = append_row(&self.csv_path, &metrics.csv_row()) {
             eprintln!("warning: cannot append to {}: {e}", self.csv_path.display());
         }
+        self.curve.push(metrics.curve_point());
+        if let Err(e) = self.draw_curves() {
+            eprintln!("warning: {e}");
+        }
         self.log.lock().expect("epoch log lock").push(metrics);
         self.train = SplitState::default();
         self.valid = SplitState::default();
+    }
+}
+
+impl RunReporter {
+    /// Redraws `curves.png` through a temporary file, so a kill never leaves half a picture.
+    fn draw_curves(&self) -> Result<(), FigureError> {
+        let picture = training_curves(&self.curve, CURVES_SIZE)?;
+        let tmp = self.curves_path.with_extension("png.tmp");
+        sal_figures::write_png(&picture, &tmp)?;
+        std::fs::rename(&tmp, &self.curves_path).map_err(|source| FigureError::Create {
+            path: self.curves_path.clone(),
+            source,
+        })
+    }
+}
+
+/// The curve point of a `metrics.csv` row (columns as [`CSV_HEADER`]); unreadable values are
+/// left out of the curves.
+fn row_point(epoch: usize, row: &str) -> CurvePoint {
+    let fields: Vec<&str> = row.split(',').collect();
+    let value = |column: usize| fields.get(column).and_then(|v| v.parse::<f64>().ok());
+    CurvePoint {
+        epoch,
+        train_loss: value(2),
+        train_top1: value(3),
+        test_loss: value(4),
+        test_top1: value(5),
     }
 }
 
@@ -365,10 +424,17 @@ mod tests {
             format!("{CSV_HEADER}\n1,0.1,1,2,3,4,5,6,7,8\n2,0.1,1,2,3,4,5,6,7,8\n3,x\n"),
         )
         .unwrap();
-        RunReporter::new(&csv, 2, EpochLog::default()).unwrap();
+        let png = dir.path().join("curves.png");
+        let reporter = RunReporter::new(&csv, &png, 2, EpochLog::default()).unwrap();
         let rows = read_rows(&csv).unwrap();
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2]);
-        RunReporter::new(&csv, 0, EpochLog::default()).unwrap();
+        assert_eq!(
+            reporter.curve.len(),
+            2,
+            "the kept epochs stay on the curves"
+        );
+        assert_eq!(reporter.curve[1].test_top1, Some(4.0));
+        RunReporter::new(&csv, &png, 0, EpochLog::default()).unwrap();
         assert!(read_rows(&csv).unwrap().is_empty());
         assert!(
             std::fs::read_to_string(&csv)

@@ -4,6 +4,7 @@
 //! Run directory (`output_dir`, default `runs/<name>`):
 //! - `config.toml`: the resolved config (defaults filled in);
 //! - `metrics.csv`: one row per epoch (see `metrics.rs`), plot-ready;
+//! - `curves.png`: train and test loss and top-1 per epoch, redrawn after every epoch;
 //! - `results.json`: final and best test accuracy, throughput, parameter count;
 //! - `checkpoint/{model,optim,scheduler}-<epoch>.bpk`: the last two epochs, written atomically;
 //! - `experiment.log`, `train/`, `valid/`: burn-train's own logs.
@@ -123,8 +124,14 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
 
     let log = EpochLog::default();
     let metrics_csv = run.dir.join("metrics.csv");
-    let reporter = RunReporter::new(&metrics_csv, run.resume_epoch.unwrap_or(0), log.clone())
-        .map_err(io_error(&metrics_csv))?;
+    let curves_png = run.dir.join("curves.png");
+    let reporter = RunReporter::new(
+        &metrics_csv,
+        &curves_png,
+        run.resume_epoch.unwrap_or(0),
+        log.clone(),
+    )
+    .map_err(io_error(&metrics_csv))?;
     println!(
         "training {} ({} parameters) on {} ({} train / {} test images) for {} epochs on {:?}{}",
         config.model.architecture,

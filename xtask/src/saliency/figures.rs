@@ -8,17 +8,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use image::imageops::FilterType;
 use image::{Rgb, RgbImage};
+use sal_figures::grid::tile_grid;
+use sal_figures::saliency_map::{self, PEAK_INK, mark_peak};
+use sal_figures::{Encoding, write};
 use sal_saliency::npy::{self, NpyData};
-use sal_saliency::{ImageView, SaliencyMap, StaticSaliency, WangDudek, static_detector};
+use sal_saliency::{
+    ImageView, KnownNormalization, SaliencyMap, StaticSaliency, WangDudek, static_detector,
+};
 
-use sal_saliency::KnownNormalization;
-
-use super::{mark, peak_of, render_map};
+use super::peak_of;
 
 /// Side of one picture in the grids.
 const TILE: u32 = 224;
 const GAP: u32 = 6;
-const INTENDED_INK: Rgb<u8> = Rgb([230, 20, 20]);
+const INTENDED_INK: Rgb<u8> = PEAK_INK;
 const PAPER_CODE_INK: Rgb<u8> = Rgb([20, 220, 240]);
 
 pub fn write_all(dir: &Path) -> Result<()> {
@@ -79,43 +82,30 @@ impl Photo {
     }
 }
 
-fn map_tile(map: &SaliencyMap, peak: Option<(usize, usize)>) -> RgbImage {
-    let img = render_map(map, peak, TILE as usize);
-    image::imageops::resize(&img, TILE, TILE, FilterType::Nearest)
+fn map_tile(map: &SaliencyMap, peak: Option<(usize, usize)>) -> Result<RgbImage> {
+    let img = saliency_map::render(map, peak, TILE as usize)?;
+    Ok(image::imageops::resize(
+        &img,
+        TILE,
+        TILE,
+        FilterType::Nearest,
+    ))
 }
 
-/// Tiles in rows (each row as tall as its tallest tile), separated by gaps.
+/// Tiles in rows, separated by gaps.
 fn grid(rows: &[Vec<RgbImage>]) -> RgbImage {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0) as u32;
-    let heights: Vec<u32> = rows
-        .iter()
-        .map(|r| r.iter().map(RgbImage::height).max().unwrap_or(0))
-        .collect();
-    let total_h = heights.iter().sum::<u32>() + GAP * (rows.len() as u32).saturating_sub(1);
-    // Light gray between tiles, so that white tiles (an all-foreground mask) stay visible.
-    let mut out = RgbImage::from_pixel(cols * (TILE + GAP) - GAP, total_h, Rgb([200, 200, 200]));
-    let mut y = 0;
-    for (row, h) in rows.iter().zip(&heights) {
-        for (c, tile) in row.iter().enumerate() {
-            image::imageops::overlay(&mut out, tile, (c as u32 * (TILE + GAP)) as i64, y as i64);
-        }
-        y += h + GAP;
-    }
-    out
+    tile_grid(rows, TILE, GAP)
 }
 
 /// Saves as PNG, or as JPEG (quality 80) for a `.jpg` path: the big grid of smooth colour maps
 /// is ~1.7 MB as PNG and ~0.6 MB as JPEG.
 fn save(img: &RgbImage, path: PathBuf) -> Result<PathBuf> {
-    let written = if path.extension().is_some_and(|e| e == "jpg") {
-        let file = std::io::BufWriter::new(
-            fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
-        );
-        image::codecs::jpeg::JpegEncoder::new_with_quality(file, 80).encode_image(img)
+    let encoding = if path.extension().is_some_and(|e| e == "jpg") {
+        Encoding::Jpeg { quality: 80 }
     } else {
-        img.save(&path)
+        Encoding::PngFast
     };
-    written.with_context(|| format!("writing {}", path.display()))?;
+    write(img, &path, encoding)?;
     Ok(path)
 }
 
@@ -151,7 +141,7 @@ fn detectors_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
                 photo.view()
             };
             let map = d.compute(&view)?;
-            row.push(map_tile(&map, Some(peak_of(d.as_ref(), &map))));
+            row.push(map_tile(&map, Some(peak_of(d.as_ref(), &map)))?);
         }
         let gray = sal_gray(&photo);
         let mut wd = WangDudek::new(photo.height, photo.width)?;
@@ -161,7 +151,7 @@ fn detectors_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
             width: mask.width,
             data: mask.data.iter().map(|&v| v as f32).collect(),
         };
-        row.push(map_tile(&mask_map, None));
+        row.push(map_tile(&mask_map, None)?);
         rows.push(row);
     }
     save(&grid(&rows), dir.join("saliency_detectors.jpg"))
@@ -190,9 +180,13 @@ fn paper_vs_code_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
         let (pa, pb) = (a.argmax_u8(), b.argmax_u8());
         let mut input = photo.tile();
         let scale = TILE as usize / 32;
-        mark(&mut input, pa, scale, INTENDED_INK);
-        mark(&mut input, pb, scale, PAPER_CODE_INK);
-        rows.push(vec![input, map_tile(&a, Some(pa)), map_tile(&b, Some(pb))]);
+        mark_peak(&mut input, pa, scale, INTENDED_INK);
+        mark_peak(&mut input, pb, scale, PAPER_CODE_INK);
+        rows.push(vec![
+            input,
+            map_tile(&a, Some(pa))?,
+            map_tile(&b, Some(pb))?,
+        ]);
     }
     save(&grid(&rows), dir.join("saliency_paper_vs_code.png"))
 }
@@ -245,7 +239,7 @@ fn peak_positions_figure(fixtures: &Path, dir: &Path) -> Result<PathBuf> {
             };
             map_tile(&map, None)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     save(&grid(&[tiles]), dir.join("saliency_peak_positions.png"))
 }
 

@@ -1,7 +1,7 @@
 use super::*;
-use burn::module::Module;
+use sal_core::PairConfig;
+use sal_figures::mixed_batch::WRITTEN;
 use sal_train::data::FashionMnist;
-use saliency_model::Weights;
 
 /// A quickstart-like config on the Debian package's Fashion-MNIST (installed here and in CI),
 /// its run directory under `run_dir`.
@@ -118,8 +118,9 @@ fn the_configs_parameters_are_kept_for_its_method_and_prob_is_forced() {
 
     // HybridMix: T_t defaults to SaliencyMix (v2); --set picks another; its prob is forced.
     let p = picture("", "hybridmix", &[]).unwrap();
+    assert!(p.prob_forced);
     assert_eq!(
-        display_name(&p.experiment.augmentation),
+        p.experiment.augmentation.display_name(),
         "HybridMix v2 (SalfMix + SaliencyMix)"
     );
     let p = picture("", "hybridmix", &["augmentation.mix.method=cutmix"]).unwrap();
@@ -142,45 +143,6 @@ fn the_configs_parameters_are_kept_for_its_method_and_prob_is_forced() {
 }
 
 #[test]
-fn labels_list_the_target_class_first_and_drop_tiny_weights() {
-    let names: Vec<String> = ["T-shirt/top", "Trouser", "Pullover", "Bag"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert_eq!(
-        label_lines(&[0.0, 0.62, 0.001, 0.379], 1, &names),
-        vec!["Trouser 0.62", "Bag 0.38"]
-    );
-    // The target's class comes first even when it weighs less.
-    assert_eq!(
-        label_lines(&[0.7, 0.3, 0.0, 0.0], 1, &names),
-        vec!["Trouser 0.30", "T-shirt/top 0.70"]
-    );
-    // Label smoothing spreads weight over every class: the tail is summarised.
-    let smoothed = label_lines(&[0.1, 0.6, 0.1, 0.1, 0.1], 1, &names);
-    assert_eq!(smoothed.len(), figure::LABEL_LINES);
-    assert_eq!(smoothed[0], "Trouser 0.60");
-    assert_eq!(smoothed[1], "T-shirt/top 0.10");
-    assert_eq!(smoothed[3], "+2 more");
-    // A class without a name.
-    assert_eq!(
-        label_lines(&[0.5, 0.0, 0.0, 0.0, 0.5], 0, &names),
-        vec!["T-shirt/top 0.50", "class 4 0.50"]
-    );
-}
-
-#[test]
-fn parameters_are_listed_flat() {
-    let p = picture("", "hybridmix", &["augmentation.patch_ratio=0.25"]).unwrap();
-    let text = parameters(&p.experiment.augmentation);
-    assert!(text.contains("patch_ratio = 0.25"), "{text}");
-    assert!(text.contains("mix.detector = \"fine-grained\""), "{text}");
-    assert!(text.contains("mix.prob = 1.0"), "{text}");
-    assert!(text.contains("mix.method = \"saliencymix\""), "{text}");
-    assert!(!text.contains("hybridmix"), "{text}");
-}
-
-#[test]
 fn renders_every_method_on_fashion_mnist() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("exp.toml");
@@ -189,7 +151,7 @@ fn renders_every_method_on_fashion_mnist() {
     std::fs::create_dir(&out).unwrap();
     run(args("all", &config, &out)).unwrap();
     let mut sizes = Vec::new();
-    for method in METHODS {
+    for method in AugmentationConfig::MIXING_METHODS {
         let png = out.join(format!("{method}.png"));
         let img = image::open(&png)
             .unwrap_or_else(|e| panic!("{}: {e}", png.display()))
@@ -211,10 +173,7 @@ fn a_picture_mixes_real_images_and_shows_their_soft_labels() {
     let path = dir.path().join("exp.toml");
     let p = PictureConfig::new(&text, &path, "cutmix", &[], None).unwrap();
     let device = Device::flex().autodiff();
-    let samples = Samples::load(&p.experiment, 5, &device).unwrap();
-    // One image per class while classes last.
-    let classes: std::collections::HashSet<_> = samples.labels_host.iter().collect();
-    assert_eq!(classes.len(), 5);
+    let samples = SampleBatch::load(&p.experiment, 5, &device).unwrap();
     let figure = p.render(&samples, None).unwrap();
     assert_eq!(figure.rows.len(), 5);
     for (row, &label) in figure.rows.iter().zip(&samples.labels_host) {
@@ -251,59 +210,4 @@ fn a_picture_mixes_real_images_and_shows_their_soft_labels() {
             row.text
         );
     }
-}
-
-#[test]
-fn the_runs_checkpoint_is_loaded_when_it_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(&dir.path().join("run"), "");
-    let p = PictureConfig::new(&text, Path::new("exp.toml"), "salfmix", &[], None).unwrap();
-    let config = &p.experiment;
-    let device = Device::flex().autodiff();
-
-    let fresh = SaliencyModel::load(config, 10, &device).unwrap();
-    assert!(matches!(fresh.weights, Weights::Untrained { .. }));
-    assert!(fresh.weights.describe("m").contains("UNTRAINED"));
-
-    // A checkpoint as the trainer writes it: the Classifier's record, epoch 2 complete.
-    let checkpoint = config.output_dir().join("checkpoint");
-    std::fs::create_dir_all(&checkpoint).unwrap();
-    device.seed(99);
-    let trained = config.model_config(10).init(&device);
-    let probe = Tensor::<4>::ones([1, 1, 32, 32], &device);
-    let expected = host(trained.forward(probe.clone()));
-    sal_train::step::Classifier::new(trained, None)
-        .into_record()
-        .save(checkpoint.join("model-2.bpk"))
-        .unwrap();
-    for record in ["optim-2.bpk", "scheduler-2.bpk"] {
-        std::fs::write(checkpoint.join(record), b"x").unwrap();
-    }
-    let loaded = SaliencyModel::load(config, 10, &device).unwrap();
-    assert_eq!(
-        loaded.weights,
-        Weights::Checkpoint {
-            path: checkpoint.join("model-2.bpk"),
-            epoch: 2
-        }
-    );
-    assert_eq!(host(loaded.model.forward(probe)), expected);
-
-    // A checkpoint of another architecture is refused, naming the file.
-    let other = PictureConfig::new(
-        &text,
-        Path::new("exp.toml"),
-        "salfmix",
-        &["model.base_width=8".into()],
-        None,
-    )
-    .unwrap();
-    let msg = SaliencyModel::load(&other.experiment, 10, &device)
-        .err()
-        .unwrap();
-    let msg = format!("{msg:#}");
-    assert!(
-        msg.contains("model-2.bpk") && msg.contains("does not fit"),
-        "{msg}"
-    );
 }

@@ -3,7 +3,7 @@
 //! row `r` (row 0 on top). Capitals and digits use rows 0-6, lower case rows 2-6, and the
 //! descenders of g, j, p, q, y reach row 7: the classic 5x7 LCD character set plus descenders.
 
-use sal_core::overlay::Rgb;
+use image::{Rgb, RgbImage};
 
 /// Glyph width and height in font pixels.
 pub const GLYPH_WIDTH: usize = 5;
@@ -121,31 +121,41 @@ fn glyph(c: char) -> &'static [u8; GLYPH_WIDTH] {
     &GLYPHS[index]
 }
 
+/// The lit font pixels of one line of `text`, as `(x, y)` from its top-left corner, character
+/// after character, each glyph column by column.
+pub fn pixels(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    text.chars().enumerate().flat_map(|(k, c)| {
+        glyph(c).iter().enumerate().flat_map(move |(col, &bits)| {
+            (0..GLYPH_HEIGHT)
+                .filter(move |row| bits >> row & 1 == 1)
+                .map(move |row| (k * ADVANCE + col, row))
+        })
+    })
+}
+
+/// Width in image pixels of `chars` characters at `scale` (from the first lit column to the
+/// last, without the space after the last glyph).
+pub fn text_width(chars: usize, scale: usize) -> usize {
+    (chars * ADVANCE).saturating_sub(ADVANCE - GLYPH_WIDTH) * scale
+}
+
 /// Draws one line of `text` with its top-left corner at `(top, left)`, each font pixel a
 /// `scale x scale` square. Pixels outside the image are skipped.
 pub fn draw_text(
-    img: &mut Rgb,
+    img: &mut RgbImage,
     top: usize,
     left: usize,
     text: &str,
     scale: usize,
     colour: [u8; 3],
 ) {
-    for (k, c) in text.chars().enumerate() {
-        let x0 = left + k * ADVANCE * scale;
-        for (col, bits) in glyph(c).iter().enumerate() {
-            for row in 0..GLYPH_HEIGHT {
-                if bits >> row & 1 == 0 {
-                    continue;
-                }
-                for dy in 0..scale {
-                    for dx in 0..scale {
-                        let (y, x) = (top + row * scale + dy, x0 + col * scale + dx);
-                        if y < img.height && x < img.width {
-                            let i = (y * img.width + x) * 3;
-                            img.data[i..i + 3].copy_from_slice(&colour);
-                        }
-                    }
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    for (fx, fy) in pixels(text) {
+        for dy in 0..scale {
+            for dx in 0..scale {
+                let (y, x) = (top + fy * scale + dy, left + fx * scale + dx);
+                if y < height && x < width {
+                    img.put_pixel(x as u32, y as u32, Rgb(colour));
                 }
             }
         }
@@ -176,21 +186,17 @@ pub fn wrap(text: &str, max_chars: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn blank(height: usize, width: usize) -> Rgb {
-        Rgb {
-            height,
-            width,
-            data: vec![0; height * width * 3],
-        }
+    fn blank(height: usize, width: usize) -> RgbImage {
+        RgbImage::new(width as u32, height as u32)
     }
 
     /// The lit pixels of a drawing as rows of `#` and `.`.
-    fn picture(img: &Rgb) -> Vec<String> {
-        (0..img.height)
+    fn picture(img: &RgbImage) -> Vec<String> {
+        (0..img.height())
             .map(|y| {
-                (0..img.width)
+                (0..img.width())
                     .map(|x| {
-                        if img.data[(y * img.width + x) * 3] > 0 {
+                        if img.get_pixel(x, y).0[0] > 0 {
                             '#'
                         } else {
                             '.'
@@ -224,9 +230,9 @@ mod tests {
     fn scaling_repeats_font_pixels_and_clips_at_the_border() {
         let mut img = blank(10, 6);
         draw_text(&mut img, 2, 1, "|", 2, [9, 9, 9]);
-        let lit: Vec<(usize, usize)> = (0..10)
+        let lit: Vec<(u32, u32)> = (0..10)
             .flat_map(|y| (0..6).map(move |x| (y, x)))
-            .filter(|&(y, x)| img.data[(y * 6 + x) * 3] == 9)
+            .filter(|&(y, x)| img.get_pixel(x, y).0[0] == 9)
             .collect();
         // '|' is column 2, rows 0..7: x 5..7 (clipped to 5), y 2..16 (clipped to 2..10).
         assert_eq!(lit, (2..10).map(|y| (y, 5)).collect::<Vec<_>>());
@@ -239,6 +245,15 @@ mod tests {
             assert!(c == ' ' || glyph(c).iter().any(|&col| col != 0), "{c:?}");
         }
         assert_eq!(glyph('é'), glyph('?'));
+    }
+
+    #[test]
+    fn text_width_spans_the_lit_columns() {
+        assert_eq!(text_width(0, 3), 0);
+        assert_eq!(text_width(1, 2), 10);
+        assert_eq!(text_width(3, 1), 17);
+        let right = pixels("T1").map(|(x, _)| x).max().unwrap();
+        assert!(right < text_width(2, 1));
     }
 
     #[test]

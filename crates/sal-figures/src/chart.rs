@@ -1,0 +1,303 @@
+//! Charts drawn with plotters on an [`RgbImage`]: training curves, per epoch.
+//!
+//! plotters is built without its font features (they need system fonts): [`ImageBackend`]
+//! implements its drawing backend over an `RgbImage` and draws every text with the bitmap
+//! [`crate::font`], rotated where plotters asks for it, and tells plotters the size of
+//! that text so axis labels are laid out around it.
+
+use std::convert::Infallible;
+
+use image::{Rgb, RgbImage};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters_backend::text_anchor::{HPos, Pos, VPos};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendTextStyle, DrawingBackend, DrawingErrorKind,
+};
+
+use crate::FigureError;
+use crate::font::{self, GLYPH_HEIGHT, LINE_HEIGHT};
+
+/// One epoch of the training curves; a value that is missing or not finite is left out of its
+/// curve.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CurvePoint {
+    /// Counted from 1.
+    pub epoch: usize,
+    pub train_loss: Option<f64>,
+    pub test_loss: Option<f64>,
+    /// Top-1 accuracy in percent.
+    pub train_top1: Option<f64>,
+    pub test_top1: Option<f64>,
+}
+
+/// The colour of the training curves (blue) and of the test curves (orange).
+pub const TRAIN: [u8; 3] = [31, 119, 180];
+pub const TEST: [u8; 3] = [230, 110, 0];
+/// The size [`training_curves`] is usually drawn at: two panels side by side.
+pub const CURVES_SIZE: (u32, u32) = (960, 400);
+
+const WHITE_RGB: [u8; 3] = [255, 255, 255];
+/// Font size (plotters' units) of titles and of tick labels; see [`text_scale`].
+const TITLE_SIZE: u32 = 20;
+const LABEL_SIZE: u32 = 16;
+/// Curves of more points are drawn without a dot per epoch.
+const MAX_DOTS: usize = 40;
+
+/// Training and test loss (left panel) and top-1 accuracy (right panel) per epoch, with a
+/// legend on top, on a `width x height` white picture. Empty input draws empty axes.
+pub fn training_curves(
+    epochs: &[CurvePoint],
+    (width, height): (u32, u32),
+) -> Result<RgbImage, FigureError> {
+    let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE_RGB));
+    let legend_height = (LINE_HEIGHT * 2 + 8) as u32;
+    {
+        let root = ImageBackend { img: &mut img }.into_drawing_area();
+        let (legend, panels) = root.split_vertically(legend_height.min(height));
+        draw_legend(&legend)?;
+        let panels = panels.split_evenly((1, 2));
+        let curves = |f: fn(&CurvePoint) -> Option<f64>| points(epochs, f);
+        let loss = [curves(|e| e.train_loss), curves(|e| e.test_loss)];
+        let top1 = [curves(|e| e.train_top1), curves(|e| e.test_top1)];
+        let x = x_range(epochs);
+        panel(&panels[0], "loss", x, loss_range(&loss), &loss)?;
+        panel(&panels[1], "top-1 (%)", x, top1_range(&top1), &top1)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(img)
+}
+
+/// `(epoch, value)` of the epochs where `value` has a finite value.
+fn points(epochs: &[CurvePoint], value: fn(&CurvePoint) -> Option<f64>) -> Vec<(f64, f64)> {
+    epochs
+        .iter()
+        .filter_map(|e| {
+            value(e)
+                .filter(|v| v.is_finite())
+                .map(|v| (e.epoch as f64, v))
+        })
+        .collect()
+}
+
+/// The epochs, half an epoch of room on either side (epoch 1 alone still has a width).
+fn x_range(epochs: &[CurvePoint]) -> (f64, f64) {
+    let lo = epochs.iter().map(|e| e.epoch).min().unwrap_or(1) as f64;
+    let hi = epochs.iter().map(|e| e.epoch).max().unwrap_or(1) as f64;
+    (lo - 0.5, hi + 0.5)
+}
+
+/// 0 to 10 % above the largest loss (0 to 1 without values).
+fn loss_range(curves: &[Vec<(f64, f64)>]) -> (f64, f64) {
+    let max = curves.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
+    (0.0, if max > 0.0 { max * 1.1 } else { 1.0 })
+}
+
+/// The accuracies' span widened to multiples of 5 % within [0, 100] (all of it without values).
+fn top1_range(curves: &[Vec<(f64, f64)>]) -> (f64, f64) {
+    let values = || curves.iter().flatten().map(|p| p.1);
+    let lo = values().fold(f64::INFINITY, f64::min);
+    let hi = values().fold(f64::NEG_INFINITY, f64::max);
+    if lo > hi {
+        return (0.0, 100.0);
+    }
+    let lo = ((lo - 1.0) / 5.0).floor() * 5.0;
+    let hi = ((hi + 1.0) / 5.0).ceil() * 5.0;
+    (
+        lo.clamp(0.0, 95.0),
+        hi.clamp(lo.clamp(0.0, 95.0) + 5.0, 100.0),
+    )
+}
+
+fn chart_error<E: std::error::Error>(e: E) -> FigureError {
+    FigureError::Chart(e.to_string())
+}
+
+fn rgb(c: [u8; 3]) -> RGBColor {
+    RGBColor(c[0], c[1], c[2])
+}
+
+/// "train" and "test" with a line of their colour each, centred.
+fn draw_legend(area: &DrawingArea<ImageBackend<'_>, Shift>) -> Result<(), FigureError> {
+    let scale = text_scale(f64::from(LABEL_SIZE));
+    let (w, h) = area.dim_in_pixel();
+    let entry = |text: &str| 30 + 6 + font::text_width(text.len(), scale) as i32;
+    let total = entry("train") + 24 + entry("test");
+    let mut x = (w as i32 - total) / 2;
+    let y = h as i32 / 2;
+    let style = TextStyle::from(("sans-serif", LABEL_SIZE))
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (text, colour) in [("train", TRAIN), ("test", TEST)] {
+        area.draw(&PathElement::new(
+            vec![(x, y), (x + 30, y)],
+            rgb(colour).stroke_width(3),
+        ))
+        .map_err(chart_error)?;
+        area.draw_text(text, &style, (x + 36, y))
+            .map_err(chart_error)?;
+        x += entry(text) + 24;
+    }
+    Ok(())
+}
+
+/// One panel: a title, axes with tick labels, the train and test curves with a dot per epoch.
+fn panel(
+    area: &DrawingArea<ImageBackend<'_>, Shift>,
+    title: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    curves: &[Vec<(f64, f64)>; 2],
+) -> Result<(), FigureError> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", TITLE_SIZE))
+        .margin(12)
+        // Room for half of the last epoch's label.
+        .margin_right(24)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(chart_error)?;
+    let epoch_label = |v: &f64| {
+        if (v - v.round()).abs() < 1e-9 && *v >= 0.0 {
+            format!("{}", v.round() as i64)
+        } else {
+            String::new()
+        }
+    };
+    let value_label = |v: &f64| {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        // At most 6 epoch labels (3-digit epochs stay apart), one per epoch for short runs.
+        .x_labels(((x1 - x0).round() as usize).clamp(1, 6))
+        .y_labels(6)
+        .max_light_lines(0)
+        .x_label_formatter(&epoch_label)
+        .y_label_formatter(&value_label)
+        .label_style(("sans-serif", LABEL_SIZE))
+        .axis_desc_style(("sans-serif", LABEL_SIZE))
+        .bold_line_style(RGBColor(220, 220, 220))
+        .draw()
+        .map_err(chart_error)?;
+    for (curve, colour) in curves.iter().zip([TRAIN, TEST]) {
+        let colour = rgb(colour);
+        chart
+            .draw_series(LineSeries::new(
+                curve.iter().copied(),
+                colour.stroke_width(2),
+            ))
+            .map_err(chart_error)?;
+        // A dot per epoch while they stay apart (and so that a single epoch shows).
+        if curve.len() <= MAX_DOTS {
+            chart
+                .draw_series(curve.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .map_err(chart_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// The bitmap font's scale for a plotters font size: about 10 size units per font scale step
+/// (16 and 20 draw 16 pixels tall glyphs), at least 1.
+fn text_scale(size: f64) -> usize {
+    ((size / 10.0).round() as usize).max(1)
+}
+
+/// plotters' drawing backend on an [`RgbImage`]: blends pixels, draws text with the bitmap font.
+pub struct ImageBackend<'a> {
+    pub img: &'a mut RgbImage,
+}
+
+impl DrawingBackend for ImageBackend<'_> {
+    type ErrorType = Infallible;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.img.dimensions()
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Infallible>> {
+        Ok(())
+    }
+
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Infallible>> {
+        Ok(())
+    }
+
+    fn draw_pixel(
+        &mut self,
+        (x, y): BackendCoord,
+        color: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Infallible>> {
+        let (w, h) = self.img.dimensions();
+        if x < 0 || y < 0 || x >= w as i32 || y >= h as i32 || color.alpha <= 0.0 {
+            return Ok(());
+        }
+        let alpha = color.alpha.min(1.0);
+        let px = self.img.get_pixel_mut(x as u32, y as u32);
+        let (r, g, b) = color.rgb;
+        for (old, new) in px.0.iter_mut().zip([r, g, b]) {
+            *old = (f64::from(*old) * (1.0 - alpha) + f64::from(new) * alpha).round() as u8;
+        }
+        Ok(())
+    }
+
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Infallible>> {
+        let color = style.color();
+        if color.alpha <= 0.0 {
+            return Ok(());
+        }
+        let scale = text_scale(style.size());
+        let (w, h) = text_size(text, scale);
+        let dx = match style.anchor().h_pos {
+            HPos::Left => 0,
+            HPos::Center => -w / 2,
+            HPos::Right => -w,
+        };
+        let dy = match style.anchor().v_pos {
+            VPos::Top => 0,
+            VPos::Center => -h / 2,
+            VPos::Bottom => -h,
+        };
+        let transform = style.transform();
+        let s = scale as i32;
+        for (fx, fy) in font::pixels(text) {
+            for sy in 0..s {
+                for sx in 0..s {
+                    let (x, y) = (fx as i32 * s + sx + dx, fy as i32 * s + sy + dy);
+                    let (x, y) = transform.transform(x, y);
+                    self.draw_pixel((pos.0 + x, pos.1 + y), color)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), DrawingErrorKind<Infallible>> {
+        let (w, h) = text_size(text, text_scale(style.size()));
+        Ok((w as u32, h as u32))
+    }
+}
+
+/// Width and height in pixels of one line of bitmap text (unrotated).
+fn text_size(text: &str, scale: usize) -> (i32, i32) {
+    (
+        font::text_width(text.chars().count(), scale) as i32,
+        (GLYPH_HEIGHT * scale) as i32,
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+use super::*;
+
+fn epochs(n: usize) -> Vec<CurvePoint> {
+    (1..=n)
+        .map(|e| {
+            let t = e as f64;
+            CurvePoint {
+                epoch: e,
+                train_loss: Some(2.0 / t),
+                test_loss: Some(1.8 / t + 0.1),
+                train_top1: Some(60.0 + 3.0 * t),
+                test_top1: Some(62.0 + 2.5 * t),
+            }
+        })
+        .collect()
+}
+
+/// Pixels of `colour` in columns `x0..x1`, below the legend.
+fn count(img: &RgbImage, colour: [u8; 3], x0: u32, x1: u32) -> usize {
+    let legend_rows = (LINE_HEIGHT * 2 + 8) as u32;
+    img.enumerate_pixels()
+        .filter(|(x, y, p)| (x0..x1).contains(x) && *y >= legend_rows && p.0 == colour)
+        .count()
+}
+
+#[test]
+fn curves_of_both_splits_are_drawn_in_both_panels() {
+    let img = training_curves(&epochs(12), CURVES_SIZE).unwrap();
+    assert_eq!(img.dimensions(), CURVES_SIZE);
+    let half = CURVES_SIZE.0 / 2;
+    for colour in [TRAIN, TEST] {
+        assert!(count(&img, colour, 0, half) > 200, "{colour:?} left");
+        assert!(
+            count(&img, colour, half, CURVES_SIZE.0) > 200,
+            "{colour:?} right"
+        );
+    }
+    // Text: the legend strip on top, tick labels and titles in each panel.
+    let legend_rows = (LINE_HEIGHT * 2 + 8) as u32;
+    let black_in = |y0: u32, y1: u32, x0: u32, x1: u32| {
+        img.enumerate_pixels()
+            .filter(|(x, y, p)| (y0..y1).contains(y) && (x0..x1).contains(x) && p.0 == [0, 0, 0])
+            .count()
+    };
+    assert!(black_in(0, legend_rows, 0, CURVES_SIZE.0) > 50);
+    // The y tick labels left of each plot.
+    assert!(black_in(legend_rows, CURVES_SIZE.1, 0, 64) > 100);
+    assert!(black_in(legend_rows, CURVES_SIZE.1, half, half + 64) > 100);
+}
+
+#[test]
+fn missing_and_non_finite_values_are_skipped() {
+    let mut e = epochs(5);
+    e[1].test_loss = None;
+    e[2].train_top1 = Some(f64::NAN);
+    e[3].train_loss = Some(f64::INFINITY);
+    for m in &mut e {
+        m.test_top1 = None;
+    }
+    let img = training_curves(&e, (640, 300)).unwrap();
+    assert_eq!(img.dimensions(), (640, 300));
+    // No test accuracy at all: the right panel has no test colour, the left one has.
+    assert!(count(&img, TEST, 0, 320) > 50);
+    assert_eq!(count(&img, TEST, 330, 640), 0);
+    assert!(count(&img, TRAIN, 330, 640) > 50);
+}
+
+#[test]
+fn empty_input_draws_empty_axes() {
+    let img = training_curves(&[], CURVES_SIZE).unwrap();
+    assert_eq!(img.dimensions(), CURVES_SIZE);
+    // The legend's lines are the only curve colour.
+    let legend_rows = (LINE_HEIGHT * 2 + 8) as u32;
+    let below = |c: [u8; 3]| {
+        img.enumerate_pixels()
+            .filter(|(_, y, p)| *y >= legend_rows && p.0 == c)
+            .count()
+    };
+    assert_eq!(below(TRAIN) + below(TEST), 0);
+    assert!(img.pixels().any(|p| p.0 == [0, 0, 0]), "titles and ticks");
+    // A tiny picture is drawn too, not a panic.
+    assert_eq!(training_curves(&[], (8, 8)).unwrap().dimensions(), (8, 8));
+}
+
+#[test]
+fn one_epoch_shows_as_dots() {
+    let img = training_curves(&epochs(1), CURVES_SIZE).unwrap();
+    assert!(count(&img, TRAIN, 0, CURVES_SIZE.0) > 2 * 20);
+}
+
+#[test]
+fn ranges_hold_the_values() {
+    assert_eq!(x_range(&[]), (0.5, 1.5));
+    assert_eq!(x_range(&epochs(4)), (0.5, 4.5));
+    assert_eq!(loss_range(&[vec![(1.0, 2.0)], vec![]]), (0.0, 2.2));
+    assert_eq!(loss_range(&[vec![], vec![]]), (0.0, 1.0));
+    assert_eq!(
+        top1_range(&[vec![(1.0, 91.2)], vec![(2.0, 93.7)]]),
+        (90.0, 95.0)
+    );
+    assert_eq!(top1_range(&[vec![(1.0, 99.9)], vec![]]), (95.0, 100.0));
+    assert_eq!(top1_range(&[vec![(1.0, 0.0)], vec![]]), (0.0, 5.0));
+    assert_eq!(top1_range(&[vec![], vec![]]), (0.0, 100.0));
+}
+
+/// The bounding box `(x0, y0, x1, y1)` of the pixels of `colour`.
+fn extent(img: &RgbImage, colour: [u8; 3]) -> (u32, u32, u32, u32) {
+    img.enumerate_pixels()
+        .filter(|(_, _, p)| p.0 == colour)
+        .fold((u32::MAX, u32::MAX, 0, 0), |(a, b, c, d), (x, y, _)| {
+            (a.min(x), b.min(y), c.max(x + 1), d.max(y + 1))
+        })
+}
+
+#[test]
+fn the_backend_draws_bitmap_text_where_plotters_asks_and_as_large_as_it_says() {
+    let mut img = RgbImage::from_pixel(120, 120, Rgb(WHITE_RGB));
+    {
+        let root = ImageBackend { img: &mut img }.into_drawing_area();
+        let style = TextStyle::from(("sans-serif", 20)).color(&RED);
+        let (w, h) = root.estimate_text_size("Hello", &style).unwrap();
+        assert_eq!((w, h), (58, 16));
+        root.draw_text("Hello", &style, (10, 20)).unwrap();
+        // Rotated a quarter turn (a y-axis description): taller than wide.
+        let rotated = TextStyle::from(("sans-serif", 10))
+            .color(&BLUE)
+            .transform(FontTransform::Rotate270);
+        root.draw_text("Hi", &rotated, (100, 100)).unwrap();
+    }
+    let (x0, y0, x1, y1) = extent(&img, [255, 0, 0]);
+    assert_eq!((x0, y0), (10, 20));
+    assert!(x1 <= 10 + 58 && y1 <= 20 + 16, "{x1} {y1}");
+    let (x0, y0, x1, y1) = extent(&img, [0, 0, 255]);
+    assert!(y1 - y0 > x1 - x0, "{:?}", (x0, y0, x1, y1));
+    assert!(x0 >= 100 && y1 <= 101, "{:?}", (x0, y0, x1, y1));
+}
+
+#[test]
+fn translucent_colours_blend() {
+    let mut img = RgbImage::from_pixel(2, 1, Rgb([0, 0, 0]));
+    let mut backend = ImageBackend { img: &mut img };
+    let half_white = BackendColor {
+        alpha: 0.5,
+        rgb: (255, 255, 255),
+    };
+    backend.draw_pixel((0, 0), half_white).unwrap();
+    backend.draw_pixel((5, 0), half_white).unwrap();
+    backend.draw_pixel((-1, 0), half_white).unwrap();
+    assert_eq!(img.get_pixel(0, 0).0, [128, 128, 128]);
+    assert_eq!(img.get_pixel(1, 0).0, [0, 0, 0]);
+}
