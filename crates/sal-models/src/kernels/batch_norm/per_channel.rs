@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::uninit::{assume_init, uninit};
+use crate::kernels::uninit::{assume_init, uninit};
 
 /// `[batch, channels, pixels per channel plane]`.
 #[derive(Clone, Copy, Debug)]

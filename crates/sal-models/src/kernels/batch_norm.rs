@@ -2,7 +2,7 @@
 //! train/inference switch, unchanged), computed through [`FusedBatchNorm`], a backend extension
 //! whose flex implementation makes two passes each way ([`per_channel`]) instead of burn's
 //! generic transposes and elementwise chains. Other backends keep burn's operations (the
-//! trait's default bodies). Same role and structure as [`crate::conv`].
+//! trait's default bodies). Same role and structure as [`super::conv`].
 
 mod per_channel;
 
@@ -18,7 +18,7 @@ use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, ba
 use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 
-use crate::flex_slices::{contiguous, f32s, tensor};
+use crate::kernels::flex_slices::{contiguous, f32s, tensor};
 
 use per_channel::Planes;
 

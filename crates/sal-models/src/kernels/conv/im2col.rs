@@ -23,7 +23,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::uninit::{assume_init, uninit, zeroed};
+use crate::kernels::uninit::{assume_init, uninit, zeroed};
 
 /// Shape of one convolution: NCHW input, OIHW weight, no groups, no dilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

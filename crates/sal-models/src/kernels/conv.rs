@@ -27,7 +27,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
-use crate::flex_slices::{contiguous, f32s, tensor};
+use crate::kernels::flex_slices::{contiguous, f32s, tensor};
 
 use im2col::ConvGeometry;
 
