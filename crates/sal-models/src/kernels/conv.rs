@@ -344,6 +344,58 @@ mod tests {
         assert_gradients_match(&Device::flex().autodiff());
     }
 
+    /// `conv2d` and its two gradients called from many rayon tasks at once (each with its own
+    /// graph) equal the same calls made one after another: a thread waiting inside one
+    /// convolution's parallel GEMM may run another task's convolution.
+    #[test]
+    fn convolutions_run_from_many_rayon_tasks_at_once() {
+        use burn::module::Param;
+        use burn::tensor::TensorData;
+        use rayon::prelude::*;
+
+        let device = Device::flex().autodiff();
+        let padding = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        let data = |shape: [usize; 4]| {
+            Tensor::<4>::random(shape, Distribution::Default, &device).into_data()
+        };
+        let (x, weight, r) = (
+            data([1, 64, 32, 32]),
+            data([64, 64, 3, 3]),
+            data([1, 64, 32, 32]),
+        );
+        let run = || {
+            let mut conv = make_conv(64, 64, 3, 1, &padding, &device);
+            conv.weight = Param::from_tensor(Tensor::from_data(weight.clone(), &device));
+            let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
+            let y = conv2d(&conv, x.clone());
+            let r = Tensor::<4>::from_data(r.clone(), &device);
+            let grads = (y.clone() * r).sum().backward();
+            let values = |t: TensorData| t.try_to_vec::<f32>().expect("f32 values");
+            [
+                values(y.into_data()),
+                values(x.grad(&grads).expect("input gradient").into_data()),
+                values(
+                    conv.weight
+                        .val()
+                        .grad(&grads)
+                        .expect("weight gradient")
+                        .into_data(),
+                ),
+            ]
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(8)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let want = run();
+            for _ in 0..16 {
+                let got: Vec<_> = (0..16).into_par_iter().map(|_| run()).collect();
+                assert!(got.iter().all(|got| got == &want));
+            }
+        });
+    }
+
     /// On wgpu the extension's default bodies (burn's own kernels) run under the same
     /// autodiff node.
     #[cfg(feature = "wgpu")]

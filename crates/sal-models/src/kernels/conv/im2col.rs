@@ -18,7 +18,7 @@
 //! parallel instead. The column matrix is rebuilt in the backward pass rather than stored:
 //! a copy costs far less than the GEMM it feeds and saves hundreds of MB per layer.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
@@ -115,18 +115,22 @@ impl Plan {
 thread_local! {
     /// Per-thread scratch (column matrix, gathered output gradient), reused across calls so
     /// the hot loop does not page-fault fresh `mmap`ed buffers in every layer.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: Cell<(Vec<f32>, Vec<f32>)> = const { Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// Runs `f` with this thread's two scratch buffers resized to `a` and `b` elements.
+///
+/// The buffers are taken out of the thread-local for the duration, not borrowed: `f` may wait
+/// in a GEMM running on rayon, and a waiting rayon thread runs other tasks, possibly another
+/// convolution that wants this thread's scratch too. That one finds the slot empty and works
+/// on fresh buffers; whichever call finishes last leaves its buffers for the next.
 fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| {
-        let mut guard = cell.borrow_mut();
-        let (first, second) = &mut *guard;
-        first.resize(a, 0.0);
-        second.resize(b, 0.0);
-        f(&mut first[..a], &mut second[..b])
-    })
+    let (mut first, mut second) = SCRATCH.take();
+    first.resize(a, 0.0);
+    second.resize(b, 0.0);
+    let result = f(&mut first[..a], &mut second[..b]);
+    SCRATCH.set((first, second));
+    result
 }
 
 /// One factor of a GEMM: a slice read as a row-major matrix, or as the transpose of one.
@@ -721,6 +725,54 @@ mod tests {
                 dw[i]
             );
         }
+    }
+
+    /// Many convolutions at once, each from its own rayon task, equal the same convolutions run
+    /// one after another. One-sample convolutions hold the scratch buffers while their GEMM
+    /// runs on rayon, so a thread waiting in that GEMM steals other tasks and runs their
+    /// convolutions inside the first one's; the many-sample one runs its blocks in parallel.
+    #[test]
+    fn convolutions_run_from_many_rayon_tasks_at_once() {
+        let cases = [
+            geometry(1, 64, [32, 32], 64, 3, 1, 1),
+            geometry(1, 32, [16, 16], 128, 3, 2, 1),
+            geometry(24, 16, [8, 8], 32, 3, 1, 1),
+        ];
+        let data: Vec<_> = cases
+            .iter()
+            .zip(0..)
+            .map(|(g, seed)| {
+                let x = values(g.input_len(), 3 * seed);
+                let w = values(g.weight_len(), 3 * seed + 1);
+                let dy = values(g.output_len(), 3 * seed + 2);
+                (x, w, dy)
+            })
+            .collect();
+        let run = |case: usize| {
+            let (g, (x, w, dy)) = (&cases[case], &data[case]);
+            [
+                forward(g, x, w),
+                input_grad(g, w, dy),
+                weight_grad(g, x, dy),
+            ]
+        };
+        // More threads than cores, so that some wait in a GEMM while others hold tasks.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(8)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let sequential: Vec<_> = (0..cases.len()).map(run).collect();
+            for _ in 0..32 {
+                let parallel: Vec<_> = (0..16)
+                    .into_par_iter()
+                    .map(|task| run(task % cases.len()))
+                    .collect();
+                for (task, got) in parallel.iter().enumerate() {
+                    assert!(got == &sequential[task % cases.len()], "task {task}");
+                }
+            }
+        });
     }
 
     #[test]
