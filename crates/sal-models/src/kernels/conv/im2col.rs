@@ -170,57 +170,39 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, `dst` row-major and contiguous.
+/// Where a GEMM puts its `m x n` product (row-major, contiguous), and what it does with the
+/// values there.
+enum Destination<'a> {
+    /// Replaces them, without reading them.
+    Overwrite(&'a mut [f32]),
+    /// Adds the product to them.
+    Accumulate(&'a mut [f32]),
+    /// Writes every one of these uninitialised slots, without reading them.
+    Uninit(&'a mut [MaybeUninit<f32>]),
+}
+
+/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, or `+=` into [`Destination::Accumulate`].
 fn matmul(
-    dims: [usize; 3],
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: Operand,
-    rhs: Operand,
-    parallelism: gemm::Parallelism,
-) {
-    assert!(dst.len() >= dims[0] * dims[1], "gemm destination too small");
-    // SAFETY: `dst` is initialised and holds the m x n destination.
-    unsafe { gemm_into(dims, dst.as_mut_ptr(), accumulate, lhs, rhs, parallelism) }
-}
-
-/// `dst[m, n] = lhs[m, k] · rhs[k, n]` into uninitialised slots, all of which it writes.
-fn matmul_uninit(
-    dims: [usize; 3],
-    dst: &mut [MaybeUninit<f32>],
-    lhs: Operand,
-    rhs: Operand,
-    parallelism: gemm::Parallelism,
-) {
-    assert!(dst.len() >= dims[0] * dims[1], "gemm destination too small");
-    assert!(
-        dims[2] > 0,
-        "an empty product would leave the destination unwritten"
-    );
-    // SAFETY: `dst` holds the m x n destination; without `accumulate` gemm only writes it.
-    unsafe {
-        gemm_into(
-            dims,
-            dst.as_mut_ptr().cast::<f32>(),
-            false,
-            lhs,
-            rhs,
-            parallelism,
-        )
-    }
-}
-
-/// # Safety
-/// `dst` must be valid for writes of `m·n` row-major elements (and reads, with `accumulate`,
-/// where they must be initialised), not aliasing the operands.
-unsafe fn gemm_into(
     [m, n, k]: [usize; 3],
-    dst: *mut f32,
-    accumulate: bool,
+    dst: Destination,
     lhs: Operand,
     rhs: Operand,
     parallelism: gemm::Parallelism,
 ) {
+    let (dst, dst_len, read_dst) = match dst {
+        Destination::Overwrite(dst) => (dst.as_mut_ptr(), dst.len(), false),
+        Destination::Accumulate(dst) => (dst.as_mut_ptr(), dst.len(), true),
+        Destination::Uninit(dst) => {
+            // Exactly m x n slots and a non-empty product: the caller reads them all as written.
+            assert_eq!(dst.len(), m * n, "gemm destination length");
+            assert!(
+                k > 0,
+                "an empty product would leave the destination unwritten"
+            );
+            (dst.as_mut_ptr().cast::<f32>(), dst.len(), false)
+        }
+    };
+    assert!(dst_len >= m * n, "gemm destination too small");
     let (lhs_cs, lhs_rs) = lhs.strides();
     let (rhs_cs, rhs_rs) = rhs.strides();
     // Bounds of the strided operands, so the call below cannot read past them.
@@ -229,8 +211,18 @@ unsafe fn gemm_into(
     };
     assert!(m == 0 || k == 0 || last(m, k, (lhs_cs, lhs_rs)) < lhs.data.len());
     assert!(k == 0 || n == 0 || last(k, n, (rhs_cs, rhs_rs)) < rhs.data.len());
-    // SAFETY: the asserts keep every operand index inside its slice; the caller vouches for
-    // `dst`.
+    // gemm computes `dst := alpha·dst + beta·lhs·rhs`; with `read_dst` false it sets alpha to
+    // zero and never reads `dst` (for `k = 0` it writes zeros). That is a fact of the pinned
+    // gemm 0.19.0 (the workspace pins `=0.19.0`, also because burn-flex uses that version), and
+    // what lets `Overwrite` and `Uninit` hand it stale or uninitialised slots. A new gemm
+    // version must keep it: `gemm_never_reads_a_destination_it_overwrites` checks.
+    //
+    // SAFETY: every index the call touches is inside a slice: `dst` is row-major `m x n`
+    // (column stride 1, row stride n), within `dst_len >= m·n` (the assert above); the
+    // operands' last elements are inside `lhs.data` and `rhs.data` (the two `last(..)`
+    // asserts). `dst` is a `&mut` borrow, so it aliases neither operand. gemm reads `dst` only
+    // for `Accumulate`, whose slice is initialised `f32`s; `MaybeUninit<f32>` has `f32`'s
+    // layout, so the `Uninit` cast is a valid `f32` pointer.
     unsafe {
         gemm::gemm(
             m,
@@ -239,7 +231,7 @@ unsafe fn gemm_into(
             dst,
             1,
             n as isize,
-            accumulate,
+            read_dst,
             lhs.data.as_ptr(),
             lhs_cs,
             lhs_rs,
@@ -410,6 +402,10 @@ fn scatter_channels_major(
 ) {
     let pixels = g.out_pixels();
     let cols = samples * pixels;
+    // Source and destination hold the same `C_out·samples·P` values, so every slot of
+    // `y_block` is written (the caller reads it as initialised).
+    assert_eq!(src.len(), g.c_out * cols, "gathered output length");
+    assert_eq!(y_block.len(), src.len(), "output block length");
     for (co, row) in src.chunks_exact(cols).enumerate() {
         for (sample, part) in row.chunks_exact(pixels).enumerate() {
             y_block[(sample * g.c_out + co) * pixels..][..pixels].write_copy_of_slice(part);
@@ -456,14 +452,18 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             let dims = [g.c_out, cols, k];
             if single {
                 // One sample: its [C_out, P] output planes are the GEMM's destination as is.
-                matmul_uninit(dims, y_block, weight, col, plan.gemm_parallelism());
+                let dst = Destination::Uninit(y_block);
+                matmul(dims, dst, weight, col, plan.gemm_parallelism());
             } else {
-                matmul(dims, out, false, weight, col, plan.gemm_parallelism());
+                let dst = Destination::Overwrite(&mut *out);
+                matmul(dims, dst, weight, col, plan.gemm_parallelism());
                 scatter_channels_major(g, out, range.1 - range.0, y_block);
             }
         });
     });
-    // SAFETY: the blocks partition `y`, and each block's GEMM or scatter writes all of it.
+    // SAFETY: `for_each_block` hands out chunks that cover `y`, and each is written whole:
+    // by the `Destination::Uninit` GEMM, which asserts the block is exactly its `m·n` slots,
+    // or by `scatter_channels_major`, which asserts the block is as long as its source.
     unsafe { assume_init(y) }
 }
 
@@ -482,8 +482,7 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
             let dy_block = dy_block(g, dy, range, scratch);
             matmul(
                 [k, cols, g.c_out],
-                dcol,
-                false,
+                Destination::Overwrite(&mut *dcol),
                 Operand::transpose_of(weight, k),
                 Operand::rows(dy_block, cols),
                 plan.gemm_parallelism(),
@@ -493,7 +492,8 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
             col2im(g, dcol, samples, zeroed(dx_block));
         });
     });
-    // SAFETY: the blocks partition `dx` and `zeroed` writes each block whole.
+    // SAFETY: `for_each_block` hands out chunks that cover `dx`, and `zeroed` writes each
+    // whole, whatever its length (`col2im` then only adds).
     unsafe { assume_init(dx) }
 }
 
@@ -514,10 +514,15 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             with_scratch(k * cols, dy_scratch_len(g, samples), |col, scratch| {
                 im2col(g, x, range, col);
                 let dy_block = dy_block(g, dy, range, scratch);
+                // The first block replaces the partial's zeros, the others add to it.
+                let dst = if i == 0 {
+                    Destination::Overwrite(&mut *dw_t)
+                } else {
+                    Destination::Accumulate(&mut *dw_t)
+                };
                 matmul(
                     [k, g.c_out, cols],
-                    dw_t,
-                    i > 0,
+                    dst,
                     Operand::rows(col, cols),
                     Operand::transpose_of(dy_block, cols),
                     plan.gemm_parallelism(),
@@ -555,13 +560,16 @@ fn sum_transposed(partials: &[Vec<f32>], rows: usize, cols: usize) -> Vec<f32> {
         .for_each(|(block, dst)| {
             let c0 = block * BLOCK;
             let width = dst.len() / rows;
+            // Whole output rows (`rows * cols` splits into them), so the loops write it all.
+            assert_eq!(dst.len(), width * rows, "whole output rows");
             for r in 0..rows {
                 for (i, c) in (c0..c0 + width).enumerate() {
                     dst[i * rows + r].write(partials.iter().map(|p| p[r * cols + c]).sum());
                 }
             }
         });
-    // SAFETY: block `b` holds rows `i·rows + r` for all `i < width`, `r < rows`: all of it.
+    // SAFETY: the chunks cover `dst`, and each is `width` whole output rows (the assert in
+    // the loop), whose slots `i·rows + r` for all `i < width`, `r < rows` the loops write.
     unsafe { assume_init(dst) }
 }
 
@@ -724,6 +732,92 @@ mod tests {
                 "dW[{i}]: {} vs {want}",
                 dw[i]
             );
+        }
+    }
+
+    /// `lhs[m, k] · rhs[k, n]` of row-major matrices, summed in f64.
+    fn naive_product([m, n, k]: [usize; 3], lhs: &[f32], rhs: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for (i, row) in out.chunks_exact_mut(n).enumerate() {
+            for (j, out) in row.iter_mut().enumerate() {
+                let dot = (0..k).map(|d| f64::from(lhs[i * k + d]) * f64::from(rhs[d * n + j]));
+                *out = dot.sum::<f64>() as f32;
+            }
+        }
+        out
+    }
+
+    /// `matrix` (`[rows, cols]`, row-major) stored as its transpose.
+    fn transposed(matrix: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        (0..cols * rows)
+            .map(|i| matrix[(i % rows) * cols + i / rows])
+            .collect()
+    }
+
+    /// gemm 0.19 never reads a destination it overwrites (`matmul` relies on it for the
+    /// uninitialised output blocks): NaN there would leak into the product of any version that
+    /// read it, even scaled by 0. Also `Accumulate` adds to what is there. Shapes: tiny, odd
+    /// sizes around gemm's register tiles, and one large enough for gemm's own rayon threads;
+    /// operands plain and stored transposed, as the convolutions pass them.
+    #[test]
+    fn gemm_never_reads_a_destination_it_overwrites() {
+        use gemm::Parallelism;
+        let cases = [
+            ([3, 5, 7], Parallelism::None),
+            ([37, 300, 72], Parallelism::None),
+            ([64, 1024, 576], Parallelism::Rayon(0)),
+        ];
+        for (dims, parallelism) in cases {
+            let [m, n, k] = dims;
+            let (lhs, rhs) = (values(m * k, 8), values(k * n, 9));
+            let (lhs_t, rhs_t) = (transposed(&lhs, m, k), transposed(&rhs, k, n));
+            let want = naive_product(dims, &lhs, &rhs);
+            let operands = || {
+                [
+                    (Operand::rows(&lhs, k), Operand::rows(&rhs, n)),
+                    (
+                        Operand::transpose_of(&lhs_t, m),
+                        Operand::transpose_of(&rhs_t, k),
+                    ),
+                ]
+            };
+            for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
+                let what = format!("{dims:?}, layout {layout}");
+                let mut dst = vec![f32::NAN; m * n];
+                matmul(
+                    dims,
+                    Destination::Overwrite(&mut dst),
+                    lhs,
+                    rhs,
+                    parallelism,
+                );
+                assert!(
+                    dst.iter().all(|v| v.is_finite()),
+                    "{what}: overwrite read dst"
+                );
+                assert_close(&dst, &want, &format!("{what}: overwrite"));
+            }
+            for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
+                let what = format!("{dims:?}, layout {layout}");
+                let mut slots = vec![MaybeUninit::new(f32::NAN); m * n];
+                matmul(dims, Destination::Uninit(&mut slots), lhs, rhs, parallelism);
+                // SAFETY: every slot was initialised (to NaN) before the product.
+                let dst = unsafe { assume_init(slots) };
+                assert!(dst.iter().all(|v| v.is_finite()), "{what}: uninit read dst");
+                assert_close(&dst, &want, &format!("{what}: uninit"));
+            }
+            let start = values(m * n, 10);
+            let mut dst = start.clone();
+            let (lhs, rhs) = (Operand::rows(&lhs, k), Operand::rows(&rhs, n));
+            matmul(
+                dims,
+                Destination::Accumulate(&mut dst),
+                lhs,
+                rhs,
+                parallelism,
+            );
+            let sums: Vec<f32> = start.iter().zip(&want).map(|(a, b)| a + b).collect();
+            assert_close(&dst, &sums, &format!("{dims:?}: accumulate"));
         }
     }
 
