@@ -18,6 +18,6 @@ mod flex_slices;
 pub mod residual;
 mod uninit;
 
-pub use batch_norm::{FusedBatchNorm, batch_norm, batch_norm_relu};
+pub use batch_norm::{Activation, FusedBatchNorm, batch_norm, batch_norm_relu};
 pub use conv::{GemmConv, conv2d};
 pub use residual::{AddRelu, add_relu};
