@@ -4,6 +4,7 @@
 //! generic transposes and elementwise chains. Other backends keep burn's operations (the
 //! trait's default bodies). Same role and structure as [`super::conv`].
 
+#[allow(unsafe_code)] // uninitialised outputs
 mod per_channel;
 
 use burn::backend::autodiff::NodeId;

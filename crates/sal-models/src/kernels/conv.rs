@@ -12,6 +12,7 @@
 //! extension's two gradient functions on the inner backend, like burn-autodiff's own `conv2d`
 //! node (it checkpoints the input and the weight; the column matrix is rebuilt, not stored).
 
+#[allow(unsafe_code)] // the GEMM call and uninitialised outputs
 mod im2col;
 
 use burn::backend::autodiff::NodeId;

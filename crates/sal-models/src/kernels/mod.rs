@@ -15,7 +15,12 @@
 pub mod batch_norm;
 pub mod conv;
 mod flex_slices;
+// The crate denies `unsafe`; these modules, and `conv::im2col` and `batch_norm::per_channel`,
+// need it for their uninitialised outputs (and im2col for the GEMM call). Each `unsafe` block
+// there names the asserts it relies on.
+#[allow(unsafe_code)]
 pub mod residual;
+#[allow(unsafe_code)]
 mod uninit;
 
 pub use batch_norm::{Activation, FusedBatchNorm, batch_norm, batch_norm_relu};

@@ -77,6 +77,7 @@ fn zip_map(
     let (a, b) = (contiguous(a), contiguous(b));
     let (a, b) = (f32s(&a), f32s(&b));
     let mut out = uninit(a.len());
+    assert_eq!(b.len(), a.len(), "operand lengths");
     out.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
         .for_each(|(out, (a, b))| {
@@ -84,7 +85,8 @@ fn zip_map(
                 out.write(f(*a, *b));
             }
         });
-    // SAFETY: the chunks cover `out` and each is written whole.
+    // SAFETY: `a` and `b` are as long as `out` (`uninit(a.len())` and the assert above), so
+    // the zipped chunks cover `out`, and each is written whole.
     tensor(unsafe { assume_init(out) }, shape)
 }
 

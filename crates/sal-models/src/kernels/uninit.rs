@@ -11,7 +11,9 @@ use std::mem::MaybeUninit;
 /// `len` uninitialised slots.
 pub(crate) fn uninit(len: usize) -> Vec<MaybeUninit<f32>> {
     let mut slots = Vec::with_capacity(len);
-    // SAFETY: `MaybeUninit<f32>` is valid uninitialised, and the capacity is `len`.
+    assert!(slots.capacity() >= len, "capacity for the slots");
+    // SAFETY: the capacity holds `len` slots (the assert above), and `MaybeUninit<f32>` is
+    // valid uninitialised.
     unsafe { slots.set_len(len) };
     slots
 }
@@ -21,16 +23,24 @@ pub(crate) fn uninit(len: usize) -> Vec<MaybeUninit<f32>> {
 /// # Safety
 /// Every slot must have been written.
 pub(crate) unsafe fn assume_init(slots: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    const { assert!(size_of::<MaybeUninit<f32>>() == size_of::<f32>()) };
+    const { assert!(align_of::<MaybeUninit<f32>>() == align_of::<f32>()) };
     let mut slots = std::mem::ManuallyDrop::new(slots);
     let (ptr, len, capacity) = (slots.as_mut_ptr(), slots.len(), slots.capacity());
-    // SAFETY: `MaybeUninit<f32>` has `f32`'s size and alignment, the allocation is handed over
-    // whole (the `ManuallyDrop` never frees it), and the caller guarantees initialisation.
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s size and alignment (the two const asserts above),
+    // so the same allocation, length and capacity describe the `f32`s; the allocation is
+    // handed over whole (the `ManuallyDrop` never frees it), and the caller guarantees every
+    // slot is initialised.
     unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, capacity) }
 }
 
 /// Zeroes `slots` and returns them as `f32`s (for kernels that accumulate into their output).
 pub(crate) fn zeroed(slots: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    const { assert!(size_of::<MaybeUninit<f32>>() == size_of::<f32>()) };
+    const { assert!(align_of::<MaybeUninit<f32>>() == align_of::<f32>()) };
     slots.fill(MaybeUninit::new(0.0));
-    // SAFETY: every slot was just written.
+    // SAFETY: `fill` just wrote every slot of `slots` (no length to check: it covers the
+    // slice), and `MaybeUninit<f32>` has `f32`'s size and alignment (the const asserts above),
+    // so the same pointer and length describe the `f32`s.
     unsafe { &mut *(std::ptr::from_mut(slots) as *mut [f32]) }
 }
