@@ -21,9 +21,6 @@
 //! - [`conv2d`] ([`GemmConv`]: im2col + GEMM);
 //! - [`batch_norm`] and [`batch_norm_relu`] ([`FusedBatchNorm`]: two passes each way);
 //! - [`add_relu`] ([`AddRelu`]: a post-activation block's end).
-//!
-//! `unsafe` code is denied here and allowed only in the kernel modules that need it (the GEMM
-//! call, outputs written without zeroing them first).
 
 #![deny(unsafe_code)]
 

@@ -4,9 +4,10 @@
 //!
 //! Why: on the CPU backend burn-flex 0.22's convolution backward (weight gradient as a
 //! convolution with the output gradient as kernel, input gradient as a transposed convolution)
-//! took ~3x PyTorch's time and made CIFAR ResNet-18 training 0.38x PyTorch's speed
-//! (docs/benchmarks.md, Models). Every other backend (wgpu, CUDA) keeps burn's own kernels: the
-//! trait's default bodies are burn's `conv2d` and its two backward functions.
+//! was far slower than PyTorch's and dominated a CIFAR ResNet-18 training step
+//! (`docs/benchmarks.md`, Models, has the measurements). Every other backend (wgpu, CUDA) keeps
+//! burn's own kernels: the trait's default bodies are burn's `conv2d` and its two backward
+//! functions.
 //!
 //! The autodiff implementation records one node per convolution whose backward calls the
 //! extension's two gradient functions on the inner backend, like burn-autodiff's own `conv2d`

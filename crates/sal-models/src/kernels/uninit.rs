@@ -2,9 +2,9 @@
 //!
 //! Why: `vec![0.0; n]` zeroes on the calling thread, the one driving the autodiff graph. For a
 //! reused heap block glibc's `calloc` runs a `memset` there, so every 8-34 MB activation or
-//! gradient of a CIFAR ResNet-18 step was cleared serially while the worker threads waited:
-//! leaving the buffers uninitialised until the parallel kernels write them made the whole
-//! training step ~8 % faster (docs/benchmarks.md, Models).
+//! gradient of a CIFAR ResNet-18 step was cleared serially while the worker threads waited.
+//! Leaving the buffers uninitialised until the parallel kernels write them takes that serial
+//! pass off the step (`docs/benchmarks.md`, Models, has the measurement).
 
 use std::mem::MaybeUninit;
 

@@ -3,9 +3,10 @@
 //!
 //! burn-backend's generic batch norm, which flex 0.22 uses, transposes the input to reduce per
 //! channel and makes five to eight elementwise passes forward and backward, most of them on
-//! one thread below flex's parallel threshold; it took 2x PyTorch's time in CIFAR ResNet-18
-//! (docs/benchmarks.md). The maths is the standard one (Ioffe & Szegedy 2015, Algorithm 1 and
-//! its backward), with the biased batch variance burn returns for the running statistics.
+//! one thread below flex's parallel threshold, well behind PyTorch's in CIFAR ResNet-18
+//! (`docs/benchmarks.md`, Models, has the measurements). The maths is the standard one (Ioffe &
+//! Szegedy 2015, Algorithm 1 and its backward), with the biased batch variance burn returns for
+//! the running statistics.
 
 use rayon::prelude::*;
 

@@ -3,8 +3,8 @@
 //!
 //! Why this exists: burn-flex 0.22 computes a convolution's weight gradient as a convolution of
 //! the transposed input with the output gradient as the kernel, and its input gradient through
-//! a transposed convolution; for CIFAR ResNet-18 both ran ~3x slower than PyTorch
-//! (docs/benchmarks.md, "Where burn's time goes"). Here every pass is the textbook lowering
+//! a transposed convolution, both far slower than PyTorch's for CIFAR ResNet-18
+//! (`docs/benchmarks.md`, Models, has the measurements). Here every pass is the textbook lowering
 //! (Chellapilla et al. 2006, the layout of Caffe and PyTorch's slow path):
 //!
 //! - forward:        `Y[:, b]  = W · col(X[b])`            `[C_out, K] x [K, cols]`
@@ -503,9 +503,10 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
     let plan = Plan::new(g);
     let (k, pixels) = (g.k(), g.out_pixels());
-    // Computed transposed, `dW^T[K, C_out] = col · dY_blockᵀ`: gemm 0.19 runs this shape (tall
-    // row-major destination) at ~155 GFLOP/s on one core where `dY_block · colᵀ` ran at ~85.
-    // Blocks are summed into one partial per worker; the partials are added and transposed.
+    // Computed transposed, `dW^T[K, C_out] = col · dY_blockᵀ`: this shape (tall row-major
+    // destination) is the one gemm 0.19 runs fastest, well ahead of `dY_block · colᵀ`
+    // (`docs/benchmarks.md`, Models, has the measurements). Blocks are summed into one partial
+    // per worker; the partials are added and transposed.
     let accumulate_blocks = |blocks: std::ops::Range<usize>, dw_t: &mut [f32]| {
         for (i, index) in blocks.enumerate() {
             let range = plan.range(index, g.batch);
