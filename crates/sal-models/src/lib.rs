@@ -19,7 +19,7 @@
 //! backends (`docs/models.md`, "How the models run"):
 //!
 //! - [`conv2d`] ([`GemmConv`]: im2col + GEMM);
-//! - [`batch_norm`] and [`batch_norm_relu`] ([`FusedBatchNorm`]: two passes each way);
+//! - [`batch_norm()`] and [`batch_norm_relu`] ([`FusedBatchNorm`]: two passes each way);
 //! - [`add_relu`] ([`AddRelu`]: a post-activation block's end).
 
 #![deny(unsafe_code)]

@@ -1,6 +1,6 @@
 //! The models' batch norms: burn's `BatchNorm` module (its parameters, running statistics and
 //! train/inference switch, unchanged), computed through [`FusedBatchNorm`], a backend extension
-//! whose flex implementation makes two passes each way ([`per_channel`]) instead of burn's
+//! whose flex implementation makes two passes each way (`per_channel`) instead of burn's
 //! generic transposes and elementwise chains. Other backends keep burn's operations (the
 //! trait's default bodies). Same role and structure as [`super::conv`].
 

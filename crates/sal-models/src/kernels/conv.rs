@@ -1,6 +1,6 @@
 //! The models' convolutions: burn's `Conv2d` parameters, run through [`GemmConv`], a backend
 //! extension whose flex implementation lowers forward and backward to im2col + GEMM
-//! ([`im2col`]) instead of burn-flex's own paths.
+//! (`im2col`) instead of burn-flex's own paths.
 //!
 //! Why: on the CPU backend burn-flex 0.22's convolution backward (weight gradient as a
 //! convolution with the output gradient as kernel, input gradient as a transposed convolution)

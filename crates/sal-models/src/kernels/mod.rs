@@ -4,8 +4,8 @@
 //! operations (`docs/models.md`, "How the models run").
 //!
 //! - [`conv`]: [`conv2d`] through [`GemmConv`], im2col + GEMM forward and both gradients.
-//! - [`batch_norm`]: [`batch_norm()`] and [`batch_norm_relu`] through [`FusedBatchNorm`], two
-//!   passes each way with the ReLU fused in.
+//! - [`mod@batch_norm`]: [`batch_norm()`] and [`batch_norm_relu`] through [`FusedBatchNorm`],
+//!   two passes each way with the ReLU fused in.
 //! - [`residual`]: [`add_relu`] through [`AddRelu`], a post-activation block's end.
 //!
 //! The flex kernels work on plain `f32` slices borrowed from flex tensors (`flex_slices`) and
