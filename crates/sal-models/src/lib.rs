@@ -2,44 +2,48 @@
 //! burn, built to match the reference implementations layer for layer and parameter for
 //! parameter (`docs/models.md` lists each network with its source and count).
 //!
+//! Models:
+//!
 //! - [`Architecture`]: the names (`cifar-resnet18`, `resnet50`, `preact-resnet18`,
 //!   `wrn-28-10`, `pyramidnet200-a240`, ...).
 //! - [`ModelConfig`] (the trainer's `[model]` table) builds a [`Model`].
 //! - [`Model`]: `forward`, and the `features` / `head` split with `forward_with_features`
 //!   for methods that read the last feature map (Saliency Grafting, CAM).
+//! - One file per family: [`resnet`] (CIFAR and ImageNet ResNets), [`preact_resnet`],
+//!   `wide_resnet` (built from pre-activation blocks), [`pyramidnet`].
 //! - [`class_activation_map`]: Zhou et al. 2016 CAM at input resolution.
 //! - [`num_trainable_params`]: the papers' parameter count.
-//! - How every model applies its layers, each through a burn backend extension with its own
-//!   CPU (flex) kernels and autodiff node, burn's kernels on other backends
-//!   (`docs/models.md`, "How the models run"): [`conv2d`] ([`GemmConv`]: im2col + GEMM),
-//!   [`batch_norm`] and [`batch_norm_relu`] ([`FusedBatchNorm`]: two passes each way),
-//!   [`add_relu`] ([`AddRelu`]: a post-activation block's end).
 //!
-//! One file per family: [`resnet`] (CIFAR and ImageNet ResNets), [`preact_resnet`],
-//! `wide_resnet` (built from pre-activation blocks), [`pyramidnet`].
+//! [`kernels`]: how the models run. Every model applies its layers through a burn backend
+//! extension with its own CPU (flex) kernels and autodiff node, burn's kernels on other
+//! backends (`docs/models.md`, "How the models run"):
+//!
+//! - [`conv2d`] ([`GemmConv`]: im2col + GEMM);
+//! - [`batch_norm()`] and [`batch_norm_relu`] ([`FusedBatchNorm`]: two passes each way);
+//! - [`add_relu`] ([`AddRelu`]: a post-activation block's end).
+
+#![deny(unsafe_code)]
 
 mod architecture;
-pub mod batch_norm;
 mod cam;
 mod config;
-pub mod conv;
-mod flex_slices;
 mod layers;
 mod model;
 mod params;
 pub mod preact_resnet;
 pub mod pyramidnet;
-pub mod residual;
 pub mod resnet;
-mod uninit;
 mod wide_resnet;
 
+pub mod kernels;
+
 pub use architecture::{Architecture, ArchitectureError, ResNetDepth};
-pub use batch_norm::{FusedBatchNorm, batch_norm, batch_norm_relu};
 pub use cam::{class_activation_map, class_activation_map_from_features};
 pub use config::{ModelConfig, ModelError};
-pub use conv::{GemmConv, conv2d};
 pub use layers::ClassifierHead;
 pub use model::Model;
 pub use params::num_trainable_params;
-pub use residual::{AddRelu, add_relu};
+
+pub use kernels::{
+    AddRelu, FusedBatchNorm, GemmConv, add_relu, batch_norm, batch_norm_relu, conv2d,
+};

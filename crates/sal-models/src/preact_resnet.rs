@@ -15,8 +15,7 @@
 //! kuangliu's file (no SalfMix code was released).
 
 use crate::architecture::ResNetDepth;
-use crate::batch_norm::batch_norm_relu;
-use crate::conv::conv2d;
+use crate::kernels::{batch_norm_relu, conv2d};
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;

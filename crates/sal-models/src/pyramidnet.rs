@@ -17,8 +17,7 @@
 //! 0, the classifier PyTorch's default. With `base_width` w the stem has w channels and the
 //! widths grow from w to w + alpha.
 
-use crate::batch_norm::{batch_norm, batch_norm_relu};
-use crate::conv::conv2d;
+use crate::kernels::{batch_norm, batch_norm_relu, conv2d};
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
 use burn::nn::BatchNorm;

@@ -14,10 +14,8 @@
 //! the stride or the channel count changes (torchvision's `downsample`, kuangliu's `shortcut`).
 
 use crate::architecture::ResNetDepth;
-use crate::batch_norm::{batch_norm, batch_norm_relu};
-use crate::conv::conv2d;
+use crate::kernels::{add_relu, batch_norm, batch_norm_relu, conv2d};
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
-use crate::residual::add_relu;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};

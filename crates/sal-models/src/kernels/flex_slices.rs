@@ -1,5 +1,5 @@
-//! Flex tensors as plain `f32` slices, for the CPU kernels of [`crate::conv`],
-//! [`crate::batch_norm`] and [`crate::residual`]: borrowing is zero-copy for a contiguous
+//! Flex tensors as plain `f32` slices, for the CPU kernels of [`super::conv`],
+//! [`super::batch_norm`] and [`super::residual`]: borrowing is zero-copy for a contiguous
 //! tensor, and a `Vec<f32>` becomes a tensor without a copy.
 
 use burn::backend::flex::FlexTensor;

@@ -1,7 +1,7 @@
 //! `relu(residual + shortcut)`, the end of every post-activation residual block, as one op:
 //! one parallel pass forward and one backward on flex, where burn-flex runs the add and the
 //! ReLU as separate passes (its ReLU on one thread). Other backends keep burn's two operations
-//! (the trait's default bodies). Same structure as [`crate::conv`].
+//! (the trait's default bodies). Same structure as [`super::conv`].
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -13,10 +13,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::Tensor;
 
-use crate::flex_slices::{contiguous, f32s, tensor};
+use crate::kernels::flex_slices::{contiguous, f32s, tensor};
 use rayon::prelude::*;
 
-use crate::uninit::{assume_init, uninit};
+use crate::kernels::uninit::{assume_init, uninit};
 
 /// `relu(lhs + rhs)` through [`AddRelu`].
 pub fn add_relu(lhs: Tensor<4>, rhs: Tensor<4>) -> Tensor<4> {
@@ -77,6 +77,7 @@ fn zip_map(
     let (a, b) = (contiguous(a), contiguous(b));
     let (a, b) = (f32s(&a), f32s(&b));
     let mut out = uninit(a.len());
+    assert_eq!(b.len(), a.len(), "operand lengths");
     out.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
         .for_each(|(out, (a, b))| {
@@ -84,7 +85,8 @@ fn zip_map(
                 out.write(f(*a, *b));
             }
         });
-    // SAFETY: the chunks cover `out` and each is written whole.
+    // SAFETY: `a` and `b` are as long as `out` (`uninit(a.len())` and the assert above), so
+    // the zipped chunks cover `out`, and each is written whole.
     tensor(unsafe { assume_init(out) }, shape)
 }
 

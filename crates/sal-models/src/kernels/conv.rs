@@ -1,17 +1,19 @@
 //! The models' convolutions: burn's `Conv2d` parameters, run through [`GemmConv`], a backend
 //! extension whose flex implementation lowers forward and backward to im2col + GEMM
-//! ([`im2col`]) instead of burn-flex's own paths.
+//! (`im2col`) instead of burn-flex's own paths.
 //!
 //! Why: on the CPU backend burn-flex 0.22's convolution backward (weight gradient as a
 //! convolution with the output gradient as kernel, input gradient as a transposed convolution)
-//! took ~3x PyTorch's time and made CIFAR ResNet-18 training 0.38x PyTorch's speed
-//! (docs/benchmarks.md, Models). Every other backend (wgpu, CUDA) keeps burn's own kernels: the
-//! trait's default bodies are burn's `conv2d` and its two backward functions.
+//! was far slower than PyTorch's and dominated a CIFAR ResNet-18 training step
+//! (`docs/benchmarks.md`, Models, has the measurements). Every other backend (wgpu, CUDA) keeps
+//! burn's own kernels: the trait's default bodies are burn's `conv2d` and its two backward
+//! functions.
 //!
 //! The autodiff implementation records one node per convolution whose backward calls the
 //! extension's two gradient functions on the inner backend, like burn-autodiff's own `conv2d`
 //! node (it checkpoints the input and the weight; the column matrix is rebuilt, not stored).
 
+#[allow(unsafe_code)] // the GEMM call and uninitialised outputs
 mod im2col;
 
 use burn::backend::autodiff::NodeId;
@@ -27,7 +29,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
-use crate::flex_slices::{contiguous, f32s, tensor};
+use crate::kernels::flex_slices::{contiguous, f32s, tensor};
 
 use im2col::ConvGeometry;
 
@@ -342,6 +344,58 @@ mod tests {
     #[test]
     fn gradients_match_burns_conv2d() {
         assert_gradients_match(&Device::flex().autodiff());
+    }
+
+    /// `conv2d` and its two gradients called from many rayon tasks at once (each with its own
+    /// graph) equal the same calls made one after another: a thread waiting inside one
+    /// convolution's parallel GEMM may run another task's convolution.
+    #[test]
+    fn convolutions_run_from_many_rayon_tasks_at_once() {
+        use burn::module::Param;
+        use burn::tensor::TensorData;
+        use rayon::prelude::*;
+
+        let device = Device::flex().autodiff();
+        let padding = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        let data = |shape: [usize; 4]| {
+            Tensor::<4>::random(shape, Distribution::Default, &device).into_data()
+        };
+        let (x, weight, r) = (
+            data([1, 64, 32, 32]),
+            data([64, 64, 3, 3]),
+            data([1, 64, 32, 32]),
+        );
+        let run = || {
+            let mut conv = make_conv(64, 64, 3, 1, &padding, &device);
+            conv.weight = Param::from_tensor(Tensor::from_data(weight.clone(), &device));
+            let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
+            let y = conv2d(&conv, x.clone());
+            let r = Tensor::<4>::from_data(r.clone(), &device);
+            let grads = (y.clone() * r).sum().backward();
+            let values = |t: TensorData| t.try_to_vec::<f32>().expect("f32 values");
+            [
+                values(y.into_data()),
+                values(x.grad(&grads).expect("input gradient").into_data()),
+                values(
+                    conv.weight
+                        .val()
+                        .grad(&grads)
+                        .expect("weight gradient")
+                        .into_data(),
+                ),
+            ]
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(8)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let want = run();
+            for _ in 0..16 {
+                let got: Vec<_> = (0..16).into_par_iter().map(|_| run()).collect();
+                assert!(got.iter().all(|got| got == &want));
+            }
+        });
     }
 
     /// On wgpu the extension's default bodies (burn's own kernels) run under the same

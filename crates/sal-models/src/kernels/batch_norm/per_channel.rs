@@ -3,13 +3,15 @@
 //!
 //! burn-backend's generic batch norm, which flex 0.22 uses, transposes the input to reduce per
 //! channel and makes five to eight elementwise passes forward and backward, most of them on
-//! one thread below flex's parallel threshold; it took 2x PyTorch's time in CIFAR ResNet-18
-//! (docs/benchmarks.md). The maths is the standard one (Ioffe & Szegedy 2015, Algorithm 1 and
-//! its backward), with the biased batch variance burn returns for the running statistics.
+//! one thread below flex's parallel threshold, well behind PyTorch's in CIFAR ResNet-18
+//! (`docs/benchmarks.md`, Models, has the measurements). The maths is the standard one (Ioffe &
+//! Szegedy 2015, Algorithm 1 and its backward), with the biased batch variance burn returns for
+//! the running statistics.
 
 use rayon::prelude::*;
 
-use crate::uninit::{assume_init, uninit};
+use super::Activation;
+use crate::kernels::uninit::{assume_init, uninit};
 
 /// `[batch, channels, pixels per channel plane]`.
 #[derive(Clone, Copy, Debug)]
@@ -61,10 +63,17 @@ fn plane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) 
     total
 }
 
-/// `y = x·scale[c] + shift[c]` (then `max(y, 0)` with `relu`) into a fresh buffer, in parallel
-/// over samples.
-fn per_channel_affine(p: Planes, x: &[f32], scale: &[f32], shift: &[f32], relu: bool) -> Vec<f32> {
+/// `y = x·scale[c] + shift[c]`, then the activation, into a fresh buffer, in parallel over
+/// samples.
+fn per_channel_affine(
+    p: Planes,
+    x: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    activation: Activation,
+) -> Vec<f32> {
     let mut y = uninit(p.len());
+    assert_eq!(x.len(), y.len(), "batch norm input length");
     y.par_chunks_mut(p.channels * p.pixels)
         .zip(x.par_chunks(p.channels * p.pixels))
         .for_each(|(y, x)| {
@@ -72,30 +81,32 @@ fn per_channel_affine(p: Planes, x: &[f32], scale: &[f32], shift: &[f32], relu: 
             for (c, (y, x)) in planes.enumerate() {
                 let (a, b) = (scale[c], shift[c]);
                 // Two loops rather than a branch per element, so both vectorise.
-                if relu {
-                    y.iter_mut()
+                match activation {
+                    Activation::Relu => y
+                        .iter_mut()
                         .zip(x)
-                        .for_each(|(y, x)| _ = y.write((x * a + b).max(0.0)));
-                } else {
-                    y.iter_mut()
+                        .for_each(|(y, x)| _ = y.write((x * a + b).max(0.0))),
+                    Activation::Identity => y
+                        .iter_mut()
                         .zip(x)
-                        .for_each(|(y, x)| _ = y.write(x * a + b));
+                        .for_each(|(y, x)| _ = y.write(x * a + b)),
                 }
             }
         });
-    // SAFETY: the samples' chunks cover `y`, and each chunk's planes are written whole.
+    // SAFETY: `x` is as long as `y` (the assert above), so the zipped sample chunks cover `y`;
+    // each chunk splits into whole `pixels`-long planes, each written whole.
     unsafe { assume_init(y) }
 }
 
-/// Training-mode forward: `(output, mean, biased variance)`; `relu` applies `max(·, 0)` to
-/// the output in the same pass.
+/// Training-mode forward: `(output, mean, biased variance)`, the activation applied to the
+/// output in the same pass.
 pub(crate) fn forward_train(
     p: Planes,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
-    relu: bool,
+    activation: Activation,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), p.len(), "batch norm input length");
     // Two passes per channel (mean, then squared deviations): the one-pass E[x²] - E[x]²
@@ -113,12 +124,12 @@ pub(crate) fn forward_train(
         .collect();
     let mean: Vec<f32> = stats.iter().map(|s| s.0 as f32).collect();
     let var: Vec<f32> = stats.iter().map(|s| s.1 as f32).collect();
-    let y = forward(p, x, gamma, beta, &mean, &var, epsilon, relu);
+    let y = forward(p, x, gamma, beta, &mean, &var, epsilon, activation);
     (y, mean, var)
 }
 
 /// `gamma · (x - mean) / sqrt(var + eps) + beta` with given statistics (inference, or the
-/// second half of the training forward), then `max(·, 0)` with `relu`.
+/// second half of the training forward), then the activation.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     p: Planes,
@@ -128,7 +139,7 @@ pub(crate) fn forward(
     mean: &[f32],
     var: &[f32],
     epsilon: f64,
-    relu: bool,
+    activation: Activation,
 ) -> Vec<f32> {
     assert_eq!(x.len(), p.len(), "batch norm input length");
     let (scale, shift): (Vec<f32>, Vec<f32>) = (0..p.channels)
@@ -140,7 +151,7 @@ pub(crate) fn forward(
             )
         })
         .unzip();
-    per_channel_affine(p, x, &scale, &shift, relu)
+    per_channel_affine(p, x, &scale, &shift, activation)
 }
 
 /// Gradients of [`forward_train`]: `(dx, dgamma, dbeta)`. `relu_output` is the forward's
@@ -160,17 +171,18 @@ pub(crate) fn backward(
     dy: &[f32],
     relu_output: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), p.len(), "batch norm input length");
-    assert_eq!(dy.len(), p.len(), "batch norm output-gradient length");
     // Without the ReLU the mask reads dy itself and keeps everything.
-    let (mask, relu) = match relu_output {
-        Some(y) => {
-            assert_eq!(y.len(), p.len(), "batch norm output length");
-            (y, true)
-        }
-        None => (dy, false),
+    let (mask, activation) = match relu_output {
+        Some(y) => (y, Activation::Relu),
+        None => (dy, Activation::Identity),
     };
-    let gate = move |g: f32, y: f32| if !relu || y > 0.0 { g } else { 0.0 };
+    let gate = move |g: f32, y: f32| {
+        if activation == Activation::Identity || y > 0.0 {
+            g
+        } else {
+            0.0
+        }
+    };
     let sums: Vec<(f64, f64)> = (0..p.channels)
         .into_par_iter()
         .map(|c| {
@@ -206,6 +218,9 @@ pub(crate) fn backward(
         k_1.push((-a * sum_g / m - kx * f64::from(mean[c])) as f32);
     }
     let mut dx = uninit(p.len());
+    assert_eq!(x.len(), dx.len(), "batch norm input length");
+    assert_eq!(dy.len(), dx.len(), "batch norm output-gradient length");
+    assert_eq!(mask.len(), dx.len(), "batch norm output length");
     let sample = p.channels * p.pixels;
     dx.par_chunks_mut(sample)
         .zip(
@@ -226,7 +241,9 @@ pub(crate) fn backward(
                 }
             }
         });
-    // SAFETY: the samples' chunks cover `dx`, and each chunk's planes are written whole.
+    // SAFETY: `x`, `dy` and `mask` are as long as `dx` (the asserts above), so the zipped
+    // sample chunks cover `dx`; each chunk splits into whole `pixels`-long planes, each written
+    // whole.
     (unsafe { assume_init(dx) }, dgamma, dbeta)
 }
 
@@ -256,7 +273,7 @@ mod tests {
         // A large offset: the two-pass variance must not cancel.
         let x = values(p.len(), 1, 100.0);
         let (gamma, beta) = (vec![1.5, -0.5], vec![0.25, 2.0]);
-        let (y, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5, false);
+        let (y, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5, Activation::Identity);
         for c in 0..2 {
             let xs: Vec<f64> = p.channel(&x, c).flatten().map(|&v| f64::from(v)).collect();
             let mu = xs.iter().sum::<f64>() / 15.0;
@@ -279,6 +296,11 @@ mod tests {
     #[test]
     fn backward_matches_finite_differences() {
         for relu in [false, true] {
+            let activation = if relu {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            };
             let p = Planes {
                 batch: 2,
                 channels: 2,
@@ -289,13 +311,13 @@ mod tests {
             let gamma = vec![1.3f32, 0.7];
             let beta = vec![0.1f32, -0.2];
             let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
-                let (y, _, _) = forward_train(p, x, gamma, beta, 1e-5, relu);
+                let (y, _, _) = forward_train(p, x, gamma, beta, 1e-5, activation);
                 y.iter()
                     .zip(&r)
                     .map(|(a, b)| f64::from(*a) * f64::from(*b))
                     .sum()
             };
-            let (y, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5, relu);
+            let (y, mean, var) = forward_train(p, &x, &gamma, &beta, 1e-5, activation);
             assert_eq!(relu, y.iter().all(|&v| v >= 0.0), "relu {relu}");
             let relu_output = relu.then_some(y.as_slice());
             let (dx, dgamma, dbeta) = backward(p, &x, &gamma, &mean, &var, 1e-5, &r, relu_output);

@@ -1,9 +1,10 @@
 //! The models' batch norms: burn's `BatchNorm` module (its parameters, running statistics and
 //! train/inference switch, unchanged), computed through [`FusedBatchNorm`], a backend extension
-//! whose flex implementation makes two passes each way ([`per_channel`]) instead of burn's
+//! whose flex implementation makes two passes each way (`per_channel`) instead of burn's
 //! generic transposes and elementwise chains. Other backends keep burn's operations (the
-//! trait's default bodies). Same role and structure as [`crate::conv`].
+//! trait's default bodies). Same role and structure as [`super::conv`].
 
+#[allow(unsafe_code)] // uninitialised outputs
 mod per_channel;
 
 use burn::backend::autodiff::NodeId;
@@ -12,13 +13,13 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ActivationOps, ModuleOps};
+use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 
-use crate::flex_slices::{contiguous, f32s, tensor};
+use crate::kernels::flex_slices::{contiguous, f32s, tensor};
 
 use per_channel::Planes;
 
@@ -26,16 +27,16 @@ use per_channel::Planes;
 /// when the device records gradients and the layer's training flag is on, running statistics
 /// otherwise), computed through [`FusedBatchNorm`].
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    apply(bn, x, false)
+    apply(bn, x, Activation::Identity)
 }
 
 /// `relu(bn.forward(x))` in one pass each way on flex (the pre-activation networks' and the
 /// post-activation blocks' first half).
 pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    apply(bn, x, true)
+    apply(bn, x, Activation::Relu)
 }
 
-fn apply(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+fn apply(bn: &BatchNorm, x: Tensor<4>, activation: Activation) -> Tensor<4> {
     let d = |t: Tensor<1>| t.into_dispatch();
     let device = x.device();
     if !(device.is_autodiff() && bn.training.is_enabled()) {
@@ -46,7 +47,7 @@ fn apply(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
             d(bn.running_mean.value().to_device(&device)),
             d(bn.running_var.value().to_device(&device)),
             bn.epsilon,
-            relu,
+            activation,
         ));
     }
     let (output, mean, variance) = Dispatch::fused_batch_norm_train(
@@ -54,7 +55,7 @@ fn apply(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
         d(bn.gamma.val()),
         d(bn.beta.val()),
         bn.epsilon,
-        relu,
+        activation,
     );
     let (mean, variance) = (
         Tensor::<1>::from_dispatch(mean),
@@ -75,13 +76,45 @@ fn apply(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     Tensor::from_dispatch(output)
 }
 
+/// What [`FusedBatchNorm`] applies to the normalised values, in the same pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Nothing: the batch norm's output as is.
+    Identity,
+    /// `max(·, 0)`.
+    Relu,
+}
+
+impl Activation {
+    /// The activation of `y` by burn's operation on `B`.
+    fn apply<B: Backend>(self, y: FloatTensor<B>) -> FloatTensor<B> {
+        match self {
+            Self::Identity => y,
+            Self::Relu => B::relu(y),
+        }
+    }
+
+    /// The gradient reaching the activation's input, by burn's operation on `B`: `output_grad`
+    /// where `output` (the activation's output) is positive for the ReLU.
+    fn backward<B: Backend>(
+        self,
+        output: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        match self {
+            Self::Identity => output_grad,
+            Self::Relu => B::relu_backward(output, output_grad),
+        }
+    }
+}
+
 /// Batch norm with given statistics, and the training-mode forward and backward, each with an
-/// optional ReLU on the output, as one backend extension (flex replaces all three; the
+/// [`Activation`] on the output, as one backend extension (flex replaces all three; the
 /// defaults are burn's operations).
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait FusedBatchNorm: Backend {
-    /// `gamma · (x - mean) / sqrt(variance + epsilon) + beta`, per channel (axis 1), then
-    /// `max(·, 0)` with `relu`.
+    /// `gamma · (x - mean) / sqrt(variance + epsilon) + beta`, per channel (axis 1), then the
+    /// activation.
     fn fused_batch_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -89,33 +122,28 @@ pub trait FusedBatchNorm: Backend {
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
-        relu: bool,
+        activation: Activation,
     ) -> FloatTensor<Self> {
-        let y = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
-        if relu { Self::relu(y) } else { y }
+        activation.apply::<Self>(Self::batch_norm(x, gamma, beta, mean, variance, epsilon))
     }
 
-    /// Normalises with the batch's statistics (then `max(·, 0)` with `relu`):
+    /// Normalises with the batch's statistics, then the activation:
     /// `(output, mean, biased variance)`.
     fn fused_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
-        relu: bool,
+        activation: Activation,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let result = Self::batch_norm_train(x, gamma, beta, epsilon);
-        let output = if relu {
-            Self::relu(result.output)
-        } else {
-            result.output
-        };
+        let output = activation.apply::<Self>(result.output);
         (output, result.mean, result.variance)
     }
 
     /// Gradients of [`FusedBatchNorm::fused_batch_norm_train`] with respect to `(x, gamma,
-    /// beta)`. With `relu`, `output` is the forward's output (the ReLU's mask); without, it is
-    /// not read.
+    /// beta)`. With [`Activation::Relu`], `output` is the forward's output (the ReLU's mask);
+    /// with [`Activation::Identity`] it is not read.
     #[allow(clippy::too_many_arguments)]
     fn fused_batch_norm_train_backward(
         x: FloatTensor<Self>,
@@ -125,13 +153,9 @@ pub trait FusedBatchNorm: Backend {
         epsilon: f64,
         output_grad: FloatTensor<Self>,
         output: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let output_grad = if relu {
-            Self::relu_backward(output, output_grad)
-        } else {
-            output_grad
-        };
+        let output_grad = activation.backward::<Self>(output, output_grad);
         let grads = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
         (grads.x_grad, grads.gamma_grad, grads.beta_grad)
     }
@@ -148,16 +172,16 @@ impl FusedBatchNorm for Flex {
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
-        relu: bool,
+        activation: Activation,
     ) -> FlexTensor {
         let Some(p) = planes(&x, &[&gamma, &beta, &mean, &variance]) else {
             let y = Flex::batch_norm(x, gamma, beta, mean, variance, epsilon);
-            return if relu { Flex::relu(y) } else { y };
+            return activation.apply::<Flex>(y);
         };
         let shape = x.shape();
         let [x, gamma, beta, mean, variance] = [x, gamma, beta, mean, variance].map(contiguous);
         let [x, gamma, beta, mean, variance] = [&x, &gamma, &beta, &mean, &variance].map(f32s);
-        let y = per_channel::forward(p, x, gamma, beta, mean, variance, epsilon, relu);
+        let y = per_channel::forward(p, x, gamma, beta, mean, variance, epsilon, activation);
         tensor(y, shape)
     }
 
@@ -166,21 +190,17 @@ impl FusedBatchNorm for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
-        relu: bool,
+        activation: Activation,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let Some(p) = planes(&x, &[&gamma, &beta]) else {
             let result = Flex::batch_norm_train(x, gamma, beta, epsilon);
-            let output = if relu {
-                Flex::relu(result.output)
-            } else {
-                result.output
-            };
+            let output = activation.apply::<Flex>(result.output);
             return (output, result.mean, result.variance);
         };
         let shape = x.shape();
         let [x, gamma, beta] = [x, gamma, beta].map(contiguous);
         let [x, gamma, beta] = [&x, &gamma, &beta].map(f32s);
-        let (y, mean, var) = per_channel::forward_train(p, x, gamma, beta, epsilon, relu);
+        let (y, mean, var) = per_channel::forward_train(p, x, gamma, beta, epsilon, activation);
         let vector = |v: Vec<f32>| tensor(v, [p.channels]);
         (tensor(y, shape), vector(mean), vector(var))
     }
@@ -193,17 +213,14 @@ impl FusedBatchNorm for Flex {
         epsilon: f64,
         output_grad: FlexTensor,
         output: FlexTensor,
-        relu: bool,
+        activation: Activation,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let relu = activation == Activation::Relu;
         let fits = |t: &FlexTensor| t.shape() == x.shape() && t.dtype() == DType::F32;
         let tensors_fit = fits(&output_grad) && (!relu || fits(&output));
         let planes = planes(&x, &[&gamma, &mean, &variance]).filter(|_| tensors_fit);
         let Some(p) = planes else {
-            let output_grad = if relu {
-                Flex::relu_backward(output, output_grad)
-            } else {
-                output_grad
-            };
+            let output_grad = activation.backward::<Flex>(output, output_grad);
             let grads =
                 Flex::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
             return (grads.x_grad, grads.gamma_grad, grads.beta_grad);
@@ -245,7 +262,7 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
-        relu: bool,
+        activation: Activation,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         // As burn-autodiff's own batch_norm_train node: the input and gamma are checkpointed,
         // the batch statistics ride along in the state, and they come back untracked. With the
@@ -261,7 +278,7 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
                 gamma.into_primitive(),
                 beta.into_primitive(),
             );
-            B::fused_batch_norm_train(x, gamma, beta, epsilon, relu)
+            B::fused_batch_norm_train(x, gamma, beta, epsilon, activation)
         };
         let (output, mean, variance) = match prep {
             OpsKind::Tracked(mut prep) => {
@@ -273,7 +290,7 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
                     mean: mean.clone(),
                     variance: variance.clone(),
                     epsilon,
-                    relu_output: relu.then(|| y.clone()),
+                    relu_output: (activation == Activation::Relu).then(|| y.clone()),
                 };
                 (prep.finish(state, y), mean, variance)
             }
@@ -320,11 +337,13 @@ impl<B: Backend + FusedBatchNorm> Backward<B, 3> for FusedBatchNormBackward {
         let s = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(s.x);
         let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(s.gamma);
-        let relu = s.relu_output.is_some();
-        // Without the ReLU the output is not read; the gradient stands in for it.
-        let output = s.relu_output.unwrap_or_else(|| grad.clone());
+        let (activation, output) = match s.relu_output {
+            Some(output) => (Activation::Relu, output),
+            // Without the ReLU the output is not read; the gradient stands in for it.
+            None => (Activation::Identity, grad.clone()),
+        };
         let (dx, dgamma, dbeta) = B::fused_batch_norm_train_backward(
-            x, gamma, s.mean, s.variance, s.epsilon, grad, output, relu,
+            x, gamma, s.mean, s.variance, s.epsilon, grad, output, activation,
         );
         for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
             if let Some(node) = node {

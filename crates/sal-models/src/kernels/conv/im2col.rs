@@ -3,8 +3,8 @@
 //!
 //! Why this exists: burn-flex 0.22 computes a convolution's weight gradient as a convolution of
 //! the transposed input with the output gradient as the kernel, and its input gradient through
-//! a transposed convolution; for CIFAR ResNet-18 both ran ~3x slower than PyTorch
-//! (docs/benchmarks.md, "Where burn's time goes"). Here every pass is the textbook lowering
+//! a transposed convolution, both far slower than PyTorch's for CIFAR ResNet-18
+//! (`docs/benchmarks.md`, Models, has the measurements). Here every pass is the textbook lowering
 //! (Chellapilla et al. 2006, the layout of Caffe and PyTorch's slow path):
 //!
 //! - forward:        `Y[:, b]  = W · col(X[b])`            `[C_out, K] x [K, cols]`
@@ -18,12 +18,12 @@
 //! parallel instead. The column matrix is rebuilt in the backward pass rather than stored:
 //! a copy costs far less than the GEMM it feeds and saves hundreds of MB per layer.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::uninit::{assume_init, uninit, zeroed};
+use crate::kernels::uninit::{assume_init, uninit, zeroed};
 
 /// Shape of one convolution: NCHW input, OIHW weight, no groups, no dilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,18 +115,22 @@ impl Plan {
 thread_local! {
     /// Per-thread scratch (column matrix, gathered output gradient), reused across calls so
     /// the hot loop does not page-fault fresh `mmap`ed buffers in every layer.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: Cell<(Vec<f32>, Vec<f32>)> = const { Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// Runs `f` with this thread's two scratch buffers resized to `a` and `b` elements.
+///
+/// The buffers are taken out of the thread-local for the duration, not borrowed: `f` may wait
+/// in a GEMM running on rayon, and a waiting rayon thread runs other tasks, possibly another
+/// convolution that wants this thread's scratch too. That one finds the slot empty and works
+/// on fresh buffers; whichever call finishes last leaves its buffers for the next.
 fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| {
-        let mut guard = cell.borrow_mut();
-        let (first, second) = &mut *guard;
-        first.resize(a, 0.0);
-        second.resize(b, 0.0);
-        f(&mut first[..a], &mut second[..b])
-    })
+    let (mut first, mut second) = SCRATCH.take();
+    first.resize(a, 0.0);
+    second.resize(b, 0.0);
+    let result = f(&mut first[..a], &mut second[..b]);
+    SCRATCH.set((first, second));
+    result
 }
 
 /// One factor of a GEMM: a slice read as a row-major matrix, or as the transpose of one.
@@ -166,57 +170,39 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, `dst` row-major and contiguous.
+/// Where a GEMM puts its `m x n` product (row-major, contiguous), and what it does with the
+/// values there.
+enum Destination<'a> {
+    /// Replaces them, without reading them.
+    Overwrite(&'a mut [f32]),
+    /// Adds the product to them.
+    Accumulate(&'a mut [f32]),
+    /// Writes every one of these uninitialised slots, without reading them.
+    Uninit(&'a mut [MaybeUninit<f32>]),
+}
+
+/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, or `+=` into [`Destination::Accumulate`].
 fn matmul(
-    dims: [usize; 3],
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: Operand,
-    rhs: Operand,
-    parallelism: gemm::Parallelism,
-) {
-    assert!(dst.len() >= dims[0] * dims[1], "gemm destination too small");
-    // SAFETY: `dst` is initialised and holds the m x n destination.
-    unsafe { gemm_into(dims, dst.as_mut_ptr(), accumulate, lhs, rhs, parallelism) }
-}
-
-/// `dst[m, n] = lhs[m, k] · rhs[k, n]` into uninitialised slots, all of which it writes.
-fn matmul_uninit(
-    dims: [usize; 3],
-    dst: &mut [MaybeUninit<f32>],
-    lhs: Operand,
-    rhs: Operand,
-    parallelism: gemm::Parallelism,
-) {
-    assert!(dst.len() >= dims[0] * dims[1], "gemm destination too small");
-    assert!(
-        dims[2] > 0,
-        "an empty product would leave the destination unwritten"
-    );
-    // SAFETY: `dst` holds the m x n destination; without `accumulate` gemm only writes it.
-    unsafe {
-        gemm_into(
-            dims,
-            dst.as_mut_ptr().cast::<f32>(),
-            false,
-            lhs,
-            rhs,
-            parallelism,
-        )
-    }
-}
-
-/// # Safety
-/// `dst` must be valid for writes of `m·n` row-major elements (and reads, with `accumulate`,
-/// where they must be initialised), not aliasing the operands.
-unsafe fn gemm_into(
     [m, n, k]: [usize; 3],
-    dst: *mut f32,
-    accumulate: bool,
+    dst: Destination,
     lhs: Operand,
     rhs: Operand,
     parallelism: gemm::Parallelism,
 ) {
+    let (dst, dst_len, read_dst) = match dst {
+        Destination::Overwrite(dst) => (dst.as_mut_ptr(), dst.len(), false),
+        Destination::Accumulate(dst) => (dst.as_mut_ptr(), dst.len(), true),
+        Destination::Uninit(dst) => {
+            // Exactly m x n slots and a non-empty product: the caller reads them all as written.
+            assert_eq!(dst.len(), m * n, "gemm destination length");
+            assert!(
+                k > 0,
+                "an empty product would leave the destination unwritten"
+            );
+            (dst.as_mut_ptr().cast::<f32>(), dst.len(), false)
+        }
+    };
+    assert!(dst_len >= m * n, "gemm destination too small");
     let (lhs_cs, lhs_rs) = lhs.strides();
     let (rhs_cs, rhs_rs) = rhs.strides();
     // Bounds of the strided operands, so the call below cannot read past them.
@@ -225,8 +211,18 @@ unsafe fn gemm_into(
     };
     assert!(m == 0 || k == 0 || last(m, k, (lhs_cs, lhs_rs)) < lhs.data.len());
     assert!(k == 0 || n == 0 || last(k, n, (rhs_cs, rhs_rs)) < rhs.data.len());
-    // SAFETY: the asserts keep every operand index inside its slice; the caller vouches for
-    // `dst`.
+    // gemm computes `dst := alpha·dst + beta·lhs·rhs`; with `read_dst` false it sets alpha to
+    // zero and never reads `dst` (for `k = 0` it writes zeros). That is a fact of the pinned
+    // gemm 0.19.0 (the workspace pins `=0.19.0`, also because burn-flex uses that version), and
+    // what lets `Overwrite` and `Uninit` hand it stale or uninitialised slots. A new gemm
+    // version must keep it: `gemm_never_reads_a_destination_it_overwrites` checks.
+    //
+    // SAFETY: every index the call touches is inside a slice: `dst` is row-major `m x n`
+    // (column stride 1, row stride n), within `dst_len >= m·n` (the assert above); the
+    // operands' last elements are inside `lhs.data` and `rhs.data` (the two `last(..)`
+    // asserts). `dst` is a `&mut` borrow, so it aliases neither operand. gemm reads `dst` only
+    // for `Accumulate`, whose slice is initialised `f32`s; `MaybeUninit<f32>` has `f32`'s
+    // layout, so the `Uninit` cast is a valid `f32` pointer.
     unsafe {
         gemm::gemm(
             m,
@@ -235,7 +231,7 @@ unsafe fn gemm_into(
             dst,
             1,
             n as isize,
-            accumulate,
+            read_dst,
             lhs.data.as_ptr(),
             lhs_cs,
             lhs_rs,
@@ -406,6 +402,10 @@ fn scatter_channels_major(
 ) {
     let pixels = g.out_pixels();
     let cols = samples * pixels;
+    // Source and destination hold the same `C_out·samples·P` values, so every slot of
+    // `y_block` is written (the caller reads it as initialised).
+    assert_eq!(src.len(), g.c_out * cols, "gathered output length");
+    assert_eq!(y_block.len(), src.len(), "output block length");
     for (co, row) in src.chunks_exact(cols).enumerate() {
         for (sample, part) in row.chunks_exact(pixels).enumerate() {
             y_block[(sample * g.c_out + co) * pixels..][..pixels].write_copy_of_slice(part);
@@ -452,14 +452,18 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             let dims = [g.c_out, cols, k];
             if single {
                 // One sample: its [C_out, P] output planes are the GEMM's destination as is.
-                matmul_uninit(dims, y_block, weight, col, plan.gemm_parallelism());
+                let dst = Destination::Uninit(y_block);
+                matmul(dims, dst, weight, col, plan.gemm_parallelism());
             } else {
-                matmul(dims, out, false, weight, col, plan.gemm_parallelism());
+                let dst = Destination::Overwrite(&mut *out);
+                matmul(dims, dst, weight, col, plan.gemm_parallelism());
                 scatter_channels_major(g, out, range.1 - range.0, y_block);
             }
         });
     });
-    // SAFETY: the blocks partition `y`, and each block's GEMM or scatter writes all of it.
+    // SAFETY: `for_each_block` hands out chunks that cover `y`, and each is written whole:
+    // by the `Destination::Uninit` GEMM, which asserts the block is exactly its `m·n` slots,
+    // or by `scatter_channels_major`, which asserts the block is as long as its source.
     unsafe { assume_init(y) }
 }
 
@@ -478,8 +482,7 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
             let dy_block = dy_block(g, dy, range, scratch);
             matmul(
                 [k, cols, g.c_out],
-                dcol,
-                false,
+                Destination::Overwrite(&mut *dcol),
                 Operand::transpose_of(weight, k),
                 Operand::rows(dy_block, cols),
                 plan.gemm_parallelism(),
@@ -489,7 +492,8 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
             col2im(g, dcol, samples, zeroed(dx_block));
         });
     });
-    // SAFETY: the blocks partition `dx` and `zeroed` writes each block whole.
+    // SAFETY: `for_each_block` hands out chunks that cover `dx`, and `zeroed` writes each
+    // whole, whatever its length (`col2im` then only adds).
     unsafe { assume_init(dx) }
 }
 
@@ -499,9 +503,10 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
     let plan = Plan::new(g);
     let (k, pixels) = (g.k(), g.out_pixels());
-    // Computed transposed, `dW^T[K, C_out] = col · dY_blockᵀ`: gemm 0.19 runs this shape (tall
-    // row-major destination) at ~155 GFLOP/s on one core where `dY_block · colᵀ` ran at ~85.
-    // Blocks are summed into one partial per worker; the partials are added and transposed.
+    // Computed transposed, `dW^T[K, C_out] = col · dY_blockᵀ`: this shape (tall row-major
+    // destination) is the one gemm 0.19 runs fastest, well ahead of `dY_block · colᵀ`
+    // (`docs/benchmarks.md`, Models, has the measurements). Blocks are summed into one partial
+    // per worker; the partials are added and transposed.
     let accumulate_blocks = |blocks: std::ops::Range<usize>, dw_t: &mut [f32]| {
         for (i, index) in blocks.enumerate() {
             let range = plan.range(index, g.batch);
@@ -510,10 +515,15 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             with_scratch(k * cols, dy_scratch_len(g, samples), |col, scratch| {
                 im2col(g, x, range, col);
                 let dy_block = dy_block(g, dy, range, scratch);
+                // The first block replaces the partial's zeros, the others add to it.
+                let dst = if i == 0 {
+                    Destination::Overwrite(&mut *dw_t)
+                } else {
+                    Destination::Accumulate(&mut *dw_t)
+                };
                 matmul(
                     [k, g.c_out, cols],
-                    dw_t,
-                    i > 0,
+                    dst,
                     Operand::rows(col, cols),
                     Operand::transpose_of(dy_block, cols),
                     plan.gemm_parallelism(),
@@ -551,13 +561,16 @@ fn sum_transposed(partials: &[Vec<f32>], rows: usize, cols: usize) -> Vec<f32> {
         .for_each(|(block, dst)| {
             let c0 = block * BLOCK;
             let width = dst.len() / rows;
+            // Whole output rows (`rows * cols` splits into them), so the loops write it all.
+            assert_eq!(dst.len(), width * rows, "whole output rows");
             for r in 0..rows {
                 for (i, c) in (c0..c0 + width).enumerate() {
                     dst[i * rows + r].write(partials.iter().map(|p| p[r * cols + c]).sum());
                 }
             }
         });
-    // SAFETY: block `b` holds rows `i·rows + r` for all `i < width`, `r < rows`: all of it.
+    // SAFETY: the chunks cover `dst`, and each is `width` whole output rows (the assert in
+    // the loop), whose slots `i·rows + r` for all `i < width`, `r < rows` the loops write.
     unsafe { assume_init(dst) }
 }
 
@@ -721,6 +734,140 @@ mod tests {
                 dw[i]
             );
         }
+    }
+
+    /// `lhs[m, k] · rhs[k, n]` of row-major matrices, summed in f64.
+    fn naive_product([m, n, k]: [usize; 3], lhs: &[f32], rhs: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for (i, row) in out.chunks_exact_mut(n).enumerate() {
+            for (j, out) in row.iter_mut().enumerate() {
+                let dot = (0..k).map(|d| f64::from(lhs[i * k + d]) * f64::from(rhs[d * n + j]));
+                *out = dot.sum::<f64>() as f32;
+            }
+        }
+        out
+    }
+
+    /// `matrix` (`[rows, cols]`, row-major) stored as its transpose.
+    fn transposed(matrix: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        (0..cols * rows)
+            .map(|i| matrix[(i % rows) * cols + i / rows])
+            .collect()
+    }
+
+    /// gemm 0.19 never reads a destination it overwrites (`matmul` relies on it for the
+    /// uninitialised output blocks): NaN there would leak into the product of any version that
+    /// read it, even scaled by 0. Also `Accumulate` adds to what is there. Shapes: tiny, odd
+    /// sizes around gemm's register tiles, and one large enough for gemm's own rayon threads;
+    /// operands plain and stored transposed, as the convolutions pass them.
+    #[test]
+    fn gemm_never_reads_a_destination_it_overwrites() {
+        use gemm::Parallelism;
+        let cases = [
+            ([3, 5, 7], Parallelism::None),
+            ([37, 300, 72], Parallelism::None),
+            ([64, 1024, 576], Parallelism::Rayon(0)),
+        ];
+        for (dims, parallelism) in cases {
+            let [m, n, k] = dims;
+            let (lhs, rhs) = (values(m * k, 8), values(k * n, 9));
+            let (lhs_t, rhs_t) = (transposed(&lhs, m, k), transposed(&rhs, k, n));
+            let want = naive_product(dims, &lhs, &rhs);
+            let operands = || {
+                [
+                    (Operand::rows(&lhs, k), Operand::rows(&rhs, n)),
+                    (
+                        Operand::transpose_of(&lhs_t, m),
+                        Operand::transpose_of(&rhs_t, k),
+                    ),
+                ]
+            };
+            for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
+                let what = format!("{dims:?}, layout {layout}");
+                let mut dst = vec![f32::NAN; m * n];
+                matmul(
+                    dims,
+                    Destination::Overwrite(&mut dst),
+                    lhs,
+                    rhs,
+                    parallelism,
+                );
+                assert!(
+                    dst.iter().all(|v| v.is_finite()),
+                    "{what}: overwrite read dst"
+                );
+                assert_close(&dst, &want, &format!("{what}: overwrite"));
+            }
+            for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
+                let what = format!("{dims:?}, layout {layout}");
+                let mut slots = vec![MaybeUninit::new(f32::NAN); m * n];
+                matmul(dims, Destination::Uninit(&mut slots), lhs, rhs, parallelism);
+                // SAFETY: every slot was initialised (to NaN) before the product.
+                let dst = unsafe { assume_init(slots) };
+                assert!(dst.iter().all(|v| v.is_finite()), "{what}: uninit read dst");
+                assert_close(&dst, &want, &format!("{what}: uninit"));
+            }
+            let start = values(m * n, 10);
+            let mut dst = start.clone();
+            let (lhs, rhs) = (Operand::rows(&lhs, k), Operand::rows(&rhs, n));
+            matmul(
+                dims,
+                Destination::Accumulate(&mut dst),
+                lhs,
+                rhs,
+                parallelism,
+            );
+            let sums: Vec<f32> = start.iter().zip(&want).map(|(a, b)| a + b).collect();
+            assert_close(&dst, &sums, &format!("{dims:?}: accumulate"));
+        }
+    }
+
+    /// Many convolutions at once, each from its own rayon task, equal the same convolutions run
+    /// one after another. One-sample convolutions hold the scratch buffers while their GEMM
+    /// runs on rayon, so a thread waiting in that GEMM steals other tasks and runs their
+    /// convolutions inside the first one's; the many-sample one runs its blocks in parallel.
+    #[test]
+    fn convolutions_run_from_many_rayon_tasks_at_once() {
+        let cases = [
+            geometry(1, 64, [32, 32], 64, 3, 1, 1),
+            geometry(1, 32, [16, 16], 128, 3, 2, 1),
+            geometry(24, 16, [8, 8], 32, 3, 1, 1),
+        ];
+        let data: Vec<_> = cases
+            .iter()
+            .zip(0..)
+            .map(|(g, seed)| {
+                let x = values(g.input_len(), 3 * seed);
+                let w = values(g.weight_len(), 3 * seed + 1);
+                let dy = values(g.output_len(), 3 * seed + 2);
+                (x, w, dy)
+            })
+            .collect();
+        let run = |case: usize| {
+            let (g, (x, w, dy)) = (&cases[case], &data[case]);
+            [
+                forward(g, x, w),
+                input_grad(g, w, dy),
+                weight_grad(g, x, dy),
+            ]
+        };
+        // More threads than cores, so that some wait in a GEMM while others hold tasks.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(8)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let sequential: Vec<_> = (0..cases.len()).map(run).collect();
+            for _ in 0..32 {
+                let parallel: Vec<_> = (0..16)
+                    .into_par_iter()
+                    .map(|task| run(task % cases.len()))
+                    .collect();
+                for (task, got) in parallel.iter().enumerate() {
+                    assert!(got == &sequential[task % cases.len()], "task {task}");
+                }
+            }
+        });
     }
 
     #[test]

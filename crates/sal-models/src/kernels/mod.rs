@@ -1,0 +1,28 @@
+//! Kernels: how the models run. Each layer type the models apply goes through a burn backend
+//! extension (`#[backend_extension]`) with its own autodiff node: on the CPU backend (flex) our
+//! kernels run, on every other backend (wgpu, CUDA) the trait's default bodies call burn's own
+//! operations (`docs/models.md`, "How the models run").
+//!
+//! - [`conv`]: [`conv2d`] through [`GemmConv`], im2col + GEMM forward and both gradients.
+//! - [`mod@batch_norm`]: [`batch_norm()`] and [`batch_norm_relu`] through [`FusedBatchNorm`],
+//!   two passes each way with the ReLU fused in.
+//! - [`residual`]: [`add_relu`] through [`AddRelu`], a post-activation block's end.
+//!
+//! The flex kernels work on plain `f32` slices borrowed from flex tensors (`flex_slices`) and
+//! write their outputs into buffers left uninitialised until the worker threads fill them
+//! (`uninit`).
+
+pub mod batch_norm;
+pub mod conv;
+mod flex_slices;
+// The crate denies `unsafe`; these modules, and `conv::im2col` and `batch_norm::per_channel`,
+// need it for their uninitialised outputs (and im2col for the GEMM call). Each `unsafe` block
+// there names the asserts it relies on.
+#[allow(unsafe_code)]
+pub mod residual;
+#[allow(unsafe_code)]
+mod uninit;
+
+pub use batch_norm::{Activation, FusedBatchNorm, batch_norm, batch_norm_relu};
+pub use conv::{GemmConv, conv2d};
+pub use residual::{AddRelu, add_relu};
