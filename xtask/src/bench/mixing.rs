@@ -27,20 +27,8 @@ use sal_core::{
 use sal_saliency::{ImageView, StaticSaliency, compute_batch};
 use serde::Deserialize;
 
+use super::measure::{self, Summary};
 use crate::pyenv::PyEnv;
-
-/// glibc's allocator hands freed multi-megabyte blocks back to the kernel and maps fresh pages
-/// for the next ones, so a call that allocates a batch-sized output pays page faults (about 2x
-/// the time of Mixup at 128x3x32x32) or not, depending on the allocation history. The bench
-/// pins glibc in its steady state for both sides (it re-runs itself, and so the Python peer it
-/// spawns, with these variables): no trimming, mmap only above glibc's 32 MB maximum threshold.
-/// `--default-malloc` measures with glibc's defaults instead.
-const STEADY_MALLOC: [(&str, &str); 3] = [
-    ("MALLOC_TRIM_THRESHOLD_", "4294967296"),
-    ("MALLOC_MMAP_THRESHOLD_", "33554432"),
-    ("MALLOC_TOP_PAD_", "268435456"),
-];
-const STEADY_MARKER: &str = "SAL_BENCH_STEADY_MALLOC";
 
 /// The batch shapes of the issue: CIFAR-sized and ImageNet-sized.
 const SHAPES: [[usize; 4]; 2] = [[128, 3, 32, 32], [64, 3, 224, 224]];
@@ -58,38 +46,14 @@ pub struct MixingBench {
     /// Skip timm (PyTorch) and time only the Rust side.
     #[arg(long)]
     no_peer: bool,
-    /// Keep glibc's default allocator settings (see `STEADY_MALLOC`).
+    /// Keep glibc's default allocator settings (see `measure::STEADY_MALLOC`).
     #[arg(long)]
     default_malloc: bool,
 }
 
-/// Median and 10th/90th percentiles of one case, in microseconds.
-#[derive(Debug, Clone, Copy)]
-struct Stats {
-    median: f64,
-    p10: f64,
-    p90: f64,
-}
-
-impl Stats {
-    fn of(mut us: Vec<f64>) -> Self {
-        us.sort_by(f64::total_cmp);
-        let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
-        Self {
-            median: at(0.5),
-            p10: at(0.1),
-            p90: at(0.9),
-        }
-    }
-
-    fn show(&self) -> String {
-        format!(
-            "{} ({}-{})",
-            human(self.median),
-            human(self.p10),
-            human(self.p90)
-        )
-    }
+/// `median (p10-p90)` of timings in microseconds.
+fn show(s: &Summary) -> String {
+    format!("{} ({}-{})", human(s.median), human(s.p10), human(s.p90))
 }
 
 fn human(us: f64) -> String {
@@ -176,7 +140,7 @@ fn time_mixer(
 }
 
 /// Times a closure (detector calls).
-fn time_call(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
+fn time_call(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Summary> {
     let mut us = Vec::with_capacity(iters);
     for i in 0..warmup + iters {
         let start = Instant::now();
@@ -186,7 +150,7 @@ fn time_call(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> 
             us.push(elapsed);
         }
     }
-    Ok(Stats::of(us))
+    Ok(Summary::of(&us))
 }
 
 /// A report row: label, mixer, and the model-saliency grid it needs (if any).
@@ -301,36 +265,16 @@ struct TimmRow {
     threads: usize,
 }
 
-fn threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 pub fn run(args: MixingBench) -> Result<()> {
     ensure!(args.iters > 0, "--iters must be positive");
-    if !args.default_malloc && std::env::var_os(STEADY_MARKER).is_none() {
-        let status = std::process::Command::new(std::env::current_exe()?)
-            .args(std::env::args_os().skip(1))
-            .envs(STEADY_MALLOC)
-            .env(STEADY_MARKER, "1")
-            .status()
-            .context("re-running the bench with steady allocator settings")?;
-        ensure!(status.success(), "the bench failed ({status})");
+    if measure::rerun_with_env(&measure::malloc_env(!args.default_malloc))? {
         return Ok(());
     }
     let device = Device::flex();
-    let threads = threads();
+    let threads = measure::threads();
     println!("# Mixing benchmark: burn flex vs timm Mixup on PyTorch CPU, {threads} threads");
-    let malloc = if args.default_malloc {
-        "glibc defaults".to_string()
-    } else {
-        STEADY_MALLOC.map(|(k, v)| format!("{k}={v}")).join(" ")
-    };
-    println!("allocator (both sides): {malloc}");
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average at start: {}", load.trim());
+    println!("allocator (both sides): {}", measure::malloc_settings());
+    println!("load average at start: {}", measure::load_average());
 
     let timm = if args.no_peer {
         Vec::new()
@@ -358,7 +302,7 @@ pub fn run(args: MixingBench) -> Result<()> {
     let timm_stats = |method: &str, shape: [usize; 4]| {
         timm.iter()
             .find(|r| r.method == method && r.shape == shape)
-            .map(|r| Stats::of(r.us.clone()))
+            .map(|r| Summary::of(&r.us))
     };
 
     for shape in SHAPES {
@@ -381,7 +325,7 @@ pub fn run(args: MixingBench) -> Result<()> {
         for (label, mixer, grid) in mixers(shape)? {
             let saliency = grid.map(|[r, c]| data.saliency(r, c, &device));
             let us = time_mixer(mixer.as_ref(), &data, saliency, warmup, iters, &device)?;
-            let stats = Stats::of(us.clone());
+            let stats = Summary::of(&us);
             calls.insert(label, us);
             let peer = match label {
                 "mixup" | "cutmix" => timm_stats(label, shape),
@@ -390,11 +334,11 @@ pub fn run(args: MixingBench) -> Result<()> {
             match peer {
                 Some(p) => println!(
                     "| {label} | {} | {} | {:.2} |",
-                    stats.show(),
-                    p.show(),
+                    show(&stats),
+                    show(&p),
                     stats.median / p.median
                 ),
-                None => println!("| {label} | {} | - | - |", stats.show()),
+                None => println!("| {label} | {} | - | - |", show(&stats)),
             }
         }
 
@@ -435,34 +379,34 @@ pub fn run(args: MixingBench) -> Result<()> {
         })?;
         println!(
             "| fine-grained, 1 image (host) | {} | - | - |",
-            fg_one.show()
+            show(&fg_one)
         );
         println!(
             "| fine-grained, {n} images (host, parallel) | {} | - | - |",
-            fg_host.show()
+            show(&fg_host)
         );
         println!(
             "| spectral residual, 1 image (host) | {} | - | - |",
-            sr_one.show()
+            show(&sr_one)
         );
         println!(
             "| spectral residual, {n} images (host, parallel) | {} | - | - |",
-            sr_host.show()
+            show(&sr_host)
         );
         println!(
             "| spectral residual, {n} images (device, flex) | {} | - | - |",
-            sr_device.show()
+            show(&sr_device)
         );
 
         println!();
-        let median = |label: &str| Stats::of(calls[label].clone()).median;
+        let median = |label: &str| measure::median(&calls[label]);
         // Call i of both mixers drew the same lambda (box size): compare call by call.
         let paired: Vec<f64> = calls["saliencymix batch, fine-grained"]
             .iter()
             .zip(&calls["cutmix"])
             .map(|(s, c)| s - c)
             .collect();
-        let overhead = Stats::of(paired).median - fg_one.median;
+        let overhead = measure::median(&paired) - fg_one.median;
         println!(
             "SaliencyMix batch scope: {} vs CutMix {} plus one detector call {}; median paired \
              overhead beyond the detector call {} (target: within 0.2 ms) -> {}",
@@ -501,7 +445,6 @@ pub fn run(args: MixingBench) -> Result<()> {
             sr_device.median / sr_host.median
         );
     }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("\nload average at end: {}", load.trim());
+    println!("\nload average at end: {}", measure::load_average());
     Ok(())
 }

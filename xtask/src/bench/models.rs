@@ -9,6 +9,7 @@
 //! op instead. PyTorch runs from a virtual environment the bench creates
 //! (`target/peer-venv/torch`, see `pyenv::TORCH_PACKAGES`). Results and findings: docs/benchmarks.md.
 
+use super::measure::{self, median, process_cpu_seconds};
 use crate::pyenv::PyEnv;
 use anyhow::{Context, Result, bail, ensure};
 use burn::optim::decay::WeightDecayConfig;
@@ -19,11 +20,7 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use sal_models::{Architecture, ModelConfig, ResNetDepth, num_trainable_params};
 use serde::{Deserialize, Serialize};
-use std::process::Command;
 use std::time::Instant;
-
-/// The variable burn's CPU backend (flex, through rayon) reads its thread count from.
-const THREADS_ENV: &str = "RAYON_NUM_THREADS";
 
 /// Where the burn side runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -72,6 +69,10 @@ pub struct ModelsBench {
     /// residual add; forward+backward) on both sides and print where a step's time goes.
     #[arg(long)]
     ops: bool,
+    /// Run both sides with glibc's allocator in its steady state (no trimming, large mmap
+    /// threshold) instead of its defaults.
+    #[arg(long)]
+    steady_malloc: bool,
 }
 
 /// Step times of one side, in seconds.
@@ -116,17 +117,13 @@ pub fn run(args: ModelsBench) -> Result<()> {
     };
     ensure!(
         args.steps > 0 && args.rounds > 0 && args.batch > 0 && args.threads > 0,
-        "steps, batch and threads must be positive"
+        "steps, rounds, batch and threads must be positive"
     );
     // rayon sizes its global pool from the environment when it first starts, so the thread
     // count must be in the environment before any burn op: run again as a child that has it.
-    if std::env::var(THREADS_ENV).ok() != Some(args.threads.to_string()) {
-        let status = Command::new(std::env::current_exe()?)
-            .args(std::env::args_os().skip(1))
-            .env(THREADS_ENV, args.threads.to_string())
-            .status()
-            .context("re-running the benchmark with RAYON_NUM_THREADS set")?;
-        ensure!(status.success(), "the benchmark failed ({status})");
+    let mut env = vec![(measure::THREADS_ENV, args.threads.to_string())];
+    env.extend(measure::malloc_env(args.steady_malloc));
+    if measure::rerun_with_env(&env)? {
         return Ok(());
     }
 
@@ -136,11 +133,14 @@ pub fn run(args: ModelsBench) -> Result<()> {
         BurnBackend::Cpu => Device::flex(),
         BurnBackend::Wgpu => wgpu_device()?,
     };
-    let load_before = load_average();
+    let load_before = measure::load_average();
     if args.ops {
-        println!("load average before: {load_before} ({} cores)", cores());
+        println!(
+            "load average before: {load_before} ({} cores)",
+            measure::cores()
+        );
         profile_ops(depth, &args, &device)?;
-        println!("load average after: {}", load_average());
+        println!("load average after: {}", measure::load_average());
         return Ok(());
     }
     println!(
@@ -154,7 +154,11 @@ pub fn run(args: ModelsBench) -> Result<()> {
         args.steps,
         args.warmup
     );
-    println!("load average before: {load_before} ({} cores)", cores());
+    println!("allocator (both sides): {}", measure::malloc_settings());
+    println!(
+        "load average before: {load_before} ({} cores)",
+        measure::cores()
+    );
 
     // The machine may be shared: alternate the two sides over the rounds (burn first, then
     // PyTorch first, ...) so both see the same mix of quiet and busy moments.
@@ -182,7 +186,7 @@ pub fn run(args: ModelsBench) -> Result<()> {
             }
         }
     }
-    let load_after = load_average();
+    let load_after = measure::load_average();
 
     let backend_name = match args.backend {
         BurnBackend::Cpu => "burn 0.22.1 flex".to_string(),
@@ -677,44 +681,8 @@ fn wgpu_device() -> Result<Device> {
     bail!("`--backend wgpu` needs xtask built with `--features wgpu`")
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
+/// `median (min-max)` of step seconds.
 fn summary(values: &[f64]) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(0.0, f64::max);
-    format!("{:.3} ({:.2}-{:.2})", median(values), min, max)
-}
-
-/// CPU time this process's threads have run, in seconds: the sum of the first field of
-/// `/proc/self/task/*/schedstat` (nanoseconds on the CPU). Threads that already exited are not
-/// counted, which is fine here: rayon's pool threads live as long as the process.
-fn process_cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let nanos: u64 = tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    nanos as f64 / 1e9
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
+    let s = measure::Summary::of(values);
+    format!("{:.3} ({:.2}-{:.2})", s.median, s.min, s.max)
 }

@@ -19,6 +19,7 @@ use sal_saliency::npy::{self, NpyArray, NpyData};
 use sal_saliency::{ImageView, StaticSaliency, WangDudek, compute_batch, static_detector};
 use serde_json::Value;
 
+use super::measure;
 use crate::pyenv::{PyEnv, workspace_root};
 
 const METHODS: [&str; 2] = ["fine-grained", "spectral-residual"];
@@ -40,6 +41,10 @@ pub struct SaliencyBench {
     /// Timed batches per configuration (the median is reported).
     #[arg(long, default_value_t = 5)]
     batch_runs: usize,
+    /// Run both sides with glibc's allocator in its steady state (no trimming, large mmap
+    /// threshold) instead of its defaults.
+    #[arg(long)]
+    steady_malloc: bool,
 }
 
 impl SaliencyBench {
@@ -126,7 +131,7 @@ fn median_per_image(detector: &dyn StaticSaliency, views: &[ImageView<'_>], repe
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    median(&mut times)
+    measure::median(&times)
 }
 
 /// Images per second of `compute_batch` on a batch of `len` images (cycling through `views`).
@@ -138,19 +143,14 @@ fn batch_throughput(
 ) -> f64 {
     let batch: Vec<ImageView<'_>> = views.iter().cycle().take(len).copied().collect();
     std::hint::black_box(compute_batch(detector, &batch).expect("fixture images"));
-    let mut times: Vec<f64> = (0..runs)
+    let times: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             std::hint::black_box(compute_batch(detector, &batch).expect("fixture images"));
             t.elapsed().as_secs_f64()
         })
         .collect();
-    len as f64 / median(&mut times)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    len as f64 / measure::median(&times)
 }
 
 /// The OpenCV side: writes its maps to `out_dir`, prints its timings as JSON.
@@ -214,6 +214,13 @@ print(json.dumps(out))
 "#;
 
 pub fn run(args: SaliencyBench) -> Result<()> {
+    ensure!(
+        args.repeats32 > 0 && args.repeats224 > 0 && args.batch > 0 && args.batch_runs > 0,
+        "--repeats32, --repeats224, --batch and --batch-runs must be positive"
+    );
+    if measure::rerun_with_env(&measure::malloc_env(args.steady_malloc))? {
+        return Ok(());
+    }
     let images: Vec<Images> = SIZES
         .iter()
         .map(|&s| load_images(s))
@@ -254,12 +261,13 @@ pub fn run(args: SaliencyBench) -> Result<()> {
     agree_on_check_cases(&check_dir, check_images)?;
 
     eprintln!("timing Rust ...");
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = measure::cores();
     let opencv_threads = opencv["threads"].as_u64().unwrap_or(0);
     println!(
         "\nSaliency detectors: Rust sal-saliency vs OpenCV {} (opencv-contrib-python), same images",
         opencv["opencv"].as_str().unwrap_or("?")
     );
+    println!("allocator (both sides): {}", measure::malloc_settings());
     println!(
         "Per image, single-threaded (Rust: one thread; OpenCV: cv2.setNumThreads(1)), median:"
     );
@@ -303,7 +311,7 @@ pub fn run(args: SaliencyBench) -> Result<()> {
     }
     println!(
         "\nBatch throughput on all cores (Rust: compute_batch, {} rayon threads; OpenCV: {} Python threads):",
-        rayon_threads(cores),
+        measure::threads(),
         opencv_threads
     );
     println!(
@@ -325,15 +333,6 @@ pub fn run(args: SaliencyBench) -> Result<()> {
         "\n{cores} logical cores. Timings on a shared machine are noisy: repeat the run and compare."
     );
     Ok(())
-}
-
-/// rayon's global pool size (RAYON_NUM_THREADS, else one per logical core).
-fn rayon_threads(cores: usize) -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(cores)
 }
 
 /// Compares OpenCV's saved maps with the Rust maps of the same images.
