@@ -17,19 +17,11 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use sal_models::{Architecture, ModelConfig, ResNetDepth, num_trainable_params};
+use sal_train::BackendKind;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-
-/// Where the burn side runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BurnBackend {
-    /// burn's flex CPU backend; PyTorch runs on the CPU.
-    Cpu,
-    /// burn's wgpu backend (build with `--features wgpu`); PyTorch runs on CUDA.
-    Wgpu,
-}
 
 /// Options of `cargo xtask bench models`.
 #[derive(Args)]
@@ -59,14 +51,16 @@ pub struct ModelsBench {
     /// Classes of the classifier.
     #[arg(long, default_value_t = 10)]
     classes: usize,
-    /// Backend of the burn side.
+    /// Device of the burn side: cpu (flex), or wgpu / cuda with xtask built with that cargo
+    /// feature. PyTorch runs on the CPU for cpu, on CUDA (GPU 0) for wgpu and cuda.
     #[arg(long, value_enum, default_value = "cpu")]
-    backend: BurnBackend,
+    backend: BackendKind,
     /// Time burn only (no Python environment needed).
     #[arg(long)]
     burn_only: bool,
     /// Instead of whole steps, time each op of the step (every conv shape, batch norm, ReLU,
-    /// residual add; forward+backward) on both sides and print where a step's time goes.
+    /// residual add; forward+backward) on both sides and print where a step's time goes (CPU
+    /// backend only).
     #[arg(long)]
     ops: bool,
     /// Run both sides with glibc's allocator in its steady state (no trimming, large mmap
@@ -129,10 +123,8 @@ pub fn run(args: ModelsBench) -> Result<()> {
 
     let config =
         ModelConfig::new(args.architecture, args.classes).with_base_width(Some(args.width));
-    let device = match args.backend {
-        BurnBackend::Cpu => Device::flex(),
-        BurnBackend::Wgpu => wgpu_device()?,
-    };
+    let device =
+        sal_train::backend::device(args.backend).context("setting up the burn side's device")?;
     let load_before = measure::load_average();
     if args.ops {
         println!(
@@ -189,8 +181,9 @@ pub fn run(args: ModelsBench) -> Result<()> {
     let load_after = measure::load_average();
 
     let backend_name = match args.backend {
-        BurnBackend::Cpu => "burn 0.22.1 flex".to_string(),
-        BurnBackend::Wgpu => "burn 0.22.1 wgpu".to_string(),
+        BackendKind::Cpu => "burn 0.22.1 flex",
+        BackendKind::Wgpu => "burn 0.22.1 wgpu",
+        BackendKind::Cuda => "burn 0.22.1 cuda",
     };
     println!();
     println!(
@@ -209,7 +202,7 @@ pub fn run(args: ModelsBench) -> Result<()> {
             median(&t.infer_cpu),
         );
     };
-    row(&backend_name, &burn);
+    row(backend_name, &burn);
     if let Some((torch_timings, report)) = &torch {
         let name = format!(
             "PyTorch {} ({}, {} thr)",
@@ -244,8 +237,8 @@ fn run_torch_steps(
         "basic"
     };
     let torch_device = match args.backend {
-        BurnBackend::Cpu => "cpu",
-        BurnBackend::Wgpu => "cuda",
+        BackendKind::Cpu => "cpu",
+        BackendKind::Wgpu | BackendKind::Cuda => "cuda",
     };
     let env = PyEnv::torch()?;
     let out = env.run_script(
@@ -545,6 +538,10 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         !depth.is_bottleneck(),
         "--ops profiles basic-block ResNets (cifar-resnet18, cifar-resnet34)"
     );
+    ensure!(
+        args.backend == BackendKind::Cpu,
+        "--ops compares process CPU time with PyTorch on the CPU: use it with --backend cpu"
+    );
     let ops = basic_resnet_ops(depth, args.width, args.batch);
     eprintln!("timing burn's ops ...");
     let burn: Vec<f64> = ops
@@ -669,16 +666,6 @@ fn batch(size: usize, classes: usize, device: &Device) -> (Tensor<4>, Tensor<2>)
     }
     let soft = Tensor::<2>::from_data(TensorData::new(soft, [size, classes]), device);
     (x, soft)
-}
-
-#[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn wgpu_device() -> Result<Device> {
-    bail!("`--backend wgpu` needs xtask built with `--features wgpu`")
 }
 
 /// `median (min-max)` of step seconds.
