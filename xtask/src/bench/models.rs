@@ -87,6 +87,10 @@ impl ModelsBench {
             self.steps > 0 && self.rounds > 0 && self.batch > 0 && self.threads > 0,
             "steps, rounds, batch and threads must be positive"
         );
+        ensure!(
+            !self.ops || self.backend == BackendKind::Cpu,
+            "--ops compares process CPU time with PyTorch on the CPU: use it with --backend cpu"
+        );
         Ok(depth)
     }
 
@@ -687,10 +691,6 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
     ensure!(
         !depth.is_bottleneck(),
         "--ops profiles basic-block ResNets (cifar-resnet18, cifar-resnet34)"
-    );
-    ensure!(
-        args.backend == BackendKind::Cpu,
-        "--ops compares process CPU time with PyTorch on the CPU: use it with --backend cpu"
     );
     let ops = basic_resnet_ops(depth, args.width, args.batch);
     eprintln!("timing burn's ops ...");
