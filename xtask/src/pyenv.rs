@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// PyTorch (and timm) from PyPI, shared by the models and mixing benchmarks. PyPI's Linux `torch`
-/// wheel is the CUDA build, and its declared dependencies pull 5.4 GB (the CPU-only wheels live on
-/// the PyTorch index, which is not reachable everywhere). Its libraries only need the CUDA
-/// *runtime* libraries to load, so `torch` is installed without dependencies plus exactly those
-/// libraries (the versions torch 2.15.0's metadata pins) and its pure-Python requirements: 4.0 GB,
+/// wheel is the CUDA build, and its declared dependencies are several GB (the CPU-only wheels
+/// live on the PyTorch index, which is not reachable everywhere). Its libraries only need the
+/// CUDA *runtime* libraries to load, so `torch` is installed without dependencies plus exactly
+/// those libraries (the versions torch 2.15.0's metadata pins) and its pure-Python requirements:
 /// no triton, cuSOLVER or CCCL. timm comes without torchvision: the mixing bench loads timm's
 /// `data/mixup.py`, which needs only torch and numpy.
 pub const TORCH_PACKAGES: &[&str] = &[
@@ -40,6 +40,9 @@ pub const TORCH_PACKAGES: &[&str] = &[
     "timm==1.0.31",
 ];
 
+/// OpenCV with its contrib modules (the saliency detectors), for the saliency benchmark.
+pub const OPENCV_PACKAGES: &[&str] = &["opencv-contrib-python==4.10.0.84", "numpy"];
+
 /// A virtual environment holding exactly the pinned packages it was created with.
 pub struct PyEnv {
     dir: PathBuf,
@@ -49,7 +52,7 @@ impl PyEnv {
     /// Creates (once) and returns the environment `name` with `packages` (pip requirement
     /// strings, e.g. `"opencv-contrib-python==4.10.0.84"`) installed. A marker file records the
     /// requirement list, so a changed list rebuilds the environment.
-    pub fn ensure(name: &str, packages: &[&str]) -> Result<Self> {
+    fn ensure(name: &str, packages: &[&str]) -> Result<Self> {
         let dir = workspace_root().join("target").join("peer-venv").join(name);
         let marker = dir.join("requirements.installed");
         let wanted = packages.join("\n");
@@ -64,12 +67,12 @@ impl PyEnv {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
-        run(
+        run_checked(
             Command::new("python3").args(["-m", "venv"]).arg(&dir),
             "python3 -m venv",
         )?;
         let env = Self { dir };
-        run(
+        run_checked(
             Command::new(env.python())
                 .args([
                     "-m",
@@ -88,6 +91,11 @@ impl PyEnv {
     /// The PyTorch + timm environment of [`TORCH_PACKAGES`].
     pub fn torch() -> Result<Self> {
         Self::ensure("torch", TORCH_PACKAGES)
+    }
+
+    /// The OpenCV environment of [`OPENCV_PACKAGES`].
+    pub fn opencv() -> Result<Self> {
+        Self::ensure("opencv", OPENCV_PACKAGES)
     }
 
     /// The environment's interpreter.
@@ -112,7 +120,8 @@ impl PyEnv {
     }
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<()> {
+/// Runs `cmd` (`what` names it in errors) and fails unless it succeeds.
+fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
     let status = cmd.status().with_context(|| format!("starting {what}"))?;
     if !status.success() {
         bail!(
@@ -122,7 +131,8 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The workspace root (the parent of `xtask/`).
+/// The workspace root (the parent of `xtask/`): the peer environments live in its `target/`.
+/// Other commands (data, saliency figures) find their directories from it too.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -5,11 +5,14 @@
 //! Both sides time one call on a fresh copy of the batch (copied outside the timer, so an
 //! implementation may work in place, as timm does), covering the image mixing and the soft
 //! targets; burn's side also waits for the device (`Device::sync`). The report gives the median
-//! and the 10th-90th percentile range of the timed calls, the burn/timm ratios, and the
-//! SaliencyMix budget checks of the issue: batch scope within 0.2 ms of CutMix plus one detector
-//! call; per-sample scope at 128x32x32 under 2 ms. Both sides use the same number of threads:
-//! `RAYON_NUM_THREADS` if set (flex's rayon pool reads it), else every core.
+//! and the 10th-90th percentile range of the timed calls, the burn/timm ratios, and this bench's
+//! targets: Mixup and CutMix no slower than timm; SaliencyMix's batch scope within 0.2 ms of
+//! CutMix plus one detector call; its per-sample scope at 128x3x32x32 under 2 ms. Both sides use
+//! the same number of threads: `RAYON_NUM_THREADS` if set (flex's rayon pool reads it), else
+//! every core. Both run with glibc's allocator in its steady state (`measure::STEADY_MALLOC`)
+//! unless `--default-malloc`.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
@@ -27,24 +30,14 @@ use sal_core::{
 use sal_saliency::{ImageView, StaticSaliency, compute_batch};
 use serde::Deserialize;
 
+use super::measure::{self, Summary};
 use crate::pyenv::PyEnv;
 
-/// glibc's allocator hands freed multi-megabyte blocks back to the kernel and maps fresh pages
-/// for the next ones, so a call that allocates a batch-sized output pays page faults (about 2x
-/// the time of Mixup at 128x3x32x32) or not, depending on the allocation history. The bench
-/// pins glibc in its steady state for both sides (it re-runs itself, and so the Python peer it
-/// spawns, with these variables): no trimming, mmap only above glibc's 32 MB maximum threshold.
-/// `--default-malloc` measures with glibc's defaults instead.
-const STEADY_MALLOC: [(&str, &str); 3] = [
-    ("MALLOC_TRIM_THRESHOLD_", "4294967296"),
-    ("MALLOC_MMAP_THRESHOLD_", "33554432"),
-    ("MALLOC_TOP_PAD_", "268435456"),
-];
-const STEADY_MARKER: &str = "SAL_BENCH_STEADY_MALLOC";
-
-/// The batch shapes of the issue: CIFAR-sized and ImageNet-sized.
+/// The batch shapes: CIFAR-sized and ImageNet-sized.
 const SHAPES: [[usize; 4]; 2] = [[128, 3, 32, 32], [64, 3, 224, 224]];
 const CLASSES: usize = 10;
+/// Seed of the random model-saliency stand-in.
+const SALIENCY_SEED: u64 = 1;
 
 /// Options of `cargo xtask bench mixing`.
 #[derive(Args)]
@@ -58,46 +51,34 @@ pub struct MixingBench {
     /// Skip timm (PyTorch) and time only the Rust side.
     #[arg(long)]
     no_peer: bool,
-    /// Keep glibc's default allocator settings (see `STEADY_MALLOC`).
+    /// Keep glibc's default allocator settings instead of its steady state (both sides).
     #[arg(long)]
     default_malloc: bool,
 }
 
-/// Median and 10th/90th percentiles of one case, in microseconds.
-#[derive(Debug, Clone, Copy)]
-struct Stats {
-    median: f64,
-    p10: f64,
-    p90: f64,
-}
-
-impl Stats {
-    fn of(mut us: Vec<f64>) -> Self {
-        us.sort_by(f64::total_cmp);
-        let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
-        Self {
-            median: at(0.5),
-            p10: at(0.1),
-            p90: at(0.9),
+impl MixingBench {
+    /// Untimed and timed calls per case at `shape`: fewer for the large images.
+    fn calls(&self, [_, _, h, _]: [usize; 4]) -> (usize, usize) {
+        if h > 64 {
+            (self.warmup.min(3), (self.iters / 10).max(10))
+        } else {
+            (self.warmup, self.iters)
         }
     }
-
-    fn show(&self) -> String {
-        format!(
-            "{} ({}-{})",
-            human(self.median),
-            human(self.p10),
-            human(self.p90)
-        )
-    }
 }
 
+/// Microseconds, in the unit that reads best.
 fn human(us: f64) -> String {
     if us >= 1000.0 {
         format!("{:.2} ms", us / 1000.0)
     } else {
         format!("{us:.0} us")
     }
+}
+
+/// `median (p10-p90)` of timings in microseconds.
+fn show(s: &Summary) -> String {
+    format!("{} ({}-{})", human(s.median), human(s.p10), human(s.p90))
 }
 
 /// One random batch: u8 pixels normalised with the CIFAR statistics (so a u8 detector's
@@ -107,7 +88,6 @@ struct Data {
     pixels: TensorData,
     u8_pixels: Vec<u8>,
     labels: Tensor<1, Int>,
-    rng_seed: u64,
 }
 
 impl Data {
@@ -130,15 +110,24 @@ impl Data {
             pixels: TensorData::new(pixels, shape),
             u8_pixels,
             labels: Tensor::from_data(TensorData::new(labels, [n]), device),
-            rng_seed: 1,
         }
     }
 
     fn saliency(&self, rows: usize, cols: usize, device: &Device) -> Tensor<3> {
         let n = self.shape[0];
-        let mut rng = StdRng::seed_from_u64(self.rng_seed);
+        let mut rng = StdRng::seed_from_u64(SALIENCY_SEED);
         let v: Vec<f32> = (0..n * rows * cols).map(|_| rng.random()).collect();
         Tensor::from_data(TensorData::new(v, [n, rows, cols]), device)
+    }
+
+    /// The batch as host images (u8, CHW), one view per sample.
+    fn views(&self) -> Result<Vec<ImageView<'_>>> {
+        let [_, c, h, w] = self.shape;
+        Ok(self
+            .u8_pixels
+            .chunks(c * h * w)
+            .map(|p| ImageView::chw_u8(p, c, h, w))
+            .collect::<Result<_, _>>()?)
     }
 }
 
@@ -148,8 +137,7 @@ fn time_mixer(
     mixer: &dyn BatchMixer,
     data: &Data,
     saliency: Option<Tensor<3>>,
-    warmup: usize,
-    iters: usize,
+    (warmup, iters): (usize, usize),
     device: &Device,
 ) -> Result<Vec<f64>> {
     let mut us = Vec::with_capacity(iters);
@@ -175,122 +163,96 @@ fn time_mixer(
     Ok(us)
 }
 
-/// Times a closure (detector calls).
-fn time_call(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
+/// Times a closure (detector calls), in microseconds; its output is dropped inside the timer.
+fn time_call<T, E>(
+    (warmup, iters): (usize, usize),
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Result<Summary>
+where
+    anyhow::Error: From<E>,
+{
     let mut us = Vec::with_capacity(iters);
     for i in 0..warmup + iters {
         let start = Instant::now();
-        f()?;
+        drop(f()?);
         let elapsed = start.elapsed().as_secs_f64() * 1e6;
         if i >= warmup {
             us.push(elapsed);
         }
     }
-    Ok(Stats::of(us))
+    Ok(Summary::of(&us))
 }
 
 /// A report row: label, mixer, and the model-saliency grid it needs (if any).
 type Row = (&'static str, Box<dyn BatchMixer>, Option<[usize; 2]>);
 
-/// The mixers of the report.
+/// The mixers of the report, every one applied with probability 1.
 fn mixers([_, _, h, w]: [usize; 4]) -> Result<Vec<Row>> {
-    let norm = KnownNormalization::Cifar.normalization();
-    let always = |c: SaliencyMixConfig| SaliencyMixConfig { prob: 1.0, ..c };
-    let sm = |detector, scope| {
-        always(SaliencyMixConfig {
+    use AugmentationConfig as A;
+    use BoxScope::{Batch, PerSample};
+    use DetectorChoice::{FineGrained, SpectralResidualDevice};
+    let cutmix = CutMixConfig {
+        prob: 1.0,
+        ..Default::default()
+    };
+    let saliencymix = |detector, scope| {
+        A::SaliencyMix(SaliencyMixConfig {
             detector,
             scope,
+            prob: 1.0,
             ..Default::default()
         })
     };
-    let feature_grid = if h >= 64 { [7, 7] } else { [8, 8] };
-    let aug = |c: AugmentationConfig| -> Result<Box<dyn BatchMixer>> {
-        Ok(c.init(0, Some(&norm))?.into_mixer())
+    let grafting = SaliencyGraftingConfig {
+        with_original: false,
+        ..Default::default()
     };
-    Ok(vec![
-        (
-            "mixup",
-            aug(AugmentationConfig::Mixup(MixupConfig::default()))?,
-            None,
-        ),
-        (
-            "cutmix",
-            aug(AugmentationConfig::CutMix(CutMixConfig {
-                prob: 1.0,
-                ..Default::default()
-            }))?,
-            None,
-        ),
-        (
-            "cutout",
-            aug(AugmentationConfig::Cutout(CutoutConfig::default()))?,
-            None,
-        ),
-        (
-            "resizemix",
-            aug(AugmentationConfig::ResizeMix(ResizeMixConfig::default()))?,
-            None,
-        ),
+    let image_grid = Some([h, w]);
+    let feature_grid = Some(if h >= 64 { [7, 7] } else { [8, 8] });
+    let rows = [
+        ("mixup", A::Mixup(MixupConfig::default()), None),
+        ("cutmix", A::CutMix(cutmix.clone()), None),
+        ("cutout", A::Cutout(CutoutConfig::default()), None),
+        ("resizemix", A::ResizeMix(ResizeMixConfig::default()), None),
         (
             "saliencymix batch, fine-grained",
-            aug(AugmentationConfig::SaliencyMix(sm(
-                DetectorChoice::FineGrained,
-                BoxScope::Batch,
-            )))?,
+            saliencymix(FineGrained, Batch),
             None,
         ),
         (
             "saliencymix per-sample, fine-grained",
-            aug(AugmentationConfig::SaliencyMix(sm(
-                DetectorChoice::FineGrained,
-                BoxScope::PerSample,
-            )))?,
+            saliencymix(FineGrained, PerSample),
             None,
         ),
         (
             "saliencymix batch, spectral-residual-device",
-            aug(AugmentationConfig::SaliencyMix(sm(
-                DetectorChoice::SpectralResidualDevice,
-                BoxScope::Batch,
-            )))?,
+            saliencymix(SpectralResidualDevice, Batch),
             None,
         ),
         (
             "saliencymix per-sample, spectral-residual-device",
-            aug(AugmentationConfig::SaliencyMix(sm(
-                DetectorChoice::SpectralResidualDevice,
-                BoxScope::PerSample,
-            )))?,
+            saliencymix(SpectralResidualDevice, PerSample),
             None,
         ),
-        (
-            "salfmix",
-            aug(AugmentationConfig::SalfMix(SalfMixConfig::default()))?,
-            Some([h, w]),
-        ),
+        ("salfmix", A::SalfMix(SalfMixConfig::default()), image_grid),
         (
             "hybridmix v3",
-            aug(AugmentationConfig::HybridMix(HybridMixConfig::new(
-                PairConfig::CutMix(CutMixConfig {
-                    prob: 1.0,
-                    ..Default::default()
-                }),
-            )))?,
-            Some([h, w]),
+            A::HybridMix(HybridMixConfig::new(PairConfig::CutMix(cutmix))),
+            image_grid,
         ),
         (
             "saliency-grafting",
-            aug(AugmentationConfig::SaliencyGrafting(
-                SaliencyGraftingConfig {
-                    with_original: false,
-                    ..Default::default()
-                },
-            ))?,
-            Some(feature_grid),
+            A::SaliencyGrafting(grafting),
+            feature_grid,
         ),
-    ])
+    ];
+    let norm = KnownNormalization::Cifar.normalization();
+    rows.into_iter()
+        .map(|(label, config, grid)| Ok((label, config.init(0, Some(&norm))?.into_mixer(), grid)))
+        .collect()
 }
 
+/// timm's timings of one method at one shape, as `mixing_timm.py` prints them.
 #[derive(Deserialize)]
 struct TimmRow {
     method: String,
@@ -301,42 +263,16 @@ struct TimmRow {
     threads: usize,
 }
 
-fn threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
+/// timm's side of the report: empty with `--no-peer`.
+struct Timm(Vec<TimmRow>);
 
-pub fn run(args: MixingBench) -> Result<()> {
-    ensure!(args.iters > 0, "--iters must be positive");
-    if !args.default_malloc && std::env::var_os(STEADY_MARKER).is_none() {
-        let status = std::process::Command::new(std::env::current_exe()?)
-            .args(std::env::args_os().skip(1))
-            .envs(STEADY_MALLOC)
-            .env(STEADY_MARKER, "1")
-            .status()
-            .context("re-running the bench with steady allocator settings")?;
-        ensure!(status.success(), "the bench failed ({status})");
-        return Ok(());
-    }
-    let device = Device::flex();
-    let threads = threads();
-    println!("# Mixing benchmark: burn flex vs timm Mixup on PyTorch CPU, {threads} threads");
-    let malloc = if args.default_malloc {
-        "glibc defaults".to_string()
-    } else {
-        STEADY_MALLOC.map(|(k, v)| format!("{k}={v}")).join(" ")
-    };
-    println!("allocator (both sides): {malloc}");
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average at start: {}", load.trim());
-
-    let timm = if args.no_peer {
-        Vec::new()
-    } else {
-        let env = PyEnv::torch()?;
-        let out = env.run_script(
+impl Timm {
+    /// Runs `mixing_timm.py` over every shape and prints the peer's versions.
+    fn time(args: &MixingBench, threads: usize) -> Result<Self> {
+        if args.no_peer {
+            return Ok(Self(Vec::new()));
+        }
+        let out = PyEnv::torch()?.run_script(
             include_str!("mixing_timm.py"),
             &[
                 threads.to_string(),
@@ -345,163 +281,218 @@ pub fn run(args: MixingBench) -> Result<()> {
                 serde_json::to_string(&SHAPES)?,
             ],
         )?;
-        out.lines()
+        let rows = out
+            .lines()
             .map(|l| serde_json::from_str::<TimmRow>(l).with_context(|| format!("peer line {l:?}")))
-            .collect::<Result<Vec<_>>>()?
-    };
-    if let Some(row) = timm.first() {
-        println!(
-            "peer: torch {}, timm {}, {} threads",
-            row.torch, row.timm, row.threads
-        );
-    }
-    let timm_stats = |method: &str, shape: [usize; 4]| {
-        timm.iter()
-            .find(|r| r.method == method && r.shape == shape)
-            .map(|r| Stats::of(r.us.clone()))
-    };
-
-    for shape in SHAPES {
-        let [n, c, h, w] = shape;
-        let iters = if h > 64 {
-            (args.iters / 10).max(10)
-        } else {
-            args.iters
-        };
-        let warmup = if h > 64 {
-            args.warmup.min(3)
-        } else {
-            args.warmup
-        };
-        let data = Data::new(shape, &device);
-        println!("\n## {n}x{c}x{h}x{w} ({iters} timed calls each, median (p10-p90))\n");
-        println!("| method | burn (flex) | timm | burn / timm |");
-        println!("|---|---|---|---|");
-        let mut calls = std::collections::HashMap::new();
-        for (label, mixer, grid) in mixers(shape)? {
-            let saliency = grid.map(|[r, c]| data.saliency(r, c, &device));
-            let us = time_mixer(mixer.as_ref(), &data, saliency, warmup, iters, &device)?;
-            let stats = Stats::of(us.clone());
-            calls.insert(label, us);
-            let peer = match label {
-                "mixup" | "cutmix" => timm_stats(label, shape),
-                _ => None,
-            };
-            match peer {
-                Some(p) => println!(
-                    "| {label} | {} | {} | {:.2} |",
-                    stats.show(),
-                    p.show(),
-                    stats.median / p.median
-                ),
-                None => println!("| {label} | {} | - | - |", stats.show()),
-            }
-        }
-
-        // Detectors alone: one host call, the whole batch on the host, the whole batch on the
-        // device.
-        let per = c * h * w;
-        let first = ImageView::chw_u8(&data.u8_pixels[..per], c, h, w)?;
-        let fine = HostDetector::named("fine-grained", HostInput::U8)?;
-        let fg_one = time_call(warmup, iters, || {
-            fine.detector.compute(&first)?;
-            Ok(())
-        })?;
-        let views: Vec<ImageView<'_>> = data
-            .u8_pixels
-            .chunks(per)
-            .map(|p| ImageView::chw_u8(p, c, h, w))
-            .collect::<Result<_, _>>()?;
-        let sr = sal_saliency::SpectralResidual::default();
-        let sr_one = time_call(warmup, iters, || {
-            sr.compute(&first)?;
-            Ok(())
-        })?;
-        let sr_host = time_call(warmup, iters, || {
-            compute_batch(&sr, &views)?;
-            Ok(())
-        })?;
-        let fg_host = time_call(warmup, iters, || {
-            compute_batch(fine.detector.as_ref(), &views)?;
-            Ok(())
-        })?;
-        let u8_values: Vec<f32> = data.u8_pixels.iter().map(|&v| v as f32).collect();
-        let u8_tensor = Tensor::<4>::from_data(TensorData::new(u8_values, shape), &device);
-        let sr_device = time_call(warmup, iters, || {
-            let maps = spectral_residual(u8_tensor.clone());
-            device.sync()?;
-            drop(maps);
-            Ok(())
-        })?;
-        println!(
-            "| fine-grained, 1 image (host) | {} | - | - |",
-            fg_one.show()
-        );
-        println!(
-            "| fine-grained, {n} images (host, parallel) | {} | - | - |",
-            fg_host.show()
-        );
-        println!(
-            "| spectral residual, 1 image (host) | {} | - | - |",
-            sr_one.show()
-        );
-        println!(
-            "| spectral residual, {n} images (host, parallel) | {} | - | - |",
-            sr_host.show()
-        );
-        println!(
-            "| spectral residual, {n} images (device, flex) | {} | - | - |",
-            sr_device.show()
-        );
-
-        println!();
-        let median = |label: &str| Stats::of(calls[label].clone()).median;
-        // Call i of both mixers drew the same lambda (box size): compare call by call.
-        let paired: Vec<f64> = calls["saliencymix batch, fine-grained"]
-            .iter()
-            .zip(&calls["cutmix"])
-            .map(|(s, c)| s - c)
-            .collect();
-        let overhead = Stats::of(paired).median - fg_one.median;
-        println!(
-            "SaliencyMix batch scope: {} vs CutMix {} plus one detector call {}; median paired \
-             overhead beyond the detector call {} (target: within 0.2 ms) -> {}",
-            human(median("saliencymix batch, fine-grained")),
-            human(median("cutmix")),
-            human(fg_one.median),
-            human(overhead),
-            if overhead <= 200.0 { "met" } else { "MISSED" }
-        );
-        if h == 32 {
-            let per_sample = median("saliencymix per-sample, fine-grained");
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(row) = rows.first() {
             println!(
-                "SaliencyMix per-sample scope at {n}x{c}x{h}x{w}: {} on {threads} threads \
-                 (target: under 2 ms) -> {}",
-                human(per_sample),
-                if per_sample < 2000.0 { "met" } else { "MISSED" }
+                "peer: torch {}, timm {}, {} threads",
+                row.torch, row.timm, row.threads
             );
         }
-        for method in ["mixup", "cutmix"] {
-            if let Some(p) = timm_stats(method, shape) {
-                let ours = median(method);
-                println!(
-                    "{method}: burn {} vs timm {}: ratio {:.2} (target: <= 1) -> {}",
-                    human(ours),
-                    human(p.median),
-                    ours / p.median,
-                    if ours <= p.median { "met" } else { "MISSED" }
-                );
-            }
+        Ok(Self(rows))
+    }
+
+    /// timm's timings of `method` ("mixup" or "cutmix") at `shape`, if the peer ran.
+    fn stats(&self, method: &str, shape: [usize; 4]) -> Option<Summary> {
+        self.0
+            .iter()
+            .find(|r| r.method == method && r.shape == shape)
+            .map(|r| Summary::of(&r.us))
+    }
+}
+
+pub fn run(args: MixingBench) -> Result<()> {
+    ensure!(args.iters > 0, "--iters must be positive");
+    if measure::rerun_with_env(&measure::malloc_env(!args.default_malloc))? {
+        return Ok(());
+    }
+    let device = Device::flex();
+    let threads = measure::threads();
+    println!("# Mixing benchmark: burn flex vs timm Mixup on PyTorch CPU, {threads} threads");
+    println!("allocator (both sides): {}", measure::malloc_settings());
+    println!("load average at start: {}", measure::load_average());
+    let timm = Timm::time(&args, threads)?;
+    for shape in SHAPES {
+        bench_shape(shape, args.calls(shape), &timm, threads, &device)?;
+    }
+    println!("\nload average at end: {}", measure::load_average());
+    Ok(())
+}
+
+/// The table and the target checks of one batch shape.
+fn bench_shape(
+    shape: [usize; 4],
+    calls: (usize, usize),
+    timm: &Timm,
+    threads: usize,
+    device: &Device,
+) -> Result<()> {
+    let [n, c, h, w] = shape;
+    let data = Data::new(shape, device);
+    println!(
+        "\n## {n}x{c}x{h}x{w} ({} timed calls each, median (p10-p90))\n",
+        calls.1
+    );
+    println!("| method | burn (flex) | timm | burn / timm |");
+    println!("|---|---|---|---|");
+    let mixers = time_mixers(&data, calls, timm, device)?;
+    let detectors = Detectors::time(&data, calls, device)?;
+    detectors.print(n);
+    println!();
+    print_saliencymix_targets(shape, &mixers, &detectors, threads);
+    print_timm_targets(shape, &mixers, timm);
+    println!(
+        "spectral residual on the device vs the host detector over the batch: {} vs {} \
+         (ratio {:.2})",
+        human(detectors.sr_device.median),
+        human(detectors.sr_host.median),
+        detectors.sr_device.median / detectors.sr_host.median
+    );
+    Ok(())
+}
+
+/// Times every mixer, prints its row, and returns each mixer's call times by label.
+fn time_mixers(
+    data: &Data,
+    calls: (usize, usize),
+    timm: &Timm,
+    device: &Device,
+) -> Result<HashMap<&'static str, Vec<f64>>> {
+    let mut times = HashMap::new();
+    for (label, mixer, grid) in mixers(data.shape)? {
+        let saliency = grid.map(|[r, c]| data.saliency(r, c, device));
+        let us = time_mixer(mixer.as_ref(), data, saliency, calls, device)?;
+        let stats = Summary::of(&us);
+        times.insert(label, us);
+        let peer = match label {
+            "mixup" | "cutmix" => timm.stats(label, data.shape),
+            _ => None,
+        };
+        match peer {
+            Some(p) => println!(
+                "| {label} | {} | {} | {:.2} |",
+                show(&stats),
+                show(&p),
+                stats.median / p.median
+            ),
+            None => println!("| {label} | {} | - | - |", show(&stats)),
         }
+    }
+    Ok(times)
+}
+
+/// The detectors alone: one host call, the whole batch on the host (in parallel), the whole
+/// batch on the device.
+struct Detectors {
+    fg_one: Summary,
+    fg_host: Summary,
+    sr_one: Summary,
+    sr_host: Summary,
+    sr_device: Summary,
+}
+
+impl Detectors {
+    fn time(data: &Data, calls: (usize, usize), device: &Device) -> Result<Self> {
+        let views = data.views()?;
+        let first = &views[0];
+        let fine = HostDetector::named("fine-grained", HostInput::U8)?;
+        let fine = fine.detector.as_ref();
+        let sr = sal_saliency::SpectralResidual::default();
+        let u8_values: Vec<f32> = data.u8_pixels.iter().map(|&v| v as f32).collect();
+        let u8_tensor = Tensor::<4>::from_data(TensorData::new(u8_values, data.shape), device);
+        Ok(Self {
+            fg_one: time_call(calls, || fine.compute(first))?,
+            sr_one: time_call(calls, || sr.compute(first))?,
+            sr_host: time_call(calls, || compute_batch(&sr, &views))?,
+            fg_host: time_call(calls, || compute_batch(fine, &views))?,
+            sr_device: time_call(calls, || -> Result<_> {
+                let maps = spectral_residual(u8_tensor.clone());
+                device.sync()?;
+                Ok(maps)
+            })?,
+        })
+    }
+
+    fn print(&self, n: usize) {
+        let rows = [
+            ("fine-grained, 1 image (host)".to_string(), &self.fg_one),
+            (
+                format!("fine-grained, {n} images (host, parallel)"),
+                &self.fg_host,
+            ),
+            (
+                "spectral residual, 1 image (host)".to_string(),
+                &self.sr_one,
+            ),
+            (
+                format!("spectral residual, {n} images (host, parallel)"),
+                &self.sr_host,
+            ),
+            (
+                format!("spectral residual, {n} images (device, flex)"),
+                &self.sr_device,
+            ),
+        ];
+        for (label, stats) in rows {
+            println!("| {label} | {} | - | - |", show(stats));
+        }
+    }
+}
+
+/// SaliencyMix's targets: the batch scope within 0.2 ms of CutMix plus one detector call, the
+/// per-sample scope at 32x32 under 2 ms.
+fn print_saliencymix_targets(
+    [n, c, h, w]: [usize; 4],
+    mixers: &HashMap<&'static str, Vec<f64>>,
+    detectors: &Detectors,
+    threads: usize,
+) {
+    let median = |label: &str| measure::median(&mixers[label]);
+    // Call i of both mixers drew the same lambda (box size): compare call by call.
+    let paired: Vec<f64> = mixers["saliencymix batch, fine-grained"]
+        .iter()
+        .zip(&mixers["cutmix"])
+        .map(|(s, c)| s - c)
+        .collect();
+    let overhead = measure::median(&paired) - detectors.fg_one.median;
+    println!(
+        "SaliencyMix batch scope: {} vs CutMix {} plus one detector call {}; median paired \
+         overhead beyond the detector call {} (target: within 0.2 ms) -> {}",
+        human(median("saliencymix batch, fine-grained")),
+        human(median("cutmix")),
+        human(detectors.fg_one.median),
+        human(overhead),
+        verdict(overhead <= 200.0)
+    );
+    if h == 32 {
+        let per_sample = median("saliencymix per-sample, fine-grained");
         println!(
-            "spectral residual on the device vs the host detector over the batch: {} vs {} \
-             (ratio {:.2})",
-            human(sr_device.median),
-            human(sr_host.median),
-            sr_device.median / sr_host.median
+            "SaliencyMix per-sample scope at {n}x{c}x{h}x{w}: {} on {threads} threads \
+             (target: under 2 ms) -> {}",
+            human(per_sample),
+            verdict(per_sample < 2000.0)
         );
     }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("\nload average at end: {}", load.trim());
-    Ok(())
+}
+
+/// Mixup's and CutMix's target: no slower than timm's (when the peer ran).
+fn print_timm_targets(shape: [usize; 4], mixers: &HashMap<&'static str, Vec<f64>>, timm: &Timm) {
+    for method in ["mixup", "cutmix"] {
+        if let Some(p) = timm.stats(method, shape) {
+            let ours = measure::median(&mixers[method]);
+            println!(
+                "{method}: burn {} vs timm {}: ratio {:.2} (target: <= 1) -> {}",
+                human(ours),
+                human(p.median),
+                ours / p.median,
+                verdict(ours <= p.median)
+            );
+        }
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
 }

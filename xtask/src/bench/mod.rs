@@ -1,6 +1,7 @@
 //! `cargo xtask bench <target>`: benchmarks that run the peer library (OpenCV, PyTorch, timm)
 //! in the same run and report ratios. Benchmarks are never timed tests.
 
+mod measure;
 mod mixing;
 mod models;
 mod saliency;

@@ -9,30 +9,24 @@
 //! op instead. PyTorch runs from a virtual environment the bench creates
 //! (`target/peer-venv/torch`, see `pyenv::TORCH_PACKAGES`). Results and findings: docs/benchmarks.md.
 
-use crate::pyenv::PyEnv;
+use std::time::Instant;
+
 use anyhow::{Context, Result, bail, ensure};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use sal_models::{Architecture, ModelConfig, ResNetDepth, num_trainable_params};
+use sal_train::BackendKind;
 use serde::{Deserialize, Serialize};
-use std::process::Command;
-use std::time::Instant;
 
-/// The variable burn's CPU backend (flex, through rayon) reads its thread count from.
-const THREADS_ENV: &str = "RAYON_NUM_THREADS";
+use super::measure;
+use crate::pyenv::PyEnv;
 
-/// Where the burn side runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BurnBackend {
-    /// burn's flex CPU backend; PyTorch runs on the CPU.
-    Cpu,
-    /// burn's wgpu backend (build with `--features wgpu`); PyTorch runs on CUDA.
-    Wgpu,
-}
+/// The burn release the workspace builds, for the report.
+const BURN: &str = "burn 0.22.1";
 
 /// Options of `cargo xtask bench models`.
 #[derive(Args)]
@@ -62,39 +56,120 @@ pub struct ModelsBench {
     /// Classes of the classifier.
     #[arg(long, default_value_t = 10)]
     classes: usize,
-    /// Backend of the burn side.
+    /// Device of the burn side: cpu (flex), or wgpu / cuda with xtask built with that cargo
+    /// feature. PyTorch runs on the CPU for cpu, on CUDA (GPU 0) for wgpu and cuda.
     #[arg(long, value_enum, default_value = "cpu")]
-    backend: BurnBackend,
+    backend: BackendKind,
     /// Time burn only (no Python environment needed).
     #[arg(long)]
     burn_only: bool,
     /// Instead of whole steps, time each op of the step (every conv shape, batch norm, ReLU,
-    /// residual add; forward+backward) on both sides and print where a step's time goes.
+    /// residual add; forward+backward) on both sides and print where a step's time goes (CPU
+    /// backend only).
     #[arg(long)]
     ops: bool,
+    /// Run both sides with glibc's allocator in its steady state (no trimming, large mmap
+    /// threshold) instead of its defaults.
+    #[arg(long)]
+    steady_malloc: bool,
 }
 
-/// Step times of one side, in seconds.
+impl ModelsBench {
+    /// The CIFAR ResNet depth to build, once the options are checked.
+    fn depth(&self) -> Result<ResNetDepth> {
+        let Architecture::CifarResNet(depth) = self.architecture else {
+            bail!(
+                "the PyTorch peer builds CIFAR ResNets only; got `{}`",
+                self.architecture
+            );
+        };
+        ensure!(
+            self.steps > 0 && self.rounds > 0 && self.batch > 0 && self.threads > 0,
+            "steps, rounds, batch and threads must be positive"
+        );
+        ensure!(
+            !self.ops || self.backend == BackendKind::Cpu,
+            "--ops compares process CPU time with PyTorch on the CPU: use it with --backend cpu"
+        );
+        Ok(depth)
+    }
+
+    /// PyTorch's device beside burn's backend.
+    fn torch_device(&self) -> &'static str {
+        match self.backend {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu | BackendKind::Cuda => "cuda",
+        }
+    }
+
+    /// burn's side in the report.
+    fn burn_name(&self) -> String {
+        let backend = match self.backend {
+            BackendKind::Cpu => "flex",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        };
+        format!("{BURN} {backend}")
+    }
+}
+
+/// Wall-clock and CPU seconds of the timed steps of one loop. CPU seconds (all threads of the
+/// process) are what a step cost whatever else ran on the machine, so they compare the two sides
+/// better than wall time when the machine is shared.
+#[derive(Default)]
+struct StepTimes {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+/// When a step started, on the wall clock and in process CPU time.
+struct Stopwatch {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: measure::process_cpu_seconds(),
+        }
+    }
+}
+
+impl StepTimes {
+    fn push(&mut self, start: Stopwatch) {
+        self.wall.push(start.wall.elapsed().as_secs_f64());
+        self.cpu.push(measure::process_cpu_seconds() - start.cpu);
+    }
+
+    fn extend(&mut self, other: StepTimes) {
+        self.wall.extend(other.wall);
+        self.cpu.extend(other.cpu);
+    }
+}
+
+/// One side's training and inference step times, over every round so far.
 #[derive(Default)]
 struct Timings {
-    train: Vec<f64>,
-    infer: Vec<f64>,
-    /// CPU seconds (all threads of the process) per step: what the step cost whatever else
-    /// ran on the machine, so it compares the two sides better than wall time when the
-    /// machine is shared.
-    train_cpu: Vec<f64>,
-    infer_cpu: Vec<f64>,
+    train: StepTimes,
+    infer: StepTimes,
 }
 
 impl Timings {
     fn extend(&mut self, other: Timings) {
         self.train.extend(other.train);
         self.infer.extend(other.infer);
-        self.train_cpu.extend(other.train_cpu);
-        self.infer_cpu.extend(other.infer_cpu);
     }
 }
 
+/// One side of the report: its name and its timings.
+struct Side {
+    name: String,
+    timings: Timings,
+}
+
+/// What `models_torch.py step` prints.
 #[derive(Deserialize)]
 struct TorchReport {
     torch: String,
@@ -107,40 +182,46 @@ struct TorchReport {
     infer_cpu_s: Vec<f64>,
 }
 
+impl TorchReport {
+    fn side(self) -> Side {
+        Side {
+            name: format!(
+                "PyTorch {} ({}, {} thr)",
+                self.torch, self.device, self.threads
+            ),
+            timings: Timings {
+                train: StepTimes {
+                    wall: self.train_s,
+                    cpu: self.train_cpu_s,
+                },
+                infer: StepTimes {
+                    wall: self.infer_s,
+                    cpu: self.infer_cpu_s,
+                },
+            },
+        }
+    }
+}
+
 pub fn run(args: ModelsBench) -> Result<()> {
-    let Architecture::CifarResNet(depth) = args.architecture else {
-        bail!(
-            "the PyTorch peer builds CIFAR ResNets only; got `{}`",
-            args.architecture
-        );
-    };
-    ensure!(
-        args.steps > 0 && args.rounds > 0 && args.batch > 0 && args.threads > 0,
-        "steps, batch and threads must be positive"
-    );
+    let depth = args.depth()?;
     // rayon sizes its global pool from the environment when it first starts, so the thread
-    // count must be in the environment before any burn op: run again as a child that has it.
-    if std::env::var(THREADS_ENV).ok() != Some(args.threads.to_string()) {
-        let status = Command::new(std::env::current_exe()?)
-            .args(std::env::args_os().skip(1))
-            .env(THREADS_ENV, args.threads.to_string())
-            .status()
-            .context("re-running the benchmark with RAYON_NUM_THREADS set")?;
-        ensure!(status.success(), "the benchmark failed ({status})");
+    // count must be in the environment before any burn op.
+    let mut env = vec![(measure::THREADS_ENV, args.threads.to_string())];
+    env.extend(measure::malloc_env(args.steady_malloc));
+    if measure::rerun_with_env(&env)? {
         return Ok(());
     }
-
-    let config =
-        ModelConfig::new(args.architecture, args.classes).with_base_width(Some(args.width));
-    let device = match args.backend {
-        BurnBackend::Cpu => Device::flex(),
-        BurnBackend::Wgpu => wgpu_device()?,
-    };
-    let load_before = load_average();
+    let device =
+        sal_train::backend::device(args.backend).context("setting up the burn side's device")?;
+    let load_before = measure::load_average();
     if args.ops {
-        println!("load average before: {load_before} ({} cores)", cores());
+        println!(
+            "load average before: {load_before} ({} cores)",
+            measure::cores()
+        );
         profile_ops(depth, &args, &device)?;
-        println!("load average after: {}", load_average());
+        println!("load average after: {}", measure::load_average());
         return Ok(());
     }
     println!(
@@ -154,77 +235,94 @@ pub fn run(args: ModelsBench) -> Result<()> {
         args.steps,
         args.warmup
     );
-    println!("load average before: {load_before} ({} cores)", cores());
+    println!("allocator (both sides): {}", measure::malloc_settings());
+    println!(
+        "load average before: {load_before} ({} cores)",
+        measure::cores()
+    );
+    let (burn, torch) = time_rounds(depth, &args, &device)?;
+    let load_after = measure::load_average();
+    print_report(&args, &burn, torch.as_ref());
+    println!("load average after: {load_after}");
+    Ok(())
+}
 
-    // The machine may be shared: alternate the two sides over the rounds (burn first, then
-    // PyTorch first, ...) so both see the same mix of quiet and busy moments.
-    let mut burn = Timings::default();
-    let mut torch: Option<(Timings, TorchReport)> = None;
-    for round in 0..args.rounds {
-        let torch_first = round % 2 == 1;
-        for side in if torch_first { [1, 0] } else { [0, 1] } {
-            if side == 0 {
-                eprintln!("round {}: timing burn ...", round + 1);
-                burn.extend(time_burn(&config, &device, &args)?);
+/// Times both sides over the rounds. The machine may be shared: the rounds alternate which side
+/// goes first (burn, then PyTorch first, ...) so both see the same mix of quiet and busy moments.
+fn time_rounds(
+    depth: ResNetDepth,
+    args: &ModelsBench,
+    device: &Device,
+) -> Result<(Side, Option<Side>)> {
+    let config =
+        ModelConfig::new(args.architecture, args.classes).with_base_width(Some(args.width));
+    let mut burn = Side {
+        name: args.burn_name(),
+        timings: Timings::default(),
+    };
+    let mut torch: Option<Side> = None;
+    for round in 1..=args.rounds {
+        let torch_first = round % 2 == 0;
+        for torch_turn in [torch_first, !torch_first] {
+            if !torch_turn {
+                eprintln!("round {round}: timing burn ...");
+                burn.timings.extend(time_burn(&config, device, args)?);
             } else if !args.burn_only {
-                eprintln!("round {}: timing PyTorch ...", round + 1);
-                let report = run_torch_steps(&config, depth, &args)?;
-                let timings = Timings {
-                    train: report.train_s.clone(),
-                    infer: report.infer_s.clone(),
-                    train_cpu: report.train_cpu_s.clone(),
-                    infer_cpu: report.infer_cpu_s.clone(),
-                };
+                eprintln!("round {round}: timing PyTorch ...");
+                let side = run_torch_steps(&config, depth, args)?.side();
                 match &mut torch {
-                    Some((all, _)) => all.extend(timings),
-                    None => torch = Some((timings, report)),
+                    Some(all) => all.timings.extend(side.timings),
+                    None => torch = Some(side),
                 }
             }
         }
     }
-    let load_after = load_average();
+    Ok((burn, torch))
+}
 
-    let backend_name = match args.backend {
-        BurnBackend::Cpu => "burn 0.22.1 flex".to_string(),
-        BurnBackend::Wgpu => "burn 0.22.1 wgpu".to_string(),
-    };
+/// The table of both sides, then the burn/PyTorch ratios.
+fn print_report(args: &ModelsBench, burn: &Side, torch: Option<&Side>) {
+    use measure::median;
     println!();
     println!(
         "{:<34} {:>21} {:>8} {:>9} {:>21} {:>8} {:>9}",
         "", "train step s (range)", "img/s", "CPU s", "inference s (range)", "img/s", "CPU s"
     );
-    let row = |name: &str, t: &Timings| {
+    let row = |side: &Side| {
+        let (train, infer) = (&side.timings.train, &side.timings.infer);
         println!(
             "{:<34} {:>21} {:>8.1} {:>9.2} {:>21} {:>8.1} {:>9.2}",
-            name,
-            summary(&t.train),
-            args.batch as f64 / median(&t.train),
-            median(&t.train_cpu),
-            summary(&t.infer),
-            args.batch as f64 / median(&t.infer),
-            median(&t.infer_cpu),
+            side.name,
+            median_and_range(&train.wall),
+            args.batch as f64 / median(&train.wall),
+            median(&train.cpu),
+            median_and_range(&infer.wall),
+            args.batch as f64 / median(&infer.wall),
+            median(&infer.cpu),
         );
     };
-    row(&backend_name, &burn);
-    if let Some((torch_timings, report)) = &torch {
-        let name = format!(
-            "PyTorch {} ({}, {} thr)",
-            report.torch, report.device, report.threads
-        );
-        row(&name, torch_timings);
-        println!(
-            "ratio burn/PyTorch throughput (wall clock): training {:.2}x, inference {:.2}x",
-            median(&torch_timings.train) / median(&burn.train),
-            median(&torch_timings.infer) / median(&burn.infer),
-        );
-        println!(
-            "ratio burn/PyTorch CPU cost per step (PyTorch CPU s / burn CPU s): training {:.2}x, inference {:.2}x",
-            median(&torch_timings.train_cpu) / median(&burn.train_cpu),
-            median(&torch_timings.infer_cpu) / median(&burn.infer_cpu),
-        );
-    }
-    println!("load average after: {load_after}");
-    Ok(())
+    row(burn);
+    let Some(torch) = torch else {
+        return;
+    };
+    row(torch);
+    let (b, t) = (&burn.timings, &torch.timings);
+    println!(
+        "ratio burn/PyTorch throughput (wall clock): training {:.2}x, inference {:.2}x",
+        median(&t.train.wall) / median(&b.train.wall),
+        median(&t.infer.wall) / median(&b.infer.wall),
+    );
+    println!(
+        "ratio burn/PyTorch CPU cost per step (PyTorch CPU s / burn CPU s): training {:.2}x, inference {:.2}x",
+        median(&t.train.cpu) / median(&b.train.cpu),
+        median(&t.infer.cpu) / median(&b.infer.cpu),
+    );
+}
+
+/// `median (min-max)` of step seconds.
+fn median_and_range(seconds: &[f64]) -> String {
+    let s = measure::Summary::of(seconds);
+    format!("{:.3} ({:.2}-{:.2})", s.median, s.min, s.max)
 }
 
 /// Runs the PyTorch peer's timed steps once and checks it built the same network.
@@ -239,12 +337,7 @@ fn run_torch_steps(
     } else {
         "basic"
     };
-    let torch_device = match args.backend {
-        BurnBackend::Cpu => "cpu",
-        BurnBackend::Wgpu => "cuda",
-    };
-    let env = PyEnv::torch()?;
-    let out = env.run_script(
+    let out = PyEnv::torch()?.run_script(
         include_str!("models_torch.py"),
         &[
             "step".to_string(),
@@ -256,7 +349,7 @@ fn run_torch_steps(
             args.threads.to_string(),
             args.warmup.to_string(),
             args.steps.to_string(),
-            torch_device.to_string(),
+            args.torch_device().to_string(),
         ],
     )?;
     let report: TorchReport = serde_json::from_str(out.trim())
@@ -270,10 +363,17 @@ fn run_torch_steps(
     Ok(report)
 }
 
+/// One round of burn's side: training steps, then inference steps.
 fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Result<Timings> {
-    let train_device = device.clone().autodiff();
-    let mut model = config.init(&train_device);
-    let mut optim = SgdConfig::new()
+    Ok(Timings {
+        train: time_burn_train(config, device, args)?,
+        infer: time_burn_infer(config, device, args)?,
+    })
+}
+
+/// The recipe's optimizer: SGD, Nesterov momentum 0.9 without dampening, weight decay 5e-4.
+fn sgd() -> SgdConfig {
+    SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new()
                 .with_momentum(0.9)
@@ -282,43 +382,54 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
                 .with_nesterov(true),
         ))
         .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init();
-    let (x, soft) = batch(args.batch, args.classes, &train_device);
-    let (mut train, mut train_cpu) = (Vec::new(), Vec::new());
+}
+
+fn time_burn_train(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Result<StepTimes> {
+    let device = device.clone().autodiff();
+    let mut model = config.init(&device);
+    let mut optim = sgd().init();
+    let (x, soft) = batch(args.batch, args.classes, &device);
+    let mut times = StepTimes::default();
     for step in 0..args.warmup + args.steps {
-        let (start, start_cpu) = (Instant::now(), process_cpu_seconds());
+        let start = Stopwatch::start();
         let logits = model.forward(x.clone());
         let loss = -(soft.clone() * log_softmax(logits, 1)).sum_dim(1).mean();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(0.1, model, grads);
-        train_device.sync()?;
+        device.sync()?;
         if step >= args.warmup {
-            train.push(start.elapsed().as_secs_f64());
-            train_cpu.push(process_cpu_seconds() - start_cpu);
+            times.push(start);
         }
     }
     debug_assert_eq!(num_trainable_params(&model), config.num_trainable_params()?);
+    Ok(times)
+}
 
-    // Inference on the plain (non-autodiff) device, where batch norm uses its running
-    // statistics; the weights' values do not matter for the timing.
+/// Inference on the plain (non-autodiff) device, where batch norm uses its running statistics;
+/// the weights' values do not matter for the timing.
+fn time_burn_infer(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Result<StepTimes> {
     let model = config.init(device);
     let (x, _) = batch(args.batch, args.classes, device);
-    let (mut infer, mut infer_cpu) = (Vec::new(), Vec::new());
+    let mut times = StepTimes::default();
     for step in 0..args.warmup + args.steps {
-        let (start, start_cpu) = (Instant::now(), process_cpu_seconds());
-        let logits = model.forward(x.clone());
-        let _ = logits.into_data();
+        let start = Stopwatch::start();
+        let _ = model.forward(x.clone()).into_data();
         if step >= args.warmup {
-            infer.push(start.elapsed().as_secs_f64());
-            infer_cpu.push(process_cpu_seconds() - start_cpu);
+            times.push(start);
         }
     }
-    Ok(Timings {
-        train,
-        infer,
-        train_cpu,
-        infer_cpu,
-    })
+    Ok(times)
+}
+
+/// A random normal batch and one-hot soft targets.
+fn batch(size: usize, classes: usize, device: &Device) -> (Tensor<4>, Tensor<2>) {
+    let x = Tensor::<4>::random([size, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let mut soft = vec![0f32; size * classes];
+    for i in 0..size {
+        soft[i * classes + (i * 7) % classes] = 1.0;
+    }
+    let soft = Tensor::<2>::from_data(TensorData::new(soft, [size, classes]), device);
+    (x, soft)
 }
 
 /// One op shape of the network and how many times a training step runs it. Serialised to the
@@ -348,73 +459,105 @@ enum OpKind {
     Add,
 }
 
-/// The ops of a basic-block CIFAR ResNet's step, by shape, with their counts.
-fn basic_resnet_ops(depth: ResNetDepth, width: usize, batch: usize) -> Vec<OpCase> {
-    let mut ops: Vec<OpCase> = Vec::new();
-    let mut add = |kind: OpKind, channels: usize, size: usize| {
-        let label = match kind {
-            OpKind::Conv {
+impl OpKind {
+    /// A conv that needs its input gradient (every conv but the stem).
+    fn conv(out: usize, kernel: usize, stride: usize) -> Self {
+        Self::Conv {
+            out,
+            kernel,
+            stride,
+            input_grad: true,
+        }
+    }
+
+    fn label(self, channels: usize, size: usize) -> String {
+        match self {
+            Self::Conv {
                 out,
                 kernel,
                 stride,
                 ..
             } => format!("conv{kernel}x{kernel} {channels}->{out} s{stride} @{size}"),
-            OpKind::BatchNorm => format!("batch norm {channels}@{size}"),
-            OpKind::Relu => format!("relu {channels}@{size}"),
-            OpKind::Add => format!("add {channels}@{size}"),
-        };
-        match ops.iter_mut().find(|op| op.label == label) {
+            Self::BatchNorm => format!("batch norm {channels}@{size}"),
+            Self::Relu => format!("relu {channels}@{size}"),
+            Self::Add => format!("add {channels}@{size}"),
+        }
+    }
+}
+
+/// The distinct op shapes of a step, in order of first use, with their counts.
+struct OpList {
+    batch: usize,
+    ops: Vec<OpCase>,
+}
+
+impl OpList {
+    fn add(&mut self, kind: OpKind, channels: usize, size: usize) {
+        let label = kind.label(channels, size);
+        match self.ops.iter_mut().find(|op| op.label == label) {
             Some(op) => op.count += 1,
-            None => ops.push(OpCase {
+            None => self.ops.push(OpCase {
                 label,
                 count: 1,
-                input: [batch, channels, size, size],
+                input: [self.batch, channels, size, size],
                 kind,
             }),
         }
+    }
+}
+
+/// The ops of a basic-block CIFAR ResNet's step, by shape, with their counts.
+fn basic_resnet_ops(depth: ResNetDepth, width: usize, batch: usize) -> Vec<OpCase> {
+    let mut list = OpList {
+        batch,
+        ops: Vec::new(),
     };
-    let conv = |out, kernel, stride| OpKind::Conv {
-        out,
-        kernel,
-        stride,
-        input_grad: true,
+    let stem = OpKind::Conv {
+        out: width,
+        kernel: 3,
+        stride: 1,
+        input_grad: false,
     };
     let mut size = 32;
-    add(
-        OpKind::Conv {
-            out: width,
-            kernel: 3,
-            stride: 1,
-            input_grad: false,
-        },
-        3,
-        size,
-    );
-    add(OpKind::BatchNorm, width, size);
-    add(OpKind::Relu, width, size);
+    list.add(stem, 3, size);
+    list.add(OpKind::BatchNorm, width, size);
+    list.add(OpKind::Relu, width, size);
     let mut channels = width;
     for (stage, &blocks) in depth.blocks_per_stage().iter().enumerate() {
         let planes = width << stage;
         for index in 0..blocks {
             let stride = if stage > 0 && index == 0 { 2 } else { 1 };
             let out_size = size / stride;
-            add(conv(planes, 3, stride), channels, size);
-            add(conv(planes, 3, 1), planes, out_size);
+            list.add(OpKind::conv(planes, 3, stride), channels, size);
+            list.add(OpKind::conv(planes, 3, 1), planes, out_size);
             let projection = stride != 1 || channels != planes;
             if projection {
-                add(conv(planes, 1, stride), channels, size);
+                list.add(OpKind::conv(planes, 1, stride), channels, size);
             }
             for _ in 0..if projection { 3 } else { 2 } {
-                add(OpKind::BatchNorm, planes, out_size);
+                list.add(OpKind::BatchNorm, planes, out_size);
             }
-            add(OpKind::Relu, planes, out_size);
-            add(OpKind::Relu, planes, out_size);
-            add(OpKind::Add, planes, out_size);
+            list.add(OpKind::Relu, planes, out_size);
+            list.add(OpKind::Relu, planes, out_size);
+            list.add(OpKind::Add, planes, out_size);
             channels = planes;
             size = out_size;
         }
     }
-    ops
+    list.ops
+}
+
+/// Median process CPU milliseconds of `steps` calls of `f` after `warmup` untimed ones.
+fn median_cpu_ms(warmup: usize, steps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let start = measure::process_cpu_seconds();
+        f()?;
+        if i >= warmup {
+            times.push((measure::process_cpu_seconds() - start) * 1e3);
+        }
+    }
+    Ok(measure::median(&times))
 }
 
 /// Forward+backward CPU time in ms of one op on burn (median of `steps` after `warmup`).
@@ -454,16 +597,11 @@ fn time_burn_op(op: &OpCase, device: &Device, warmup: usize, steps: usize) -> Re
         } => x,
         _ => x.require_grad(),
     };
-    let mut times = Vec::new();
-    for i in 0..warmup + steps {
-        let start = process_cpu_seconds();
+    median_cpu_ms(warmup, steps, || {
         let _ = run(x.clone()).sum().backward();
         device.sync()?;
-        if i >= warmup {
-            times.push((process_cpu_seconds() - start) * 1e3);
-        }
-    }
-    Ok(median(&times))
+        Ok(())
+    })
 }
 
 /// CPU ms of a conv's three parts on burn, called directly (no autodiff): the three functions
@@ -476,42 +614,20 @@ fn time_burn_conv_parts(
     steps: usize,
 ) -> Result<[f64; 3]> {
     use burn::backend::Dispatch;
-    use burn::tensor::ops::ConvOptions;
     use sal_models::GemmConv;
-    let OpKind::Conv {
-        out,
-        kernel,
-        stride,
-        ..
-    } = op.kind
-    else {
-        bail!("not a conv: {}", op.label);
-    };
-    let pad = kernel / 2;
-    let [n, c, h, w] = op.input;
-    let (oh, ow) = (
-        (h + 2 * pad - kernel) / stride + 1,
-        (w + 2 * pad - kernel) / stride + 1,
-    );
-    let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Default, device);
-    let (x, weight, grad) = (
-        random(op.input),
-        random([out, c, kernel, kernel]),
-        random([n, out, oh, ow]),
-    );
-    let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
-    let time = |f: &dyn Fn() -> Tensor<4>| -> Result<f64> {
-        let mut times = Vec::new();
-        for i in 0..warmup + steps {
-            let start = process_cpu_seconds();
-            let _ = f().into_data();
-            if i >= warmup {
-                times.push((process_cpu_seconds() - start) * 1e3);
-            }
-        }
-        Ok(median(&times))
-    };
+    let ConvInputs {
+        x,
+        weight,
+        grad,
+        options,
+    } = ConvInputs::random(op, device)?;
     let d = |t: &Tensor<4>| t.clone().into_dispatch();
+    let time = |f: &dyn Fn() -> Tensor<4>| {
+        median_cpu_ms(warmup, steps, || {
+            let _ = f().into_data();
+            Ok(())
+        })
+    };
     Ok([
         time(&|| Tensor::from_dispatch(Dispatch::gemm_conv2d(d(&x), d(&weight), options.clone())))?,
         time(&|| {
@@ -533,9 +649,44 @@ fn time_burn_conv_parts(
     ])
 }
 
+/// Random operands of one conv's three parts: input, weight, output gradient, and its options.
+struct ConvInputs {
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    grad: Tensor<4>,
+    options: burn::tensor::ops::ConvOptions<2>,
+}
+
+impl ConvInputs {
+    fn random(op: &OpCase, device: &Device) -> Result<Self> {
+        let OpKind::Conv {
+            out,
+            kernel,
+            stride,
+            ..
+        } = op.kind
+        else {
+            bail!("not a conv: {}", op.label);
+        };
+        let pad = kernel / 2;
+        let [n, c, h, w] = op.input;
+        let (oh, ow) = (
+            (h + 2 * pad - kernel) / stride + 1,
+            (w + 2 * pad - kernel) / stride + 1,
+        );
+        let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Default, device);
+        Ok(Self {
+            x: random(op.input),
+            weight: random([out, c, kernel, kernel]),
+            grad: random([n, out, oh, ow]),
+            options: burn::tensor::ops::ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1),
+        })
+    }
+}
+
 /// Times each op of the step (forward+backward, the backward seeded through a sum) on burn and
 /// on PyTorch, in CPU time (all threads; robust to other load on the machine), and prints
-/// where a step's time goes on each side.
+/// where a step's time goes on each side; then the same for each conv's three parts.
 fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Result<()> {
     ensure!(
         !depth.is_bottleneck(),
@@ -553,55 +704,7 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         eprintln!("timing PyTorch's ops ...");
         Some(torch_op_times(args, "ops", &ops, "op times")?)
     };
-    println!(
-        "{:<28} {:>5} {:>13} {:>11} {:>13} {:>11} {:>7}",
-        "op (fwd+bwd, CPU ms)",
-        "count",
-        "burn ms/op",
-        "burn ms",
-        "PyTorch ms/op",
-        "PyTorch ms",
-        "ratio"
-    );
-    let (mut burn_total, mut torch_total) = (0.0, 0.0);
-    for (i, op) in ops.iter().enumerate() {
-        let b = burn[i];
-        burn_total += b * op.count as f64;
-        let (t_op, t_step, ratio) = match &torch {
-            Some(torch) => {
-                torch_total += torch[i] * op.count as f64;
-                (
-                    format!("{:.1}", torch[i]),
-                    format!("{:.0}", torch[i] * op.count as f64),
-                    // Ops under about a millisecond read 0 (scheduler accounting granularity).
-                    if b > 0.5 {
-                        format!("{:.2}", torch[i] / b)
-                    } else {
-                        "-".to_string()
-                    },
-                )
-            }
-            None => Default::default(),
-        };
-        println!(
-            "{:<28} {:>5} {:>13.1} {:>11.0} {:>13} {:>11} {:>7}",
-            op.label,
-            op.count,
-            b,
-            b * op.count as f64,
-            t_op,
-            t_step,
-            ratio
-        );
-    }
-    print!("sum per step (CPU ms): burn {burn_total:.0} ms");
-    if torch.is_some() {
-        print!(
-            ", PyTorch {torch_total:.0} ms, ratio {:.2}",
-            torch_total / burn_total
-        );
-    }
-    println!(" (ratio = burn throughput / PyTorch's)");
+    print_op_table(&ops, &burn, torch.as_deref());
 
     eprintln!("timing the parts of each conv ...");
     let convs: Vec<&OpCase> = ops
@@ -617,6 +720,65 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
     } else {
         Some(torch_op_times(args, "conv_parts", &convs, "conv times")?)
     };
+    print_conv_parts(&convs, &burn_parts, torch_parts.as_deref());
+    Ok(())
+}
+
+/// Per op: CPU ms per call and per step on each side, and the ratio; then the sums per step.
+fn print_op_table(ops: &[OpCase], burn: &[f64], torch: Option<&[f64]>) {
+    println!(
+        "{:<28} {:>5} {:>13} {:>11} {:>13} {:>11} {:>7}",
+        "op (fwd+bwd, CPU ms)",
+        "count",
+        "burn ms/op",
+        "burn ms",
+        "PyTorch ms/op",
+        "PyTorch ms",
+        "ratio"
+    );
+    let (mut burn_total, mut torch_total) = (0.0, 0.0);
+    for (i, op) in ops.iter().enumerate() {
+        let (b, count) = (burn[i], op.count as f64);
+        burn_total += b * count;
+        let (t_op, t_step, ratio) = match torch {
+            Some(torch) => {
+                torch_total += torch[i] * count;
+                (
+                    format!("{:.1}", torch[i]),
+                    format!("{:.0}", torch[i] * count),
+                    // Ops under about a millisecond read 0 (scheduler accounting granularity).
+                    if b > 0.5 {
+                        format!("{:.2}", torch[i] / b)
+                    } else {
+                        "-".to_string()
+                    },
+                )
+            }
+            None => Default::default(),
+        };
+        println!(
+            "{:<28} {:>5} {:>13.1} {:>11.0} {:>13} {:>11} {:>7}",
+            op.label,
+            op.count,
+            b,
+            b * count,
+            t_op,
+            t_step,
+            ratio
+        );
+    }
+    print!("sum per step (CPU ms): burn {burn_total:.0} ms");
+    if torch.is_some() {
+        print!(
+            ", PyTorch {torch_total:.0} ms, ratio {:.2}",
+            torch_total / burn_total
+        );
+    }
+    println!(" (ratio = burn throughput / PyTorch's)");
+}
+
+/// Per conv: CPU ms of its forward, input gradient and weight gradient on each side.
+fn print_conv_parts(convs: &[&OpCase], burn: &[[f64; 3]], torch: Option<&[[f64; 3]]>) {
     println!();
     println!(
         "{:<28} {:>26} {:>26}",
@@ -625,16 +787,14 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         "PyTorch fwd / x-grad / w-grad"
     );
     for (i, op) in convs.iter().enumerate() {
-        let [f, x, w] = burn_parts[i];
-        let torch = torch_parts.as_ref().map_or(String::new(), |t| {
+        let [f, x, w] = burn[i];
+        let torch = torch.map_or(String::new(), |t| {
             format!("{:>8.0} {:>8.0} {:>8.0}", t[i][0], t[i][1], t[i][2])
         });
         println!("{:<28} {f:>8.0} {x:>8.0} {w:>8.0} {torch:>26}", op.label);
     }
-    Ok(())
 }
 
-/// A random normal batch and one-hot soft targets.
 /// Runs `models_torch.py` in `mode` (`ops` or `conv_parts`) over `cases` and parses what it
 /// prints; `what` names the numbers in errors.
 fn torch_op_times<T: serde::de::DeserializeOwned>(
@@ -657,64 +817,28 @@ fn torch_op_times<T: serde::de::DeserializeOwned>(
         .with_context(|| format!("parsing the PyTorch peer's {what}: {out}"))
 }
 
-fn batch(size: usize, classes: usize, device: &Device) -> (Tensor<4>, Tensor<2>) {
-    let x = Tensor::<4>::random([size, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
-    let mut soft = vec![0f32; size * classes];
-    for i in 0..size {
-        soft[i * classes + (i * 7) % classes] = 1.0;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resnet18_step_has_twenty_convs_and_batch_norms() {
+        let ops = basic_resnet_ops(ResNetDepth::D18, 64, 8);
+        let count = |f: fn(&OpKind) -> bool| -> usize {
+            ops.iter().filter(|op| f(&op.kind)).map(|op| op.count).sum()
+        };
+        assert_eq!(count(|k| matches!(k, OpKind::Conv { .. })), 20);
+        assert_eq!(count(|k| *k == OpKind::BatchNorm), 20);
+        assert_eq!(count(|k| *k == OpKind::Relu), 17);
+        assert_eq!(count(|k| *k == OpKind::Add), 8);
+        assert_eq!(ops[0].label, "conv3x3 3->64 s1 @32");
+        assert_eq!(ops[0].input, [8, 3, 32, 32]);
+        let convs: Vec<&str> = ops
+            .iter()
+            .filter(|op| matches!(op.kind, OpKind::Conv { .. }))
+            .map(|op| op.label.as_str())
+            .collect();
+        assert!(convs.contains(&"conv1x1 64->128 s2 @32"));
+        assert!(convs.contains(&"conv3x3 512->512 s1 @4"));
     }
-    let soft = Tensor::<2>::from_data(TensorData::new(soft, [size, classes]), device);
-    (x, soft)
-}
-
-#[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn wgpu_device() -> Result<Device> {
-    bail!("`--backend wgpu` needs xtask built with `--features wgpu`")
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
-fn summary(values: &[f64]) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(0.0, f64::max);
-    format!("{:.3} ({:.2}-{:.2})", median(values), min, max)
-}
-
-/// CPU time this process's threads have run, in seconds: the sum of the first field of
-/// `/proc/self/task/*/schedstat` (nanoseconds on the CPU). Threads that already exited are not
-/// counted, which is fine here: rayon's pool threads live as long as the process.
-fn process_cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let nanos: u64 = tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    nanos as f64 / 1e9
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
 }

@@ -4,12 +4,16 @@
 //! - Per image: the median time of one call at 32x32 and 224x224, single-threaded on both sides
 //!   (Rust calls the detector on the main thread, which never spawns threads; OpenCV runs with
 //!   `cv2.setNumThreads(1)` and is timed through its Python binding, the way SaliencyMix calls
-//!   it).
+//!   it). The report checks this bench's targets: OpenCV time / Rust time at least 2 for the
+//!   fine-grained detector, at least 1 for spectral residual.
 //! - Batch throughput on all cores: Rust's `compute_batch` (rayon, one worker per core) against
 //!   OpenCV in a Python thread pool of one thread per core (the binding releases the GIL).
 //! - Before timing, both sides' maps are compared (fine-grained: bit for bit; spectral residual:
-//!   max |diff| <= 1e-6): a speed comparison of different outputs would be meaningless.
+//!   max |diff| <= 1e-6), on the timed images and on generated images of other sizes and channel
+//!   counts, plus Wang & Dudek's motion masks on a generated sequence: a speed comparison of
+//!   different outputs would be meaningless.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,15 +21,18 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use sal_saliency::npy::{self, NpyArray, NpyData};
 use sal_saliency::{ImageView, StaticSaliency, WangDudek, compute_batch, static_detector};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
+use super::measure;
 use crate::pyenv::{PyEnv, workspace_root};
 
 const METHODS: [&str; 2] = ["fine-grained", "spectral-residual"];
 const SIZES: [usize; 2] = [32, 224];
-/// The targets of issue #3: OpenCV time / Rust time at least this.
+/// This bench's targets, per method: OpenCV time / Rust time per image at least this.
 const TARGETS: [f64; 2] = [2.0, 1.0];
 
+/// Options of `cargo xtask bench saliency`.
 #[derive(Args)]
 pub struct SaliencyBench {
     /// Timed calls per 32x32 image (after one warm-up call).
@@ -40,9 +47,21 @@ pub struct SaliencyBench {
     /// Timed batches per configuration (the median is reported).
     #[arg(long, default_value_t = 5)]
     batch_runs: usize,
+    /// Run both sides with glibc's allocator in its steady state (no trimming, large mmap
+    /// threshold) instead of its defaults.
+    #[arg(long)]
+    steady_malloc: bool,
 }
 
 impl SaliencyBench {
+    fn check(&self) -> Result<()> {
+        ensure!(
+            self.repeats32 > 0 && self.repeats224 > 0 && self.batch > 0 && self.batch_runs > 0,
+            "--repeats32, --repeats224, --batch and --batch-runs must be positive"
+        );
+        Ok(())
+    }
+
     fn repeats(&self, size: usize) -> usize {
         if size == 32 {
             self.repeats32
@@ -126,7 +145,7 @@ fn median_per_image(detector: &dyn StaticSaliency, views: &[ImageView<'_>], repe
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    median(&mut times)
+    measure::median(&times)
 }
 
 /// Images per second of `compute_batch` on a batch of `len` images (cycling through `views`).
@@ -138,93 +157,102 @@ fn batch_throughput(
 ) -> f64 {
     let batch: Vec<ImageView<'_>> = views.iter().cycle().take(len).copied().collect();
     std::hint::black_box(compute_batch(detector, &batch).expect("fixture images"));
-    let mut times: Vec<f64> = (0..runs)
+    let times: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             std::hint::black_box(compute_batch(detector, &batch).expect("fixture images"));
             t.elapsed().as_secs_f64()
         })
         .collect();
-    len as f64 / median(&mut times)
+    len as f64 / measure::median(&times)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// What `saliency_opencv.py` prints: its version, its batch threads, and per `method/size` the
+/// median seconds of one call and the batch throughput in images per second.
+#[derive(Deserialize)]
+struct OpenCv {
+    opencv: String,
+    threads: usize,
+    single: HashMap<String, f64>,
+    batch: HashMap<String, f64>,
 }
 
-/// The OpenCV side: writes its maps to `out_dir`, prints its timings as JSON.
-const OPENCV_SCRIPT: &str = r#"
-import json, os, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor
-import cv2, numpy as np
+impl OpenCv {
+    fn single(&self, method: &str, size: usize) -> Result<f64> {
+        let key = format!("{method}/{size}");
+        self.single
+            .get(&key)
+            .copied()
+            .with_context(|| format!("OpenCV printed no timing for {key}"))
+    }
 
-cfg = json.loads(sys.argv[1])
-cv2.setNumThreads(1)
-make = {
-    'fine-grained': cv2.saliency.StaticSaliencyFineGrained_create,
-    'spectral-residual': cv2.saliency.StaticSaliencySpectralResidual_create,
+    fn batch(&self, method: &str, size: usize) -> Result<f64> {
+        let key = format!("{method}/{size}");
+        self.batch
+            .get(&key)
+            .copied()
+            .with_context(|| format!("OpenCV printed no batch throughput for {key}"))
+    }
 }
-threads = os.cpu_count()
-out = {'opencv': cv2.__version__, 'threads': threads, 'single': {}, 'batch': {}}
-for size, spec in cfg['sizes'].items():
-    imgs = [np.load(p) for p in spec['paths']]
-    for method in cfg['methods']:
-        det = make[method]()
-        for i, x in enumerate(imgs):
-            ok, m = det.computeSaliency(x)
-            assert ok
-            np.save(os.path.join(cfg['out_dir'], f'{method}_{size}_{i}.npy'), m)
-        times = []
-        for x in imgs:
-            det.computeSaliency(x)
-            for _ in range(spec['repeats']):
-                t = time.perf_counter()
-                det.computeSaliency(x)
-                times.append(time.perf_counter() - t)
-        out['single'][f'{method}/{size}'] = float(np.median(times))
-        batch = [imgs[i % len(imgs)] for i in range(spec['batch'])]
-        local = threading.local()
-        def work(x, method=method):
-            if not hasattr(local, 'det'):
-                local.det = make[method]()
-            return local.det.computeSaliency(x)
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(work, batch))
-            runs = []
-            for _ in range(cfg['batch_runs']):
-                t = time.perf_counter()
-                list(pool.map(work, batch))
-                runs.append(time.perf_counter() - t)
-        out['batch'][f'{method}/{size}'] = len(batch) / float(np.median(runs))
-check = cfg['check']
-for i in range(check['images']):
-    x = np.load(os.path.join(check['dir'], f'img_{i}.npy'))
-    xf = np.load(os.path.join(check['dir'], f'imgf_{i}.npy'))
-    np.save(os.path.join(check['dir'], f'cv_fg_{i}.npy'), make['fine-grained']().computeSaliency(x)[1])
-    np.save(os.path.join(check['dir'], f'cv_sr_{i}.npy'), make['spectral-residual']().computeSaliency(x)[1])
-    np.save(os.path.join(check['dir'], f'cv_fgp_{i}.npy'), make['fine-grained']().computeSaliency(xf)[1])
-frames = np.load(os.path.join(check['dir'], 'frames.npy'))
-wd = cv2.saliency.MotionSaliencyBinWangApr2014_create()
-wd.setImagesize(frames.shape[2], frames.shape[1])
-wd.init()
-masks = np.stack([wd.computeSaliency(np.ascontiguousarray(f))[1].copy() for f in frames])
-np.save(os.path.join(check['dir'], 'cv_wd.npy'), masks)
-print(json.dumps(out))
-"#;
+
+/// Where the bench writes: OpenCV's maps of the timed images, and the agreement-check cases.
+struct Dirs {
+    out: PathBuf,
+    check: PathBuf,
+}
 
 pub fn run(args: SaliencyBench) -> Result<()> {
+    args.check()?;
+    if measure::rerun_with_env(&measure::malloc_env(args.steady_malloc))? {
+        return Ok(());
+    }
     let images: Vec<Images> = SIZES
         .iter()
         .map(|&s| load_images(s))
         .collect::<Result<_>>()?;
-    let out_dir = workspace_root().join("target/bench-saliency");
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let out = workspace_root().join("target/bench-saliency");
+    let dirs = Dirs {
+        check: out.join("check"),
+        out,
+    };
+    std::fs::create_dir_all(&dirs.out)
+        .with_context(|| format!("creating {}", dirs.out.display()))?;
+    let check_images = write_check_cases(&dirs.check)?;
 
+    eprintln!("timing OpenCV ...");
+    let opencv = time_opencv(&args, &images, &dirs, check_images)?;
+    eprintln!("checking that the outputs agree ...");
+    for im in &images {
+        agree(&dirs.out, im)?;
+    }
+    agree_on_check_cases(&dirs.check, check_images)?;
+
+    eprintln!("timing Rust ...");
+    println!(
+        "\nSaliency detectors: Rust sal-saliency vs OpenCV {} (opencv-contrib-python), same images",
+        opencv.opencv
+    );
+    println!("allocator (both sides): {}", measure::malloc_settings());
+    print_per_image(&args, &images, &opencv)?;
+    print_batches(&args, &images, &opencv)?;
+    println!(
+        "\n{} logical cores. Timings on a shared machine are noisy: repeat the run and compare.",
+        measure::cores()
+    );
+    Ok(())
+}
+
+/// Runs the OpenCV side on the same images and check cases; it saves its maps under `dirs`.
+fn time_opencv(
+    args: &SaliencyBench,
+    images: &[Images],
+    dirs: &Dirs,
+    check_images: usize,
+) -> Result<OpenCv> {
     let sizes: serde_json::Map<String, Value> = images
         .iter()
         .map(|im| {
-            let spec = serde_json::json!({
+            let spec = json!({
                 "paths": im.paths,
                 "repeats": args.repeats(im.size),
                 "batch": args.batch_len(im.size),
@@ -232,34 +260,21 @@ pub fn run(args: SaliencyBench) -> Result<()> {
             (im.size.to_string(), spec)
         })
         .collect();
-    let check_dir = out_dir.join("check");
-    let check_images = write_check_cases(&check_dir)?;
-    let config = serde_json::json!({
+    let config = json!({
         "sizes": sizes,
         "methods": METHODS,
-        "out_dir": out_dir,
+        "out_dir": dirs.out,
         "batch_runs": args.batch_runs,
-        "check": { "dir": check_dir, "images": check_images },
+        "check": { "dir": dirs.check, "images": check_images },
     });
-    let env = PyEnv::ensure("opencv", &["opencv-contrib-python==4.10.0.84", "numpy"])?;
-    eprintln!("timing OpenCV ...");
-    let opencv: Value =
-        serde_json::from_str(env.run_script(OPENCV_SCRIPT, &[config.to_string()])?.trim())
-            .context("parsing the OpenCV script's output")?;
+    let out =
+        PyEnv::opencv()?.run_script(include_str!("saliency_opencv.py"), &[config.to_string()])?;
+    serde_json::from_str(out.trim()).context("parsing the OpenCV script's output")
+}
 
-    eprintln!("checking that the outputs agree ...");
-    for im in &images {
-        agree(&out_dir, im)?;
-    }
-    agree_on_check_cases(&check_dir, check_images)?;
-
-    eprintln!("timing Rust ...");
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let opencv_threads = opencv["threads"].as_u64().unwrap_or(0);
-    println!(
-        "\nSaliency detectors: Rust sal-saliency vs OpenCV {} (opencv-contrib-python), same images",
-        opencv["opencv"].as_str().unwrap_or("?")
-    );
+/// Times each detector per image, single-threaded, and prints it beside OpenCV's time and the
+/// target.
+fn print_per_image(args: &SaliencyBench, images: &[Images], opencv: &OpenCv) -> Result<()> {
     println!(
         "Per image, single-threaded (Rust: one thread; OpenCV: cv2.setNumThreads(1)), median:"
     );
@@ -267,16 +282,11 @@ pub fn run(args: SaliencyBench) -> Result<()> {
         "{:<19} {:>8} {:>11} {:>11} {:>9} {:>8}",
         "method", "size", "Rust ms", "OpenCV ms", "speed-up", "target"
     );
-    let mut rows = Vec::new();
     for (method, target) in METHODS.iter().zip(TARGETS) {
         let detector = static_detector(method)?;
-        for im in &images {
-            let views = im.views();
-            let rust = median_per_image(detector.as_ref(), &views, args.repeats(im.size));
-            let key = format!("{method}/{}", im.size);
-            let cv = opencv["single"][&key]
-                .as_f64()
-                .context("missing OpenCV timing")?;
+        for im in images {
+            let rust = median_per_image(detector.as_ref(), &im.views(), args.repeats(im.size));
+            let cv = opencv.single(method, im.size)?;
             let ratio = cv / rust;
             println!(
                 "{:<19} {:>8} {:>11.4} {:>11.4} {:>8.2}x {:>5}{:.0}x {}",
@@ -289,51 +299,40 @@ pub fn run(args: SaliencyBench) -> Result<()> {
                 target,
                 if ratio >= target { "met" } else { "MISSED" }
             );
-            let batch = batch_throughput(
-                detector.as_ref(),
-                &views,
-                args.batch_len(im.size),
-                args.batch_runs,
-            );
-            let cv_batch = opencv["batch"][&key]
-                .as_f64()
-                .context("missing OpenCV batch")?;
-            rows.push((method, im.size, args.batch_len(im.size), batch, cv_batch));
         }
     }
+    Ok(())
+}
+
+/// Times each detector's batch throughput on all cores and prints it beside OpenCV's.
+fn print_batches(args: &SaliencyBench, images: &[Images], opencv: &OpenCv) -> Result<()> {
     println!(
         "\nBatch throughput on all cores (Rust: compute_batch, {} rayon threads; OpenCV: {} Python threads):",
-        rayon_threads(cores),
-        opencv_threads
+        measure::threads(),
+        opencv.threads
     );
     println!(
         "{:<19} {:>8} {:>7} {:>13} {:>13} {:>8}",
         "method", "size", "batch", "Rust img/s", "OpenCV img/s", "ratio"
     );
-    for (method, size, len, rust, cv) in rows {
-        println!(
-            "{:<19} {:>8} {:>7} {:>13.0} {:>13.0} {:>7.2}x",
-            method,
-            format!("{size}x{size}"),
-            len,
-            rust,
-            cv,
-            rust / cv
-        );
+    for method in METHODS {
+        let detector = static_detector(method)?;
+        for im in images {
+            let len = args.batch_len(im.size);
+            let rust = batch_throughput(detector.as_ref(), &im.views(), len, args.batch_runs);
+            let cv = opencv.batch(method, im.size)?;
+            println!(
+                "{:<19} {:>8} {:>7} {:>13.0} {:>13.0} {:>7.2}x",
+                method,
+                format!("{0}x{0}", im.size),
+                len,
+                rust,
+                cv,
+                rust / cv
+            );
+        }
     }
-    println!(
-        "\n{cores} logical cores. Timings on a shared machine are noisy: repeat the run and compare."
-    );
     Ok(())
-}
-
-/// rayon's global pool size (RAYON_NUM_THREADS, else one per logical core).
-fn rayon_threads(cores: usize) -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(cores)
 }
 
 /// Compares OpenCV's saved maps with the Rust maps of the same images.
@@ -393,29 +392,25 @@ fn lcg_bytes(seed: u64, n: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Writes the agreement-check inputs: for each size, 1- and 3-channel images, noisy and smooth
-/// (`img_{i}.npy`, and `imgf_{i}.npy` normalised as the paper-code path expects), plus a
-/// 300-frame sequence with a moving square, noise and a brightness step for Wang & Dudek.
-/// Returns the number of images.
+/// Writes the agreement-check inputs under `dir`: the images of [`write_check_images`] and the
+/// sequence of [`write_check_frames`]. Returns the number of images.
 fn write_check_cases(dir: &Path) -> Result<usize> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let images = write_check_images(dir)?;
+    write_check_frames(dir)?;
+    Ok(images)
+}
+
+/// For each of [`CHECK_SIZES`], 1- and 3-channel images, noisy and smooth (`img_{i}.npy`, and
+/// `imgf_{i}.npy` normalised as the paper-code path expects). Returns the number of images.
+fn write_check_images(dir: &Path) -> Result<usize> {
     let mut i = 0;
     for (h, w) in CHECK_SIZES {
         for channels in [1usize, 3] {
             for smooth in [false, true] {
                 let mut px = lcg_bytes(i as u64 + 1, h * w * channels);
                 if smooth {
-                    // Average over a 9-pixel run of the same channel: smooth, photo-like ramps.
-                    let raw = px.clone();
-                    for (k, p) in px.iter_mut().enumerate() {
-                        let lo = k.saturating_sub(4 * channels);
-                        let taps: Vec<u32> = raw[lo..(k + 4 * channels + 1).min(raw.len())]
-                            .iter()
-                            .step_by(channels)
-                            .map(|&v| v as u32)
-                            .collect();
-                        *p = (taps.iter().sum::<u32>() / taps.len() as u32) as u8;
-                    }
+                    px = smoothed(&px, channels);
                 }
                 let shape = if channels == 1 {
                     vec![h, w]
@@ -438,6 +433,28 @@ fn write_check_cases(dir: &Path) -> Result<usize> {
             }
         }
     }
+    Ok(i)
+}
+
+/// Each value averaged over a 9-pixel run of the same channel: smooth, photo-like ramps. (Within
+/// the first 4 pixels the run starts at the buffer's first value, whatever its channel.)
+fn smoothed(px: &[u8], channels: usize) -> Vec<u8> {
+    (0..px.len())
+        .map(|k| {
+            let lo = k.saturating_sub(4 * channels);
+            let taps: Vec<u32> = px[lo..(k + 4 * channels + 1).min(px.len())]
+                .iter()
+                .step_by(channels)
+                .map(|&v| v as u32)
+                .collect();
+            (taps.iter().sum::<u32>() / taps.len() as u32) as u8
+        })
+        .collect()
+}
+
+/// A 300-frame grey sequence (`frames.npy`) with a moving square, noise and a brightness step,
+/// for Wang & Dudek.
+fn write_check_frames(dir: &Path) -> Result<()> {
     let (t, h, w) = (300, 37, 50);
     let background = lcg_bytes(99, h * w);
     let noise = lcg_bytes(7, t * h * w);
@@ -460,20 +477,34 @@ fn write_check_cases(dir: &Path) -> Result<usize> {
         dir.join("frames.npy"),
         &NpyArray::new(vec![t, h, w], NpyData::U8(frames))?,
     )?;
-    Ok(i)
+    Ok(())
+}
+
+/// Reads `name` from the check directory.
+fn read_check(dir: &Path, name: &str) -> Result<NpyArray> {
+    let path = dir.join(name);
+    npy::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Compares the Rust outputs on the check cases with OpenCV's: fine-grained (both paths) and
 /// Wang & Dudek bit for bit, spectral residual to 1e-6.
 fn agree_on_check_cases(dir: &Path, images: usize) -> Result<()> {
-    let read = |name: String| -> Result<NpyArray> {
-        let path = dir.join(&name);
-        npy::read(&path).with_context(|| format!("reading {}", path.display()))
-    };
+    let sr_worst = agree_on_check_images(dir, images)?;
+    let [t, h, w] = agree_on_check_frames(dir)?;
+    eprintln!(
+        "  {images} odd-size check images (1x1 to 600x400, 1 and 3 channels): fine-grained and \
+         paper-code bit-exact, spectral residual max |diff| {sr_worst:e}; wang-dudek: {t} frames \
+         of {h}x{w} bit-exact"
+    );
+    Ok(())
+}
+
+/// The static detectors on the check images; returns spectral residual's largest difference.
+fn agree_on_check_images(dir: &Path, images: usize) -> Result<f32> {
     let mut sr_worst = 0f32;
     for i in 0..images {
-        let input = read(format!("img_{i}.npy"))?;
-        let normalised = read(format!("imgf_{i}.npy"))?;
+        let input = read_check(dir, &format!("img_{i}.npy"))?;
+        let normalised = read_check(dir, &format!("imgf_{i}.npy"))?;
         let (h, w) = (input.shape[0], input.shape[1]);
         let c = input.shape.get(2).copied().unwrap_or(1);
         let (NpyData::U8(px), NpyData::F32(pf)) = (&input.data, &normalised.data) else {
@@ -487,7 +518,7 @@ fn agree_on_check_cases(dir: &Path, images: usize) -> Result<()> {
             ("spectral-residual", &u8_view, "cv_sr", 1e-6),
         ] {
             let ours = static_detector(method)?.compute(view)?;
-            let NpyData::F32(cv) = read(format!("{file}_{i}.npy"))?.data else {
+            let NpyData::F32(cv) = read_check(dir, &format!("{file}_{i}.npy"))?.data else {
                 bail!("{file}_{i}.npy: expected float32");
             };
             let diff = max_abs_diff(&ours.data, &cv);
@@ -500,8 +531,13 @@ fn agree_on_check_cases(dir: &Path, images: usize) -> Result<()> {
             }
         }
     }
-    let frames = read("frames.npy".into())?;
-    let NpyData::U8(cv_masks) = read("cv_wd.npy".into())?.data else {
+    Ok(sr_worst)
+}
+
+/// Wang & Dudek's masks on the check sequence, frame by frame; returns its shape.
+fn agree_on_check_frames(dir: &Path) -> Result<[usize; 3]> {
+    let frames = read_check(dir, "frames.npy")?;
+    let NpyData::U8(cv_masks) = read_check(dir, "cv_wd.npy")?.data else {
         bail!("cv_wd.npy: expected uint8");
     };
     let (NpyData::U8(px), &[t, h, w]) = (&frames.data, &frames.shape[..]) else {
@@ -515,12 +551,7 @@ fn agree_on_check_cases(dir: &Path, images: usize) -> Result<()> {
             "wang-dudek differs from OpenCV at frame {f} of the check sequence"
         );
     }
-    eprintln!(
-        "  {images} odd-size check images (1x1 to 600x400, 1 and 3 channels): fine-grained and \
-         paper-code bit-exact, spectral residual max |diff| {sr_worst:e}; wang-dudek: {t} frames \
-         of {h}x{w} bit-exact"
-    );
-    Ok(())
+    Ok([t, h, w])
 }
 
 /// The largest `|a - b|` over two maps' values.
@@ -529,4 +560,24 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_averages_a_run_of_the_same_channel() {
+        assert_eq!(smoothed(&[0, 9, 0, 9, 0, 9], 1), vec![3, 4, 4, 4, 4, 5]);
+        // Two channels: past the first window, each averages its own channel only.
+        let px: Vec<u8> = [100, 0].repeat(10);
+        let out = smoothed(&px, 2);
+        assert!(out[8..].chunks(2).all(|p| p == [100, 0]));
+    }
+
+    #[test]
+    fn lcg_bytes_are_fixed() {
+        assert_eq!(lcg_bytes(1, 4), lcg_bytes(1, 4));
+        assert_ne!(lcg_bytes(1, 4), lcg_bytes(2, 4));
+    }
 }

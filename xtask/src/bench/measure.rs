@@ -1,0 +1,214 @@
+//! What every bench measures the same way: the summary of a series of timings, the thread and
+//! core counts, the machine's load, the process's CPU time, and re-running the bench in a child
+//! process whose environment is fixed before it starts (rayon's thread count, glibc's allocator).
+
+use anyhow::{Context, Result, ensure};
+
+/// The variable rayon (and so burn's flex backend) sizes its global pool from.
+pub const THREADS_ENV: &str = "RAYON_NUM_THREADS";
+
+/// glibc's allocator in its steady state. By default glibc hands freed multi-megabyte blocks
+/// back to the kernel and maps fresh pages for the next ones, so a call that allocates a
+/// batch-sized output pays page faults or not depending on the allocation history. These
+/// settings keep freed memory in the process (no trimming, mmap only above glibc's 32 MB maximum
+/// threshold), so every call sees the same allocator state. glibc reads them when a process
+/// starts: a bench applies them by re-running itself (and so the Python peer it spawns) with
+/// [`rerun_with_env`].
+pub const STEADY_MALLOC: [(&str, &str); 3] = [
+    ("MALLOC_TRIM_THRESHOLD_", "4294967296"),
+    ("MALLOC_MMAP_THRESHOLD_", "33554432"),
+    ("MALLOC_TOP_PAD_", "268435456"),
+];
+
+/// The median of `values`: the middle one, or the mean of the two middle ones for an even
+/// count; NaN for none.
+pub fn median(values: &[f64]) -> f64 {
+    let sorted = sorted(values);
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Median, 10th and 90th percentiles (nearest rank) and extremes of a series; NaN for none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Summary {
+    pub fn of(values: &[f64]) -> Self {
+        let sorted = sorted(values);
+        let at = |q: f64| match sorted.len() {
+            0 => f64::NAN,
+            n => sorted[((n - 1) as f64 * q).round() as usize],
+        };
+        Self {
+            median: median(values),
+            p10: at(0.1),
+            p90: at(0.9),
+            min: at(0.0),
+            max: at(1.0),
+        }
+    }
+}
+
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+}
+
+/// Logical cores of the machine (at least 1).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The size of rayon's global pool: `RAYON_NUM_THREADS` if set to a positive number (rayon
+/// ignores 0 and garbage), else one thread per logical core.
+pub fn threads() -> usize {
+    threads_from(std::env::var(THREADS_ENV).ok().as_deref())
+}
+
+fn threads_from(var: Option<&str>) -> usize {
+    var.and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(cores)
+}
+
+/// The 1, 5 and 15 minute load averages of `/proc/loadavg`, or "unknown": how busy the machine
+/// was, printed beside timings taken on a machine that may be shared.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "unknown".into(), |s| first_three(&s))
+}
+
+fn first_three(loadavg: &str) -> String {
+    loadavg
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// CPU time this process's threads have run, in seconds: the sum of the first field of
+/// `/proc/self/task/*/schedstat` (nanoseconds on the CPU). Threads that already exited are not
+/// counted, which suits the benches: rayon's pool threads live as long as the process. 0 where
+/// `/proc` is missing.
+pub fn process_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    nanos as f64 / 1e9
+}
+
+/// The environment variables of [`STEADY_MALLOC`] if `steady`, else none.
+pub fn malloc_env(steady: bool) -> Vec<(&'static str, String)> {
+    if steady {
+        STEADY_MALLOC.map(|(k, v)| (k, v.to_string())).to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The allocator settings this process started with, for the report: the [`STEADY_MALLOC`]
+/// variables that are set, or "glibc defaults".
+pub fn malloc_settings() -> String {
+    let set: Vec<String> = STEADY_MALLOC
+        .iter()
+        .filter_map(|(k, _)| Some(format!("{k}={}", std::env::var(k).ok()?)))
+        .collect();
+    if set.is_empty() {
+        "glibc defaults".into()
+    } else {
+        set.join(" ")
+    }
+}
+
+/// Makes sure the bench runs with `vars` in its environment from the start: rayon reads its
+/// thread count when its pool first starts and glibc its allocator settings when the process
+/// starts, so setting them later has no effect. If any is missing or different, runs this
+/// command line again as a child process with them set, waits for it and returns `true` (the
+/// bench has run; the caller returns). Returns `false` when this process already has them.
+pub fn rerun_with_env(vars: &[(&str, String)]) -> Result<bool> {
+    if vars
+        .iter()
+        .all(|(k, v)| std::env::var(k).ok().as_deref() == Some(v.as_str()))
+    {
+        return Ok(false);
+    }
+    let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(std::env::args_os().skip(1))
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .status()
+        .with_context(|| format!("re-running the bench with {}", shown.join(" ")))?;
+    ensure!(status.success(), "the bench failed ({status})");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[7.0]), 7.0);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn summary_of_a_series() {
+        let values: Vec<f64> = (0..=10).rev().map(f64::from).collect();
+        let s = Summary::of(&values);
+        assert_eq!(
+            s,
+            Summary {
+                median: 5.0,
+                p10: 1.0,
+                p90: 9.0,
+                min: 0.0,
+                max: 10.0
+            }
+        );
+        let s = Summary::of(&[2.0, 1.0]);
+        assert_eq!((s.median, s.min, s.max), (1.5, 1.0, 2.0));
+        assert!(Summary::of(&[]).p90.is_nan());
+    }
+
+    #[test]
+    fn threads_from_the_variable_or_the_cores() {
+        assert_eq!(threads_from(Some("3")), 3);
+        assert_eq!(threads_from(Some("0")), cores());
+        assert_eq!(threads_from(Some("x")), cores());
+        assert_eq!(threads_from(None), cores());
+    }
+
+    #[test]
+    fn load_average_keeps_three_fields() {
+        assert_eq!(
+            first_three("0.52 0.58 0.59 1/467 12345\n"),
+            "0.52 0.58 0.59"
+        );
+    }
+
+    #[test]
+    fn malloc_env_lists_the_steady_settings() {
+        assert!(malloc_env(false).is_empty());
+        let env = malloc_env(true);
+        assert_eq!(env.len(), STEADY_MALLOC.len());
+        assert_eq!(env[0], ("MALLOC_TRIM_THRESHOLD_", "4294967296".to_string()));
+    }
+}
