@@ -3,6 +3,8 @@
 //! Each command lives in its own module; this file only parses the command line and dispatches.
 //! Errors reach the user through `anyhow` with the file or argument they concern.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod data;
 mod models;

@@ -427,7 +427,7 @@ mod tests {
             host_vec::<f32, 4>(a.images.clone()),
             host_vec::<f32, 4>(b.images)
         );
-        assert_eq!(a.record.samples(), b.record.samples());
-        assert_ne!(a.record.samples(), c.record.samples());
+        assert_eq!(a.trace.samples(), b.trace.samples());
+        assert_ne!(a.trace.samples(), c.trace.samples());
     }
 }

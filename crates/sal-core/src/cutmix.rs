@@ -10,9 +10,9 @@ use crate::boxes::{BoxPair, area_lambda, centred_box, cut_size};
 use crate::device_ops::{index_tensor, paste_shared_box};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
 use crate::pair::{PairMix, PairMixer, Pairs, mix_permuted};
-use crate::record::{BoxPairs, Regions, Weights};
 use crate::sampling::{SymmetricBeta, below, probability};
 use crate::targets::{LabelSmoothing, OwnWeight};
+use crate::trace::{BoxPairs, Regions, Weights};
 use crate::{ConfigError, MixError};
 
 /// `method = "cutmix"`.
@@ -137,7 +137,7 @@ mod tests {
         let mut boxes = Vec::new();
         for step in 0..3000 {
             let out = BatchMixer::mix(&mixer, batch.clone(), &mut step_rng(3, step)).unwrap();
-            if let Regions::Boxes(BoxPairs::Host(p)) = &out.record.regions {
+            if let Regions::Boxes(BoxPairs::Host(p)) = &out.trace.regions {
                 boxes.push(p[0].target);
             }
         }

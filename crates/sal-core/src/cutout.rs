@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::boxes::{PixelBox, boxes_to_device, centred_box};
 use crate::device_ops::box_mask;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
-use crate::record::{MixRecord, Regions};
 use crate::sampling::{below, coin, probability};
 use crate::targets::{LabelSmoothing, one_hot_targets};
+use crate::trace::{MixTrace, Regions};
 use crate::{ConfigError, MixError};
 
 /// `method = "cutout"`.
@@ -82,7 +82,7 @@ impl BatchMixer for Cutout {
         Ok(MixOutput {
             images,
             targets: one_hot_targets(batch.labels, batch.num_classes, self.smoothing),
-            record: MixRecord::within_images(self.name(), applied, n, Regions::Holes(holes)),
+            trace: MixTrace::within_images(self.name(), applied, n, Regions::Holes(holes)),
         })
     }
 }
@@ -90,9 +90,9 @@ impl BatchMixer for Cutout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::SampleRegion;
     use crate::seed::step_rng;
     use crate::testing::{assert_centres_uniform, assert_device_parity, host_vec, random_batch};
+    use crate::trace::SampleRegion;
     use proptest::prelude::*;
 
     proptest! {
@@ -108,7 +108,7 @@ mod tests {
             let mixer = CutoutConfig { length, ..Default::default() }.init().unwrap();
             let out = mixer.mix(batch, &mut step_rng(seed, 0)).unwrap();
             let y = host_vec::<f32, 4>(out.images);
-            for (i, s) in out.record.samples().iter().enumerate() {
+            for (i, s) in out.trace.samples().iter().enumerate() {
                 let SampleRegion::Hole(b) = s.region else { panic!("no hole record") };
                 prop_assert!(b.height() <= 2 * (length / 2) && b.width() <= 2 * (length / 2));
                 for k in 0..c * h * w {
@@ -138,7 +138,7 @@ mod tests {
         let mut holes = Vec::new();
         for step in 0..60 {
             let out = mixer.mix(batch.clone(), &mut step_rng(5, step)).unwrap();
-            if let Regions::Holes(h) = out.record.regions {
+            if let Regions::Holes(h) = out.trace.regions {
                 holes.extend(h.into_iter().filter(|b| !b.is_empty()));
             }
         }

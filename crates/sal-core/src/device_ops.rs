@@ -127,7 +127,7 @@ fn host_buffers(target: Tensor<4>, pool: Pool) -> (TensorData, Option<TensorData
 ///
 /// On flex the patches are copied in place, touching only the boxes' pixels: every source patch
 /// is read before any is written, so a pool that is the batch itself reads unpasted pixels. Other
-/// backends (and tracked batches, see [`on_flex_host`]) run [`paste_boxes`]. At 128x3x32x32 the
+/// backends (and tracked batches, see `on_flex_host`) run [`paste_boxes`]. At 128x3x32x32 the
 /// tensor-op version gathers the partners, builds a shift index and a mask of the whole batch,
 /// and selects: several batch-sized passes for a paste of a fraction of the pixels.
 pub fn paste_box_pairs(

@@ -19,11 +19,11 @@ use crate::device_ops::index_tensor;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 use crate::mixup::MixupConfig;
 use crate::pair::{PairMixer, Pairs, Pool};
-use crate::record::{MixRecord, Regions, SelfMixRecord, Weights};
 use crate::salfmix::{SalfMix, SalfMixConfig};
 use crate::saliencymix::SaliencyMixConfig;
 use crate::sampling::{coin, independent_indices};
 use crate::targets::{mixed_targets, one_hot_targets};
+use crate::trace::{MixTrace, Regions, SelfMixTrace, Weights};
 use crate::{ConfigError, MixError};
 
 /// `T_t`, the two-image method, with its own parameters: TOML `[augmentation.mix]` with
@@ -138,13 +138,13 @@ impl BatchMixer for HybridMix {
             return Ok(MixOutput {
                 images: targets.clone(),
                 targets: one_hot_targets(batch.labels, batch.num_classes, smoothing),
-                record: MixRecord {
+                trace: MixTrace {
                     method: self.name(),
                     applied: true,
                     source_index: None,
                     own_weight: Weights::batch(1.0, n),
                     regions: Regions::None,
-                    self_mix: Some(Box::new(SelfMixRecord {
+                    self_mix: Some(Box::new(SelfMixTrace {
                         pool: targets.clone(),
                         targets,
                         pool_patches: target_patches.clone(),
@@ -176,13 +176,13 @@ impl BatchMixer for HybridMix {
         Ok(MixOutput {
             images: mixed.images,
             targets: soft,
-            record: MixRecord {
+            trace: MixTrace {
                 method: self.name(),
                 applied: true,
                 source_index: Some(partners),
                 own_weight: mixed.weights,
                 regions: mixed.regions,
-                self_mix: Some(Box::new(SelfMixRecord {
+                self_mix: Some(Box::new(SelfMixTrace {
                     targets,
                     pool,
                     target_patches,
@@ -199,9 +199,9 @@ mod tests {
     use super::*;
     use crate::boxes::BoxPair;
     use crate::detector::KnownNormalization;
-    use crate::record::SampleRegion;
     use crate::seed::step_rng;
     use crate::testing::{assert_device_parity, host_ints, host_vec, random_batch};
+    use crate::trace::SampleRegion;
     use burn::tensor::{Device, Tensor, TensorData};
     use proptest::prelude::*;
 
@@ -259,7 +259,7 @@ mod tests {
             let out = v3().mix(batch, &mut step_rng(seed, 0)).unwrap();
             let y = host_vec::<f32, 4>(out.images);
             let t = host_vec::<f32, 2>(out.targets);
-            for (i, s) in out.record.samples().iter().enumerate() {
+            for (i, s) in out.trace.samples().iter().enumerate() {
                 let z = s.source.unwrap();
                 let SampleRegion::Paste(cut) = s.region else { panic!() };
                 let (own, other) = (s.self_patch.unwrap(), s.source_self_patch.unwrap());
@@ -290,7 +290,7 @@ mod tests {
         let device = Device::flex();
         let batch = with_saliency(random_batch(6, 3, 16, 16, 5, 1, &device), 1);
         let out = v3().mix(batch.clone(), &mut step_rng(0, 0)).unwrap();
-        assert!(!out.record.applied);
+        assert!(!out.trace.applied);
         assert_eq!(
             host_vec::<f32, 4>(out.images),
             host_vec::<f32, 4>(batch.images.clone())
@@ -301,7 +301,7 @@ mod tests {
                 let out = v3()
                     .mix(batch.clone().with_epoch(1), &mut step_rng(1, s))
                     .unwrap();
-                let mut z = out.record.source_index.unwrap();
+                let mut z = out.trace.source_index.unwrap();
                 z.sort();
                 z.windows(2).any(|p| p[0] == p[1])
             })

@@ -3,7 +3,7 @@
 //! Every method implements [`BatchMixer`]: it takes a [`MixBatch`] (normalised images
 //! `[N, C, H, W]` and hard labels on the training device, plus model-derived saliency where the
 //! method needs it) and an explicit random stream, and returns a [`MixOutput`]: mixed images,
-//! soft targets (`N x classes`, rows summing to 1) and a [`MixRecord`] of what it did (lambda
+//! soft targets (`N x classes`, rows summing to 1) and a [`MixTrace`] of what it did (lambda
 //! per sample, boxes or masks, the source of each sample) for logs and pictures.
 //!
 //! The pixel mixing runs on the batch's device (CPU flex, WGPU, CUDA); only SaliencyMix's
@@ -42,7 +42,6 @@ pub mod mixer;
 pub mod mixup;
 pub mod model_saliency;
 pub mod pair;
-pub mod record;
 pub mod resizemix;
 pub mod salfmix;
 pub mod saliency_grafting;
@@ -53,6 +52,7 @@ pub mod spectral_residual;
 pub mod targets;
 #[cfg(test)]
 mod testing;
+pub mod trace;
 
 pub use config::{Augmentation, AugmentationConfig};
 pub use cutmix::{CutMix, CutMixConfig};
@@ -62,9 +62,9 @@ pub use error::{ConfigError, MixError};
 pub use hybridmix::{HybridMix, HybridMixConfig, PairConfig};
 pub use mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 pub use mixup::{Mixup, MixupConfig};
-pub use record::{MixRecord, SampleRecord, SampleRegion};
 pub use resizemix::{ResizeMix, ResizeMixConfig};
 pub use salfmix::{SalfMix, SalfMixConfig};
 pub use saliency_grafting::{SaliencyGrafting, SaliencyGraftingConfig};
 pub use saliencymix::{BoxScope, MixingStyle, SaliencyMix, SaliencyMixConfig};
 pub use spectral_residual::spectral_residual;
+pub use trace::{MixTrace, SampleRegion, SampleTrace};

@@ -6,8 +6,8 @@ use burn::tensor::{Int, Tensor};
 use rand::rngs::StdRng;
 
 use crate::MixError;
-use crate::record::MixRecord;
 use crate::targets::{LabelSmoothing, one_hot_targets};
+use crate::trace::MixTrace;
 
 /// Model-derived saliency a method needs in [`MixBatch::saliency`]; `sal-core` knows no model,
 /// so the trainer computes it (see [`crate::model_saliency`] for the reductions).
@@ -115,7 +115,7 @@ impl MixBatch {
         MixOutput {
             targets: one_hot_targets(self.labels, self.num_classes, smoothing),
             images: self.images,
-            record: MixRecord::unapplied(method, n),
+            trace: MixTrace::unapplied(method, n),
         }
     }
 }
@@ -123,11 +123,11 @@ impl MixBatch {
 /// Mixed images, soft targets and what was done.
 #[derive(Debug, Clone)]
 pub struct MixOutput {
-    /// `[N, C, H, W]` (`[2N, ...]` when the record says originals were prepended).
+    /// `[N, C, H, W]` (`[2N, ...]` when the trace says originals were prepended).
     pub images: Tensor<4>,
     /// `[N, num_classes]`, rows summing to 1.
     pub targets: Tensor<2>,
-    pub record: MixRecord,
+    pub trace: MixTrace,
 }
 
 /// A batch mixing augmentation. Implementations are stateless: all randomness comes from the

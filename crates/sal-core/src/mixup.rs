@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::device_ops::blend_samples;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
 use crate::pair::{PairMix, PairMixer, Pairs, mix_permuted};
-use crate::record::{Regions, Weights};
 use crate::sampling::{SymmetricBeta, probability};
 use crate::targets::{LabelSmoothing, OwnWeight};
+use crate::trace::{Regions, Weights};
 use crate::{ConfigError, MixError};
 
 /// `method = "mixup"`.
@@ -104,8 +104,8 @@ mod tests {
             let x = host_vec::<f32, 4>(batch.images.clone());
             let mixer = MixupConfig::default().init().unwrap();
             let out = BatchMixer::mix(&mixer, batch, &mut step_rng(seed, 0)).unwrap();
-            let perm = out.record.source_index.clone().unwrap();
-            let lam = out.record.own_weight.to_vec();
+            let perm = out.trace.source_index.clone().unwrap();
+            let lam = out.trace.own_weight.to_vec();
             let y = host_vec::<f32, 4>(out.images);
             let per = c * h * w;
             for i in 0..n {

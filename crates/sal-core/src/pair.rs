@@ -11,9 +11,9 @@ use rand::rngs::StdRng;
 use crate::MixError;
 use crate::device_ops::index_tensor;
 use crate::mixer::{MixBatch, MixOutput};
-use crate::record::{MixRecord, Regions, Weights};
 use crate::sampling::{coin, permutation};
 use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets};
+use crate::trace::{MixTrace, Regions, Weights};
 
 /// Where a pair op's mixed-in content comes from.
 #[derive(Debug, Clone)]
@@ -107,7 +107,7 @@ pub fn mix_permuted(
     Ok(MixOutput {
         images: mixed.images,
         targets,
-        record: MixRecord {
+        trace: MixTrace {
             method: op.name(),
             applied: true,
             source_index: Some(perm),

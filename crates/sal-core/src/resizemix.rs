@@ -11,9 +11,9 @@ use crate::boxes::{area_lambda, centred_box, scaled_size};
 use crate::device_ops::{index_tensor, select_samples};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
 use crate::pair::{PairMix, PairMixer, Pairs, mix_permuted};
-use crate::record::{Regions, Weights};
 use crate::sampling::{below, probability, uniform};
 use crate::targets::{LabelSmoothing, OwnWeight};
+use crate::trace::{Regions, Weights};
 use crate::{ConfigError, MixError};
 
 /// How the source image is resized into the box.
@@ -136,9 +136,9 @@ impl BatchMixer for ResizeMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::SampleRegion;
     use crate::seed::step_rng;
     use crate::testing::{assert_centres_uniform, assert_device_parity, host_vec, random_batch};
+    use crate::trace::SampleRegion;
     use proptest::prelude::*;
 
     proptest! {
@@ -154,7 +154,7 @@ mod tests {
             let out = mixer.mix(batch, &mut step_rng(seed, 0)).unwrap();
             let y = host_vec::<f32, 4>(out.images);
             let per = c * h * w;
-            for (i, s) in out.record.samples().iter().enumerate() {
+            for (i, s) in out.trace.samples().iter().enumerate() {
                 let SampleRegion::Resized(b) = s.region else { panic!("no box") };
                 let src = s.source.unwrap();
                 prop_assert!((s.own_weight - (1.0 - b.area() as f64 / (h * w) as f64)).abs() < 1e-12);
@@ -188,9 +188,9 @@ mod tests {
         let boxes: Vec<_> = (0..2000)
             .map(|step| {
                 let out = mixer.mix(batch.clone(), &mut step_rng(8, step)).unwrap();
-                match out.record.regions {
+                match out.trace.regions {
                     Regions::Resized(b) => b[0],
-                    _ => unreachable!("resizemix records boxes"),
+                    _ => unreachable!("resizemix traces boxes"),
                 }
             })
             .collect();

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::boxes::device_boxes::{Spans, stack};
 use crate::device_ops::{first_argmax, first_argmin, float_tensor, paste_boxes, unravel};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
-use crate::record::{BoxPairs, MixRecord, Regions};
 use crate::sampling::{coin, probability, unit_floats};
 use crate::targets::{LabelSmoothing, one_hot_targets};
+use crate::trace::{BoxPairs, MixTrace, Regions};
 use crate::{ConfigError, MixError};
 
 /// `method = "salfmix"`.
@@ -202,7 +202,7 @@ impl BatchMixer for SalfMix {
         Ok(MixOutput {
             images,
             targets: one_hot_targets(batch.labels, batch.num_classes, self.smoothing),
-            record: MixRecord::within_images(self.name(), applied, n, Regions::Boxes(patches)),
+            trace: MixTrace::within_images(self.name(), applied, n, Regions::Boxes(patches)),
         })
     }
 }
@@ -211,9 +211,9 @@ impl BatchMixer for SalfMix {
 mod tests {
     use super::*;
     use crate::boxes::PixelBox;
-    use crate::record::{SampleRegion, Weights};
     use crate::seed::step_rng;
     use crate::testing::{assert_box_mix_properties, assert_device_parity, random_batch};
+    use crate::trace::{SampleRegion, Weights};
     use burn::tensor::Device;
     use proptest::prelude::*;
 
@@ -237,7 +237,7 @@ mod tests {
             let out = mixer.mix(batch.clone(), &mut step_rng(seed, 4)).unwrap();
             // Pixel provenance, equal box sizes and an own-label weight of 1 (labels unchanged):
             // the generic box check with the image itself as the source.
-            let samples = out.record.samples();
+            let samples = out.trace.samples();
             let (kh, kw) = (h / grid, w / grid);
             let (gh, gw) = (h / kh, w / kw);
             let (oh, ow) = ((h as f64 * ratio) as usize, (w as f64 * ratio) as usize);
@@ -278,12 +278,12 @@ mod tests {
             }
             // Generic provenance check: inside P_l the pixels of P_m, elsewhere unchanged.
             let mut same = out.clone();
-            same.record.own_weight = Weights::Host(samples.iter().map(|s| {
+            same.trace.own_weight = Weights::Host(samples.iter().map(|s| {
                 let SampleRegion::Paste(p) = s.region else { unreachable!() };
                 1.0 - p.target.area() as f64 / (h * w) as f64
             }).collect());
             assert_box_mix_properties(&batch, &same);
-            prop_assert!(out.record.own_weight.to_vec().iter().all(|&v| v == 1.0));
+            prop_assert!(out.trace.own_weight.to_vec().iter().all(|&v| v == 1.0));
         }
     }
 
@@ -312,7 +312,7 @@ mod tests {
         let mut tops = [0usize; 3];
         for step in 0..3000 {
             let out = mixer.mix(batch.clone(), &mut step_rng(4, step)).unwrap();
-            let SampleRegion::Paste(p) = out.record.samples()[0].region else {
+            let SampleRegion::Paste(p) = out.trace.samples()[0].region else {
                 panic!()
             };
             tops[p.source.r1 - 2] += 1;
@@ -343,7 +343,7 @@ mod tests {
         let mut mixed = 0;
         for step in 0..100 {
             let out = mixer.mix(batch.clone(), &mut step_rng(6, step)).unwrap();
-            for s in out.record.samples() {
+            for s in out.trace.samples() {
                 let SampleRegion::Paste(p) = s.region else {
                     panic!()
                 };

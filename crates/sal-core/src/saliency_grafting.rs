@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::device_ops::{index_tensor, select_samples};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
-use crate::record::{MixRecord, Regions, Weights};
 use crate::sampling::{SymmetricBeta, below, coin, permutation, probability, unit_floats};
 use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets, one_hot_targets};
+use crate::trace::{MixTrace, Regions, Weights};
 use crate::{ConfigError, MixError};
 
 /// How the grafted cells are chosen (paper Table 7).
@@ -275,7 +275,7 @@ impl BatchMixer for SaliencyGrafting {
         Ok(MixOutput {
             images,
             targets,
-            record: MixRecord {
+            trace: MixTrace {
                 method: self.name(),
                 applied: true,
                 source_index: Some(perm),
@@ -291,11 +291,11 @@ impl BatchMixer for SaliencyGrafting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::SampleRegion;
     use crate::seed::step_rng;
     use crate::testing::{
         assert_device_parity, devices, fixtures_dir, host_ints, host_vec, random_batch,
     };
+    use crate::trace::SampleRegion;
     use burn::tensor::Device;
     use proptest::prelude::*;
     use serde_json::Value;
@@ -401,7 +401,7 @@ mod tests {
             for row in t.chunks(4) {
                 prop_assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             }
-            for (i, s) in out.record.samples().iter().enumerate() {
+            for (i, s) in out.trace.samples().iter().enumerate() {
                 let src = s.source.unwrap();
                 let SampleRegion::Grid { rows, cols, ref cells } = s.region else { panic!() };
                 let grafted = cells.iter().filter(|&&b| b).count();
@@ -447,7 +447,7 @@ mod tests {
             let batch = random_batch(4, 1, 8, 8, 3, step, &device)
                 .with_saliency(features(4, 8, 8, step, &device));
             let out = m.mix(batch, &mut step_rng(2, step)).unwrap();
-            for s in out.record.samples() {
+            for s in out.trace.samples() {
                 let SampleRegion::Grid { cells, .. } = s.region else {
                     panic!()
                 };
@@ -466,10 +466,10 @@ mod tests {
         let batch =
             random_batch(2, 1, 8, 8, 3, 0, &device).with_saliency(features(2, 4, 4, 0, &device));
         let out = m.mix(batch.clone(), &mut step_rng(0, 0)).unwrap();
-        assert!(!out.record.applied);
+        assert!(!out.trace.applied);
         assert_eq!(out.images.dims(), [2, 1, 8, 8]);
         let out = m.mix(batch.with_epoch(5), &mut step_rng(0, 0)).unwrap();
-        assert!(out.record.applied);
+        assert!(out.trace.applied);
         assert_eq!(out.images.dims(), [4, 1, 8, 8]);
     }
 

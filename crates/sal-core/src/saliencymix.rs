@@ -25,10 +25,10 @@ use crate::device_ops::{
 };
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 use crate::pair::{PairMix, PairMixer, Pairs, Pool, mix_permuted};
-use crate::record::{BoxPairs, Regions, Weights};
 use crate::sampling::{SymmetricBeta, probability};
 use crate::spectral_residual::spectral_residual;
 use crate::targets::{LabelSmoothing, OwnWeight};
+use crate::trace::{BoxPairs, Regions, Weights};
 use crate::{ConfigError, MixError};
 
 /// How many boxes a batch gets.
@@ -485,9 +485,9 @@ mod tests {
     use super::*;
     use crate::boxes::centred_box;
     use crate::detector::KnownNormalization;
-    use crate::record::SampleRegion;
     use crate::seed::step_rng;
     use crate::testing::{assert_box_mix_properties, assert_device_parity, host_vec, random_batch};
+    use crate::trace::SampleRegion;
     use burn::tensor::{Device, TensorData};
     use proptest::prelude::*;
     use sal_saliency::{ImageData, SaliencyError, SaliencyMap, StaticSaliency};
@@ -575,7 +575,7 @@ mod tests {
             batch.images = batch.images.add_scalar(2.0).div_scalar(4.0);
             let x = host_vec::<f32, 4>(batch.images.clone());
             let out = BatchMixer::mix(&mixer, batch, &mut step_rng(seed, 2)).unwrap();
-            let samples = out.record.samples();
+            let samples = out.trace.samples();
             let src = samples[0].source.unwrap();
             let image = &x[src * h * w..(src + 1) * h * w];
             // The brightest pixel (first of ties), as (map * 255) as u8 of the raw values.
@@ -619,7 +619,7 @@ mod tests {
         for step in 0..20 {
             let mut rng = step_rng(11, step);
             let out = BatchMixer::mix(&mixer, batch.clone(), &mut rng).unwrap();
-            let samples = out.record.samples();
+            let samples = out.trace.samples();
             let peak = spots[samples[0].source.unwrap()];
             let SampleRegion::Paste(pair) = samples[0].region else {
                 panic!()
@@ -667,7 +667,7 @@ mod tests {
                     MixBatch::new(maps.reshape([n, 1, h, w]), batch.labels.clone(), 3)
                         .with_saliency(quantised);
                 let b = BatchMixer::mix(&given, given_batch, &mut step_rng(1, k as u64)).unwrap();
-                let (sa, sb) = (a.record.samples(), b.record.samples());
+                let (sa, sb) = (a.trace.samples(), b.trace.samples());
                 for (x, y) in sa.iter().zip(&sb) {
                     assert_eq!(x.source, y.source);
                     assert_eq!(x.region, y.region, "{style:?} {scope:?}");
@@ -753,7 +753,7 @@ mod tests {
                 32,
                 SymmetricBeta::new("beta", 1.0).unwrap().sample(&mut replay),
             );
-            for s in out.record.samples() {
+            for s in out.trace.samples() {
                 let source = &names[s.source.unwrap()];
                 let SampleRegion::Paste(pair) = s.region else {
                     panic!()

@@ -8,8 +8,8 @@ use rand::RngExt;
 
 use crate::boxes::BoxPair;
 use crate::mixer::{BatchMixer, MixBatch, MixOutput};
-use crate::record::SampleRegion;
 use crate::seed::step_rng;
+use crate::trace::SampleRegion;
 
 /// The devices every op is tested on: flex, and wgpu when the `wgpu` feature is on (CI runs it
 /// on Mesa's lavapipe).
@@ -81,7 +81,7 @@ pub fn assert_box_mix_properties(batch: &MixBatch, out: &MixOutput) {
         let sum: f32 = row.iter().sum();
         assert!((sum - 1.0).abs() < 1e-5, "target row sums to {sum}");
     }
-    let samples = out.record.samples();
+    let samples = out.trace.samples();
     assert_eq!(samples.len(), n);
     let per = c * h * w;
     for (i, s) in samples.iter().enumerate() {
@@ -153,7 +153,7 @@ pub fn assert_device_parity(
         (
             host_vec::<f32, 4>(out.images.clone()),
             host_vec::<f32, 2>(out.targets.clone()),
-            out.record.samples(),
+            out.trace.samples(),
         )
     };
     let reference = run(&Device::flex());

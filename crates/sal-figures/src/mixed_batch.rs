@@ -12,7 +12,7 @@
 use burn::tensor::Tensor;
 use image::RgbImage;
 use sal_core::boxes::BoxPair;
-use sal_core::{MixOutput, SampleRecord, SampleRegion};
+use sal_core::{MixOutput, SampleRegion, SampleTrace};
 use sal_saliency::Normalization;
 
 use crate::FigureError;
@@ -47,7 +47,7 @@ pub struct MixedBatch {
     /// HybridMix: the targets and the partner pool after its SalfMix step, `[N, C, H, W]` each.
     pub self_mixed: Option<SelfMixed>,
     /// What the mixer did to each sample.
-    pub records: Vec<SampleRecord>,
+    pub samples: Vec<SampleTrace>,
     /// False when the application coin said no (or during warm-up): nothing was mixed.
     pub applied: bool,
 }
@@ -72,8 +72,8 @@ impl MixedBatch {
     /// (`[N, C, H, W]`, normalised), back to the host.
     pub fn read(inputs: &Tensor<4>, output: &MixOutput) -> Result<Self, FigureError> {
         let [n, channels, height, width] = inputs.dims();
-        let record = &output.record;
-        let (mixed, targets) = if record.originals_prepended {
+        let trace = &output.trace;
+        let (mixed, targets) = if trace.originals_prepended {
             // Saliency Grafting trains on originals + grafted images: show the grafted half.
             (
                 output.images.clone().narrow(0, n, n),
@@ -83,7 +83,7 @@ impl MixedBatch {
             (output.images.clone(), output.targets.clone())
         };
         let classes = targets.dims()[1].max(1);
-        let self_mixed = match &record.self_mix {
+        let self_mixed = match &trace.self_mix {
             Some(s) => Some(SelfMixed {
                 targets: host(s.targets.clone(), "the self-mixed targets")?,
                 pool: host(s.pool.clone(), "the self-mixed pool")?,
@@ -101,18 +101,18 @@ impl MixedBatch {
                 .map(<[f32]>::to_vec)
                 .collect(),
             self_mixed,
-            records: record.samples(),
-            applied: record.applied,
+            samples: trace.samples(),
+            applied: trace.applied,
         })
     }
 
     /// Number of samples.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.samples.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.samples.is_empty()
     }
 
     /// The enlargement factor of the tiles.
@@ -160,10 +160,10 @@ impl MixedBatch {
                 labels.len()
             ));
         }
-        let sources_ok = self.records.iter().all(|r| r.source.is_none_or(|s| s < n));
+        let sources_ok = self.samples.iter().all(|r| r.source.is_none_or(|s| s < n));
         if !sources_ok {
             return bad(format!(
-                "a record whose source is not one of the {n} samples"
+                "a sample whose source is not one of the {n} samples"
             ));
         }
         Ok(())
@@ -207,7 +207,7 @@ pub fn figure(
         lines.push("NOT APPLIED: the prob coin said no for this batch.".into());
     }
     lines.extend(caption.notes);
-    let (notes, legend) = legend(&batch.records);
+    let (notes, legend) = legend(&batch.samples);
     lines.extend(notes);
     Ok(Figure {
         caption: lines,
@@ -275,27 +275,27 @@ impl Tiles<'_> {
     /// Target, source and mixed tile of sample `i`, regions outlined.
     fn row(&self, i: usize) -> Vec<Option<RgbImage>> {
         let b = self.batch;
-        let record = &b.records[i];
+        let sample = &b.samples[i];
         let (h, w) = (b.height, b.width);
-        let region = &record.region;
+        let region = &sample.region;
         let targets = b.self_mixed.as_ref().map_or(&b.inputs, |s| &s.targets);
         let mut target = self.tile(targets, i);
-        if let Some(p) = &record.self_patch {
+        if let Some(p) = &sample.self_patch {
             self.outline_patch(&mut target, p);
         }
-        let source_index = match (record.source, region) {
+        let source_index = match (sample.source, region) {
             (Some(s), _) => Some(s),
             // SalfMix: the patch comes from the image itself.
             (None, SampleRegion::Paste(_)) => Some(i),
             (None, _) => None,
         };
         let source = source_index.map(|s| {
-            let pool = match (&b.self_mixed, record.source) {
+            let pool = match (&b.self_mixed, sample.source) {
                 (Some(m), Some(_)) => &m.pool,
                 _ => &b.inputs,
             };
             let mut tile = self.tile(pool, s);
-            if let Some(p) = &record.source_self_patch {
+            if let Some(p) = &sample.source_self_patch {
                 self.outline_patch(&mut tile, p);
             }
             match region {
@@ -357,11 +357,11 @@ pub fn label_lines(target_row: &[f32], own_class: usize, names: &[String]) -> Ve
 
 /// What the outlines mean, for the regions this batch has (a swatch colour and its text), and
 /// notes on how to read the picture.
-pub fn legend(records: &[SampleRecord]) -> (Vec<String>, Vec<([u8; 3], String)>) {
+pub fn legend(samples: &[SampleTrace]) -> (Vec<String>, Vec<([u8; 3], String)>) {
     let mut notes = Vec::new();
     let mut colours = Vec::new();
     let mut entry = |colour, text: &str| colours.push((colour, text.to_string()));
-    if let Some(first) = records.first() {
+    if let Some(first) = samples.first() {
         if first.self_patch.is_some() {
             entry(SELF_READ, "SalfMix: most salient patch (target and source)");
             entry(

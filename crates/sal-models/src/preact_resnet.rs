@@ -22,7 +22,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 
-/// BN-ReLU - 3x3 (stride) - BN-ReLU - [dropout] - 3x3, + shortcut.
+/// BN-ReLU - 3x3 (stride) - BN-ReLU - (dropout) - 3x3, + shortcut.
 ///
 /// With dropout this is exactly the Wide ResNet block (xternalz `BasicBlock`): its
 /// `convShortcut` exists iff the channel count changes, which in a WRN is also where the stride

@@ -99,7 +99,7 @@ impl Classifier {
             .mix(mix_batch, batch.step)
             .unwrap_or_else(|e| panic!("mixing failed at step {}: {e}", batch.step));
         let n = batch.labels.dims()[0];
-        let logits = match (out.record.originals_prepended, clean_logits) {
+        let logits = match (out.trace.originals_prepended, clean_logits) {
             // The first N outputs are the clean batch, whose logits the feature pass computed.
             (true, Some(clean)) => {
                 let mixed = out.images.clone().narrow(0, n, n);

@@ -104,7 +104,7 @@ fn a_cutmix_batch_shows_target_source_mixed_and_its_boxes() {
             assert_eq!(target.get_pixel(x as u32, y as u32).0, [v, v, v]);
         }
         let has = |t: &Option<RgbImage>, c: [u8; 3]| t.as_ref().unwrap().pixels().any(|p| p.0 == c);
-        let region = &b.records[i].region;
+        let region = &b.samples[i].region;
         if matches!(region, SampleRegion::Paste(p) if !p.target.is_empty()) {
             assert!(has(&row.tiles[1], READ), "row {i}");
             assert!(has(&row.tiles[2], WRITTEN), "row {i}");
@@ -166,7 +166,7 @@ fn an_unapplied_batch_says_so_and_has_no_source() {
 fn grafted_cells_are_outlined_as_a_mask() {
     let mut b = mixed(cutmix());
     let cells = vec![true, false, false, true];
-    for r in &mut b.records {
+    for r in &mut b.samples {
         r.source = Some(0);
         r.region = SampleRegion::Grid {
             rows: 2,
@@ -213,6 +213,6 @@ fn inputs_that_do_not_fit_are_errors() {
     short.mixed.pop();
     assert!(err(&short, &[0, 1, 2, 3], &n).contains("image values"));
     let mut foreign = b.clone();
-    foreign.records[0].source = Some(9);
+    foreign.samples[0].source = Some(9);
     assert!(err(&foreign, &[0, 1, 2, 3], &n).contains("source"));
 }

@@ -1,9 +1,9 @@
 //! What a mixer did to a batch, for logs and pictures.
 //!
-//! The record keeps what the mixer computed where it computed it: boxes drawn on the host stay
+//! The trace keeps what the mixer computed where it computed it: boxes drawn on the host stay
 //! host values, per-sample quantities computed on the device (saliency peaks, calibrated
-//! lambdas, grafting masks) stay tensors, so recording costs no device-to-host read.
-//! [`MixRecord::samples`] reads everything back into one [`SampleRecord`] per sample, enough
+//! lambdas, grafting masks) stay tensors, so tracing costs no device-to-host read.
+//! [`MixTrace::samples`] reads everything back into one [`SampleTrace`] per sample, enough
 //! to draw a "target | source | mixed" picture with the region outlined (the sal-figures crate
 //! draws it).
 
@@ -13,7 +13,7 @@ use crate::boxes::{BoxPair, PixelBox, boxes_to_host};
 
 /// What one call of a mixer did.
 #[derive(Debug, Clone)]
-pub struct MixRecord {
+pub struct MixTrace {
     /// The method's config name, e.g. `"cutmix"`.
     pub method: &'static str,
     /// False when the application coin said no (or during warm-up): images and labels passed
@@ -28,10 +28,10 @@ pub struct MixRecord {
     /// Where the pixels came from.
     pub regions: Regions,
     /// HybridMix only: the SalfMix step applied to the targets and to the partner pool first.
-    pub self_mix: Option<Box<SelfMixRecord>>,
+    pub self_mix: Option<Box<SelfMixTrace>>,
     /// Saliency Grafting trains on the original batch and the grafted batch together: when
     /// true, the output holds the N originals first and the N mixed samples after them, and
-    /// this record describes the mixed half.
+    /// this trace describes the mixed half.
     pub originals_prepended: bool,
 }
 
@@ -109,7 +109,7 @@ pub enum Regions {
 
 /// HybridMix's SalfMix step (paper Algorithm 2, lines 10-11).
 #[derive(Debug, Clone)]
-pub struct SelfMixRecord {
+pub struct SelfMixTrace {
     /// The targets after SalfMix, `[N, C, H, W]`.
     pub targets: Tensor<4>,
     /// The partner pool after SalfMix, `[N, C, H, W]`; sample `i`'s partner is
@@ -123,7 +123,7 @@ pub struct SelfMixRecord {
 
 /// Everything about one sample, on the host.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SampleRecord {
+pub struct SampleTrace {
     /// The input sample its foreign content came from.
     pub source: Option<usize>,
     /// Weight of its own label (the rest belongs to `source`'s label).
@@ -168,7 +168,7 @@ impl SampleRegion {
     }
 }
 
-impl MixRecord {
+impl MixTrace {
     /// A call that changed nothing.
     pub fn unapplied(method: &'static str, n: usize) -> Self {
         Self::within_images(method, false, n, Regions::None)
@@ -188,8 +188,8 @@ impl MixRecord {
         }
     }
 
-    /// One host record per mixed sample (reads device-resident parts).
-    pub fn samples(&self) -> Vec<SampleRecord> {
+    /// One host trace per mixed sample (reads device-resident parts).
+    pub fn samples(&self) -> Vec<SampleTrace> {
         let weights = self.own_weight.to_vec();
         let n = weights.len();
         let regions: Vec<SampleRegion> = match &self.regions {
@@ -227,7 +227,7 @@ impl MixRecord {
         (0..n)
             .map(|i| {
                 let source = self.source_index.as_ref().map(|s| s[i]);
-                SampleRecord {
+                SampleTrace {
                     source,
                     own_weight: weights[i],
                     region: regions[i].clone(),
