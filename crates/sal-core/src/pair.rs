@@ -16,6 +16,8 @@ use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets};
 use crate::trace::{MixTrace, Regions, Weights};
 
 /// Where a pair op's mixed-in content comes from.
+// One value per batch: a tensor handle is large, and boxing it buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Pool {
     /// The target batch itself (the batch mixers): per-image work on the targets serves the
