@@ -98,7 +98,7 @@ pub fn run(args: VisualizeArgs) -> Result<()> {
 
 /// Checks the arguments and pairs each method to render with its output file.
 fn plan(args: &VisualizeArgs) -> Result<Vec<(&'static str, PathBuf)>> {
-    const METHODS: [&str; 8] = AugmentationConfig::MIXING_METHODS;
+    const METHODS: &[&str] = AugmentationConfig::MIXING_METHODS;
     ensure!(args.samples >= 1, "--samples must be at least 1");
     if args.method == "all" {
         ensure!(

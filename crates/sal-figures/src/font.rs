@@ -185,26 +185,10 @@ pub fn wrap(text: &str, max_chars: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::draw::tests::marked as picture;
 
     fn blank(height: usize, width: usize) -> RgbImage {
         RgbImage::new(width as u32, height as u32)
-    }
-
-    /// The lit pixels of a drawing as rows of `#` and `.`.
-    fn picture(img: &RgbImage) -> Vec<String> {
-        (0..img.height())
-            .map(|y| {
-                (0..img.width())
-                    .map(|x| {
-                        if img.get_pixel(x, y).0[0] > 0 {
-                            '#'
-                        } else {
-                            '.'
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
     }
 
     #[test]

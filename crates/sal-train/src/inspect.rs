@@ -262,38 +262,20 @@ mod tests {
 
     use crate::data::fashion_mnist_dir;
 
-    /// A quickstart-like config on Fashion-MNIST, its run directory `run_dir`.
-    fn config(run_dir: &Path, augmentation: &str, overrides: &[&str]) -> ExperimentConfig {
-        let text = format!(
-            r#"
-name = "pictures"
-seed = 3
-epochs = 1
-batch_size = 8
-output_dir = "{run}"
-
-[dataset]
-name = "fashion-mnist"
-path = "{data}"
-
-[model]
-architecture = "cifar-resnet18"
-base_width = 4
-
-[transform]
-pad_to = 32
-crop_padding = 2
-hflip = true
-
-[optimizer]
-lr = 0.1
-{augmentation}
-"#,
-            run = run_dir.display(),
-            data = fashion_mnist_dir().display()
-        );
-        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        ExperimentConfig::parse(&text, Path::new("exp.toml"), &o).unwrap()
+    /// The quickstart config narrowed for tests (seed 3, batch 8, width 4), its run directory
+    /// `run_dir`, then `overrides`.
+    fn config(run_dir: &Path, overrides: &[&str]) -> ExperimentConfig {
+        let quickstart =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/quickstart.toml");
+        let mut all = vec![
+            "seed=3".to_string(),
+            "batch_size=8".to_string(),
+            "model.base_width=4".to_string(),
+            format!("output_dir=\"{}\"", run_dir.display()),
+            format!("dataset.path=\"{}\"", fashion_mnist_dir().display()),
+        ];
+        all.extend(overrides.iter().map(|s| s.to_string()));
+        ExperimentConfig::load(&quickstart, &all).unwrap()
     }
 
     fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -303,7 +285,7 @@ lr = 0.1
     #[test]
     fn samples_are_one_per_class_after_the_training_transform() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(dir.path(), "", &[]);
+        let c = config(dir.path(), &[]);
         let samples = SampleBatch::load(&c, 5, &Device::flex()).unwrap();
         let classes: std::collections::HashSet<_> = samples.labels_host.iter().collect();
         assert_eq!(classes.len(), 5);
@@ -330,7 +312,7 @@ lr = 0.1
     fn the_runs_checkpoint_is_loaded_when_it_exists() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
-        let first = config(&run, "", &[]);
+        let first = config(&run, &[]);
         let device = Device::flex().autodiff();
 
         let fresh = SaliencyModel::load(&first, 10, &device).unwrap();
@@ -363,7 +345,7 @@ lr = 0.1
         assert_eq!(host(loaded.model.forward(probe)), expected);
 
         // A checkpoint of another architecture is refused, naming the file.
-        let other = config(&run, "", &["model.base_width=8"]);
+        let other = config(&run, &["model.base_width=8"]);
         let msg = SaliencyModel::load(&other, 10, &device)
             .err()
             .unwrap()
@@ -376,9 +358,15 @@ lr = 0.1
 
     #[test]
     fn parameters_are_listed_flat() {
-        let table = "[augmentation]\nmethod = \"hybridmix\"\npatch_ratio = 0.25\n\
-                     [augmentation.mix]\nmethod = \"saliencymix\"\nprob = 1.0\n";
-        let c = config(Path::new("runs/x"), table, &[]);
+        let c = config(
+            Path::new("runs/x"),
+            &[
+                "augmentation.method=hybridmix",
+                "augmentation.patch_ratio=0.25",
+                "augmentation.mix.method=saliencymix",
+                "augmentation.mix.prob=1.0",
+            ],
+        );
         let text = augmentation_parameters(&c.augmentation);
         assert!(text.contains("patch_ratio = 0.25"), "{text}");
         assert!(text.contains("mix.detector = \"fine-grained\""), "{text}");

@@ -151,7 +151,7 @@ fn renders_every_method_on_fashion_mnist() {
     std::fs::create_dir(&out).unwrap();
     run(args("all", &config, &out)).unwrap();
     let mut sizes = Vec::new();
-    for method in AugmentationConfig::MIXING_METHODS {
+    for &method in AugmentationConfig::MIXING_METHODS {
         let png = out.join(format!("{method}.png"));
         let img = image::open(&png)
             .unwrap_or_else(|e| panic!("{}: {e}", png.display()))
