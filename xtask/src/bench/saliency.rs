@@ -20,7 +20,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use sal_saliency::npy::{self, NpyArray, NpyData};
-use sal_saliency::{ImageView, StaticSaliency, WangDudek, compute_batch, static_detector};
+use sal_saliency::{
+    ImageView, Normalization, StaticSaliency, WangDudek, compute_batch, static_detector,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -417,10 +419,11 @@ fn write_check_images(dir: &Path) -> Result<usize> {
                 } else {
                     vec![h, w, 3]
                 };
-                let normalised = px
-                    .iter()
-                    .map(|&v| (v as f32 / 255.0 - 0.45) / 0.25)
-                    .collect();
+                let normalised = Normalization {
+                    mean: vec![0.45; channels],
+                    std: vec![0.25; channels],
+                }
+                .normalise_interleaved(&px, channels);
                 npy::write(
                     dir.join(format!("img_{i}.npy")),
                     &NpyArray::new(shape.clone(), NpyData::U8(px))?,
