@@ -295,11 +295,11 @@ mod tests {
         }
     }
 
-    /// The papers give PreActResNet-18/50/101 as 11.17 M / 23.51 M / 42.51 M (10 classes); the
-    /// exact figures are kuangliu's `preact_resnet.py` counted in PyTorch plus the final
+    /// SalfMix's paper (§5.1) rounds PreActResNet-18/50/101 to 11 M, 24 M and 43 M; the exact
+    /// figures (in millions: 11.17, 23.51, 42.51 at 10 classes) are kuangliu's `preact_resnet.py` counted in PyTorch plus the final
     /// BN(512 or 2048) of He et al. 2016 (kuangliu's file alone gives 42.50 M for the 101).
     #[test]
-    fn preact_counts_match_the_papers_and_the_reference() {
+    fn preact_counts_match_the_reference() {
         let cases = [
             ("preact-resnet18", 11.17, 11_172_170, 11_218_340),
             ("preact-resnet34", 21.28, 21_280_330, 21_326_500),
@@ -340,8 +340,8 @@ mod tests {
         }
     }
 
-    /// torchvision's published counts at 1000 classes (SaliencyMix's Table 2 rounds them to
-    /// 25.6 M for ResNet-50 and 44.6 M for ResNet-101).
+    /// torchvision's published counts at 1000 classes (SaliencyMix's Table 2 lists 25.6 M for
+    /// ResNet-50 and 44.6 M for ResNet-101).
     #[test]
     fn imagenet_resnets_have_torchvision_counts() {
         let torchvision = [
