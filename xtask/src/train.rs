@@ -1,5 +1,6 @@
 //! `cargo xtask train --config F [--backend cpu|wgpu|cuda] [--resume] [--set key=value]...`
 
+use crate::allocator;
 use anyhow::{Context, Result};
 use clap::Args;
 use sal_train::{BackendKind, ExperimentConfig, TrainOptions};
@@ -22,6 +23,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    allocator::use_steady_settings();
     let config = ExperimentConfig::load(&args.config, &args.overrides)?;
     crate::data::ensure_available(&config.dataset)?;
     let options = TrainOptions {

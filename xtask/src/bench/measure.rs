@@ -7,18 +7,10 @@ use anyhow::{Context, Result, ensure};
 /// The variable rayon (and so burn's flex backend) sizes its global pool from.
 pub const THREADS_ENV: &str = "RAYON_NUM_THREADS";
 
-/// glibc's allocator in its steady state. By default glibc hands freed multi-megabyte blocks
-/// back to the kernel and maps fresh pages for the next ones, so a call that allocates a
-/// batch-sized output pays page faults or not depending on the allocation history. These
-/// settings keep freed memory in the process (no trimming, mmap only above glibc's 32 MB maximum
-/// threshold), so every call sees the same allocator state. glibc reads them when a process
-/// starts: a bench applies them by re-running itself (and so the Python peer it spawns) with
-/// [`rerun_with_env`].
-pub const STEADY_MALLOC: [(&str, &str); 3] = [
-    ("MALLOC_TRIM_THRESHOLD_", "4294967296"),
-    ("MALLOC_MMAP_THRESHOLD_", "33554432"),
-    ("MALLOC_TOP_PAD_", "268435456"),
-];
+/// glibc's allocator in its steady state (see [`crate::allocator`]). glibc reads these when a
+/// process starts: a bench applies them by re-running itself (and so the Python peer it spawns)
+/// with [`rerun_with_env`].
+pub use crate::allocator::STEADY_ENV as STEADY_MALLOC;
 
 /// The median of `values`: the middle one, or the mean of the two middle ones for an even
 /// count; NaN for none.
