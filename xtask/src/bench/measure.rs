@@ -88,6 +88,61 @@ fn first_three(loadavg: &str) -> String {
         .join(" ")
 }
 
+/// The machine's CPU as `/proc/cpuinfo` names it (its first `model name`), with "AVX-512" when
+/// the CPU has it (gemm picks its AVX-512 kernels at run time), or "unknown".
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo").map_or_else(|_| "unknown".into(), |s| cpu_of(&s))
+}
+
+fn cpu_of(cpuinfo: &str) -> String {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
+    };
+    let model = field("model name").unwrap_or_else(|| "unknown".into());
+    let avx512 = field("flags").is_some_and(|f| f.split_whitespace().any(|x| x == "avx512f"));
+    if avx512 {
+        format!("{model}, AVX-512")
+    } else {
+        model
+    }
+}
+
+/// Now, in UTC, to the minute (`2026-12-06 07:50 UTC`): when a bench ran, for its report.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    utc_of(secs)
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (the proleptic Gregorian calendar; H. Hinnant's
+/// days-to-civil algorithm).
+fn utc_of(unix_seconds: u64) -> String {
+    let (days, rem) = (unix_seconds / 86_400, unix_seconds % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// A target's verdict in a report: "met" or "MISSED".
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
 /// CPU time this process's threads have run, in seconds: the sum of the first field of
 /// `/proc/self/task/*/schedstat` (nanoseconds on the CPU). Threads that already exited are not
 /// counted, which suits the benches: rayon's pool threads live as long as the process. 0 where
@@ -194,6 +249,22 @@ mod tests {
             first_three("0.52 0.58 0.59 1/467 12345\n"),
             "0.52 0.58 0.59"
         );
+    }
+
+    #[test]
+    fn cpu_model_and_avx512_from_cpuinfo() {
+        let info = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx2 avx512f avx512bw\n\nprocessor\t: 1\nmodel name\t: other\n";
+        assert_eq!(cpu_of(info), "Intel(R) Xeon(R) Processor, AVX-512");
+        assert_eq!(cpu_of("model name: X\nflags: avx2 avx512vl\n"), "X");
+        assert_eq!(cpu_of(""), "unknown");
+    }
+
+    #[test]
+    fn utc_dates_from_unix_seconds() {
+        assert_eq!(utc_of(0), "1970-01-01 00:00 UTC");
+        // 2000-02-29 12:34:56 (a leap day of a century leap year).
+        assert_eq!(utc_of(951_827_696), "2000-02-29 12:34 UTC");
+        assert_eq!(utc_of(1_798_761_599), "2026-12-31 23:59 UTC");
     }
 
     #[test]

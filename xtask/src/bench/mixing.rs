@@ -30,7 +30,7 @@ use sal_core::{
 use sal_saliency::{ImageView, StaticSaliency, compute_batch};
 use serde::Deserialize;
 
-use super::measure::{self, Summary};
+use super::measure::{self, Summary, verdict};
 use crate::pyenv::PyEnv;
 
 /// The batch shapes: CIFAR-sized and ImageNet-sized.
@@ -491,8 +491,4 @@ fn print_timm_targets(shape: [usize; 4], mixers: &HashMap<&'static str, Vec<f64>
             );
         }
     }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
 }

@@ -4,6 +4,7 @@
 mod measure;
 mod mixing;
 mod models;
+mod overhead;
 mod saliency;
 
 use clap::Subcommand;
@@ -16,6 +17,9 @@ pub enum Bench {
     Saliency(saliency::SaliencyBench),
     /// Every sal-core mixer per batch on burn's CPU backend vs timm's Mixup on PyTorch CPU.
     Mixing(mixing::MixingBench),
+    /// What each mixing method adds to a CIFAR ResNet-18 training step, against the baseline
+    /// and the method's floor (one process, methods round-robin).
+    Overhead(overhead::OverheadBench),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
@@ -23,5 +27,6 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Models(args) => models::run(args),
         Bench::Saliency(args) => saliency::run(args),
         Bench::Mixing(args) => mixing::run(args),
+        Bench::Overhead(args) => overhead::run(args),
     }
 }

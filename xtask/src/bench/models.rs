@@ -372,7 +372,7 @@ fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Resul
 }
 
 /// The recipe's optimizer: SGD, Nesterov momentum 0.9 without dampening, weight decay 5e-4.
-fn sgd() -> SgdConfig {
+pub(super) fn sgd() -> SgdConfig {
     SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new()
