@@ -3,8 +3,10 @@
 //! the baseline) on this stack.
 //!
 //! One process trains a CIFAR ResNet-18 for a fixed number of steps with every method and with
-//! none, round-robin: every round runs one step of each case (starting one case later each
-//! round), so drift in the machine's load hits every method alike. A step is exactly the
+//! none, interleaved: every round runs one timed step of each case, in a fresh random order each
+//! round, so drift in the machine's load hits every method alike and no case always follows the
+//! same one (`--settle k` runs k untimed steps of a case right before its timed one, so that the
+//! timed step follows a step of its own method, as in a training run). A step is exactly the
 //! trainer's: `sal_train::step::Classifier`'s `TrainStep::step` (mixing, the saliency pass the
 //! method needs, forward, soft-target cross-entropy, backward) and the optimizer step the Learner
 //! makes (`TrainStep::optimize`: SGD, Nesterov momentum 0.9, weight decay 5e-4), on one model and
@@ -32,6 +34,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn::train::TrainStep;
 use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use sal_core::model_saliency::{feature_map_saliency, input_gradient_saliency};
 use sal_core::targets::{LabelSmoothing, one_hot_targets};
@@ -72,15 +75,21 @@ pub struct OverheadBench {
     /// Default: 5 at width 32 and above, 30 below (a few minutes each on 2 cores).
     #[arg(long, value_delimiter = ',')]
     steps: Vec<usize>,
+    /// Untimed steps of a case right before each of its timed ones (1: every timed step
+    /// follows a step of the same method, as in a training run).
+    #[arg(long, default_value_t = 0)]
+    settle: usize,
     /// Untimed rounds first, at every width.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
     /// Images per step (Saliency Grafting and its floor train on twice as many).
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    /// SaliencyMix's detector (both scopes, and HybridMix v2's SaliencyMix).
-    #[arg(long, default_value = "spectral-residual-device", value_parser = parse_detector)]
-    detector: DetectorChoice,
+    /// SaliencyMix's detectors, each with both box scopes: `fine-grained` (the config's
+    /// default, on the host), `spectral-residual-device` (tensor ops on the batch's device), ...
+    /// HybridMix v2's SaliencyMix uses the first.
+    #[arg(long, value_delimiter = ',', default_value = "fine-grained,spectral-residual-device", value_parser = parse_detector)]
+    detectors: Vec<DetectorChoice>,
     /// Timed calls of each mixer alone, after the rounds.
     #[arg(long, default_value_t = 20)]
     mixer_calls: usize,
@@ -267,30 +276,28 @@ type MethodRow = (String, AugmentationConfig, Floor, Option<f64>);
 fn methods(args: &OverheadBench) -> Result<Vec<MethodRow>> {
     use AugmentationConfig as A;
     use Floor::{Baseline, DoubleBatch, InputGradient};
-    let saliencymix = |scope| SaliencyMixConfig {
-        detector: args.detector,
+    let saliencymix = |detector, scope| SaliencyMixConfig {
+        detector,
         scope,
         prob: 1.0,
         ..Default::default()
     };
-    let detector = serde_json::to_value(args.detector)?;
-    let detector = detector.as_str().unwrap_or("?");
-    let methods: [MethodRow; 9] = [
+    let name = |detector: DetectorChoice| -> Result<String> {
+        let value = serde_json::to_value(detector)?;
+        Ok(value.as_str().unwrap_or("?").to_string())
+    };
+    let cutmix = CutMixConfig {
+        prob: 1.0,
+        ..Default::default()
+    };
+    let mut rows: Vec<MethodRow> = vec![
         (
             "mixup".into(),
             A::Mixup(MixupConfig::default()),
             Baseline,
             Some(0.01),
         ),
-        (
-            "cutmix".into(),
-            A::CutMix(CutMixConfig {
-                prob: 1.0,
-                ..Default::default()
-            }),
-            Baseline,
-            Some(0.01),
-        ),
+        ("cutmix".into(), A::CutMix(cutmix), Baseline, Some(0.01)),
         (
             "cutout".into(),
             A::Cutout(CutoutConfig::default()),
@@ -303,18 +310,27 @@ fn methods(args: &OverheadBench) -> Result<Vec<MethodRow>> {
             Baseline,
             None,
         ),
-        (
-            format!("saliencymix batch, {detector}"),
-            A::SaliencyMix(saliencymix(BoxScope::Batch)),
+    ];
+    for &detector in &args.detectors {
+        let d = name(detector)?;
+        rows.push((
+            format!("saliencymix batch, {d}"),
+            A::SaliencyMix(saliencymix(detector, BoxScope::Batch)),
             Baseline,
             Some(0.02),
-        ),
-        (
-            format!("saliencymix per-sample, {detector}"),
-            A::SaliencyMix(saliencymix(BoxScope::PerSample)),
+        ));
+        rows.push((
+            format!("saliencymix per-sample, {d}"),
+            A::SaliencyMix(saliencymix(detector, BoxScope::PerSample)),
             Baseline,
             Some(0.03),
-        ),
+        ));
+    }
+    let first = *args
+        .detectors
+        .first()
+        .context("--detectors needs at least one")?;
+    rows.extend([
         (
             "salfmix".into(),
             A::SalfMix(SalfMixConfig::default()),
@@ -322,8 +338,9 @@ fn methods(args: &OverheadBench) -> Result<Vec<MethodRow>> {
             Some(0.03),
         ),
         (
-            format!("hybridmix v2 (saliencymix batch, {detector})"),
+            format!("hybridmix v2 (saliencymix batch, {})", name(first)?),
             A::HybridMix(HybridMixConfig::new(PairConfig::SaliencyMix(saliencymix(
+                first,
                 BoxScope::Batch,
             )))),
             InputGradient,
@@ -335,8 +352,8 @@ fn methods(args: &OverheadBench) -> Result<Vec<MethodRow>> {
             DoubleBatch,
             Some(0.03),
         ),
-    ];
-    Ok(methods.into())
+    ]);
+    Ok(rows)
 }
 
 /// The baseline, the two floors, then every mixing method.
@@ -446,6 +463,16 @@ fn timed_step(
     Ok((classifier, start.elapsed().as_secs_f64(), loss))
 }
 
+/// The order of the cases in round `round`: a fresh permutation each round, so that no case
+/// always follows the same one (a step after a 2N step or a saliency pass may run differently).
+fn round_order(cases: usize, seed: u64, round: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cases).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(
+        seed.wrapping_add(round).rotate_left(17) ^ 0xA5A5,
+    ));
+    order
+}
+
 /// Step times (seconds) of each case, over the timed rounds.
 struct Rounds {
     times: Vec<Vec<f64>>,
@@ -476,16 +503,19 @@ fn run_rounds(
     for round in 0..rounds {
         let data = RoundData::new(setting.input, args.batch, args.seed, round as u64);
         let started = Instant::now();
-        for k in 0..cases.len() {
-            let i = (k + round) % cases.len();
-            let batch = data.batch(args.batch * cases[i].batch_factor(), round as u64, device);
-            let (next, seconds, loss) =
-                timed_step(classifier, &mut optim, &cases[i], batch, device)?;
-            classifier = next;
-            if round >= args.warmup {
-                times[i].push(seconds);
+        for i in round_order(cases.len(), args.seed, round as u64) {
+            // Settling steps first: the timed step follows a step of the same case, as every
+            // step of a training run follows one of the same method.
+            for settling in (0..=args.settle).rev() {
+                let batch = data.batch(args.batch * cases[i].batch_factor(), round as u64, device);
+                let (next, seconds, loss) =
+                    timed_step(classifier, &mut optim, &cases[i], batch, device)?;
+                classifier = next;
+                if round >= args.warmup && settling == 0 {
+                    times[i].push(seconds);
+                }
+                last_loss[i] = Some(loss);
             }
-            last_loss[i] = Some(loss);
         }
         eprintln!(
             "width {}: round {}/{rounds}{} in {:.1} s (load {})",
@@ -571,13 +601,14 @@ fn bench_setting(setting: Setting, args: &OverheadBench, device: &Device) -> Res
     let cases = cases(setting.input, args)?;
     println!(
         "\n## CIFAR ResNet-18, width {}, batch {} x {}, {} timed rounds after {} warm-up \
-         (round-robin over {} cases)\n",
+         (interleaved, {} cases; {} untimed step(s) of the same case before each timed one)\n",
         setting.width,
         args.batch,
         setting.input.name(),
         setting.steps,
         args.warmup,
-        cases.len()
+        cases.len(),
+        args.settle
     );
     println!("load average before: {}", measure::load_average());
     let rounds = run_rounds(&cases, setting, args, device)?;
