@@ -81,7 +81,7 @@ fn apply(bn: &BatchNorm, x: Tensor<4>, activation: Activation) -> Tensor<4> {
 pub enum Activation {
     /// Nothing: the batch norm's output as is.
     Identity,
-    /// `max(·, 0)`.
+    /// burn's `relu`: `max(·, 0)`, NaN kept.
     Relu,
 }
 
@@ -95,7 +95,7 @@ impl Activation {
     }
 
     /// The gradient reaching the activation's input, by burn's operation on `B`: `output_grad`
-    /// where `output` (the activation's output) is positive for the ReLU.
+    /// where `output` (the activation's output) is positive or NaN for the ReLU.
     fn backward<B: Backend>(
         self,
         output: FloatTensor<B>,
@@ -356,10 +356,11 @@ impl<B: Backend + FusedBatchNorm> Backward<B, 3> for FusedBatchNormBackward {
 #[cfg(test)]
 mod tests {
     use super::{batch_norm, batch_norm_relu};
+    use crate::kernels::relu::assert_same_specials;
     use burn::module::{Param, RunningState};
     use burn::nn::{BatchNorm, BatchNormConfig};
     use burn::tensor::activation::relu;
-    use burn::tensor::{Device, Distribution, Tensor, Tolerance};
+    use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
 
     /// A batch norm with random affine parameters and running statistics: two calls with
     /// the same seed tensors give independent layers (clones would share running state).
@@ -445,5 +446,95 @@ mod tests {
     fn training_matches_burns_batch_norm_on_wgpu() {
         use burn::tensor::DeviceKind;
         assert_training_matches(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+    }
+
+    /// NaN and ±inf inputs through ours and burn's module (+ `relu`), with and without the
+    /// fused ReLU: NaN and infinities where burn has them, the finite values close; on an
+    /// autodiff device (training) the gradients and running statistics too.
+    ///
+    /// In training a NaN or an infinity makes its channel's statistics NaN, so the whole
+    /// channel's output is NaN; the ReLU's gradient still passes there (burn's
+    /// `relu_backward` keeps it at NaN outputs), which gives a finite beta gradient: that is
+    /// what tells a gate that zeroes NaN outputs apart. In inference only the element is hit.
+    fn assert_specials_match(device: &Device) {
+        let training = device.is_autodiff();
+        // Channel 0 holds a NaN, channel 1 +inf, channel 2 -inf, channel 3 only finite values
+        // (and ±0).
+        let shape = [2, 4, 3, 3];
+        let x: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|i| {
+                let (sample, channel, pixel) = (i / 36, i / 9 % 4, i % 9);
+                let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0];
+                match (sample, pixel) {
+                    (1, 4) => special[channel],
+                    (0, 2) => 0.0,
+                    _ => (i as f32 * 0.37).sin() * 2.0,
+                }
+            })
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, shape), device);
+        let r = Tensor::<4>::random(shape, Distribution::Default, device);
+        for relu_too in [false, true] {
+            let make_bn = random_bn(shape[1], device);
+            let run = |forward: fn(&BatchNorm, Tensor<4>) -> Tensor<4>| {
+                let bn = make_bn();
+                if !training {
+                    return vec![forward(&bn, x.clone()).into_data()];
+                }
+                let x = x.clone().require_grad();
+                let y = forward(&bn, x.clone());
+                let grads = (y.clone() * r.clone()).sum().backward();
+                let grad = |t: Tensor<1>| t.grad(&grads).expect("gradient").into_data();
+                vec![
+                    y.into_data(),
+                    x.grad(&grads).expect("input gradient").into_data(),
+                    grad(bn.gamma.val()),
+                    grad(bn.beta.val()),
+                    bn.running_mean.value().into_data(),
+                    bn.running_var.value().into_data(),
+                ]
+            };
+            let [ours, burns] = both(relu_too);
+            let (want, got) = (run(burns), run(ours));
+            let y = want[0].try_to_vec::<f32>().expect("f32 values");
+            let nan = y.iter().filter(|v| v.is_nan()).count();
+            let expected_nan = if training { 3 * 18 } else { 1 };
+            assert_eq!(nan, expected_nan, "NaN outputs (relu {relu_too})");
+            if training {
+                let dbeta = want[3].try_to_vec::<f32>().expect("f32 values");
+                assert!(
+                    dbeta.iter().all(|v| v.is_finite()),
+                    "beta gradient {dbeta:?}"
+                );
+            }
+            let names = [
+                "output",
+                "dx",
+                "dgamma",
+                "dbeta",
+                "running mean",
+                "running var",
+            ];
+            for (what, (got, want)) in names.into_iter().zip(got.iter().zip(&want)) {
+                let what = format!("{what} (relu {relu_too})");
+                // As in `assert_training_matches`: f64 reductions against burn's f32 ones.
+                assert_same_specials(got, want, 2e-3, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn nan_and_inf_propagate_as_burns_batch_norm() {
+        assert_specials_match(&Device::flex());
+        assert_specials_match(&Device::flex().autodiff());
+    }
+
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn nan_and_inf_propagate_as_burns_batch_norm_on_wgpu() {
+        use burn::tensor::DeviceKind;
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        assert_specials_match(&device);
+        assert_specials_match(&device.autodiff());
     }
 }

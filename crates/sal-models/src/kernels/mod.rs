@@ -10,11 +10,12 @@
 //!
 //! The flex kernels work on plain `f32` slices borrowed from flex tensors (`flex_slices`) and
 //! write their outputs into buffers left uninitialised until the worker threads fill them
-//! (`uninit`).
+//! (`uninit`). Their fused ReLU (`relu`) propagates NaN as burn's does.
 
 pub mod batch_norm;
 pub mod conv;
 mod flex_slices;
+mod relu;
 // The crate denies `unsafe`; these modules, and `conv::im2col` and `batch_norm::per_channel`,
 // need it for their uninitialised outputs (and im2col for the GEMM call). Each `unsafe` block
 // there names the asserts it relies on.

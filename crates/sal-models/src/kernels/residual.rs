@@ -14,6 +14,7 @@ use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, TensorMetadata, ba
 use burn::tensor::Tensor;
 
 use crate::kernels::flex_slices::{contiguous, f32s, tensor};
+use crate::kernels::relu::{relu, relu_gate};
 use rayon::prelude::*;
 
 use crate::kernels::uninit::{assume_init, uninit};
@@ -26,12 +27,13 @@ pub fn add_relu(lhs: Tensor<4>, rhs: Tensor<4>) -> Tensor<4> {
 /// `relu(lhs + rhs)` and its gradient as a backend extension.
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait AddRelu: Backend {
-    /// `max(lhs + rhs, 0)`, same shapes.
+    /// `relu(lhs + rhs)`, same shapes: NaN stays NaN (burn's `relu`).
     fn add_relu(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::relu(Self::float_add(lhs, rhs))
     }
 
-    /// The gradient reaching both inputs: `output_grad` where `output > 0`, else 0.
+    /// The gradient reaching both inputs: `output_grad` where `output` is positive or NaN,
+    /// else 0 (burn's `relu_backward`).
     fn add_relu_backward(
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
@@ -51,14 +53,13 @@ impl AddRelu for Flex {
         zip_map(
             lhs,
             rhs,
-            |a, b| (a + b).max(0.0),
+            |a, b| relu(a + b),
             |lhs, rhs| Flex::relu(Flex::float_add(lhs, rhs)),
         )
     }
 
     fn add_relu_backward(output: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
-        let gate = |y: f32, dy: f32| if y > 0.0 { dy } else { 0.0 };
-        zip_map(output, output_grad, gate, Flex::relu_backward)
+        zip_map(output, output_grad, relu_gate, Flex::relu_backward)
     }
 }
 
@@ -133,8 +134,9 @@ impl<B: Backend + AddRelu> Backward<B, 2> for AddReluBackward {
 #[cfg(test)]
 mod tests {
     use super::add_relu;
+    use crate::kernels::relu::assert_same_specials;
     use burn::tensor::activation::relu;
-    use burn::tensor::{Device, Distribution, Tensor, Tolerance};
+    use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
 
     fn assert_matches_add_then_relu(device: &Device) {
         // 2x3x300x300 spans several parallel chunks; one operand untracked.
@@ -186,5 +188,83 @@ mod tests {
     fn matches_add_then_relu_on_wgpu() {
         use burn::tensor::DeviceKind;
         assert_matches_add_then_relu(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+    }
+
+    /// NaN, ±inf, ±0 and overflowing sums through ours and through burn's `relu(lhs + rhs)`:
+    /// the same output and, on an autodiff device, the same gradients (NaN gradients
+    /// included, which the ReLU zeroes where its output is not positive), bit for bit.
+    fn assert_specials_match(device: &Device) {
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f32::MAX,
+            -2.5,
+            1.5,
+        ];
+        let k = specials.len();
+        let shape = [2, 3, 4, 5];
+        let len = shape.iter().product::<usize>();
+        let values = |f: &dyn Fn(usize) -> f32| {
+            let v: Vec<f32> = (0..len).map(f).collect();
+            Tensor::<4>::from_data(TensorData::new(v, shape), device)
+        };
+        // Every pair of specials occurs (`i` and `i / k` run through all of them).
+        let a = values(&|i| specials[i % k]);
+        let b = values(&|i| specials[(i / k) % k]);
+        let r = values(&|i| {
+            if i % 7 == 0 {
+                f32::NAN
+            } else {
+                0.25 + i as f32
+            }
+        });
+        let track = |t: &Tensor<4>| {
+            if device.is_autodiff() {
+                t.clone().require_grad()
+            } else {
+                t.clone()
+            }
+        };
+        let run = |ours: bool| {
+            let (a, b) = (track(&a), track(&b));
+            let y = if ours {
+                add_relu(a.clone(), b.clone())
+            } else {
+                relu(a.clone() + b.clone())
+            };
+            if !device.is_autodiff() {
+                return vec![y.into_data()];
+            }
+            let grads = (y.clone() * r.clone()).sum().backward();
+            let grad = |t: Tensor<4>| t.grad(&grads).expect("gradient").into_data();
+            vec![y.clone().into_data(), grad(a), grad(b)]
+        };
+        let (want, got) = (run(false), run(true));
+        let nan = want[0].iter::<f32>().filter(|v| v.is_nan()).count();
+        assert!(nan > k, "the output has NaN ({nan})");
+        for (what, (got, want)) in ["output", "lhs gradient", "rhs gradient"]
+            .into_iter()
+            .zip(got.iter().zip(&want))
+        {
+            assert_same_specials(got, want, 0.0, what);
+        }
+    }
+
+    #[test]
+    fn nan_and_inf_propagate_as_burns_relu() {
+        assert_specials_match(&Device::flex());
+        assert_specials_match(&Device::flex().autodiff());
+    }
+
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn nan_and_inf_propagate_as_burns_relu_on_wgpu() {
+        use burn::tensor::DeviceKind;
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        assert_specials_match(&device);
+        assert_specials_match(&device.autodiff());
     }
 }

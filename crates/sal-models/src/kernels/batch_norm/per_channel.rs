@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use super::Activation;
+use crate::kernels::relu::{relu, relu_gate};
 use crate::kernels::uninit::{assume_init, uninit};
 
 /// `[batch, channels, pixels per channel plane]`.
@@ -85,7 +86,7 @@ fn per_channel_affine(
                     Activation::Relu => y
                         .iter_mut()
                         .zip(x)
-                        .for_each(|(y, x)| _ = y.write((x * a + b).max(0.0))),
+                        .for_each(|(y, x)| _ = y.write(relu(x * a + b))),
                     Activation::Identity => y
                         .iter_mut()
                         .zip(x)
@@ -155,7 +156,7 @@ pub(crate) fn forward(
 }
 
 /// Gradients of [`forward_train`]: `(dx, dgamma, dbeta)`. `relu_output` is the forward's
-/// output when it applied the ReLU: the gradient only flows where it is positive.
+/// output when it applied the ReLU: the gradient only flows where it is positive or NaN.
 ///
 /// With `g` the gradient reaching the normalisation (`dy`, masked by the ReLU), `x̂ = (x - μ)/σ`:
 /// `dβ = Σ g`, `dγ = Σ g·x̂` and `dx = γ/σ · (g - dβ/M - x̂·dγ/M)`, which is
@@ -177,10 +178,10 @@ pub(crate) fn backward(
         None => (dy, Activation::Identity),
     };
     let gate = move |g: f32, y: f32| {
-        if activation == Activation::Identity || y > 0.0 {
+        if activation == Activation::Identity {
             g
         } else {
-            0.0
+            relu_gate(y, g)
         }
     };
     let sums: Vec<(f64, f64)> = (0..p.channels)
