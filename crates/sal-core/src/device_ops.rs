@@ -325,6 +325,53 @@ fn shift_pixels(
         .reshape([n, c, h, w])
 }
 
+/// Bilinear resampling of `[N, H, W]` maps to `[N, out_h, out_w]` with `align_corners = false`:
+/// burn's `InterpolateMode::Bilinear` and PyTorch's `F.interpolate(mode="bilinear")` (source
+/// coordinate `(o + 0.5) * in / out - 0.5`, clamped at 0; its floor and the next index, clamped
+/// to the last, weighted by the fraction).
+///
+/// Computed as `R_h · x · R_wᵀ` with the `[out, in]` interpolation matrices built on the host,
+/// not with `interpolate`: burn 0.22.1's wgpu kernel (cubek-interpolate 0.3.1) reads the tap
+/// before the top and left borders as 0 on wgpu's GL backend instead of clamping it to the
+/// border, so an upsampled map's first row and column came out scaled by `0.5 + 0.5 * in / out`
+/// (0.75 at 2x) there, while flex and Vulkan are right. Two small matrix products run alike on
+/// every backend. The maps this resamples are feature-map sized (a few hundred cells).
+pub fn resize_bilinear(x: Tensor<3>, [out_h, out_w]: [usize; 2]) -> Tensor<3> {
+    let [n, h, w] = x.dims();
+    if [h, w] == [out_h, out_w] {
+        return x;
+    }
+    let device = x.device();
+    // [n*h, w] x [w, out_w]: every row resampled along the width.
+    let wide = x
+        .reshape([n * h, w])
+        .matmul(bilinear_weights(w, out_w, &device).transpose());
+    // The same along the height, on the transposed maps: [n*out_w, h] x [h, out_h].
+    wide.reshape([n, h, out_w])
+        .swap_dims(1, 2)
+        .reshape([n * out_w, h])
+        .matmul(bilinear_weights(h, out_h, &device).transpose())
+        .reshape([n, out_w, out_h])
+        .swap_dims(1, 2)
+}
+
+/// The `[output, input]` matrix of a 1-D bilinear resampling with `align_corners = false`, in
+/// burn-flex 0.22.1's arithmetic (`ops/interpolate.rs`, `interpolate_bilinear_impl`: f64
+/// coordinates, weights rounded to f32 once).
+fn bilinear_weights(input: usize, output: usize, device: &Device) -> Tensor<2> {
+    let ratio = input as f64 / output as f64;
+    let mut weights = vec![0.0f32; output * input];
+    for (o, row) in weights.chunks_mut(input).enumerate() {
+        let source = (o as f64 + 0.5) * ratio - 0.5;
+        let low = source.floor().max(0.0) as usize;
+        let high = (low + 1).min(input - 1);
+        let fraction = (source - low as f64).max(0.0) as f32;
+        row[low] += 1.0 - fraction;
+        row[high] += fraction;
+    }
+    float_tensor(weights, [output, input], device)
+}
+
 /// Index of the FIRST maximum of each row of `[N, L]` (numpy `argmax` semantics, which the
 /// official SaliencyMix code relies on for ties). Computed as the smallest index holding the
 /// row maximum, so it does not depend on a backend's reduction order.
@@ -464,6 +511,54 @@ mod tests {
                     "{device:?} (tracked: {tracked})"
                 );
             }
+        }
+    }
+
+    /// Against flex's `interpolate` (bilinear, `align_corners = false`, as PyTorch), up and down,
+    /// square or not, from and to a single pixel, on every device; and the first row of a 2x
+    /// upsampling by hand (the row wgpu's GL kernel got wrong).
+    #[test]
+    fn resize_bilinear_matches_flex_interpolate_on_every_device() {
+        use burn::tensor::module::interpolate;
+        use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+        let cases = [
+            ([4, 4], [8, 8]),
+            ([2, 2], [4, 4]),
+            ([4, 4], [7, 5]),
+            ([3, 5], [6, 10]),
+            ([4, 4], [2, 2]),
+            ([7, 7], [4, 3]),
+            ([1, 4], [1, 8]),
+            ([1, 1], [3, 3]),
+            ([5, 3], [1, 1]),
+        ];
+        let flex = Device::flex();
+        for ([h, w], out) in cases {
+            let n = 3;
+            let values: Vec<f32> = (0..n * h * w)
+                .map(|i| 1.0 + ((i * 7) % 11) as f32 * 0.5)
+                .collect();
+            let options = InterpolateOptions::new(InterpolateMode::Bilinear)
+                .with_align_corners(false)
+                .with_output_size(out);
+            let x = float_tensor(values.clone(), [n, 1, h, w], &flex);
+            let want = host_vec::<f32, 4>(interpolate(x, options));
+            for device in devices() {
+                let x = float_tensor(values.clone(), [n, h, w], &device);
+                let got = host_vec::<f32, 3>(resize_bilinear(x, out));
+                assert_eq!(got.len(), want.len());
+                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                        "{h}x{w} -> {out:?} on {device:?}, [{i}]: {g} vs {e}"
+                    );
+                }
+            }
+        }
+        for device in devices() {
+            let x = float_tensor(vec![1.0, 2.0, 3.0, 4.0], [1, 2, 2], &device);
+            let got = host_vec::<f32, 3>(resize_bilinear(x, [4, 4]));
+            assert_eq!(&got[..4], &[1.0, 1.25, 1.75, 2.0], "on {device:?}");
         }
     }
 

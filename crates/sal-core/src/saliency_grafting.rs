@@ -25,7 +25,7 @@ use burn::tensor::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::device_ops::{index_tensor, select_samples};
+use crate::device_ops::{index_tensor, resize_bilinear, select_samples};
 use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
 use crate::sampling::{SymmetricBeta, below, coin, permutation, probability, unit_floats};
 use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets, one_hot_targets};
@@ -202,14 +202,9 @@ impl BatchMixer for SaliencyGrafting {
             ((fw as f64 * scale).round() as usize).max(1),
         );
         let cells = gh * gw;
-        let grid = if (gh, gw) == (fh, fw) {
-            features.reshape([n, cells])
-        } else {
-            let options = InterpolateOptions::new(InterpolateMode::Bilinear)
-                .with_align_corners(false)
-                .with_output_size([gh, gw]);
-            interpolate(features.reshape([n, 1, fh, fw]), options).reshape([n, cells])
-        };
+        // Bilinear, align_corners = false, through `resize_bilinear` (not `interpolate`, which
+        // gets the borders wrong on wgpu's GL backend).
+        let grid = resize_bilinear(features, [gh, gw]).reshape([n, cells]);
         let perm = permutation(rng, n);
         let index = index_tensor(&perm, &device);
         let source = grid.clone().select(0, index.clone());
