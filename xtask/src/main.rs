@@ -9,6 +9,7 @@
 mod allocator;
 mod bench;
 mod data;
+mod graft_areas;
 mod models;
 mod pyenv;
 mod saliency;
@@ -37,6 +38,8 @@ enum Command {
     /// Get the default data set (Fashion-MNIST) and check data sets on disk.
     #[command(subcommand)]
     Data(data::Data),
+    /// How much of each image Saliency Grafting grafts under a model (quantiles per grid).
+    GraftAreas(graft_areas::GraftAreasArgs),
     /// The model zoo: `<name> <classes> <params>` per architecture and class count.
     Models(models::ModelsArgs),
     /// A saliency map of one image (or Wang & Dudek masks of a frame sequence).
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Bench(b) => bench::run(b),
         Command::Data(d) => data::run(d),
+        Command::GraftAreas(args) => graft_areas::run(args),
         Command::Models(args) => models::run(args),
         Command::Saliency(args) => saliency::run(args),
         Command::Visualize(args) => visualize::run(args),

@@ -1,111 +1,202 @@
-//! `cargo xtask train --resume` after a real kill: the run continues from its newest complete
-//! checkpoint and ends with every epoch's row in metrics.csv.
+//! `cargo xtask train --resume` after a real kill (SIGKILL in the middle of an epoch) gives the
+//! run an uninterrupted twin gives: the same metrics.csv (every column but the timings, to the
+//! digits it prints) and the same final weights, byte for byte. Checked with CutMix (the mixing
+//! streams) and with a Wide ResNet's dropout (the device generator). Also: resuming a finished
+//! run leaves its results alone, and results.json covers every epoch of the run.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-fn write_config(dir: &Path, data: &Path) -> std::path::PathBuf {
-    let path = dir.join("resume.toml");
+const EPOCHS: usize = 3;
+
+fn fashion_mnist() -> PathBuf {
+    sal_train::data::FashionMnist::locate(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fashion-mnist"),
+    )
+    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist")
+}
+
+/// A config training `model` with `augmentation` into `<dir>/<run>`.
+fn write_config(dir: &Path, run: &str, model: &str, augmentation: &str) -> PathBuf {
+    let path = dir.join(format!("{run}.toml"));
     std::fs::write(
         &path,
         format!(
             r#"
 name = "resume-test"
-epochs = 4
+epochs = {EPOCHS}
 batch_size = 64
 output_dir = "{out}"
 
 [dataset]
 name = "fashion-mnist"
 path = "{data}"
-train_limit = 1024
-test_limit = 256
+train_limit = 768
+test_limit = 128
 
 [model]
-architecture = "cifar-resnet18"
-base_width = 4
+{model}
 
 [optimizer]
 lr = 0.05
+
+[augmentation]
+{augmentation}
 "#,
-            out = dir.join("run").display(),
-            data = data.display()
+            out = dir.join(run).display(),
+            data = fashion_mnist().display()
         ),
     )
     .unwrap();
     path
 }
 
-#[test]
-fn a_killed_run_resumes_from_its_last_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = sal_train::data::FashionMnist::locate(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fashion-mnist"),
-    )
-    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist");
-    let config = write_config(dir.path(), &data);
-    let xtask = env!("CARGO_BIN_EXE_xtask");
-    let checkpoint = dir.path().join("run/checkpoint");
+fn xtask() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+}
 
-    // Start, wait for the first complete checkpoint, kill hard.
-    let mut child = Command::new(xtask)
+fn train(config: &Path, resume: bool) -> std::process::Output {
+    let mut command = xtask();
+    command.arg("train");
+    if resume {
+        command.arg("--resume");
+    }
+    command.arg("--config").arg(config).output().unwrap()
+}
+
+fn checkpoint_complete(run: &Path, epoch: usize) -> bool {
+    ["model", "optim", "scheduler"]
+        .iter()
+        .all(|r| run.join(format!("checkpoint/{r}-{epoch}.bpk")).exists())
+}
+
+/// Starts a run, waits for its first complete checkpoint, lets the second epoch get under way
+/// and kills the process with SIGKILL.
+fn kill_mid_epoch(config: &Path, run: &Path) {
+    let started = Instant::now();
+    let mut child: Child = xtask()
         .args(["train", "--config"])
-        .arg(&config)
+        .arg(config)
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while !["model", "optim", "scheduler"]
-        .iter()
-        .all(|r| checkpoint.join(format!("{r}-1.bpk")).exists())
-    {
-        assert!(Instant::now() < deadline, "no checkpoint after 10 minutes");
+    while !checkpoint_complete(run, 1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no checkpoint after 10 minutes"
+        );
         assert!(
             child.try_wait().unwrap().is_none(),
             "training ended before it could be killed"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap();
+    // About a third of an epoch (data loading and model set-up are in `elapsed`, so less).
+    std::thread::sleep(started.elapsed() / 3);
+    child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    assert!(
+        !checkpoint_complete(run, 2),
+        "the kill came after epoch 2 ended; the test wants it mid-epoch"
+    );
+}
 
+/// metrics.csv without the timing columns (train_seconds, test_seconds, images per second).
+fn metrics_without_timings(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+fn results(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
+}
+
+/// Kills and resumes one config, trains its twin without a break, compares.
+fn resumed_equals_uninterrupted(model: &str, augmentation: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (killed, twin) = (dir.path().join("killed"), dir.path().join("twin"));
+    let killed_config = write_config(dir.path(), "killed", model, augmentation);
+    let twin_config = write_config(dir.path(), "twin", model, augmentation);
+
+    kill_mid_epoch(&killed_config, &killed);
     // Without --resume the run directory is protected.
-    let refused = Command::new(xtask)
-        .args(["train", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let refused = train(&killed_config, false);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
 
-    let resumed = Command::new(xtask)
-        .args(["train", "--resume", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let resumed = train(&killed_config, true);
     let stdout = String::from_utf8_lossy(&resumed.stdout);
     assert!(
         resumed.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    assert!(stdout.contains("resuming after epoch"), "{stdout}");
+    assert!(stdout.contains("resuming after epoch 1"), "{stdout}");
+    let uninterrupted = train(&twin_config, false);
+    assert!(uninterrupted.status.success());
+
+    let (a, b) = (
+        metrics_without_timings(&killed),
+        metrics_without_timings(&twin),
+    );
+    assert_eq!(a.len(), EPOCHS + 1, "{a:?}");
+    assert_eq!(
+        a, b,
+        "{model} / {augmentation}: the resumed run differs from its twin"
+    );
+    let weights = |run: &Path| std::fs::read(run.join(format!("checkpoint/model-{EPOCHS}.bpk")));
     assert!(
-        !stdout.contains("epoch 1/4"),
-        "epoch 1 ran again:\n{stdout}"
+        weights(&killed).unwrap() == weights(&twin).unwrap(),
+        "{model} / {augmentation}: the final weights differ"
     );
 
-    let csv = std::fs::read_to_string(dir.path().join("run/metrics.csv")).unwrap();
-    let epochs: Vec<usize> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(epochs, vec![1, 2, 3, 4], "{csv}");
-    let results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("run/results.json")).unwrap(),
-    )
-    .unwrap();
-    assert!(results["resumed_from_epoch"].as_u64().unwrap() >= 1);
-    assert!(checkpoint.join("model-4.bpk").exists());
+    // results.json of the resumed run covers all its epochs and says what ran.
+    let (r, t) = (results(&killed), results(&twin));
+    assert_eq!(r["resumed_from_epoch"], 1);
+    assert_eq!(r["epochs_trained_now"], EPOCHS - 1);
+    for key in [
+        "best_test_top1",
+        "best_epoch",
+        "final_epoch",
+        "seed",
+        "method",
+        "model",
+    ] {
+        assert_eq!(r[key], t[key], "{key}");
+    }
+    let best = b[1..]
+        .iter()
+        .map(|row| row.split(',').nth(5).unwrap().parse::<f64>().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert!((r["best_test_top1"].as_f64().unwrap() - best).abs() < 1e-3);
+
+    // Resuming the finished run trains nothing and leaves its results as they were.
+    let before = std::fs::read_to_string(killed.join("results.json")).unwrap();
+    let again = train(&killed_config, true);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to train"));
+    assert_eq!(
+        std::fs::read_to_string(killed.join("results.json")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_its_uninterrupted_twin_with_cutmix() {
+    resumed_equals_uninterrupted(
+        "architecture = \"cifar-resnet18\"\nbase_width = 4",
+        "method = \"cutmix\"\nprob = 1.0",
+    );
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_its_uninterrupted_twin_with_dropout() {
+    resumed_equals_uninterrupted(
+        "architecture = \"wrn-10-1\"\nbase_width = 4\ndropout = 0.3",
+        "method = \"none\"",
+    );
 }

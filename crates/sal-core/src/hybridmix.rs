@@ -123,7 +123,7 @@ impl BatchMixer for HybridMix {
         SaliencyInput::InputGradient
     }
 
-    fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
+    fn mix(&self, mut batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         let [n, _, h, w] = batch.checked_dims(self.name())?;
         let smoothing = self.mix.smoothing();
         if batch.epoch < self.warmup_epochs {

@@ -1,6 +1,7 @@
 //! The one trait every method implements, its input and its output.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use burn::tensor::{Int, Tensor};
 use rand::rngs::StdRng;
@@ -25,6 +26,35 @@ pub enum SaliencyInput {
     Given,
 }
 
+/// A model-derived saliency, given or computed on demand.
+///
+/// The model-guided methods need an extra pass of the model (SalfMix's input gradient, Saliency
+/// Grafting's feature map), but only on the batches they actually mix: a batch in a warm-up
+/// epoch or one that loses the `prob` draw trains as it is. [`Saliency::Pass`] lets the trainer
+/// hand over the pass itself, which the method runs (once, on the batch's images) only when it
+/// needs the map.
+// One value per batch: a tensor handle is larger than an Arc, and boxing it buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub enum Saliency {
+    /// An `[N, H, W]` map computed beforehand.
+    Map(Tensor<3>),
+    /// Computes the `[N, H, W]` map of the batch's images when called.
+    Pass(SaliencyPass),
+}
+
+/// See [`Saliency::Pass`].
+pub type SaliencyPass = Arc<dyn Fn(&Tensor<4>) -> Tensor<3> + Send + Sync>;
+
+impl Debug for Saliency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Map(map) => f.debug_tuple("Map").field(&map.dims()).finish(),
+            Self::Pass(_) => f.write_str("Pass"),
+        }
+    }
+}
+
 /// One batch handed to a mixer. Images are the normalised training batch, on the training
 /// device; labels are hard class indices on the same device (the trainer's batch already holds
 /// them there, and every target is then built without a host round trip).
@@ -36,7 +66,7 @@ pub struct MixBatch {
     pub labels: Tensor<1, Int>,
     pub num_classes: usize,
     /// What [`BatchMixer::saliency_input`] asks for; `None` otherwise.
-    pub saliency: Option<Tensor<3>>,
+    pub saliency: Option<Saliency>,
     /// 0-based epoch; methods with warm-up epochs leave the batch clean before theirs end.
     pub epoch: usize,
 }
@@ -53,8 +83,27 @@ impl MixBatch {
     }
 
     pub fn with_saliency(mut self, saliency: Tensor<3>) -> Self {
-        self.saliency = Some(saliency);
+        self.saliency = Some(Saliency::Map(saliency));
         self
+    }
+
+    /// The saliency as a pass over the batch's images, run only if the method mixes the batch.
+    pub fn with_saliency_pass(
+        mut self,
+        pass: impl Fn(&Tensor<4>) -> Tensor<3> + Send + Sync + 'static,
+    ) -> Self {
+        self.saliency = Some(Saliency::Pass(Arc::new(pass)));
+        self
+    }
+
+    /// The saliency map, running the pass if it is one. Taken out of the batch, so that the
+    /// pass (which may hold the model) is released before the images are mixed: in-place mixing
+    /// needs the batch's buffer uniquely owned.
+    pub(crate) fn take_saliency(&mut self) -> Option<Tensor<3>> {
+        match self.saliency.take()? {
+            Saliency::Map(map) => Some(map),
+            Saliency::Pass(pass) => Some(pass(&self.images)),
+        }
     }
 
     pub fn with_epoch(mut self, epoch: usize) -> Self {
@@ -82,16 +131,16 @@ impl MixBatch {
         Ok(dims)
     }
 
-    /// The saliency tensor, checked to be `[N, rows, cols]` (`rows x cols = None`: any size).
+    /// The saliency tensor (see [`Self::take_saliency`]), checked to be `[N, rows, cols]`
+    /// (`rows x cols = None`: any size).
     pub(crate) fn checked_saliency(
-        &self,
+        &mut self,
         method: &'static str,
         what: &'static str,
         size: Option<[usize; 2]>,
     ) -> Result<Tensor<3>, MixError> {
         let s = self
-            .saliency
-            .clone()
+            .take_saliency()
             .ok_or(MixError::MissingSaliency { method, what })?;
         let [n, h, w] = s.dims();
         let expected_n = self.images.dims()[0];

@@ -81,7 +81,7 @@ pub trait PairMixer: std::fmt::Debug + Send + Sync {
 /// `x[i]` with `x[perm[i]]`; targets `w * y + (1 - w) * y[perm]`.
 pub fn mix_permuted(
     op: &impl PairMixer,
-    batch: MixBatch,
+    mut batch: MixBatch,
     rng: &mut StdRng,
 ) -> Result<MixOutput, MixError> {
     let [n, ..] = batch.checked_dims(op.name())?;
@@ -89,12 +89,13 @@ pub fn mix_permuted(
         return Ok(batch.unchanged(op.name(), op.smoothing()));
     }
     let perm = permutation(rng, n);
+    let saliency = batch.take_saliency();
     let mixed = op.mix_pairs(
         Pairs {
             target: batch.images,
             pool: Pool::Targets,
             source_index: &perm,
-            saliency: batch.saliency,
+            saliency,
         },
         rng,
     )?;

@@ -101,7 +101,7 @@ impl SalfMix {
                 method: "salfmix",
                 height: h,
                 width: w,
-                why: "the pooling kernel floor(size / grid) is 0; lower `grid`",
+                why: "the pooling kernel floor(size / grid) is 0; lower `augmentation.grid`",
             });
         }
         let applied: Vec<bool> = (0..n).map(|_| coin(rng, prob)).collect();
@@ -194,7 +194,7 @@ impl BatchMixer for SalfMix {
         SaliencyInput::InputGradient
     }
 
-    fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
+    fn mix(&self, mut batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         let [n, _, h, w] = batch.checked_dims(self.name())?;
         let saliency =
             batch.checked_saliency(self.name(), "the input-gradient saliency", Some([h, w]))?;

@@ -4,7 +4,8 @@
 //! `S = sum_c |A_c|` (§4.3), computed by the trainer from the forward pass and passed in.
 //! Per mini-batch a grid scale is drawn and `S` is resampled to that grid (bilinear). For the
 //! source `i = perm[j]` grafted onto destination `j` (the batch in its order):
-//! `S' = softmax(S_i / T)` over cells (eq. 3); `S'' = 1[S' > sigma]` with `sigma =
+//! `S' = softmax(z(S_i) / T)` over cells (eq. 3), `z` standardising each map to zero mean and
+//! unit standard deviation so that `T` is unitless (the paper leaves the scale of `S` open); `S'' = 1[S' > sigma]` with `sigma =
 //! threshold * mean(S')` (eq. 4; `threshold = 1` is the paper's `sigma_mean`, `0` makes it
 //! saliency-agnostic, Figure 4); `p_B ~ Beta(alpha, alpha)` per batch; `M = Bern(p_B) ⊙ S''`
 //! cell-wise i.i.d.; `x~ = M ⊙ x_i + (1 - M) ⊙ x_j` with `M` upsampled (nearest).
@@ -58,8 +59,10 @@ pub enum LabelMixing {
 pub struct SaliencyGraftingConfig {
     /// `p_B ~ Beta(alpha, alpha)`. Default 2.0 (project choice).
     pub alpha: f64,
-    /// Softmax temperature `T`. Default 1.0 (project choice; the right value depends on the
-    /// scale of the model's feature maps).
+    /// Softmax temperature `T`, in units of each map's standard deviation (the saliency is
+    /// standardised per image before the softmax, so `T` does not depend on the network's
+    /// activation scale). Default 1.0 (project choice; docs/methods.md shows the graft areas
+    /// it gives).
     pub temperature: f64,
     /// `sigma` in units of the softmax mean (`1 / cells`). Default 1.0 (the paper's
     /// `sigma_mean`); 0 keeps every cell.
@@ -157,6 +160,18 @@ pub struct SaliencyGrafting {
     smoothing: LabelSmoothing,
 }
 
+/// Each row of `[N, P]` cell saliencies in units of its own standard deviation around its mean:
+/// `(s - mean) / std`. The softmax of eq. (3) is shift-invariant, so this only rescales; it
+/// makes the temperature unitless. The raw `S = sum_c |A_c|` grows with the network's
+/// activation scale (tens to hundreds on a trained ResNet), which would make any fixed `T` a
+/// near-argmax and graft one or two cells. A flat row (std 0) stays flat: no cell passes the
+/// threshold.
+fn standardised(s: Tensor<2>) -> Tensor<2> {
+    let centred = s.clone() - s.mean_dim(1);
+    let std = centred.clone().powi_scalar(2).mean_dim(1).sqrt();
+    centred / std.clamp_min(1e-12)
+}
+
 /// Eq. (5): the weight of the SOURCE label per sample, from `[N, P]` saliencies of source and
 /// destination and the mask (1 = cell from the source).
 pub fn calibrated_source_weight(
@@ -188,7 +203,7 @@ impl BatchMixer for SaliencyGrafting {
         SaliencyInput::FeatureMap
     }
 
-    fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
+    fn mix(&self, mut batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         let [n, c, h, w] = batch.checked_dims(self.name())?;
         if batch.epoch < self.config.warmup_epochs || !coin(rng, self.prob) {
             return Ok(batch.unchanged(self.name(), self.smoothing));
@@ -210,7 +225,10 @@ impl BatchMixer for SaliencyGrafting {
         let source = grid.clone().select(0, index.clone());
         let mask = match self.config.selection {
             Selection::Stochastic => {
-                let normalised = softmax(source.clone().div_scalar(self.config.temperature), 1);
+                let normalised = softmax(
+                    standardised(source.clone()).div_scalar(self.config.temperature),
+                    1,
+                );
                 let salient = normalised
                     .greater_elem(self.config.threshold / cells as f64)
                     .float();
@@ -466,6 +484,52 @@ mod tests {
         let out = m.mix(batch.with_epoch(5), &mut step_rng(0, 0)).unwrap();
         assert!(out.trace.applied);
         assert_eq!(out.images.dims(), [4, 1, 8, 8]);
+    }
+
+    #[test]
+    fn the_saliency_pass_runs_only_on_the_batches_it_grafts() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let m = mixer(SaliencyGraftingConfig {
+            warmup_epochs: 2,
+            prob: 0.5,
+            ..Default::default()
+        });
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let batch = random_batch(4, 1, 8, 8, 3, 0, &Device::flex()).with_saliency_pass(
+            move |images: &Tensor<4>| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                features(4, 4, 4, 0, &images.device())
+            },
+        );
+        for epoch in 0..2 {
+            let out = m
+                .mix(batch.clone().with_epoch(epoch), &mut step_rng(0, 0))
+                .unwrap();
+            assert!(!out.trace.applied);
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "a pass in the warm-up epochs"
+        );
+        let mut applied = 0;
+        for step in 0..20 {
+            let out = m
+                .mix(batch.clone().with_epoch(2), &mut step_rng(0, step))
+                .unwrap();
+            applied += out.trace.applied as usize;
+        }
+        assert!(
+            (1..20).contains(&applied),
+            "prob 0.5 grafted {applied} of 20"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            applied,
+            "one pass per grafted batch"
+        );
     }
 
     #[test]

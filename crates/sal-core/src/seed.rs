@@ -4,7 +4,8 @@
 //! Every random decision of a run draws from its own stream, seeded by hashing the experiment
 //! seed with what the decision is about: the data pipeline's epoch order and each sample's crop
 //! and flip (`Stream`, epoch, index), and each training step's batch mixing ([`step_rng`], keyed
-//! by the global step the loader assigns). Nothing depends on thread scheduling or on how many
+//! by the global step the loader assigns; the device generator behind dropout is reseeded from
+//! [`Stream::DeviceStep`] at every step). Nothing depends on thread scheduling or on how many
 //! batches ran before, so a resumed run draws exactly what an uninterrupted one would.
 
 use rand::SeedableRng;
@@ -20,6 +21,8 @@ pub enum Stream {
     SampleAugment = 2,
     /// One training step's batch mixing.
     Mixing = 3,
+    /// The training device's own generator (dropout masks), reseeded at every step.
+    DeviceStep = 4,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

@@ -11,7 +11,6 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sal_core::model_saliency::feature_map_saliency;
 use sal_core::{AugmentationConfig, SaliencyInput};
 use sal_models::Model;
 
@@ -19,7 +18,7 @@ use crate::ExperimentConfig;
 use crate::checkpoint::{checkpoint_path, latest_complete_epoch};
 use crate::data::{DataError, ImageItem, OpenError, Split};
 use crate::loader::LoaderMode;
-use crate::step::{Classifier, input_gradient};
+use crate::step::{Classifier, saliency_pass};
 use crate::transform::Normalization;
 
 /// Why the images or the model of a picture could not be had.
@@ -214,21 +213,18 @@ impl SaliencyModel {
         })
     }
 
-    /// What `input` asks for, for the batch `images` (on this model's device) with `labels`.
+    /// What `input` asks for, for the batch `images` (on this model's device) with `labels`:
+    /// the training step's own saliency pass ([`saliency_pass`]).
     pub fn saliency(
         &self,
         input: SaliencyInput,
         images: &Tensor<4>,
         labels: &Tensor<1, Int>,
     ) -> Result<Option<Tensor<3>>, InspectError> {
-        Ok(match input {
-            SaliencyInput::None => None,
-            SaliencyInput::InputGradient => Some(input_gradient(&self.model, images, labels)),
-            SaliencyInput::FeatureMap => {
-                Some(feature_map_saliency(self.model.features(images.clone())))
-            }
-            SaliencyInput::Given => return Err(InspectError::GivenSaliency),
-        })
+        if input == SaliencyInput::Given {
+            return Err(InspectError::GivenSaliency);
+        }
+        Ok(saliency_pass(&self.model, input, labels).map(|pass| pass(images)))
     }
 }
 

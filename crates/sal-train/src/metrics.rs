@@ -8,6 +8,7 @@
 //! epoch's validation ends, so a killed run keeps every finished epoch's numbers; then it redraws
 //! the curves of every epoch so far (a resumed run's earlier epochs come from the CSV).
 
+use burn::train::Interrupter;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
@@ -17,7 +18,7 @@ use burn::train::renderer::{
 use indicatif::{ProgressBar, ProgressStyle};
 use sal_figures::chart::CURVES_SIZE;
 use sal_figures::{CurvePoint, FigureError, training_curves};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ pub const TOP5: &str = "Top-K Accuracy @ TopK(5)";
 pub const LEARNING_RATE: &str = "Learning Rate";
 
 /// One finished epoch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub lr: f64,
@@ -60,6 +61,28 @@ impl EpochMetrics {
         }
     }
 
+    /// The epoch of a `metrics.csv` row (columns as [`CSV_HEADER`]); `None` if a field is
+    /// missing or unreadable.
+    fn from_csv_row(row: &str) -> Option<Self> {
+        let fields: Vec<&str> = row.split(',').collect();
+        if fields.len() != CSV_HEADER.split(',').count() {
+            return None;
+        }
+        let f = |i: usize| fields[i].parse::<f64>().ok();
+        Some(Self {
+            epoch: fields[0].parse().ok()?,
+            lr: f(1)?,
+            train_loss: f(2)?,
+            train_top1: f(3)?,
+            test_loss: f(4)?,
+            test_top1: f(5)?,
+            test_top5: f(6)?,
+            train_seconds: f(7)?,
+            test_seconds: f(8)?,
+            train_images_per_second: f(9)?,
+        })
+    }
+
     fn csv_row(&self) -> String {
         format!(
             "{},{},{:.6},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3},{:.2}",
@@ -80,11 +103,66 @@ impl EpochMetrics {
 /// The epochs finished so far; shared with the trainer, which builds `results.json` from it.
 pub type EpochLog = Arc<Mutex<Vec<EpochMetrics>>>;
 
+/// The first training step whose loss was not finite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Divergence {
+    /// 1-based, as the run counts epochs.
+    pub epoch: usize,
+    /// 1-based within the epoch.
+    pub iteration: usize,
+    /// The loss value the step logged (NaN or an infinity).
+    pub loss: f64,
+}
+
+/// Stops a run at its first non-finite training loss.
+///
+/// The guard reads the per-step loss that burn-train's loss metric already brings to the host,
+/// so it adds no device sync. It stops the Learner through its interrupter, which ends the epoch
+/// before validation and before the epoch's checkpoint is written: the newest checkpoint on disk
+/// stays the last good one, and no diverged epoch rotates a good one out.
+#[derive(Clone)]
+pub struct DivergenceGuard {
+    interrupter: Interrupter,
+    found: Arc<Mutex<Option<Divergence>>>,
+}
+
+impl DivergenceGuard {
+    pub fn new(interrupter: Interrupter) -> Self {
+        Self {
+            interrupter,
+            found: Arc::default(),
+        }
+    }
+
+    /// The divergence that stopped the run, if one did.
+    pub fn divergence(&self) -> Option<Divergence> {
+        *self.found.lock().expect("divergence lock")
+    }
+
+    fn check(&self, epoch: usize, iteration: usize, loss: f64) {
+        if loss.is_finite() {
+            return;
+        }
+        let mut found = self.found.lock().expect("divergence lock");
+        if found.is_none() {
+            *found = Some(Divergence {
+                epoch,
+                iteration,
+                loss,
+            });
+            self.interrupter
+                .stop(Some("the training loss is not finite"));
+        }
+    }
+}
+
 #[derive(Default)]
 struct SplitState {
     started: Option<Instant>,
     seconds: f64,
     items: usize,
+    /// Training steps whose loss was logged so far.
+    iterations: usize,
     /// Final (epoch) values by metric name.
     finals: HashMap<String, f64>,
     /// Running mean for the progress bar message: (sum, count) by metric name.
@@ -105,6 +183,7 @@ pub struct RunReporter {
     train: SplitState,
     valid: SplitState,
     bar: Option<ProgressBar>,
+    guard: Option<DivergenceGuard>,
 }
 
 impl RunReporter {
@@ -142,7 +221,20 @@ impl RunReporter {
             train: SplitState::default(),
             valid: SplitState::default(),
             bar: None,
+            guard: None,
         })
+    }
+
+    /// Stops the run through `guard` at the first non-finite training loss.
+    pub fn with_guard(mut self, guard: DivergenceGuard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    fn diverged(&self) -> bool {
+        self.guard
+            .as_ref()
+            .is_some_and(|g| g.divergence().is_some())
     }
 
     fn state(&mut self) -> &mut SplitState {
@@ -160,6 +252,16 @@ impl RunReporter {
         let Some(name) = self.names.get(&entry.metric_id).cloned() else {
             return;
         };
+        if let (Some(guard), "train", LOSS) = (&self.guard, self.split, name.as_str())
+            && let NumericEntry::Value(v)
+            | NumericEntry::Aggregated {
+                aggregated_value: v,
+                ..
+            } = value
+        {
+            self.train.iterations += 1;
+            guard.check(self.epoch, self.train.iterations, v);
+        }
         let split = self.state();
         match value {
             NumericEntry::Final(v) => {
@@ -198,8 +300,12 @@ impl RunReporter {
         parts.join("  ")
     }
 
-    /// Builds the epoch's metrics once its validation has ended, prints and appends them.
+    /// Builds the epoch's metrics once its validation has ended, prints and appends them. A
+    /// diverged epoch is not recorded: the run stops without its checkpoint.
     fn finish_epoch(&mut self) {
+        if self.diverged() {
+            return;
+        }
         let get = |s: &SplitState, name: &str| s.finals.get(name).copied().unwrap_or(f64::NAN);
         let metrics = EpochMetrics {
             epoch: self.epoch,
@@ -264,6 +370,14 @@ fn row_point(epoch: usize, row: &str) -> CurvePoint {
         test_loss: value(4),
         test_top1: value(5),
     }
+}
+
+/// Every epoch recorded in a `metrics.csv` (a missing file: none), in file order.
+pub fn read_metrics(path: &Path) -> std::io::Result<Vec<EpochMetrics>> {
+    Ok(read_rows(path)?
+        .iter()
+        .filter_map(|(_, row)| EpochMetrics::from_csv_row(row))
+        .collect())
 }
 
 fn append_row(path: &Path, row: &str) -> std::io::Result<()> {

@@ -1,13 +1,18 @@
 //! The model as burn-train's Learner sees it: one training step (mixing, forward, soft-target
 //! cross-entropy, backward) and one evaluation step.
 //!
-//! The mixing methods live in sal-core and know no model; what they need from the model is
-//! computed here (docs/architecture.md):
-//! - SalfMix / HybridMix: the input gradient of the cross-entropy on the clean batch, from an
-//!   extra forward and backward pass of the current model (SalfMix paper eq. 3);
-//! - Saliency Grafting: the last conv stage's feature map of the forward pass on the clean
-//!   batch (paper §4.3), whose logits are reused for the originals when the method trains on
-//!   original and grafted images together.
+//! The mixing methods live in sal-core and know no model; what they need from the model is a
+//! saliency pass this module hands them ([`saliency_pass`], docs/architecture.md), which they
+//! run only on the batches they mix:
+//! - SalfMix / HybridMix: the input gradient of the cross-entropy on the clean batch (SalfMix
+//!   paper eq. 3);
+//! - Saliency Grafting: the last conv stage's feature map of the clean batch (paper §4.3).
+//!
+//! The pass runs through a frozen copy of the network: BatchNorm normalises with its running
+//! statistics and leaves them alone, and no parameter gradient is built (only the input
+//! gradient is needed). So every step updates the running statistics exactly once, with the
+//! batch the network trains on, and a step that trains on originals and grafted images
+//! together (Saliency Grafting, `with_original`) forwards them as one `2N` batch.
 
 use crate::loader::ImageBatch;
 use burn::module::Module;
@@ -15,8 +20,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use sal_core::model_saliency::{feature_map_saliency, input_gradient_saliency};
+use sal_core::seed::{Stream, derive_seed};
 use sal_core::targets::{LabelSmoothing, one_hot_targets};
-use sal_core::{Augmentation, MixBatch, SaliencyInput};
+use sal_core::{Augmentation, MixBatch, MixError, MixOutput, SaliencyInput, SaliencyPass};
 use sal_models::Model;
 use std::sync::Arc;
 
@@ -31,9 +37,9 @@ pub fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
 }
 
 /// SalfMix's saliency (paper eq. 3): `max_c |dL/dx|` of `images` under `model`, `L` the
-/// cross-entropy with the true `labels`, from an extra forward and backward pass. `images` must
-/// be on an autodiff device; the model's BatchNorm runs as it is set (training mode updates the
-/// running statistics, as any forward pass during training does).
+/// cross-entropy with the true `labels`, from a forward and backward pass. `images` must be on
+/// an autodiff device. The model is used as it is set: pass a frozen copy (see
+/// [`saliency_pass`]) to keep its BatchNorm statistics and build no parameter gradients.
 ///
 /// # Shapes
 /// - images `[N, C, H, W]`, labels `[N]` -> `[N, H, W]`
@@ -48,6 +54,32 @@ pub fn input_gradient(model: &Model, images: &Tensor<4>, labels: &Tensor<1, Int>
     input_gradient_saliency(gradient)
 }
 
+/// The saliency pass `input` asks for, over a frozen copy of `model` (inference BatchNorm, no
+/// running-statistics update, no parameter gradients); `None` for the methods that need no
+/// model (their saliency is classic or given).
+pub fn saliency_pass(
+    model: &Model,
+    input: SaliencyInput,
+    labels: &Tensor<1, Int>,
+) -> Option<SaliencyPass> {
+    let frozen = || model.clone().freeze();
+    match input {
+        SaliencyInput::None | SaliencyInput::Given => None,
+        SaliencyInput::InputGradient => {
+            let (frozen, labels) = (frozen(), labels.clone());
+            Some(Arc::new(move |images: &Tensor<4>| {
+                input_gradient(&frozen, images, &labels)
+            }))
+        }
+        SaliencyInput::FeatureMap => {
+            let frozen = frozen();
+            Some(Arc::new(move |images: &Tensor<4>| {
+                feature_map_saliency(frozen.features(images.clone()))
+            }))
+        }
+    }
+}
+
 /// A classifier under training: the network plus the batch mixing around it.
 #[derive(Module, Debug)]
 pub struct Classifier {
@@ -56,6 +88,10 @@ pub struct Classifier {
     /// saved in checkpoints (it is rebuilt from the config).
     #[module(skip)]
     pub augmentation: Option<Arc<Augmentation>>,
+    /// The run seed the device generator (dropout masks) is reseeded from at every step, so a
+    /// resumed run draws the masks an uninterrupted one would. `None` leaves it alone.
+    #[module(skip)]
+    device_seed: Option<u64>,
 }
 
 impl Classifier {
@@ -63,61 +99,60 @@ impl Classifier {
         Self {
             model,
             augmentation: augmentation.map(Arc::new),
+            device_seed: None,
         }
     }
 
+    /// Reseeds the training device's generator from `seed` and the step at every step.
+    pub fn with_device_seed(mut self, seed: u64) -> Self {
+        self.device_seed = Some(seed);
+        self
+    }
+
     /// Logits and loss of a batch with its plain one-hot targets.
-    fn forward_plain(&self, batch: &ImageBatch) -> (Tensor<2>, Tensor<1>) {
-        let logits = self.model.forward(batch.images.clone());
+    fn forward_plain(&self, batch: ImageBatch) -> (Tensor<2>, Tensor<1>) {
+        let logits = self.model.forward(batch.images);
         let loss = soft_cross_entropy(logits.clone(), one_hot(&batch.labels, &logits));
         (logits, loss)
     }
 
+    /// The batch as `augmentation` mixes it at this step, the model's saliency pass included.
+    /// The batch's images move into the mixer (no copy: in-place mixing needs them uniquely
+    /// owned).
+    pub fn mix(
+        &self,
+        augmentation: &Augmentation,
+        batch: ImageBatch,
+    ) -> Result<MixOutput, MixError> {
+        let num_classes = self.model.num_classes();
+        let pass = saliency_pass(&self.model, augmentation.saliency_input(), &batch.labels);
+        let mut mix_batch =
+            MixBatch::new(batch.images, batch.labels, num_classes).with_epoch(batch.epoch - 1);
+        if let Some(pass) = pass {
+            mix_batch.saliency = Some(sal_core::Saliency::Pass(pass));
+        }
+        augmentation.mix(mix_batch, batch.step)
+    }
+
     /// The training step's logits, soft targets and the labels accuracy is logged against.
     fn mixed_forward(&self, augmentation: &Augmentation, batch: ImageBatch) -> Mixed {
-        let num_classes = self.model.num_classes();
-        let mut mix_batch = MixBatch::new(batch.images.clone(), batch.labels.clone(), num_classes)
-            .with_epoch(batch.epoch - 1);
-        // Saliency Grafting reads the feature map of the clean forward pass; keep its logits.
-        let mut clean_logits = None;
-        match augmentation.saliency_input() {
-            SaliencyInput::None | SaliencyInput::Given => {}
-            SaliencyInput::InputGradient => {
-                mix_batch = mix_batch.with_saliency(input_gradient(
-                    &self.model,
-                    &batch.images,
-                    &batch.labels,
-                ));
-            }
-            SaliencyInput::FeatureMap => {
-                let (logits, features) = self.model.forward_with_features(batch.images.clone());
-                mix_batch = mix_batch.with_saliency(feature_map_saliency(features));
-                clean_logits = Some(logits);
-            }
-        }
-        let out = augmentation
-            .mix(mix_batch, batch.step)
-            .unwrap_or_else(|e| panic!("mixing failed at step {}: {e}", batch.step));
-        let n = batch.labels.dims()[0];
-        let logits = match (out.trace.originals_prepended, clean_logits) {
-            // The first N outputs are the clean batch, whose logits the feature pass computed.
-            (true, Some(clean)) => {
-                let mixed = out.images.clone().narrow(0, n, n);
-                Tensor::cat(vec![clean, self.model.forward(mixed)], 0)
-            }
-            _ => self.model.forward(out.images.clone()),
-        };
+        let (step, labels) = (batch.step, batch.labels.clone());
+        let out = self
+            .mix(augmentation, batch)
+            .unwrap_or_else(|e| panic!("mixing failed at step {step}: {e}"));
+        let n = labels.dims()[0];
+        let logits = self.model.forward(out.images);
         // Accuracy is logged against the batch's own labels, as the papers' code does; extra
         // (mixed) samples count against their dominant label.
         let labels = if logits.dims()[0] == n {
-            batch.labels
+            labels
         } else {
             let extra = out
                 .targets
                 .clone()
                 .narrow(0, n, logits.dims()[0] - n)
                 .argmax(1);
-            Tensor::cat(vec![batch.labels, extra.flatten(0, 1)], 0)
+            Tensor::cat(vec![labels, extra.flatten(0, 1)], 0)
         };
         Mixed {
             logits,
@@ -145,10 +180,15 @@ impl TrainStep for Classifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
+        if let Some(seed) = self.device_seed {
+            let step_seed = derive_seed(seed, Stream::DeviceStep, &[batch.step]);
+            batch.images.device().seed(step_seed);
+        }
         let (logits, loss, labels) = match &self.augmentation {
             None => {
-                let (logits, loss) = self.forward_plain(&batch);
-                (logits, loss, batch.labels)
+                let labels = batch.labels.clone();
+                let (logits, loss) = self.forward_plain(batch);
+                (logits, loss, labels)
             }
             Some(augmentation) => {
                 let m = self.mixed_forward(augmentation, batch);
@@ -166,15 +206,124 @@ impl InferenceStep for Classifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImageBatch) -> ClassificationOutput {
-        let (logits, loss) = self.forward_plain(&batch);
-        ClassificationOutput::new(loss, logits, batch.labels)
+        let labels = batch.labels.clone();
+        let (logits, loss) = self.forward_plain(batch);
+        ClassificationOutput::new(loss, logits, labels)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::{Device, Distribution, TensorData};
+    use sal_core::AugmentationConfig;
+    use sal_models::{Architecture, ModelConfig};
+
+    fn tiny_model(device: &Device) -> (ModelConfig, Model) {
+        let config = ModelConfig::new("cifar-resnet18".parse::<Architecture>().unwrap(), 4)
+            .with_base_width(Some(4));
+        device.seed(5);
+        let model = config.init(device);
+        (config, model)
+    }
+
+    /// Every float tensor of the model, running statistics synchronised (`valid` merges the
+    /// pending BatchNorm updates), in visiting order.
+    fn state(model: &Model) -> Vec<Vec<f32>> {
+        struct Collect(Vec<Vec<f32>>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0
+                    .push(param.val().into_data().try_to_vec::<f32>().unwrap());
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        model.valid().visit(&mut collect);
+        collect.0
+    }
+
+    fn batch(n: usize, epoch: usize, device: &Device) -> ImageBatch {
+        let labels: Vec<i64> = (0..n as i64).map(|i| i % 4).collect();
+        ImageBatch {
+            images: Tensor::random([n, 3, 16, 16], Distribution::Normal(0.0, 1.0), device),
+            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+            epoch,
+            step: 11,
+        }
+    }
+
+    /// One training step of `method` leaves the BatchNorm running statistics exactly as ONE
+    /// training-mode forward of the batch the step trains on (the mixer's output): the saliency
+    /// pass, where there is one, updates nothing.
+    fn assert_one_batch_norm_update(method: &str, epoch: usize) {
+        let device = Device::flex().autodiff();
+        let (config, model) = tiny_model(&device);
+        let twin = config
+            .init(&device)
+            .load_record(model.clone().into_record());
+        let augmentation: AugmentationConfig = toml::from_str(method).unwrap();
+        let augmentation = augmentation.init(3, None).unwrap();
+        let classifier = Classifier::new(model, Some(augmentation));
+        let batch = batch(6, epoch, &device);
+        let mixer = classifier.augmentation.clone().unwrap();
+        let trained_on = classifier.mix(&mixer, batch.clone()).unwrap().images;
+        let before = state(&classifier.model);
+        let _ = TrainStep::step(&classifier, batch);
+        assert_ne!(
+            state(&classifier.model),
+            before,
+            "{method}: no update at all"
+        );
+        twin.forward(trained_on);
+        assert!(
+            state(&classifier.model) == state(&twin),
+            "{method} (epoch {epoch}): the running statistics are not one update with the \
+             mixed batch"
+        );
+    }
+
+    #[test]
+    fn model_guided_steps_update_batch_norm_once_with_the_batch_they_train_on() {
+        assert_one_batch_norm_update("method = \"salfmix\"", 1);
+        assert_one_batch_norm_update(
+            "method = \"hybridmix\"\nwarmup_epochs = 0\n[mix]\nmethod = \"cutmix\"",
+            1,
+        );
+        // Originals and grafted images as one 2N batch; the grafted ones alone; the warm-up.
+        let grafting = "method = \"saliency-grafting\"\nwarmup_epochs = 1\nwith_original = ";
+        assert_one_batch_norm_update(&format!("{grafting}true"), 2);
+        assert_one_batch_norm_update(&format!("{grafting}false"), 2);
+        assert_one_batch_norm_update(&format!("{grafting}true"), 1);
+    }
+
+    #[test]
+    fn the_step_mixes_the_loaders_batch_in_place_on_flex() {
+        // The loader's batch is uniquely owned: Mixup's in-place blend must reuse its buffer.
+        let device = Device::flex().autodiff();
+        let (_, model) = tiny_model(&device);
+        let augmentation: AugmentationConfig = toml::from_str("method = \"mixup\"").unwrap();
+        let classifier = Classifier::new(model, Some(augmentation.init(3, None).unwrap()));
+        let mixer = classifier.augmentation.clone().unwrap();
+        let n = 6;
+        let values: Vec<f32> = (0..n * 3 * 16 * 16)
+            .map(|i| (i % 97) as f32 / 97.0)
+            .collect();
+        let address = values.as_ptr() as usize;
+        let labels: Vec<i64> = (0..n as i64).map(|i| i % 4).collect();
+        let batch = ImageBatch {
+            images: Tensor::from_data(TensorData::new(values, [n, 3, 16, 16]), &device),
+            labels: Tensor::from_data(TensorData::new(labels, [n]), &device),
+            epoch: 1,
+            step: 0,
+        };
+        let mixed = classifier.mix(&mixer, batch).unwrap().images.into_data();
+        assert_eq!(
+            mixed.as_bytes().as_ptr() as usize,
+            address,
+            "the batch was copied to be mixed"
+        );
+    }
 
     #[test]
     fn soft_cross_entropy_is_the_lambda_weighted_sum_of_hard_losses() {

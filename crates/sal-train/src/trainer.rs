@@ -17,18 +17,20 @@ use crate::backend::{self, BackendError};
 use crate::checkpoint::{AtomicCheckpointer, latest_complete_epoch, write_atomically};
 use crate::config::{BackendKind, ExperimentConfig, OptimizerConfig};
 use crate::data::{DataError, Split};
+use crate::loader::ImageBatch;
 use crate::loader::{ImageLoader, LoaderMode};
-use crate::metrics::{EpochLog, EpochMetrics, RunReporter};
+use crate::metrics::{DivergenceGuard, EpochLog, EpochMetrics, RunReporter, read_metrics};
 use crate::schedule::MultiStepLr;
 use crate::step::Classifier;
+use burn::module::Module;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::tensor::Device;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric};
 use burn::train::{Learner, SupervisedTraining};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,6 +63,18 @@ pub enum TrainError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "the training loss became {loss} at epoch {epoch}, step {iteration} of {steps_per_epoch}: \
+         the run diverged and stopped. {kept}"
+    )]
+    Diverged {
+        epoch: usize,
+        iteration: usize,
+        steps_per_epoch: usize,
+        loss: f64,
+        /// What the run directory holds to go on from.
+        kept: String,
+    },
     #[error("training failed: {0}")]
     Training(String),
 }
@@ -75,10 +89,16 @@ pub struct TrainOptions {
 }
 
 /// `results.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
     pub name: String,
     pub model: String,
+    /// The `[augmentation]` method.
+    pub method: String,
+    pub seed: u64,
+    /// The commit of the checkout the binary was built from, `-dirty` with uncommitted
+    /// changes; `None` outside a git checkout.
+    pub git_commit: Option<String>,
     pub dataset: String,
     pub backend: BackendKind,
     pub num_parameters: usize,
@@ -86,9 +106,11 @@ pub struct RunResults {
     /// Epochs this invocation trained (fewer than `epochs` after a resume).
     pub epochs_trained_now: usize,
     pub resumed_from_epoch: Option<usize>,
+    /// The last epoch in `metrics.csv` (a resumed run's earlier epochs included).
     pub final_epoch: Option<EpochMetrics>,
     /// `100 - test top-1` of the final epoch: the papers report top-1 error.
     pub final_test_top1_error: Option<f64>,
+    /// Over every epoch of the run, not only this invocation's.
     pub best_test_top1: Option<f64>,
     pub best_epoch: Option<usize>,
     /// Wall time of this invocation, data loading included.
@@ -115,23 +137,24 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         config.backend = backend;
     }
     let run = RunDir::prepare(&config, options.resume)?;
+    if let Some(report) = run.finished(&config)? {
+        return Ok(report);
+    }
     let device = backend::device(config.backend)?;
-    device.seed(config.seed);
     let data = Data::open(&config, &device, run.resume_epoch.map_or(1, |e| e + 1))?;
 
     let model_config = config.model_config(data.num_classes);
     let (classifier, num_parameters) = classifier(&config, &model_config, &device)?;
+    check_mixing(&classifier, &data, &device)?;
 
     let log = EpochLog::default();
-    let metrics_csv = run.dir.join("metrics.csv");
-    let curves_png = run.dir.join("curves.png");
     let reporter = RunReporter::new(
-        &metrics_csv,
-        &curves_png,
+        &run.metrics_csv(),
+        &run.dir.join("curves.png"),
         run.resume_epoch.unwrap_or(0),
         log.clone(),
     )
-    .map_err(io_error(&metrics_csv))?;
+    .map_err(io_error(&run.metrics_csv()))?;
     println!(
         "training {} ({} parameters) on {} ({} train / {} test images) for {} epochs on {:?}{}",
         config.model.architecture,
@@ -148,50 +171,78 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
 
     fit(&config, &run, data, classifier, reporter)?;
 
-    let epochs = log.lock().expect("epoch log lock").clone();
+    let trained_now = log.lock().expect("epoch log lock").clone();
+    let all_epochs = read_metrics(&run.metrics_csv()).map_err(io_error(&run.metrics_csv()))?;
     let results = RunResults::new(
         &config,
         &model_config,
         num_parameters,
         run.resume_epoch,
-        &epochs,
+        &all_epochs,
+        &trained_now,
         started.elapsed().as_secs_f64(),
     );
-    let results_json = run.dir.join("results.json");
-    let text = serde_json::to_string_pretty(&results).expect("results serialise");
-    write_atomically(&results_json, text.as_bytes()).map_err(io_error(&results_json))?;
-    let checkpoint_dir = run.checkpoint_dir();
-    let last_checkpoint = latest_complete_epoch(&checkpoint_dir)
-        .map(|e| crate::checkpoint::checkpoint_path(&checkpoint_dir, "model", e));
-    Ok(TrainReport {
-        run_dir: run.dir,
-        metrics_csv,
-        results_json,
-        last_checkpoint,
-        results,
-    })
+    run.report(results)
 }
 
 /// The network (its parameters on the autodiff device, so the Learner's steps can
 /// differentiate them) with the configured mixing around it, and its parameter count.
+///
+/// The initial weights are drawn on the host (flex) from the run's seed and then moved to the
+/// training device, so one config starts from the same weights on every backend.
 fn classifier(
     config: &ExperimentConfig,
     model_config: &sal_models::ModelConfig,
     device: &Device,
 ) -> Result<(Classifier, usize), TrainError> {
+    let host = Device::flex();
+    host.seed(config.seed);
     let model = model_config
-        .try_init(&device.clone().autodiff())
-        .map_err(|e| TrainError::Invalid(format!("[model]: {e}")))?;
+        .try_init(&host.autodiff())
+        .map_err(|e| TrainError::Invalid(format!("[model]: {e}")))?
+        .fork(&device.clone().autodiff());
     let num_parameters = sal_models::num_trainable_params(&model);
     let augmentation = config
         .augmentation()
         .map_err(|e| TrainError::Invalid(format!("[augmentation]: {e}")))?;
     // Plain `none` (no label smoothing) skips the mixer: one-hot targets straight from labels.
     let plain = config.augmentation == sal_core::AugmentationConfig::default();
-    Ok((
-        Classifier::new(model, (!plain).then_some(augmentation)),
-        num_parameters,
-    ))
+    let classifier =
+        Classifier::new(model, (!plain).then_some(augmentation)).with_device_seed(config.seed);
+    Ok((classifier, num_parameters))
+}
+
+/// Mixes a small batch of the data's shape through the configured method before training, so
+/// that a value the method can only check against the images (a SalfMix grid larger than the
+/// image, say) stops the run now, with the config key, rather than at its first step.
+fn check_mixing(classifier: &Classifier, data: &Data, device: &Device) -> Result<(), TrainError> {
+    let Some(augmentation) = &classifier.augmentation else {
+        return Ok(());
+    };
+    let [c, h, w] = data.sample_shape;
+    let n = 4;
+    let device = &device.clone().autodiff();
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % data.num_classes as i64).collect();
+    // A method with warm-up epochs or a probability below 1 may leave a batch alone; past
+    // every warm-up, a few steps' draws find one it mixes.
+    for step in 0..8 {
+        let batch = ImageBatch {
+            images: Tensor::<4>::random([n, c, h, w], Distribution::Default, device),
+            labels: Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
+            epoch: usize::MAX / 2,
+            step,
+        };
+        let out = classifier.mix(augmentation, batch).map_err(|e| {
+            TrainError::Invalid(format!(
+                "[augmentation] method = \"{}\" cannot mix {c}x{h}x{w} images: {e}",
+                augmentation.mixer().name()
+            ))
+        })?;
+        if out.trace.applied {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Runs burn-train's Learner over the remaining epochs: SGD, the MultiStep schedule, the
@@ -210,6 +261,7 @@ fn fit(
         data.train.batches_per_epoch(),
     );
     let checkpoint_dir = run.checkpoint_dir();
+    let steps_per_epoch = data.train.batches_per_epoch();
     let mut training = SupervisedTraining::new(&run.dir, Arc::new(data.train), Arc::new(data.test))
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(AccuracyMetric::new())
@@ -223,8 +275,9 @@ fn fit(
             AtomicCheckpointer::new(&checkpoint_dir, "optim"),
             AtomicCheckpointer::new(&checkpoint_dir, "scheduler"),
         )
-        .renderer(Box::new(reporter))
         .num_epochs(config.epochs);
+    let guard = DivergenceGuard::new(training.interrupter());
+    training = training.renderer(Box::new(reporter.with_guard(guard.clone())));
     if let Some(epoch) = run.resume_epoch {
         training = training.checkpoint(epoch);
     }
@@ -233,6 +286,23 @@ fn fit(
         sgd(&config.optimizer).init(),
         schedule,
     ));
+    if let Some(d) = guard.divergence() {
+        let kept = match latest_complete_epoch(&checkpoint_dir) {
+            Some(epoch) => format!(
+                "The last good checkpoint (epoch {epoch}) is kept in {}; lower optimizer.lr (or \
+                 check the data) and resume with --resume",
+                checkpoint_dir.display()
+            ),
+            None => "No epoch finished, so no checkpoint was written.".to_string(),
+        };
+        return Err(TrainError::Diverged {
+            epoch: d.epoch,
+            iteration: d.iteration,
+            steps_per_epoch,
+            loss: d.loss,
+            kept,
+        });
+    }
     match result.error {
         Some(error) => Err(TrainError::Training(error.to_string())),
         None => Ok(()),
@@ -256,10 +326,14 @@ impl RunDir {
     /// Creates the run directory, decides whether (and from where) to resume, and writes the
     /// resolved config into it. A directory that already holds checkpoints is only resumed when
     /// asked to, and only for the same experiment.
+    /// Both directories are created and written to here, before any data is read, so an
+    /// unwritable location fails at once with its path.
     fn prepare(config: &ExperimentConfig, resume: bool) -> Result<Self, TrainError> {
         let dir = config.output_dir();
-        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let checkpoint_dir = dir.join("checkpoint");
+        for d in [&dir, &checkpoint_dir] {
+            check_writable(d)?;
+        }
         let resume_epoch = match (latest_complete_epoch(&checkpoint_dir), resume) {
             (Some(epoch), false) => return Err(TrainError::RunExists { dir, epoch }),
             (Some(epoch), true) => {
@@ -284,6 +358,86 @@ impl RunDir {
     fn checkpoint_dir(&self) -> PathBuf {
         self.dir.join("checkpoint")
     }
+
+    fn metrics_csv(&self) -> PathBuf {
+        self.dir.join("metrics.csv")
+    }
+
+    fn results_json(&self) -> PathBuf {
+        self.dir.join("results.json")
+    }
+
+    /// When resuming a run that already trained every epoch: its report, left as it is (or
+    /// rebuilt from `metrics.csv` if the run was killed before writing `results.json`).
+    fn finished(&self, config: &ExperimentConfig) -> Result<Option<TrainReport>, TrainError> {
+        if self.resume_epoch.is_none_or(|epoch| epoch < config.epochs) {
+            return Ok(None);
+        }
+        println!(
+            "{} already finished its {} epochs: nothing to train",
+            self.dir.display(),
+            config.epochs
+        );
+        let path = self.results_json();
+        let saved = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<RunResults>(&text).ok());
+        let results = match saved {
+            Some(results) => results,
+            None => {
+                let epochs =
+                    read_metrics(&self.metrics_csv()).map_err(io_error(&self.metrics_csv()))?;
+                let model = config.model_config(config.model.num_classes.unwrap_or(0));
+                let parameters = model.num_trainable_params().unwrap_or(0);
+                let results = RunResults::new(
+                    config,
+                    &model,
+                    parameters,
+                    self.resume_epoch,
+                    &epochs,
+                    &[],
+                    0.0,
+                );
+                return self.report(results).map(Some);
+            }
+        };
+        Ok(Some(self.report_as_is(results)))
+    }
+
+    /// Writes `results.json` and returns the run's report.
+    fn report(&self, results: RunResults) -> Result<TrainReport, TrainError> {
+        let path = self.results_json();
+        let text = serde_json::to_string_pretty(&results).expect("results serialise");
+        write_atomically(&path, text.as_bytes()).map_err(io_error(&path))?;
+        Ok(self.report_as_is(results))
+    }
+
+    fn report_as_is(&self, results: RunResults) -> TrainReport {
+        let checkpoint_dir = self.checkpoint_dir();
+        TrainReport {
+            run_dir: self.dir.clone(),
+            metrics_csv: self.metrics_csv(),
+            results_json: self.results_json(),
+            last_checkpoint: latest_complete_epoch(&checkpoint_dir)
+                .map(|e| crate::checkpoint::checkpoint_path(&checkpoint_dir, "model", e)),
+            results,
+        }
+    }
+}
+
+/// Creates `dir` and writes (then removes) a file in it.
+fn check_writable(dir: &Path) -> Result<(), TrainError> {
+    let unwritable = |source: std::io::Error| TrainError::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(
+            source.kind(),
+            format!("the run cannot write here ({source})"),
+        ),
+    };
+    std::fs::create_dir_all(dir).map_err(unwritable)?;
+    let probe = dir.join(format!(".write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(unwritable)?;
+    std::fs::remove_file(&probe).map_err(unwritable)
 }
 
 /// The two splits, as loaders positioned at the first epoch to train.
@@ -293,6 +447,8 @@ struct Data {
     train_len: usize,
     test_len: usize,
     num_classes: usize,
+    /// `[C, H, W]` of a training sample after the transform.
+    sample_shape: [usize; 3],
 }
 
 impl Data {
@@ -312,6 +468,8 @@ impl Data {
             )));
         }
         let first = train_set.load(0)?;
+        let shape = config.sample_transform(&first, LoaderMode::Train);
+        let sample_shape = [shape.channels, shape.height, shape.width];
         let loader = |set, mode| {
             let transform = config.sample_transform(&first, mode);
             let loader = ImageLoader::new(
@@ -331,6 +489,7 @@ impl Data {
             train_len,
             test_len,
             num_classes,
+            sample_shape,
         })
     }
 }
@@ -351,41 +510,73 @@ fn sgd(config: &OptimizerConfig) -> SgdConfig {
 }
 
 impl RunResults {
-    /// The summary of a run from the epochs this invocation trained.
+    /// The summary of a run: `epochs` are all of its epochs so far (`metrics.csv`),
+    /// `trained_now` the ones this invocation trained (its throughput).
     fn new(
         config: &ExperimentConfig,
         model: &sal_models::ModelConfig,
         num_parameters: usize,
         resumed_from_epoch: Option<usize>,
         epochs: &[EpochMetrics],
+        trained_now: &[EpochMetrics],
         wall_seconds: f64,
     ) -> Self {
+        // The first of equal bests, as the papers' "best epoch" logs pick it.
         let best = epochs
             .iter()
+            .rev()
             .max_by(|a, b| a.test_top1.total_cmp(&b.test_top1));
         Self {
             name: config.name.clone(),
             model: model.architecture.to_string(),
+            method: config.augmentation.method_name().to_string(),
+            seed: config.seed,
+            git_commit: git_commit(),
             dataset: config.dataset.name.to_string(),
             backend: config.backend,
             num_parameters,
             epochs: config.epochs,
-            epochs_trained_now: epochs.len(),
+            epochs_trained_now: trained_now.len(),
             resumed_from_epoch,
             final_epoch: epochs.last().cloned(),
             final_test_top1_error: epochs.last().map(|e| 100.0 - e.test_top1),
             best_test_top1: best.map(|b| b.test_top1),
             best_epoch: best.map(|b| b.epoch),
             wall_seconds,
-            train_images_per_second: (!epochs.is_empty()).then(|| {
-                let images: f64 = epochs
+            train_images_per_second: (!trained_now.is_empty()).then(|| {
+                let images: f64 = trained_now
                     .iter()
                     .map(|e| e.train_images_per_second * e.train_seconds)
                     .sum();
-                images / epochs.iter().map(|e| e.train_seconds).sum::<f64>()
+                images / trained_now.iter().map(|e| e.train_seconds).sum::<f64>()
             }),
         }
     }
+}
+
+/// The commit of the checkout this binary was built from (`-dirty` when it has uncommitted
+/// changes), read with `git` when the run ends; `None` without git or outside a checkout.
+fn git_commit() -> Option<String> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(source)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }
 
 /// Refuses to resume a run whose saved config differs from `config` in anything but the

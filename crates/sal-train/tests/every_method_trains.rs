@@ -1,13 +1,16 @@
 //! Every `[augmentation]` method runs through the real trainer (burn-train's Learner), including
 //! the model-guided ones whose saliency the train step computes (input gradient for SalfMix and
-//! HybridMix, the feature map for Saliency Grafting), and gives finite losses.
+//! HybridMix, the feature map for Saliency Grafting): the training step really mixes (images
+//! differ from the clean batch; soft targets where the method mixes labels), and the loss falls.
 
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use sal_train::data::FashionMnist;
+use sal_train::loader::ImageBatch;
+use sal_train::step::Classifier;
 use sal_train::{ExperimentConfig, TrainOptions};
 use std::path::Path;
 
-fn train_with(method_table: &str) -> sal_train::RunResults {
-    let out = tempfile::tempdir().unwrap();
+fn config_with(method_table: &str, out: &Path) -> ExperimentConfig {
     let data = FashionMnist::locate(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
     )
@@ -15,14 +18,14 @@ fn train_with(method_table: &str) -> sal_train::RunResults {
     let text = format!(
         r#"
 name = "method-test"
-epochs = 2
+epochs = 3
 batch_size = 16
 output_dir = "{out}"
 
 [dataset]
 name = "fashion-mnist"
 path = "{data}"
-train_limit = 96
+train_limit = 192
 test_limit = 32
 
 [model]
@@ -37,38 +40,114 @@ lr = 0.05
 
 {method_table}
 "#,
-        out = out.path().display(),
+        out = out.display(),
         data = data.display()
     );
-    let config = ExperimentConfig::parse(&text, Path::new("every_method_trains.rs"), &[]).unwrap();
-    sal_train::train(&config, &TrainOptions::default())
-        .unwrap()
-        .results
+    ExperimentConfig::parse(&text, Path::new("every_method_trains.rs"), &[]).unwrap()
+}
+
+/// What the training step's mixing does to one batch of the method (1x32x32, the config's
+/// padded Fashion-MNIST), past every warm-up.
+fn assert_the_step_mixes(config: &ExperimentConfig, mixes_labels: bool) {
+    let device = Device::flex().autodiff();
+    let model = config.model_config(10).init(&device);
+    let classifier = Classifier::new(model, Some(config.augmentation().unwrap()));
+    let augmentation = classifier.augmentation.clone().unwrap();
+    let n = 8;
+    let images = Tensor::<4>::random([n, 1, 32, 32], Distribution::Default, &device);
+    let labels =
+        Tensor::<1, Int>::from_data(TensorData::new((0..n as i64).collect(), [n]), &device);
+    let out = (0..16)
+        .map(|step| {
+            let batch = ImageBatch {
+                images: images.clone(),
+                labels: labels.clone(),
+                epoch: 100,
+                step,
+            };
+            classifier.mix(&augmentation, batch).unwrap()
+        })
+        .find(|out| out.trace.applied)
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no batch mixed in 16 steps",
+                config.augmentation.method_name()
+            )
+        });
+    let method = config.augmentation.method_name();
+    let mixed = out.images.clone().narrow(0, out.images.dims()[0] - n, n);
+    let changed: f32 = (mixed - images.clone()).abs().sum().into_scalar();
+    assert!(changed > 0.0, "{method}: the images are the clean batch");
+    let largest: Vec<f32> = out
+        .targets
+        .clone()
+        .max_dim(1)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let soft = largest.iter().any(|&w| w < 0.999);
+    assert_eq!(soft, mixes_labels, "{method}: target weights {largest:?}");
 }
 
 #[test]
-fn every_mixing_method_trains_through_the_learner() {
-    for table in [
-        "[augmentation]\nmethod = \"mixup\"",
-        "[augmentation]\nmethod = \"cutout\"\nlength = 8",
-        "[augmentation]\nmethod = \"cutmix\"\nprob = 1.0",
-        "[augmentation]\nmethod = \"resizemix\"",
-        "[augmentation]\nmethod = \"saliencymix\"\nprob = 1.0",
-        "[augmentation]\nmethod = \"saliencymix\"\nprob = 1.0\ndetector = \"spectral-residual-device\"",
-        "[augmentation]\nmethod = \"salfmix\"",
-        "[augmentation]\nmethod = \"hybridmix\"\nwarmup_epochs = 0\n[augmentation.mix]\nmethod = \"cutmix\"",
-        "[augmentation]\nmethod = \"saliency-grafting\"\nwarmup_epochs = 1",
-        "[augmentation]\nmethod = \"none\"\nlabel_smoothing = 0.1",
+fn every_mixing_method_mixes_and_learns_through_the_learner() {
+    // (table, whether the method mixes labels)
+    for (table, mixes_labels) in [
+        ("[augmentation]\nmethod = \"mixup\"", true),
+        ("[augmentation]\nmethod = \"cutout\"\nlength = 8", false),
+        ("[augmentation]\nmethod = \"cutmix\"\nprob = 1.0", true),
+        ("[augmentation]\nmethod = \"resizemix\"", true),
+        ("[augmentation]\nmethod = \"saliencymix\"\nprob = 1.0", true),
+        (
+            "[augmentation]\nmethod = \"saliencymix\"\nprob = 1.0\ndetector = \"spectral-residual-device\"",
+            true,
+        ),
+        ("[augmentation]\nmethod = \"salfmix\"", false),
+        (
+            "[augmentation]\nmethod = \"hybridmix\"\nwarmup_epochs = 0\n[augmentation.mix]\nmethod = \"cutmix\"",
+            true,
+        ),
+        (
+            "[augmentation]\nmethod = \"saliency-grafting\"\nwarmup_epochs = 1",
+            true,
+        ),
     ] {
-        let results = train_with(table);
-        let last = results
-            .final_epoch
-            .unwrap_or_else(|| panic!("{table}: no epoch recorded"));
-        assert_eq!(last.epoch, 2, "{table}");
-        assert!(
-            last.train_loss.is_finite() && last.test_loss.is_finite(),
-            "{table}: {last:?}"
-        );
-        assert!((0.0..=100.0).contains(&last.test_top1), "{table}: {last:?}");
+        let out = tempfile::tempdir().unwrap();
+        let config = config_with(table, out.path());
+        assert_the_step_mixes(&config, mixes_labels);
+        train_and_check(&config, table);
     }
+}
+
+#[test]
+fn label_smoothing_without_mixing_trains_through_the_learner() {
+    let out = tempfile::tempdir().unwrap();
+    let table = "[augmentation]\nmethod = \"none\"\nlabel_smoothing = 0.1";
+    train_and_check(&config_with(table, out.path()), table);
+}
+
+/// Trains `config` and checks every epoch is recorded with finite losses and that the training
+/// loss fell from the first epoch to the last.
+fn train_and_check(config: &ExperimentConfig, table: &str) {
+    let results = sal_train::train(config, &TrainOptions::default())
+        .unwrap()
+        .results;
+    let epochs =
+        sal_train::metrics::read_metrics(&config.output_dir().join("metrics.csv")).unwrap();
+    assert_eq!(epochs.len(), 3, "{table}");
+    assert_eq!(
+        results.final_epoch.as_ref().map(|e| e.epoch),
+        Some(3),
+        "{table}"
+    );
+    for e in &epochs {
+        assert!(
+            e.train_loss.is_finite() && e.test_loss.is_finite(),
+            "{table}: {e:?}"
+        );
+    }
+    assert!(
+        epochs[2].train_loss < epochs[0].train_loss,
+        "{table}: the training loss did not fall: {epochs:?}"
+    );
 }
