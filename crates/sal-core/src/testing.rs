@@ -12,7 +12,7 @@ use crate::seed::step_rng;
 use crate::trace::SampleRegion;
 
 /// The devices every op is tested on: flex, and wgpu when the `wgpu` feature is on (CI runs it
-/// on Mesa's lavapipe).
+/// on Mesa's software drivers, lavapipe for Vulkan and llvmpipe for GL: `SAL_WGPU_API`).
 pub fn devices() -> Vec<Device> {
     #[allow(unused_mut)]
     let mut d = vec![Device::flex()];
@@ -21,9 +21,10 @@ pub fn devices() -> Vec<Device> {
     d
 }
 
+/// The wgpu device on the graphics API `SAL_WGPU_API` names (`sal_models::wgpu_device`).
 #[cfg(feature = "wgpu")]
 pub fn wgpu() -> Device {
-    Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
+    sal_models::wgpu_device().expect(sal_models::WGPU_API_VAR)
 }
 
 /// The repository's reference data, `tests/fixtures/` (see its README).

@@ -21,9 +21,14 @@
 //! - [`conv2d`] ([`GemmConv`]: im2col + GEMM);
 //! - [`batch_norm()`] and [`batch_norm_relu`] ([`FusedBatchNorm`]: two passes each way);
 //! - [`add_relu`] ([`AddRelu`]: a post-activation block's end).
+//!
+//! With the `wgpu` feature, `wgpu_device` is the wgpu device on the graphics API the
+//! `SAL_WGPU_API` environment variable names (the trainer's and every parity test's).
 
 #![deny(unsafe_code)]
 
+#[cfg(feature = "wgpu")]
+mod adapter;
 mod architecture;
 mod cam;
 mod config;
@@ -37,6 +42,10 @@ mod wide_resnet;
 
 pub mod kernels;
 
+#[cfg(feature = "wgpu")]
+pub use adapter::{
+    WGPU_API_VAR, WgpuApiError, parse_wgpu_api, wgpu_api, wgpu_device, wgpu_device_on,
+};
 pub use architecture::{Architecture, ArchitectureError, ResNetDepth};
 pub use cam::{class_activation_map, class_activation_map_from_features};
 pub use config::{ModelConfig, ModelError};

@@ -198,18 +198,18 @@ mod tests {
     }
 }
 
-/// The same networks on burn's wgpu backend (on CI: Mesa's lavapipe, Vulkan on the CPU) give
-/// the logits flex gives with the same weights.
+/// The same networks on burn's wgpu backend (on CI: Mesa's software drivers, lavapipe for
+/// Vulkan and llvmpipe for GL, on the CPU) give the logits flex gives with the same weights.
 #[cfg(all(test, feature = "wgpu"))]
 mod wgpu_tests {
     use crate::ModelConfig;
     use burn::module::Module;
-    use burn::tensor::{Device, DeviceKind, Distribution, Tensor, Tolerance};
+    use burn::tensor::{Device, Distribution, Tensor, Tolerance};
 
     #[test]
     fn wgpu_matches_flex() {
         let flex = Device::flex();
-        let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
+        let wgpu = crate::wgpu_device().expect(crate::WGPU_API_VAR);
         // One network per family, tiny: post-activation with max-pool, pre-activation with
         // dropout off, PyramidNet with pooled, zero-padded shortcuts.
         for name in ["resnet18", "wrn-10-1", "pyramidnet20-a12-basic"] {

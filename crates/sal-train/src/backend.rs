@@ -11,9 +11,15 @@ pub enum BackendError {
          e.g. `cargo run --release -p xtask --features {backend} -- train ...`"
     )]
     NotBuilt { backend: &'static str },
+    /// `SAL_WGPU_API` names no graphics API.
+    #[cfg(feature = "wgpu")]
+    #[error(transparent)]
+    WgpuApi(#[from] sal_models::WgpuApiError),
 }
 
-/// The device of `kind`: flex for the CPU; the default adapter for wgpu; GPU 0 for CUDA.
+/// The device of `kind`: flex for the CPU; for wgpu the default adapter, on the graphics API
+/// the `SAL_WGPU_API` environment variable names (burn's choice when unset:
+/// `sal_models::wgpu_device`); GPU 0 for CUDA.
 pub fn device(kind: BackendKind) -> Result<Device, BackendError> {
     match kind {
         BackendKind::Cpu => Ok(Device::flex()),
@@ -24,7 +30,7 @@ pub fn device(kind: BackendKind) -> Result<Device, BackendError> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device, BackendError> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+    Ok(sal_models::wgpu_device()?)
 }
 
 #[cfg(not(feature = "wgpu"))]

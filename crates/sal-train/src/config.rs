@@ -39,7 +39,8 @@ pub enum BackendKind {
     /// burn's `flex` CPU backend (always built).
     #[default]
     Cpu,
-    /// WGPU: Vulkan, Metal, DX12 or GL GPUs of any vendor (cargo feature `wgpu`).
+    /// WGPU: Vulkan, Metal, DX12 or GL GPUs of any vendor (cargo feature `wgpu`); the
+    /// `SAL_WGPU_API` environment variable pins the graphics API (`sal_models::wgpu_device`).
     Wgpu,
     /// CUDA on NVIDIA GPUs (cargo feature `cuda`).
     Cuda,

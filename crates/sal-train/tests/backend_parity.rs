@@ -1,10 +1,11 @@
 //! The GPU code path, checked on every machine: the model's forward and backward on the wgpu
-//! device (Mesa's lavapipe/llvmpipe on a CPU-only machine) must match flex within 1e-4 relative.
-//! Built only with `--features wgpu`; CI builds and runs it that way.
+//! device (Mesa's lavapipe/llvmpipe on a CPU-only machine; the graphics API `SAL_WGPU_API`
+//! names) must match flex within 1e-4 relative. Built only with `--features wgpu`; CI builds
+//! and runs it that way, on Vulkan and on GL.
 #![cfg(feature = "wgpu")]
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, DeviceKind, Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use sal_models::{Architecture, ModelConfig};
 use sal_train::step::soft_cross_entropy;
 
@@ -60,7 +61,9 @@ fn step(device: &Device, model: &sal_models::Model, x: &Tensor<4>, y: &Tensor<2>
 #[test]
 fn cifar_resnet18_forward_and_backward_match_flex_on_wgpu() {
     let flex = Device::flex().autodiff();
-    let wgpu = Device::wgpu(DeviceKind::DefaultDevice).autodiff();
+    let wgpu = sal_models::wgpu_device()
+        .expect(sal_models::WGPU_API_VAR)
+        .autodiff();
     flex.seed(3);
     let config = ModelConfig::new("cifar-resnet18".parse::<Architecture>().unwrap(), 10)
         .with_base_width(Some(8));

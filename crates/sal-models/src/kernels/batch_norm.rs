@@ -444,8 +444,7 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn training_matches_burns_batch_norm_on_wgpu() {
-        use burn::tensor::DeviceKind;
-        assert_training_matches(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+        assert_training_matches(&crate::wgpu_device().expect(crate::WGPU_API_VAR).autodiff());
     }
 
     /// NaN and ±inf inputs through ours and burn's module (+ `relu`), with and without the
@@ -532,8 +531,7 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn nan_and_inf_propagate_as_burns_batch_norm_on_wgpu() {
-        use burn::tensor::DeviceKind;
-        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        let device = crate::wgpu_device().expect(crate::WGPU_API_VAR);
         assert_specials_match(&device);
         assert_specials_match(&device.autodiff());
     }

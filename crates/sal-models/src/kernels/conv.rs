@@ -403,7 +403,6 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn gradients_match_burns_conv2d_on_wgpu() {
-        use burn::tensor::DeviceKind;
-        assert_gradients_match(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+        assert_gradients_match(&crate::wgpu_device().expect(crate::WGPU_API_VAR).autodiff());
     }
 }

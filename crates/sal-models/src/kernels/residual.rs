@@ -186,8 +186,7 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn matches_add_then_relu_on_wgpu() {
-        use burn::tensor::DeviceKind;
-        assert_matches_add_then_relu(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+        assert_matches_add_then_relu(&crate::wgpu_device().expect(crate::WGPU_API_VAR).autodiff());
     }
 
     /// NaN, ±inf, ±0 and overflowing sums through ours and through burn's `relu(lhs + rhs)`:
@@ -262,8 +261,7 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn nan_and_inf_propagate_as_burns_relu_on_wgpu() {
-        use burn::tensor::DeviceKind;
-        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        let device = crate::wgpu_device().expect(crate::WGPU_API_VAR);
         assert_specials_match(&device);
         assert_specials_match(&device.autodiff());
     }
