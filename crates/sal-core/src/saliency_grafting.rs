@@ -61,8 +61,8 @@ pub struct SaliencyGraftingConfig {
     pub alpha: f64,
     /// Softmax temperature `T`, in units of each map's standard deviation (the saliency is
     /// standardised per image before the softmax, so `T` does not depend on the network's
-    /// activation scale). Default 1.0 (project choice; docs/methods.md shows the graft areas
-    /// it gives).
+    /// activation scale). Default 2.0 (project choice; docs/methods.md shows the graft areas
+    /// it gives on two networks).
     pub temperature: f64,
     /// `sigma` in units of the softmax mean (`1 / cells`). Default 1.0 (the paper's
     /// `sigma_mean`); 0 keeps every cell.
@@ -91,7 +91,7 @@ impl Default for SaliencyGraftingConfig {
     fn default() -> Self {
         Self {
             alpha: 2.0,
-            temperature: 1.0,
+            temperature: 2.0,
             threshold: 1.0,
             grid_scales: vec![0.5, 1.0, 2.0],
             selection: Selection::Stochastic,
