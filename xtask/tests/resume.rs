@@ -1,7 +1,7 @@
 //! `cargo xtask train --resume` after a real kill (SIGKILL in the middle of an epoch) gives the
 //! run an uninterrupted twin gives: the same metrics.csv (every column but the timings, to the
 //! digits it prints) and the same final weights and BatchNorm statistics, bit for bit. Checked with CutMix (the mixing
-//! streams) and with a Wide ResNet's dropout (the device generator). Also: resuming a finished
+//! streams) and with a Wide ResNet's dropout (its masks' stream). Also: resuming a finished
 //! run leaves its results alone, and results.json covers every epoch of the run.
 
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 //! Every random decision of a run draws from its own stream, seeded by hashing the experiment
 //! seed with what the decision is about: the data pipeline's epoch order and each sample's crop
 //! and flip (`Stream`, epoch, index), and each training step's batch mixing ([`step_rng`], keyed
-//! by the global step the loader assigns; the device generator behind dropout is reseeded from
-//! [`Stream::DeviceStep`] at every step). Nothing depends on thread scheduling or on how many
+//! by the global step the loader assigns), and each step's dropout masks ([`Stream::Dropout`],
+//! keyed by the step). Nothing depends on thread scheduling or on how many
 //! batches ran before, so a resumed run draws exactly what an uninterrupted one would.
 
 use rand::SeedableRng;
@@ -21,8 +21,8 @@ pub enum Stream {
     SampleAugment = 2,
     /// One training step's batch mixing.
     Mixing = 3,
-    /// The training device's own generator (dropout masks), reseeded at every step.
-    DeviceStep = 4,
+    /// One training step's dropout masks (drawn on the host, the same on every backend).
+    Dropout = 4,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

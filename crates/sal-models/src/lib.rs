@@ -32,6 +32,7 @@ mod adapter;
 mod architecture;
 mod cam;
 mod config;
+pub mod dropout;
 mod layers;
 mod model;
 mod params;

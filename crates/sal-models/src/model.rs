@@ -78,6 +78,15 @@ impl Model {
         }
     }
 
+    /// Restarts the stream the dropout masks are drawn from (Wide ResNets; the other families
+    /// have no dropout). The trainer calls it before every step with a seed derived from the
+    /// run seed and the step, so masks are the same on every backend and after a resume.
+    pub fn reseed_dropout(&self, seed: u64) {
+        if let Self::PreActResNet(net) = self {
+            net.reseed_dropout(seed);
+        }
+    }
+
     /// Number of classes.
     pub fn num_classes(&self) -> usize {
         self.classifier().num_classes()

@@ -15,11 +15,12 @@
 //! kuangliu's file (no SalfMix code was released).
 
 use crate::architecture::ResNetDepth;
+use crate::dropout::{DropoutStream, HostDropout};
 use crate::kernels::{batch_norm_relu, conv2d};
 use crate::layers::{ClassifierHead, ConvInit, LinearBiasInit, batch_norm_layer, conv};
 use burn::module::Module;
+use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 
 /// BN-ReLU - 3x3 (stride) - BN-ReLU - (dropout) - 3x3, + shortcut.
@@ -32,7 +33,7 @@ pub struct PreActBasicBlock {
     bn1: BatchNorm,
     conv1: Conv2d,
     bn2: BatchNorm,
-    dropout: Option<Dropout>,
+    dropout: Option<HostDropout>,
     conv2: Conv2d,
     shortcut: Option<Conv2d>,
 }
@@ -73,10 +74,12 @@ fn projection(
 }
 
 impl PreActBlock {
+    /// A basic block; `dropout > 0` adds the Wide ResNet's dropout, drawing from `stream`.
     pub(crate) fn basic(
         channels: [usize; 2],
         stride: usize,
         dropout: f64,
+        stream: &DropoutStream,
         init: ConvInit,
         device: &Device,
     ) -> Self {
@@ -85,7 +88,7 @@ impl PreActBlock {
             bn1: batch_norm_layer(input, device),
             conv1: conv([input, planes], 3, stride, init, device),
             bn2: batch_norm_layer(planes, device),
-            dropout: (dropout > 0.0).then(|| DropoutConfig::new(dropout).init()),
+            dropout: (dropout > 0.0).then(|| HostDropout::new(dropout, stream.clone())),
             conv2: conv([planes, planes], 3, 1, init, device),
             shortcut: projection(input, planes, stride, init, device),
         })
@@ -144,6 +147,9 @@ pub struct PreActResNet {
     blocks: Vec<PreActBlock>,
     final_bn: BatchNorm,
     head: ClassifierHead,
+    /// The stream the blocks' dropout layers draw from (Wide ResNets).
+    #[module(skip)]
+    dropout: DropoutStream,
 }
 
 impl PreActResNet {
@@ -156,6 +162,7 @@ impl PreActResNet {
         device: &Device,
     ) -> Self {
         let init = ConvInit::PyTorchDefault;
+        let stream = DropoutStream::default();
         let expansion = if depth.is_bottleneck() { 4 } else { 1 };
         let mut blocks = Vec::new();
         let mut channels = width;
@@ -166,7 +173,7 @@ impl PreActResNet {
                 blocks.push(if depth.is_bottleneck() {
                     PreActBlock::bottleneck([channels, planes], stride, init, device)
                 } else {
-                    PreActBlock::basic([channels, planes], stride, 0.0, init, device)
+                    PreActBlock::basic([channels, planes], stride, 0.0, &stream, init, device)
                 });
                 channels = planes * expansion;
             }
@@ -177,6 +184,7 @@ impl PreActResNet {
             channels,
             num_classes,
             LinearBiasInit::PyTorchDefault,
+            stream,
             device,
         )
     }
@@ -188,6 +196,7 @@ impl PreActResNet {
         channels: usize,
         num_classes: usize,
         bias: LinearBiasInit,
+        dropout: DropoutStream,
         device: &Device,
     ) -> Self {
         Self {
@@ -195,7 +204,13 @@ impl PreActResNet {
             blocks,
             final_bn: batch_norm_layer(channels, device),
             head: ClassifierHead::new(channels, num_classes, bias, device),
+            dropout,
         }
+    }
+
+    /// Restarts the dropout masks' stream from `seed` (see [`crate::dropout`]).
+    pub fn reseed_dropout(&self, seed: u64) {
+        self.dropout.reseed(seed);
     }
 
     /// The last stage after the final BN-ReLU, which is what the head pools.

@@ -9,6 +9,7 @@
 //! Initialisation, the file's own loop: convs N(0, 2/(k*k*out_channels)) (He, fan-out), BN
 //! weight 1 and bias 0, linear bias 0 (its weight keeps PyTorch's default).
 
+use crate::dropout::DropoutStream;
 use crate::layers::{ConvInit, LinearBiasInit, conv};
 use crate::preact_resnet::{PreActBlock, PreActResNet};
 use burn::tensor::Device;
@@ -24,6 +25,7 @@ pub(crate) fn wide_resnet(
     device: &Device,
 ) -> PreActResNet {
     let init = ConvInit::HeNormalFanOut;
+    let stream = DropoutStream::default();
     let blocks_per_stage = (depth - 4) / 6;
     let mut blocks = Vec::new();
     let mut channels = width;
@@ -35,6 +37,7 @@ pub(crate) fn wide_resnet(
                 [channels, planes],
                 stride,
                 dropout,
+                &stream,
                 init,
                 device,
             ));
@@ -47,6 +50,7 @@ pub(crate) fn wide_resnet(
         channels,
         num_classes,
         LinearBiasInit::Zero,
+        stream,
         device,
     )
 }

@@ -88,10 +88,11 @@ pub struct Classifier {
     /// saved in checkpoints (it is rebuilt from the config).
     #[module(skip)]
     pub augmentation: Option<Arc<Augmentation>>,
-    /// The run seed the device generator (dropout masks) is reseeded from at every step, so a
-    /// resumed run draws the masks an uninterrupted one would. `None` leaves it alone.
+    /// The run seed the dropout masks' stream is reseeded from at every step (with the step),
+    /// so a resumed run, or the same run on another backend, draws the same masks. `None`
+    /// leaves the stream alone.
     #[module(skip)]
-    device_seed: Option<u64>,
+    run_seed: Option<u64>,
 }
 
 impl Classifier {
@@ -99,13 +100,13 @@ impl Classifier {
         Self {
             model,
             augmentation: augmentation.map(Arc::new),
-            device_seed: None,
+            run_seed: None,
         }
     }
 
-    /// Reseeds the training device's generator from `seed` and the step at every step.
-    pub fn with_device_seed(mut self, seed: u64) -> Self {
-        self.device_seed = Some(seed);
+    /// Reseeds the dropout masks' stream from `seed` and the step at every step.
+    pub fn with_run_seed(mut self, seed: u64) -> Self {
+        self.run_seed = Some(seed);
         self
     }
 
@@ -180,9 +181,9 @@ impl TrainStep for Classifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
-        if let Some(seed) = self.device_seed {
-            let step_seed = derive_seed(seed, Stream::DeviceStep, &[batch.step]);
-            batch.images.device().seed(step_seed);
+        if let Some(seed) = self.run_seed {
+            let step_seed = derive_seed(seed, Stream::Dropout, &[batch.step]);
+            self.model.reseed_dropout(step_seed);
         }
         let (logits, loss, labels) = match &self.augmentation {
             None => {

@@ -208,7 +208,7 @@ fn classifier(
     // Plain `none` (no label smoothing) skips the mixer: one-hot targets straight from labels.
     let plain = config.augmentation == sal_core::AugmentationConfig::default();
     let classifier =
-        Classifier::new(model, (!plain).then_some(augmentation)).with_device_seed(config.seed);
+        Classifier::new(model, (!plain).then_some(augmentation)).with_run_seed(config.seed);
     Ok((classifier, num_parameters))
 }
 

@@ -495,8 +495,8 @@ fn run_rounds(
     // never-initialised parameters freezes the original too).
     let probe = RoundData::new(setting.input, 2, args.seed, u64::MAX - 1).batch(2, 0, device);
     drop(model.forward(probe.images));
-    // As the trainer builds it: the device generator reseeded from the run seed every step.
-    let mut classifier = Classifier::new(model, None).with_device_seed(args.seed);
+    // As the trainer builds it: the dropout stream reseeded from the run seed every step.
+    let mut classifier = Classifier::new(model, None).with_run_seed(args.seed);
     let mut optim = sgd().init();
     let mut times = vec![Vec::with_capacity(setting.steps); cases.len()];
     let mut last_loss = vec![None; cases.len()];
