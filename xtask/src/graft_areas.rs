@@ -124,3 +124,35 @@ pub fn run(args: GraftAreasArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: &str, samples: usize, steps: u64) -> GraftAreasArgs {
+        GraftAreasArgs {
+            config: PathBuf::from(config),
+            overrides: Vec::new(),
+            samples,
+            steps,
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_errors_naming_them() {
+        let quickstart = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../experiments/quickstart.toml"
+        );
+        let error = run(args(quickstart, 1, 5)).unwrap_err().to_string();
+        assert!(error.contains("--samples"), "{error}");
+        let error = run(args(quickstart, 8, 0)).unwrap_err().to_string();
+        assert!(error.contains("--steps"), "{error}");
+        let error = format!("{:#}", run(args("no/such/config.toml", 8, 5)).unwrap_err());
+        assert!(error.contains("no/such/config.toml"), "{error}");
+        let mut other = args(quickstart, 8, 5);
+        other.overrides = vec!["augmentation.method=\"cutmix\"".into()];
+        let error = run(other).unwrap_err().to_string();
+        assert!(error.contains("augmentation"), "{error}");
+    }
+}
