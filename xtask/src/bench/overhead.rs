@@ -36,16 +36,15 @@ use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
-use sal_core::model_saliency::{feature_map_saliency, input_gradient_saliency};
 use sal_core::targets::{LabelSmoothing, one_hot_targets};
 use sal_core::{
     Augmentation, AugmentationConfig, BoxScope, CutMixConfig, CutoutConfig, DetectorChoice,
     HybridMixConfig, KnownNormalization, MixBatch, MixupConfig, PairConfig, ResizeMixConfig,
-    SalfMixConfig, SaliencyGraftingConfig, SaliencyInput, SaliencyMixConfig,
+    SalfMixConfig, SaliencyGraftingConfig, SaliencyMixConfig,
 };
 use sal_models::{Architecture, Model, ModelConfig, ResNetDepth};
 use sal_train::loader::ImageBatch;
-use sal_train::step::{Classifier, soft_cross_entropy};
+use sal_train::step::{Classifier, saliency_pass, soft_cross_entropy};
 
 use super::measure::{self, Summary, verdict};
 use super::models::sgd;
@@ -93,6 +92,10 @@ pub struct OverheadBench {
     /// Timed calls of each mixer alone, after the rounds.
     #[arg(long, default_value_t = 20)]
     mixer_calls: usize,
+    /// Timed calls of each model saliency pass alone (SalfMix's input gradient, Saliency
+    /// Grafting's feature map), after the rounds.
+    #[arg(long, default_value_t = 5)]
+    pass_calls: usize,
     /// Threads of burn's CPU backend (RAYON_NUM_THREADS); default: the environment's, else
     /// every core.
     #[arg(long)]
@@ -157,8 +160,8 @@ impl OverheadBench {
     fn settings(&self) -> Result<Vec<Setting>> {
         let n = self.widths.len();
         ensure!(
-            n > 0 && self.batch > 0 && self.mixer_calls > 0,
-            "--widths, --batch and --mixer-calls must be given / positive"
+            n > 0 && self.batch > 0 && self.mixer_calls > 0 && self.pass_calls > 0,
+            "--widths, --batch, --mixer-calls and --pass-calls must be given / positive"
         );
         ensure!(
             self.widths.iter().chain(&self.steps).all(|&v| v > 0),
@@ -542,62 +545,93 @@ fn run_rounds(
     Ok(Rounds { times, classifier })
 }
 
-/// Each mixer alone (seconds, median), on one clean batch with the saliency its method needs
-/// computed once beforehand; `None` for the floors.
-fn time_mixers(
+/// The parts of a method's step timed alone (median seconds): the model's saliency pass, where
+/// the method has one, and the mixer.
+#[derive(Default, Clone, Copy)]
+struct Parts {
+    pass: Option<f64>,
+    mixer: Option<f64>,
+}
+
+/// Times `run` `warmup + calls` times on what `prepare` makes for the call (outside the
+/// timer), waiting for the device before and after; the median of the timed calls, in seconds.
+fn time_calls<P, T>(
+    (warmup, calls): (usize, usize),
+    device: &Device,
+    mut prepare: impl FnMut(usize) -> P,
+    mut run: impl FnMut(P, usize) -> Result<T>,
+) -> Result<f64> {
+    let mut seconds = Vec::with_capacity(calls);
+    for call in 0..warmup + calls {
+        let input = prepare(call);
+        device.sync().context("waiting for the device")?;
+        let start = Instant::now();
+        let out = run(input, call)?;
+        device.sync().context("waiting for the device")?;
+        let elapsed = start.elapsed().as_secs_f64();
+        drop(out);
+        if call >= warmup {
+            seconds.push(elapsed);
+        }
+    }
+    Ok(measure::median(&seconds))
+}
+
+/// Each method's parts alone, on one clean batch, after the rounds (the model as they left
+/// it): the step's own saliency pass (`sal_train::step::saliency_pass`: a frozen copy of the
+/// model, then the pass over the clean images), and the mixer on a fresh copy of the batch
+/// with the map that pass gave. Default (none) for the floors.
+fn time_parts(
     cases: &[Case],
     model: &Model,
     setting: Setting,
     args: &OverheadBench,
     device: &Device,
-) -> Result<Vec<Option<f64>>> {
+) -> Result<Vec<Parts>> {
     let data = RoundData::new(setting.input, args.batch, args.seed, u64::MAX);
     let clean = data.batch(args.batch, 0, device);
-    let mut medians = Vec::with_capacity(cases.len());
+    let mut parts = Vec::with_capacity(cases.len());
     for case in cases {
         let Some(augmentation) = case.augmentation() else {
-            medians.push(None);
+            parts.push(Parts::default());
             continue;
         };
-        let saliency =
-            match augmentation.saliency_input() {
-                SaliencyInput::InputGradient => Some(input_gradient_saliency(
-                    frozen_input_gradient(model, &clean.images, &clean.labels),
-                )),
-                SaliencyInput::FeatureMap => {
-                    let (_, features) = model
-                        .clone()
-                        .freeze()
-                        .forward_with_features(clean.images.clone());
-                    Some(feature_map_saliency(features.detach()))
-                }
-                SaliencyInput::None | SaliencyInput::Given => None,
-            };
-        let mut seconds = Vec::with_capacity(args.mixer_calls);
-        for call in 0..MIXER_WARMUP + args.mixer_calls {
+        let input = augmentation.saliency_input();
+        let pass = || saliency_pass(model, input, &clean.labels).map(|p| p(&clean.images));
+        let (pass_time, saliency) = match pass() {
+            Some(map) => {
+                let time = time_calls((1, args.pass_calls), device, |_| (), |(), _| Ok(pass()))?;
+                (Some(time), Some(map))
+            }
+            None => (None, None),
+        };
+        let prepare = |call: usize| {
             let batch = data.batch(args.batch, call as u64, device);
-            let mut mix = MixBatch::new(batch.images, batch.labels, CLASSES).with_epoch(EPOCH - 1);
-            if let Some(s) = &saliency {
-                mix = mix.with_saliency(s.clone());
+            let mix = MixBatch::new(batch.images, batch.labels, CLASSES).with_epoch(EPOCH - 1);
+            match &saliency {
+                Some(s) => mix.with_saliency(s.clone()),
+                None => mix,
             }
-            device.sync().context("waiting for the device")?;
-            let start = Instant::now();
-            let out = augmentation
-                .mix(mix, call as u64)
-                .with_context(|| format!("{} failed", case.label))?;
-            device.sync().context("waiting for the device")?;
-            let elapsed = start.elapsed().as_secs_f64();
-            drop(out);
-            if call >= MIXER_WARMUP {
-                seconds.push(elapsed);
-            }
-        }
-        medians.push(Some(measure::median(&seconds)));
+        };
+        let mixer = time_calls(
+            (MIXER_WARMUP, args.mixer_calls),
+            device,
+            prepare,
+            |mix, call| {
+                augmentation
+                    .mix(mix, call as u64)
+                    .with_context(|| format!("{} failed", case.label))
+            },
+        )?;
+        parts.push(Parts {
+            pass: pass_time,
+            mixer: Some(mixer),
+        });
     }
-    Ok(medians)
+    Ok(parts)
 }
 
-/// The run of one width: its rounds, the mixers alone, the table.
+/// The run of one width: its rounds, the parts alone, the table.
 fn bench_setting(setting: Setting, args: &OverheadBench, device: &Device) -> Result<()> {
     let cases = cases(setting.input, args)?;
     println!(
@@ -613,9 +647,9 @@ fn bench_setting(setting: Setting, args: &OverheadBench, device: &Device) -> Res
     );
     println!("load average before: {}", measure::load_average());
     let rounds = run_rounds(&cases, setting, args, device)?;
-    let mixers = time_mixers(&cases, &rounds.classifier.model, setting, args, device)?;
+    let parts = time_parts(&cases, &rounds.classifier.model, setting, args, device)?;
     println!("load average after: {}\n", measure::load_average());
-    print_table(&cases, &rounds.times, &mixers);
+    print_table(&cases, &rounds.times, &parts);
     Ok(())
 }
 
@@ -624,7 +658,7 @@ fn ms(seconds: f64) -> String {
     format!("{:.1}", seconds * 1e3)
 }
 
-fn print_table(cases: &[Case], times: &[Vec<f64>], mixers: &[Option<f64>]) {
+fn print_table(cases: &[Case], times: &[Vec<f64>], parts: &[Parts]) {
     let median = |floor: Floor| {
         let index = cases
             .iter()
@@ -641,30 +675,38 @@ fn print_table(cases: &[Case], times: &[Vec<f64>], mixers: &[Option<f64>]) {
     };
     let baseline = median(Floor::Baseline);
     println!(
-        "| method | median step ms (p10-p90) | / baseline | / floor | target | verdict | mixer alone ms |"
+        "| method | median step ms (p10-p90) | / baseline | / floor | target | verdict | \
+         over floor ms | saliency pass alone ms | mixer alone ms |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for ((case, seconds), mixer) in cases.iter().zip(times).zip(mixers) {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let optional = |seconds: Option<f64>| seconds.map_or("-".into(), ms);
+    for ((case, seconds), part) in cases.iter().zip(times).zip(parts) {
         let s = Summary::of(seconds);
         let floor = median(case.floor);
         let over_floor = s.median / floor;
-        let (floor_ratio, target, met) = match (&case.work, case.target) {
-            (Work::Method(_), Some(t)) => (
-                format!("{over_floor:.3}"),
+        let method = matches!(case.work, Work::Method(_));
+        let (target, met) = match case.target {
+            Some(t) => (
                 format!("<= {:.2}", 1.0 + t),
                 verdict(over_floor <= 1.0 + t).to_string(),
             ),
-            (Work::Method(_), None) => (format!("{over_floor:.3}"), "-".into(), "-".into()),
-            _ => ("-".into(), "-".into(), "-".into()),
+            None => ("-".into(), "-".into()),
         };
         println!(
-            "| {} | {} ({}-{}) | {:.3} | {floor_ratio} | {target} | {met} | {} |",
+            "| {} | {} ({}-{}) | {:.3} | {} | {target} | {met} | {} | {} | {} |",
             case.label,
             ms(s.median),
             ms(s.p10),
             ms(s.p90),
             s.median / baseline,
-            mixer.map_or("-".into(), ms)
+            if method {
+                format!("{over_floor:.3}")
+            } else {
+                "-".into()
+            },
+            optional(method.then_some(s.median - floor)),
+            optional(part.pass),
+            optional(part.mixer),
         );
     }
     println!(
