@@ -64,7 +64,7 @@ pub use mixer::{BatchMixer, MixBatch, MixOutput, Saliency, SaliencyInput, Salien
 pub use mixup::{Mixup, MixupConfig};
 pub use resizemix::{ResizeMix, ResizeMixConfig};
 pub use salfmix::{SalfMix, SalfMixConfig};
-pub use saliency_grafting::{SaliencyGrafting, SaliencyGraftingConfig};
+pub use saliency_grafting::{FeatureMapSource, SaliencyGrafting, SaliencyGraftingConfig};
 pub use saliencymix::{BoxScope, MixingStyle, SaliencyMix, SaliencyMixConfig};
 pub use spectral_residual::spectral_residual;
 pub use trace::{MixTrace, SampleRegion, SampleTrace};

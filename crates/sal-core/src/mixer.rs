@@ -20,8 +20,13 @@ pub enum SaliencyInput {
     /// (SalfMix, HybridMix; SalfMix paper eq. 3).
     InputGradient,
     /// `S[n] = sum_c |A_c|` of the last conv stage's feature map, detached, `[N, h, w]`
-    /// (Saliency Grafting §4.3).
+    /// (Saliency Grafting §4.3), from a pass of its own over the clean batch.
     FeatureMap,
+    /// The same map taken from the clean batch's own TRAINING forward (Saliency Grafting §4.3:
+    /// saliency "constructed based on the terms already calculated in the learning process").
+    /// The method's output still holds the originals first (`MixTrace::originals_prepended`):
+    /// the trainer, which forwarded them already, forwards only the rest.
+    TrainingFeatureMap,
     /// Any `[N, H, W]` map the caller chose (SaliencyMix with `detector = "given"`).
     Given,
 }

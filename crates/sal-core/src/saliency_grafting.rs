@@ -53,6 +53,21 @@ pub enum LabelMixing {
     Area,
 }
 
+/// Which forward the feature-map saliency comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureMapSource {
+    /// The clean batch's own training forward, whose loss is trained on (`with_original`): the
+    /// map costs nothing extra (§4.3, "terms already calculated in the learning process").
+    /// Originals and grafted images then go through two forwards of N, each updating the
+    /// BatchNorm statistics with its own half. Needs `with_original = true`.
+    TrainingForward,
+    /// A separate inference-mode forward of the clean batch through a frozen copy (no
+    /// BatchNorm update, no parameter gradient); originals and grafted images then go through
+    /// ONE forward of the 2N batch. Costs one inference forward of N beyond that step.
+    FrozenPass,
+}
+
 /// `method = "saliency-grafting"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -81,6 +96,10 @@ pub struct SaliencyGraftingConfig {
     /// Train on the original batch and the grafted batch together (§5: "we train the models
     /// with both original and augmented images"): the output holds 2N samples. Default true.
     pub with_original: bool,
+    /// Where the saliency's feature map comes from. Default (unset): "training-forward" (the
+    /// paper's §4.3) with `with_original = true`; "frozen-pass" with `with_original = false`,
+    /// which trains on no originals.
+    pub feature_map: Option<FeatureMapSource>,
     /// Probability to graft a batch. Default 1.0.
     pub prob: f64,
     /// Label smoothing eps. Default 0.
@@ -99,6 +118,7 @@ impl Default for SaliencyGraftingConfig {
             labels: LabelMixing::Saliency,
             warmup_epochs: 5,
             with_original: true,
+            feature_map: None,
             prob: 1.0,
             label_smoothing: 0.0,
         }
@@ -106,6 +126,15 @@ impl Default for SaliencyGraftingConfig {
 }
 
 impl SaliencyGraftingConfig {
+    /// `feature_map`, or its default for `with_original`.
+    pub fn feature_map_source(&self) -> FeatureMapSource {
+        self.feature_map.unwrap_or(if self.with_original {
+            FeatureMapSource::TrainingForward
+        } else {
+            FeatureMapSource::FrozenPass
+        })
+    }
+
     pub fn init(&self) -> Result<SaliencyGrafting, ConfigError> {
         let positive = |field, v: f64| {
             if v.is_finite() && v > 0.0 {
@@ -141,6 +170,14 @@ impl SaliencyGraftingConfig {
                 field: "top_k",
                 value: "0".into(),
                 expected: "at least 1 cell",
+            });
+        }
+        if self.feature_map_source() == FeatureMapSource::TrainingForward && !self.with_original {
+            return Err(ConfigError::Invalid {
+                field: "feature_map",
+                value: "training-forward".into(),
+                expected: "\"frozen-pass\" with `with_original = false` (no originals are \
+                           trained on, so no training forward of them exists)",
             });
         }
         Ok(SaliencyGrafting {
@@ -200,7 +237,10 @@ impl BatchMixer for SaliencyGrafting {
     }
 
     fn saliency_input(&self) -> SaliencyInput {
-        SaliencyInput::FeatureMap
+        match self.config.feature_map_source() {
+            FeatureMapSource::TrainingForward => SaliencyInput::TrainingFeatureMap,
+            FeatureMapSource::FrozenPass => SaliencyInput::FeatureMap,
+        }
     }
 
     fn mix(&self, mut batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
@@ -470,6 +510,33 @@ mod tests {
         }
         let rate = on as f64 / total as f64;
         assert!((rate - 0.5).abs() < 0.03, "rate {rate}");
+    }
+
+    #[test]
+    fn the_feature_map_comes_from_the_training_forward_only_where_originals_train() {
+        let input = |with_original, feature_map| {
+            SaliencyGraftingConfig {
+                with_original,
+                feature_map,
+                ..Default::default()
+            }
+            .init()
+            .map(|m| m.saliency_input())
+        };
+        assert_eq!(
+            input(true, None).unwrap(),
+            SaliencyInput::TrainingFeatureMap
+        );
+        assert_eq!(input(false, None).unwrap(), SaliencyInput::FeatureMap);
+        let frozen = Some(FeatureMapSource::FrozenPass);
+        assert_eq!(input(true, frozen).unwrap(), SaliencyInput::FeatureMap);
+        let err = input(false, Some(FeatureMapSource::TrainingForward))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("augmentation.feature_map") && err.contains("with_original"),
+            "{err}"
+        );
     }
 
     #[test]

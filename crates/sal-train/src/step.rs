@@ -12,7 +12,13 @@
 //! statistics and leaves them alone, and no parameter gradient is built (only the input
 //! gradient is needed). So every step updates the running statistics exactly once, with the
 //! batch the network trains on, and a step that trains on originals and grafted images
-//! together (Saliency Grafting, `with_original`) forwards them as one `2N` batch.
+//! together (Saliency Grafting, `with_original`, `feature_map = "frozen-pass"`) forwards them
+//! as one `2N` batch.
+//!
+//! Saliency Grafting's default needs no pass at all (§4.3: the map is "constructed based on the
+//! terms already calculated in the learning process"): the originals' own training forward
+//! gives their logits and the feature map, and only the grafted half is forwarded after the
+//! mixing; each of the two forwards updates the running statistics with its half.
 
 use crate::loader::ImageBatch;
 use burn::module::Module;
@@ -71,7 +77,9 @@ pub fn saliency_pass(
                 input_gradient(&frozen, images, &labels)
             }))
         }
-        SaliencyInput::FeatureMap => {
+        // Outside a training step (pictures, benches) a frozen pass stands in for the training
+        // forward's map: the same feature map, with inference BatchNorm.
+        SaliencyInput::FeatureMap | SaliencyInput::TrainingFeatureMap => {
             let frozen = frozen();
             Some(Arc::new(move |images: &Tensor<4>| {
                 feature_map_saliency(frozen.features(images.clone()))
@@ -135,29 +143,65 @@ impl Classifier {
         augmentation.mix(mix_batch, batch.step)
     }
 
+    /// The batch mixed with the feature map of the clean batch's training forward, and the
+    /// logits of that forward (the originals' logits: `SaliencyInput::TrainingFeatureMap`).
+    fn mix_after_training_forward(
+        &self,
+        augmentation: &Augmentation,
+        batch: ImageBatch,
+    ) -> Result<(MixOutput, Tensor<2>), MixError> {
+        let (logits, features) = self.model.forward_with_features(batch.images.clone());
+        let mix_batch = MixBatch::new(batch.images, batch.labels, self.model.num_classes())
+            .with_epoch(batch.epoch - 1)
+            // Reduced only if the batch is grafted (detached inside).
+            .with_saliency_pass(move |_| feature_map_saliency(features.clone()));
+        Ok((augmentation.mix(mix_batch, batch.step)?, logits))
+    }
+
+    /// Logits and soft targets of the samples the step trains on.
+    fn mixed_logits(
+        &self,
+        augmentation: &Augmentation,
+        batch: ImageBatch,
+    ) -> Result<(Tensor<2>, Tensor<2>), MixError> {
+        if augmentation.saliency_input() != SaliencyInput::TrainingFeatureMap {
+            let out = self.mix(augmentation, batch)?;
+            return Ok((self.model.forward(out.images), out.targets));
+        }
+        let n = batch.labels.dims()[0];
+        let (out, originals) = self.mix_after_training_forward(augmentation, batch)?;
+        if !out.trace.originals_prepended {
+            // Not mixed (warm-up, `prob` miss): the output is the clean batch, forwarded.
+            assert!(
+                !out.trace.applied,
+                "{}: a training-forward saliency needs the originals first",
+                out.trace.method
+            );
+            return Ok((originals, out.targets));
+        }
+        let rest = out.images.dims()[0] - n;
+        let mixed = self.model.forward(out.images.narrow(0, n, rest));
+        Ok((Tensor::cat(vec![originals, mixed], 0), out.targets))
+    }
+
     /// The training step's logits, soft targets and the labels accuracy is logged against.
     fn mixed_forward(&self, augmentation: &Augmentation, batch: ImageBatch) -> Mixed {
         let (step, labels) = (batch.step, batch.labels.clone());
-        let out = self
-            .mix(augmentation, batch)
-            .unwrap_or_else(|e| panic!("mixing failed at step {step}: {e}"));
         let n = labels.dims()[0];
-        let logits = self.model.forward(out.images);
+        let (logits, targets) = self
+            .mixed_logits(augmentation, batch)
+            .unwrap_or_else(|e| panic!("mixing failed at step {step}: {e}"));
         // Accuracy is logged against the batch's own labels, as the papers' code does; extra
         // (mixed) samples count against their dominant label.
         let labels = if logits.dims()[0] == n {
             labels
         } else {
-            let extra = out
-                .targets
-                .clone()
-                .narrow(0, n, logits.dims()[0] - n)
-                .argmax(1);
+            let extra = targets.clone().narrow(0, n, logits.dims()[0] - n).argmax(1);
             Tensor::cat(vec![labels, extra.flatten(0, 1)], 0)
         };
         Mixed {
             logits,
-            targets: out.targets,
+            targets,
             labels,
         }
     }
@@ -291,11 +335,45 @@ mod tests {
             "method = \"hybridmix\"\nwarmup_epochs = 0\n[mix]\nmethod = \"cutmix\"",
             1,
         );
-        // Originals and grafted images as one 2N batch; the grafted ones alone; the warm-up.
+        // Originals and grafted images as one 2N batch after a frozen pass; the grafted ones
+        // alone; the warm-up (the default's training forward of the clean batch, nothing else).
         let grafting = "method = \"saliency-grafting\"\nwarmup_epochs = 1\nwith_original = ";
-        assert_one_batch_norm_update(&format!("{grafting}true"), 2);
+        assert_one_batch_norm_update(&format!("{grafting}true\nfeature_map = \"frozen-pass\""), 2);
         assert_one_batch_norm_update(&format!("{grafting}false"), 2);
         assert_one_batch_norm_update(&format!("{grafting}true"), 1);
+    }
+
+    #[test]
+    fn grafting_from_the_training_forward_updates_batch_norm_once_with_each_half() {
+        // The default step: the clean batch's training forward (one update with the clean
+        // batch) gives the feature map; the grafted half alone is forwarded next (one update
+        // with it). A twin repeats exactly that; any other forward in training mode, or the
+        // map taken from another pass, leaves different statistics.
+        let device = Device::flex().autodiff();
+        let (config, model) = tiny_model(&device);
+        let twin = config
+            .init(&device)
+            .load_record(model.clone().into_record());
+        let augmentation: AugmentationConfig =
+            toml::from_str("method = \"saliency-grafting\"\nwarmup_epochs = 1").unwrap();
+        let classifier = Classifier::new(model, Some(augmentation.init(3, None).unwrap()));
+        let mixer = classifier.augmentation.clone().unwrap();
+        let (n, batch) = (6, batch(6, 2, &device));
+        let (_, features) = twin.forward_with_features(batch.images.clone());
+        let twin_batch = MixBatch::new(batch.images.clone(), batch.labels.clone(), 4)
+            .with_epoch(1)
+            .with_saliency(feature_map_saliency(features));
+        let out = mixer.mix(twin_batch, batch.step).unwrap();
+        assert!(out.trace.applied && out.trace.originals_prepended);
+        twin.forward(out.images.narrow(0, n, n));
+        let before = state(&classifier.model);
+        let _ = TrainStep::step(&classifier, batch);
+        assert_ne!(state(&classifier.model), before, "no update at all");
+        assert!(
+            state(&classifier.model) == state(&twin),
+            "the running statistics are not one update with the clean batch, then one with \
+             the grafted images"
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!
 //! Each method is compared with the baseline (a plain step) and with its floor, the work the
 //! method cannot avoid, measured as cases of their own: Saliency Grafting trains on the original
-//! and the grafted images (`with_original = true`), so its floor is a plain step on a 2N batch;
+//! and the grafted images (`with_original = true`), so its floor is a plain step on a 2N batch
+//! (its default takes the saliency from the originals' training forward; the `frozen-pass`
+//! option, a separate inference pass and one 2N forward, is a row of its own);
 //! SalfMix and HybridMix need the input gradient, so theirs is a plain step plus one forward of
 //! the clean batch through a frozen clone of the model (no parameter gradients, inference
 //! BatchNorm) and the backward to the input. After the rounds, each mixer alone is timed on one
@@ -39,8 +41,8 @@ use rand::{RngExt, SeedableRng};
 use sal_core::targets::{LabelSmoothing, one_hot_targets};
 use sal_core::{
     Augmentation, AugmentationConfig, BoxScope, CutMixConfig, CutoutConfig, DetectorChoice,
-    HybridMixConfig, KnownNormalization, MixBatch, MixupConfig, PairConfig, ResizeMixConfig,
-    SalfMixConfig, SaliencyGraftingConfig, SaliencyMixConfig,
+    FeatureMapSource, HybridMixConfig, KnownNormalization, MixBatch, MixupConfig, PairConfig,
+    ResizeMixConfig, SalfMixConfig, SaliencyGraftingConfig, SaliencyInput, SaliencyMixConfig,
 };
 use sal_models::{Architecture, Model, ModelConfig, ResNetDepth};
 use sal_train::loader::ImageBatch;
@@ -355,6 +357,17 @@ fn methods(args: &OverheadBench) -> Result<Vec<MethodRow>> {
             DoubleBatch,
             Some(0.03),
         ),
+        // The option that forwards originals and grafts as one 2N batch after a separate
+        // frozen pass: shown for its cost, no target.
+        (
+            "saliency-grafting (with originals, frozen pass)".into(),
+            A::SaliencyGrafting(SaliencyGraftingConfig {
+                feature_map: Some(FeatureMapSource::FrozenPass),
+                ..Default::default()
+            }),
+            DoubleBatch,
+            None,
+        ),
     ]);
     Ok(rows)
 }
@@ -599,6 +612,9 @@ fn time_parts(
         let input = augmentation.saliency_input();
         let pass = || saliency_pass(model, input, &clean.labels).map(|p| p(&clean.images));
         let (pass_time, saliency) = match pass() {
+            // The step takes this map from its training forward: no pass of its own to time
+            // (the frozen pass only feeds the mixer here).
+            Some(map) if input == SaliencyInput::TrainingFeatureMap => (None, Some(map)),
             Some(map) => {
                 let time = time_calls((1, args.pass_calls), device, |_| (), |(), _| Ok(pass()))?;
                 (Some(time), Some(map))
