@@ -3,15 +3,16 @@
 //!
 //! Per image, as opencv_contrib `staticSaliencySpectralResidual.cpp` computes it: BGR->gray
 //! with OpenCV's 15-bit fixed point (channel 0 read as blue), bilinear resize to 64x64 with the
-//! bit-exact 8-bit weights, 2-D DFT (burn's `signal` FFT, power-of-two lengths),
-//! `exp(L - box3x3(L))` with `L = ln(|F| + 1)` and the phase kept, inverse DFT, `|z|`, 5x5 Gaussian
-//! (sigma 8), square, divide by the maximum, bilinear resize back.
-//! Both resizes are small matrix products; the integer resize is exact in f32 (every partial
-//! sum is an integer below 2^24). The rest runs in f32 where OpenCV uses f64, and the phase is
-//! exact where OpenCV uses its `fastAtan` polynomial: the maps agree with OpenCV's to ~1e-5.
+//! bit-exact 8-bit weights, 2-D DFT (burn's `signal` FFT), `exp(L - box3x3(L))` with
+//! `L = ln(|F| + 1)` and the phase kept, inverse DFT (64x64 DFT matrix products), `|z|`, 5x5
+//! Gaussian (sigma 8), square, divide by the maximum, bilinear resize back.
+//! The resizes and the two filters are small matrix products; the integer resize is exact in
+//! f32 (every partial sum is an integer below 2^24). The rest runs in f32 where OpenCV uses
+//! f64, and the phase is exact where OpenCV uses its `fastAtan` polynomial: the maps agree with
+//! OpenCV's to 7e-5 on the fixture images (tested at 1e-4).
 
-use burn::tensor::signal::cfft;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::signal::{cfft, rfft};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// OpenCV's working size.
 const SIDE: usize = 64;
@@ -42,7 +43,7 @@ pub fn spectral_residual(images: Tensor<4>) -> Tensor<3> {
             .div_scalar(65536.0)
             .floor()
     };
-    let (re, im) = fft2(small.clone(), small.zeros_like());
+    let (re, im) = real_fft2(small);
     let magnitude = (re.clone().powi_scalar(2) + im.clone().powi_scalar(2)).sqrt();
     // `L = ln(|F| + 1)`: what the OpenCV 4.10 reference maps follow (plain
     // `ln|F|` misses them by up to 4e-2), and finite for the empty bins of flat images.
@@ -127,36 +128,95 @@ fn source_position(f: f64, size: usize) -> (usize, f64) {
     }
 }
 
-/// 2-D DFT (unscaled) of the complex image `re + i im`, `[N, 1, 64, 64]`.
+/// The 64-point DFT matrix `W = C - iS`, `C[k][n] = cos(2 pi k n / 64)`,
+/// `S[k][n] = sin(2 pi k n / 64)` (symmetric), built in f64 and rounded once.
+fn dft_matrices(device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let table = |f: fn(f64) -> f64| {
+        let v: Vec<f32> = (0..SIDE * SIDE)
+            .map(|i| {
+                // `k n mod 64` keeps the angle exact before the trigonometry.
+                let kn = (i / SIDE) * (i % SIDE) % SIDE;
+                f(2.0 * std::f64::consts::PI * kn as f64 / SIDE as f64) as f32
+            })
+            .collect();
+        Tensor::from_data(TensorData::new(v, [SIDE, SIDE]), device)
+    };
+    (table(f64::cos), table(f64::sin))
+}
+
+/// 2-D DFT (unscaled) of the real image `[N, 1, 64, 64]`: a real FFT along the rows, a
+/// complex FFT down the 33 columns of that half spectrum, and the other 31 columns from
+/// Hermitian symmetry, `X[k1, k2] = conj(X[-k1, -k2])` (half the work of a complex 2-D FFT).
+///
+/// An FFT, not the matrix products of [`fft2`]: where the exact spectrum has empty bins (flat
+/// or symmetric images) the FFT's butterflies cancel to (near) zero, so the phase OpenCV reads
+/// there is kept; the f32 DFT matrix leaves rounding of the image's scale in them instead, with
+/// a random phase that moved the map by up to 7e-3 on the fixture images.
+fn real_fft2(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let device = x.device();
+    let (re, im) = rfft(x, 3, None);
+    let (re, im) = cfft(re, im, 2, None);
+    let rows: Vec<i64> = (0..SIDE as i64)
+        .map(|k| (SIDE as i64 - k) % SIDE as i64)
+        .collect();
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [SIDE]), &device);
+    let half = SIDE / 2;
+    let mirror = |t: Tensor<4>| t.select(2, rows.clone()).narrow(3, 1, half - 1).flip([3]);
+    (
+        Tensor::cat(vec![re.clone(), mirror(re)], 3),
+        Tensor::cat(vec![im.clone(), mirror(im).neg()], 3),
+    )
+}
+
+/// 2-D DFT (unscaled) of the complex image `re + i im`, `[N, 1, 64, 64]`, as `W X W` with the
+/// 64x64 DFT matrix: batched matrix products. At this size they beat burn's FFT on the CPU
+/// backend (docs/benchmarks.md), whose many small ops cost more than the products'
+/// arithmetic, and every backend has a fast matrix product. The spectral residual's second
+/// transform: its input has no empty bins to keep (see [`real_fft2`]).
 fn fft2(re: Tensor<4>, im: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-    let (re, im) = cfft(re, im, 3, None);
-    cfft(re, im, 2, None)
+    let (c, s) = dft_matrices(&re.device());
+    let (c, s) = (c.reshape([1, 1, SIDE, SIDE]), s.reshape([1, 1, SIDE, SIDE]));
+    // Along the columns: Y = X W = (Xr + i Xi)(C - i S).
+    let (yr, yi) = (
+        re.clone().matmul(c.clone()) + im.clone().matmul(s.clone()),
+        im.matmul(c.clone()) - re.matmul(s.clone()),
+    );
+    // Along the rows: Z = W Y.
+    (
+        c.clone().matmul(yr.clone()) + s.clone().matmul(yi.clone()),
+        c.matmul(yi) - s.matmul(yr),
+    )
 }
 
-/// Reflect-101 padding (`dcb|abcd|cba`, OpenCV's BORDER_DEFAULT) of `p` pixels on both sides
-/// of dimension `dim`.
-fn reflect101(x: Tensor<4>, dim: usize, p: usize) -> Tensor<4> {
-    let size = x.dims()[dim];
-    let before = x.clone().narrow(dim, 1, p).flip([dim as isize]);
-    let after = x.clone().narrow(dim, size - 1 - p, p).flip([dim as isize]);
-    Tensor::cat(vec![before, x, after], dim)
-}
-
-/// Separable filter with `taps` (odd length) along dimensions 2 and 3, reflect-101 borders.
-fn separable(x: Tensor<4>, taps: &[f64]) -> Tensor<4> {
-    let p = taps.len() / 2;
-    let mut out = x;
-    for dim in [3, 2] {
-        let size = out.dims()[dim];
-        let padded = reflect101(out, dim, p);
-        out = taps
-            .iter()
-            .enumerate()
-            .map(|(k, &t)| padded.clone().narrow(dim, k, size).mul_scalar(t))
-            .reduce(|a, b| a + b)
-            .expect("at least one tap");
+/// `[64, 64]` matrix of a 1-D filter with `taps` (odd length) and reflect-101 borders
+/// (`dcb|abcd|cba`, OpenCV's BORDER_DEFAULT): row `i` holds the weight of every source pixel
+/// in output pixel `i`.
+fn filter_matrix(taps: &[f64], device: &Device) -> Tensor<2> {
+    let p = taps.len() as isize / 2;
+    let last = SIDE as isize - 1;
+    let mut m = vec![0f64; SIDE * SIDE];
+    for i in 0..SIDE {
+        for (k, &t) in taps.iter().enumerate() {
+            let j = i as isize + k as isize - p;
+            let j = if j < 0 {
+                -j
+            } else if j > last {
+                2 * last - j
+            } else {
+                j
+            };
+            m[i * SIDE + j as usize] += t;
+        }
     }
-    out
+    let m: Vec<f32> = m.into_iter().map(|v| v as f32).collect();
+    Tensor::from_data(TensorData::new(m, [SIDE, SIDE]), device)
+}
+
+/// Separable filter with `taps` along dimensions 2 and 3 of `[N, 1, 64, 64]`, reflect-101
+/// borders, as two matrix products.
+fn separable(x: Tensor<4>, taps: &[f64]) -> Tensor<4> {
+    let m = filter_matrix(taps, &x.device());
+    resize(x, &m, &m)
 }
 
 /// OpenCV `blur(3x3)`: the normalised box filter.
