@@ -32,7 +32,7 @@ pub const TOP5: &str = "Top-K Accuracy @ TopK(5)";
 pub const LEARNING_RATE: &str = "Learning Rate";
 
 /// One finished epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub lr: f64,
@@ -372,6 +372,23 @@ fn row_point(epoch: usize, row: &str) -> CurvePoint {
     }
 }
 
+/// The epoch with the best test top-1; the first of equal bests, as the papers' "best epoch"
+/// logs pick it.
+pub fn best_epoch(epochs: &[EpochMetrics]) -> Option<&EpochMetrics> {
+    epochs
+        .iter()
+        .rev()
+        .max_by(|a, b| a.test_top1.total_cmp(&b.test_top1))
+}
+
+/// Mean test top-1 error (`100 - top-1`) of the last `k` epochs, or of all of them when there
+/// are fewer: Saliency Grafting's "last-10 mean" with `k = 10`.
+pub fn last_epochs_mean_error(epochs: &[EpochMetrics], k: usize) -> Option<f64> {
+    let last = &epochs[epochs.len().saturating_sub(k)..];
+    (!last.is_empty())
+        .then(|| last.iter().map(|e| 100.0 - e.test_top1).sum::<f64>() / last.len() as f64)
+}
+
 /// Every epoch recorded in a `metrics.csv` (a missing file: none), in file order.
 pub fn read_metrics(path: &Path) -> std::io::Result<Vec<EpochMetrics>> {
     Ok(read_rows(path)?
@@ -527,6 +544,28 @@ impl MetricsRenderer for RunReporter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn table_metrics_pick_the_first_best_and_average_the_last_epochs() {
+        let epochs: Vec<EpochMetrics> = [50.0, 70.0, 60.0, 70.0, 65.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &top1)| EpochMetrics {
+                epoch: i + 1,
+                test_top1: top1,
+                ..Default::default()
+            })
+            .collect();
+        assert_eq!(best_epoch(&epochs).unwrap().epoch, 2);
+        let mean = |k| last_epochs_mean_error(&epochs, k).unwrap();
+        assert!((mean(2) - 32.5).abs() < 1e-12);
+        assert!(
+            (mean(10) - 37.0).abs() < 1e-12,
+            "fewer epochs than k: all of them"
+        );
+        assert_eq!(last_epochs_mean_error(&[], 10), None);
+        assert!(best_epoch(&[]).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -19,7 +19,10 @@ use crate::config::{BackendKind, ExperimentConfig, OptimizerConfig};
 use crate::data::{DataError, Split};
 use crate::loader::ImageBatch;
 use crate::loader::{ImageLoader, LoaderMode};
-use crate::metrics::{DivergenceGuard, EpochLog, EpochMetrics, RunReporter, read_metrics};
+use crate::metrics::{
+    DivergenceGuard, EpochLog, EpochMetrics, RunReporter, best_epoch, last_epochs_mean_error,
+    read_metrics,
+};
 use crate::schedule::MultiStepLr;
 use crate::step::Classifier;
 use burn::module::Module;
@@ -88,6 +91,9 @@ pub struct TrainOptions {
     pub backend: Option<BackendKind>,
 }
 
+/// Epochs averaged for `RunResults::last10_mean_test_top1_error`.
+pub const LAST_EPOCHS_MEAN: usize = 10;
+
 /// `results.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
@@ -113,6 +119,14 @@ pub struct RunResults {
     /// Over every epoch of the run, not only this invocation's.
     pub best_test_top1: Option<f64>,
     pub best_epoch: Option<usize>,
+    /// `100 - best_test_top1`; its mean over seeds is the "averaged best" error of Saliency
+    /// Grafting's Tables 1-3.
+    #[serde(default)]
+    pub best_test_top1_error: Option<f64>,
+    /// Mean test top-1 error of the last [`LAST_EPOCHS_MEAN`] epochs (all of them in a shorter
+    /// run): the "last-10 mean" of the same tables.
+    #[serde(default)]
+    pub last10_mean_test_top1_error: Option<f64>,
     /// Wall time of this invocation, data loading included.
     pub wall_seconds: f64,
     /// Mean training throughput over the epochs this invocation trained.
@@ -521,11 +535,7 @@ impl RunResults {
         trained_now: &[EpochMetrics],
         wall_seconds: f64,
     ) -> Self {
-        // The first of equal bests, as the papers' "best epoch" logs pick it.
-        let best = epochs
-            .iter()
-            .rev()
-            .max_by(|a, b| a.test_top1.total_cmp(&b.test_top1));
+        let best = best_epoch(epochs);
         Self {
             name: config.name.clone(),
             model: model.architecture.to_string(),
@@ -542,6 +552,8 @@ impl RunResults {
             final_test_top1_error: epochs.last().map(|e| 100.0 - e.test_top1),
             best_test_top1: best.map(|b| b.test_top1),
             best_epoch: best.map(|b| b.epoch),
+            best_test_top1_error: best.map(|b| 100.0 - b.test_top1),
+            last10_mean_test_top1_error: last_epochs_mean_error(epochs, LAST_EPOCHS_MEAN),
             wall_seconds,
             train_images_per_second: (!trained_now.is_empty()).then(|| {
                 let images: f64 = trained_now
