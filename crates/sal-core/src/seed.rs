@@ -23,6 +23,8 @@ pub enum Stream {
     Mixing = 3,
     /// One training step's dropout masks (drawn on the host, the same on every backend).
     Dropout = 4,
+    /// The training subset of `[dataset] per_class_fraction` / `per_class`.
+    Subset = 5,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

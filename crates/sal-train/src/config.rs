@@ -210,6 +210,24 @@ impl ExperimentConfig {
                 "limits must be at least 1".into(),
             ));
         }
+        let dataset = &self.dataset;
+        if dataset.per_class_fraction.is_some() && dataset.per_class.is_some() {
+            return Err(invalid(
+                "dataset.per_class_fraction",
+                "set it or dataset.per_class, not both".into(),
+            ));
+        }
+        if let Some(f) = dataset.per_class_fraction
+            && !(f > 0.0 && f <= 1.0)
+        {
+            return Err(invalid(
+                "dataset.per_class_fraction",
+                format!("must be in (0, 1], got {f}"),
+            ));
+        }
+        if dataset.per_class == Some(0) {
+            return Err(invalid("dataset.per_class", "must be at least 1".into()));
+        }
         let channels = self.in_channels();
         if let Some(ch) = self.model.in_channels
             && ch != self.dataset.name.channels()
@@ -367,6 +385,7 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::PerClass;
 
     const GOOD: &str = r#"
 name = "t"
@@ -455,10 +474,28 @@ milestones = [1]
             ("schedule.milestones=[3, 2]", "schedule.milestones"),
             ("transform.mean=[0.1, 0.2]", "transform.mean"),
             ("model.in_channels=3", "model.in_channels"),
+            ("dataset.per_class_fraction=0", "dataset.per_class_fraction"),
+            (
+                "dataset.per_class_fraction=1.5",
+                "dataset.per_class_fraction",
+            ),
+            ("dataset.per_class=0", "dataset.per_class"),
         ] {
             let msg = parse(GOOD, &[o]).unwrap_err().to_string();
             assert!(msg.contains(key) && msg.contains("exp.toml"), "{o}: {msg}");
         }
+    }
+
+    #[test]
+    fn one_per_class_rule_at_most() {
+        let both = ["dataset.per_class_fraction=0.1", "dataset.per_class=10"];
+        let msg = parse(GOOD, &both).unwrap_err().to_string();
+        assert!(
+            msg.contains("not both") && msg.contains("exp.toml"),
+            "{msg}"
+        );
+        let c = parse(GOOD, &["dataset.per_class=10"]).unwrap();
+        assert_eq!(c.dataset.per_class(), Some(PerClass::Count(10)));
     }
 
     #[test]

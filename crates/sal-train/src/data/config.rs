@@ -7,7 +7,11 @@ use super::{
     ImageItem, InMemoryImages, Mnist, Split, TinyImageNet,
 };
 use crate::transform::Normalization;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use sal_core::KnownNormalization;
+use sal_core::seed::{Stream, derive_seed};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,6 +183,9 @@ impl ImageDataset for OpenedDataset {
     fn load(&self, index: usize) -> Result<ImageItem, DataError> {
         self.inner().load(index)
     }
+    fn label(&self, index: usize) -> Result<usize, DataError> {
+        self.inner().label(index)
+    }
     fn num_classes(&self) -> usize {
         self.inner().num_classes()
     }
@@ -201,9 +208,51 @@ pub struct DatasetConfig {
     /// Use only the first `n` test images.
     #[serde(default)]
     pub test_limit: Option<usize>,
+    /// Train on this fraction of each class (data scarcity, Saliency Grafting Table 5: 0.5,
+    /// 0.2, 0.1), a seeded, stratified subset of the training split (`subset_seed`).
+    #[serde(default)]
+    pub per_class_fraction: Option<f64>,
+    /// Train on this many images of each class (all of a smaller class); the same subset rule.
+    #[serde(default)]
+    pub per_class: Option<usize>,
+    /// Seed of the per-class subset. Default 0: every run of a study, whatever its `seed`,
+    /// trains on the same images.
+    #[serde(default)]
+    pub subset_seed: u64,
+}
+
+/// How many images of each class the training subset keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PerClass {
+    /// `round(fraction * class size)`, at least 1.
+    Fraction(f64),
+    /// `min(n, class size)`.
+    Count(usize),
+}
+
+impl PerClass {
+    fn of(self, class_size: usize) -> usize {
+        match self {
+            Self::Fraction(f) => ((f * class_size as f64).round() as usize).clamp(1, class_size),
+            Self::Count(n) => n.min(class_size),
+        }
+    }
 }
 
 impl DatasetConfig {
+    /// `name` at its default path, every image of both splits.
+    pub fn new(name: DatasetKind) -> Self {
+        Self {
+            name,
+            path: None,
+            train_limit: None,
+            test_limit: None,
+            per_class_fraction: None,
+            per_class: None,
+            subset_seed: 0,
+        }
+    }
+
     /// The data folder.
     pub fn path(&self) -> PathBuf {
         self.path
@@ -211,17 +260,31 @@ impl DatasetConfig {
             .unwrap_or_else(|| self.name.default_path())
     }
 
-    /// Opens one split, limited to the configured prefix. A missing or broken data set is an
-    /// [`OpenError`] that says how to get it; nothing is fetched here (`cargo xtask data`
-    /// fetches).
+    /// The per-class subset rule, if one is set (`config.rs` rejects both at once).
+    pub fn per_class(&self) -> Option<PerClass> {
+        self.per_class_fraction
+            .map(PerClass::Fraction)
+            .or(self.per_class.map(PerClass::Count))
+    }
+
+    /// Opens one split: for training, the per-class subset if one is set; then the configured
+    /// prefix. A missing or broken data set is an [`OpenError`] that says how to get it;
+    /// nothing is fetched here (`cargo xtask data` fetches).
     pub fn open(&self, split: Split) -> Result<Arc<dyn ImageDataset>, OpenError> {
         let dir = self.path();
-        let set: Arc<dyn ImageDataset> =
-            Arc::new(self.name.open(&dir, split).map_err(|error| OpenError {
-                kind: self.name,
-                dir: dir.clone(),
-                error,
-            })?);
+        let failed = |error| OpenError {
+            kind: self.name,
+            dir: dir.clone(),
+            error,
+        };
+        let mut set: Arc<dyn ImageDataset> = Arc::new(self.name.open(&dir, split).map_err(failed)?);
+        if let (Split::Train, Some(rule)) = (split, self.per_class()) {
+            let indices = per_class_subset(set.as_ref(), rule, self.subset_seed).map_err(failed)?;
+            set = Arc::new(Subset {
+                inner: set,
+                indices,
+            });
+        }
         let limit = match split {
             Split::Train => self.train_limit,
             Split::Test => self.test_limit,
@@ -245,6 +308,73 @@ impl ImageDataset for Prefix {
     }
     fn load(&self, index: usize) -> Result<ImageItem, DataError> {
         self.inner.load(index)
+    }
+    fn label(&self, index: usize) -> Result<usize, DataError> {
+        self.inner.label(index)
+    }
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+    fn class_names(&self) -> &[String] {
+        self.inner.class_names()
+    }
+}
+
+/// The indices of a stratified subset of `set`: per class, `rule` of its images, drawn
+/// without replacement from the stream `(seed, Subset)`, returned in the set's order.
+pub fn per_class_subset(
+    set: &dyn ImageDataset,
+    rule: PerClass,
+    seed: u64,
+) -> Result<Vec<usize>, DataError> {
+    let mut by_class = vec![Vec::new(); set.num_classes()];
+    for index in 0..set.len() {
+        let label = set.label(index)?;
+        // Labels were range-checked when the set was read.
+        by_class[label].push(index);
+    }
+    let mut kept = Vec::new();
+    for (class, mut indices) in by_class.into_iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        let mut rng = StdRng::seed_from_u64(derive_seed(seed, Stream::Subset, &[class as u64]));
+        let k = rule.of(indices.len());
+        indices.shuffle(&mut rng);
+        kept.extend_from_slice(&indices[..k]);
+    }
+    kept.sort_unstable();
+    Ok(kept)
+}
+
+/// The items of a data set at `indices`.
+struct Subset {
+    inner: Arc<dyn ImageDataset>,
+    indices: Vec<usize>,
+}
+
+impl Subset {
+    fn index(&self, index: usize) -> Result<usize, DataError> {
+        self.indices
+            .get(index)
+            .copied()
+            .ok_or(DataError::IndexOutOfRange {
+                path: PathBuf::from("(per-class subset)"),
+                index,
+                len: self.indices.len(),
+            })
+    }
+}
+
+impl ImageDataset for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn load(&self, index: usize) -> Result<ImageItem, DataError> {
+        self.inner.load(self.index(index)?)
+    }
+    fn label(&self, index: usize) -> Result<usize, DataError> {
+        self.inner.label(self.index(index)?)
     }
     fn num_classes(&self) -> usize {
         self.inner.num_classes()
@@ -290,8 +420,7 @@ mod tests {
         let config = DatasetConfig {
             name: DatasetKind::FashionMnist,
             path: Some(fashion_mnist_dir()),
-            train_limit: None,
-            test_limit: None,
+            ..DatasetConfig::new(DatasetKind::FashionMnist)
         };
         let train = config.open(Split::Train).unwrap();
         assert_eq!(train.len(), 60_000);
@@ -309,12 +438,73 @@ mod tests {
     }
 
     #[test]
+    fn per_class_subsets_are_stratified_seeded_and_training_only() {
+        let config = |rule: &str, seed: u64| -> DatasetConfig {
+            let text = format!(
+                "name = \"fashion-mnist\"\npath = \"{}\"\nsubset_seed = {seed}\n{rule}",
+                fashion_mnist_dir().display()
+            );
+            toml::from_str(&text).unwrap()
+        };
+        let counts = |set: &dyn ImageDataset| {
+            let mut counts = vec![0usize; set.num_classes()];
+            for i in 0..set.len() {
+                counts[set.label(i).unwrap()] += 1;
+            }
+            counts
+        };
+        let labels_and_pixels = |set: &dyn ImageDataset| -> Vec<(usize, Vec<u8>)> {
+            (0..set.len())
+                .step_by(97)
+                .map(|i| {
+                    let item = set.load(i).unwrap();
+                    (item.label, item.pixels)
+                })
+                .collect()
+        };
+        // Fashion-MNIST has 6,000 training images per class: 10 % keeps 600 of each.
+        let tenth = config("per_class_fraction = 0.1", 0);
+        let train = tenth.open(Split::Train).unwrap();
+        assert_eq!(train.len(), 6_000);
+        assert_eq!(counts(train.as_ref()), vec![600; 10]);
+        let again = tenth.open(Split::Train).unwrap();
+        assert_eq!(
+            labels_and_pixels(train.as_ref()),
+            labels_and_pixels(again.as_ref())
+        );
+        let other = config("per_class_fraction = 0.1", 1)
+            .open(Split::Train)
+            .unwrap();
+        assert_ne!(
+            labels_and_pixels(train.as_ref()),
+            labels_and_pixels(other.as_ref()),
+            "another subset_seed, another subset"
+        );
+        assert_eq!(tenth.open(Split::Test).unwrap().len(), 10_000);
+        let twenty = config("per_class = 20\ntrain_limit = 150", 0);
+        let train = twenty.open(Split::Train).unwrap();
+        assert_eq!(train.len(), 150, "train_limit takes a prefix of the subset");
+        let full = config("per_class = 20", 0).open(Split::Train).unwrap();
+        assert_eq!(counts(full.as_ref()), vec![20; 10]);
+        // Fraction 1 keeps every image, in the data set's order.
+        let all = config("per_class_fraction = 1.0", 0)
+            .open(Split::Train)
+            .unwrap();
+        assert_eq!(all.len(), 60_000);
+        assert_eq!(all.label(59_999).unwrap(), {
+            let plain = config("", 0).open(Split::Train).unwrap();
+            plain.label(59_999).unwrap()
+        });
+    }
+
+    #[test]
     fn limits_take_a_prefix_and_the_cifar_fixture_opens_through_the_config() {
         let config = DatasetConfig {
             name: DatasetKind::Cifar10,
             path: Some(fixtures_dir().join("cifar/cifar-10-batches-bin")),
             train_limit: None,
             test_limit: Some(4),
+            ..DatasetConfig::new(DatasetKind::Cifar10)
         };
         let test = config.open(Split::Test).unwrap();
         assert_eq!(test.len(), 4);
@@ -337,8 +527,7 @@ mod tests {
         let config = DatasetConfig {
             name: DatasetKind::FashionMnist,
             path: Some(dir.clone()),
-            train_limit: None,
-            test_limit: None,
+            ..DatasetConfig::new(DatasetKind::FashionMnist)
         };
         let message = config
             .open(Split::Train)

@@ -168,6 +168,17 @@ impl ImageDataset for ImageFolder {
         })
     }
 
+    fn label(&self, index: usize) -> Result<usize, DataError> {
+        self.labels
+            .get(index)
+            .map(|&l| l as usize)
+            .ok_or_else(|| DataError::IndexOutOfRange {
+                path: self.root.clone(),
+                index,
+                len: self.files.len(),
+            })
+    }
+
     fn num_classes(&self) -> usize {
         self.class_names.len()
     }

@@ -157,6 +157,17 @@ impl ImageDataset for InMemoryImages {
         })
     }
 
+    fn label(&self, index: usize) -> Result<usize, DataError> {
+        self.labels
+            .get(index)
+            .map(|&l| l as usize)
+            .ok_or_else(|| DataError::IndexOutOfRange {
+                path: self.source.clone(),
+                index,
+                len: self.labels.len(),
+            })
+    }
+
     fn num_classes(&self) -> usize {
         self.class_names.len()
     }

@@ -33,7 +33,10 @@ mod in_memory;
 mod tiny_imagenet;
 
 pub use cifar::{Cifar10, Cifar100, Cifar100Labels};
-pub use config::{DatasetConfig, DatasetKind, OpenError, OpenedDataset, pixel_statistics};
+pub use config::{
+    DatasetConfig, DatasetKind, OpenError, OpenedDataset, PerClass, per_class_subset,
+    pixel_statistics,
+};
 pub use error::DataError;
 pub use idx::{
     FashionMnist, Mnist, STANDARD_FILES, VerifiedFashionMnist, find_plain_or_gz, open_idx,
@@ -85,6 +88,11 @@ pub trait ImageDataset: Send + Sync {
 
     /// Decodes item `index`; errors name the file (an index out of range is an error too).
     fn load(&self, index: usize) -> Result<ImageItem, DataError>;
+
+    /// The label of item `index`, without decoding the image where the set knows it.
+    fn label(&self, index: usize) -> Result<usize, DataError> {
+        Ok(self.load(index)?.label)
+    }
 
     /// Number of classes (labels are `0..num_classes`).
     fn num_classes(&self) -> usize;
