@@ -183,9 +183,7 @@ impl SaliencyModel {
         device: &Device,
     ) -> Result<Self, InspectError> {
         let model_config = config.model_config(num_classes);
-        device.seed(config.seed);
-        let model = model_config
-            .try_init(device)
+        let model = crate::trainer::initial_model(&model_config, config.seed, device)
             .map_err(|e| InspectError::Model(e.to_string()))?;
         let dir = config.output_dir().join("checkpoint");
         let Some(epoch) = latest_complete_epoch(&dir) else {

@@ -42,6 +42,21 @@ pub fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     (targets * log_softmax(logits, 1)).sum_dim(1).mean().neg()
 }
 
+/// Each sample's cross-entropy against its soft target, `[N]`: what the steps hand burn-train's
+/// loss metric, which weighs a batch by the length of the loss it is given. (Given the batch
+/// mean, `[1]`, it would average batch means, and a short last batch would weigh as much as a
+/// full one: the test loss in metrics.csv was off by up to 3e-3 before.)
+///
+/// # Shapes
+/// - logits `[N, K]`, targets `[N, K]` -> `[N]`
+pub fn soft_cross_entropy_per_sample(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    (targets * log_softmax(logits, 1))
+        .sum_dim(1)
+        .neg()
+        .reshape([n])
+}
+
 /// SalfMix's saliency (paper eq. 3): `max_c |dL/dx|` of `images` under `model`, `L` the
 /// cross-entropy with the true `labels`, from a forward and backward pass. `images` must be on
 /// an autodiff device. The model is used as it is set: pass a frozen copy (see
@@ -118,11 +133,11 @@ impl Classifier {
         self
     }
 
-    /// Logits and loss of a batch with its plain one-hot targets.
+    /// Logits and per-sample losses of a batch with its plain one-hot targets.
     fn forward_plain(&self, batch: ImageBatch) -> (Tensor<2>, Tensor<1>) {
         let logits = self.model.forward(batch.images);
-        let loss = soft_cross_entropy(logits.clone(), one_hot(&batch.labels, &logits));
-        (logits, loss)
+        let losses = soft_cross_entropy_per_sample(logits.clone(), one_hot(&batch.labels, &logits));
+        (logits, losses)
     }
 
     /// The batch as `augmentation` mixes it at this step, the model's saliency pass included.
@@ -229,20 +244,24 @@ impl TrainStep for Classifier {
             let step_seed = derive_seed(seed, Stream::Dropout, &[batch.step]);
             self.model.reseed_dropout(step_seed);
         }
-        let (logits, loss, labels) = match &self.augmentation {
+        let (logits, losses, labels) = match &self.augmentation {
             None => {
                 let labels = batch.labels.clone();
-                let (logits, loss) = self.forward_plain(batch);
-                (logits, loss, labels)
+                let (logits, losses) = self.forward_plain(batch);
+                (logits, losses, labels)
             }
             Some(augmentation) => {
                 let m = self.mixed_forward(augmentation, batch);
-                let loss = soft_cross_entropy(m.logits.clone(), m.targets);
-                (m.logits, loss, m.labels)
+                let losses = soft_cross_entropy_per_sample(m.logits.clone(), m.targets);
+                (m.logits, losses, m.labels)
             }
         };
-        let grads = loss.backward();
-        TrainOutput::new(self, grads, ClassificationOutput::new(loss, logits, labels))
+        let grads = losses.clone().mean().backward();
+        TrainOutput::new(
+            self,
+            grads,
+            ClassificationOutput::new(losses, logits, labels),
+        )
     }
 }
 
@@ -252,8 +271,8 @@ impl InferenceStep for Classifier {
 
     fn step(&self, batch: ImageBatch) -> ClassificationOutput {
         let labels = batch.labels.clone();
-        let (logits, loss) = self.forward_plain(batch);
-        ClassificationOutput::new(loss, logits, labels)
+        let (logits, losses) = self.forward_plain(batch);
+        ClassificationOutput::new(losses, logits, labels)
     }
 }
 

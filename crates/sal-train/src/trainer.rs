@@ -29,7 +29,7 @@ use burn::module::Module;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric};
 use burn::train::{Learner, SupervisedTraining};
@@ -209,12 +209,8 @@ fn classifier(
     model_config: &sal_models::ModelConfig,
     device: &Device,
 ) -> Result<(Classifier, usize), TrainError> {
-    let host = Device::flex();
-    host.seed(config.seed);
-    let model = model_config
-        .try_init(&host.autodiff())
-        .map_err(|e| TrainError::Invalid(format!("[model]: {e}")))?
-        .fork(&device.clone().autodiff());
+    let model = initial_model(model_config, config.seed, &device.clone().autodiff())
+        .map_err(|e| TrainError::Invalid(format!("[model]: {e}")))?;
     let num_parameters = sal_models::num_trainable_params(&model);
     let augmentation = config
         .augmentation()
@@ -224,6 +220,27 @@ fn classifier(
     let classifier =
         Classifier::new(model, (!plain).then_some(augmentation)).with_run_seed(config.seed);
     Ok((classifier, num_parameters))
+}
+
+/// The initial weights of `model_config` for `seed`, on `device`: drawn on the host (flex) and
+/// moved, so one seed gives the same weights on every backend. The host's random stream is one
+/// per process: the seeding and the draws hold a lock, so that runs started at once on several
+/// threads (tests, a sweep in one process) each get their own seed's weights.
+pub fn initial_model(
+    model_config: &sal_models::ModelConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<sal_models::Model, sal_models::ModelError> {
+    static HOST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let host = Device::flex();
+    let model = {
+        let _draws = HOST_RNG
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        host.seed(seed);
+        model_config.try_init(&host.autodiff())?
+    };
+    Ok(model.fork(device))
 }
 
 /// Mixes a small batch of the data's shape through the configured method before training, so
@@ -237,11 +254,16 @@ fn check_mixing(classifier: &Classifier, data: &Data, device: &Device) -> Result
     let n = 4;
     let device = &device.clone().autodiff();
     let labels: Vec<i64> = (0..n as i64).map(|i| i % data.num_classes as i64).collect();
+    // Fixed values, not `Tensor::random`: the device's random stream is shared by the whole
+    // process, and a draw here must not reach into another run's weights (`initial_model`).
+    let pixels: Vec<f32> = (0..n * c * h * w)
+        .map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0)
+        .collect();
     // A method with warm-up epochs or a probability below 1 may leave a batch alone; past
     // every warm-up, a few steps' draws find one it mixes.
     for step in 0..8 {
         let batch = ImageBatch {
-            images: Tensor::<4>::random([n, c, h, w], Distribution::Default, device),
+            images: Tensor::from_data(TensorData::new(pixels.clone(), [n, c, h, w]), device),
             labels: Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
             epoch: usize::MAX / 2,
             step,
