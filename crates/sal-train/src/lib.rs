@@ -12,6 +12,7 @@
 //! | [`transform`] | per-sample pad / random crop / flip / normalise |
 //! | [`loader`] | deterministic parallel prefetching batches for burn-train |
 //! | [`step`] | the Learner's train and evaluation steps, soft-target cross-entropy |
+//! | [`eval`] | evaluations of a trained model: top-1 / top-5, FGSM |
 //! | [`schedule`] | MultiStep learning rate in epochs |
 //! | [`metrics`] | progress bars, epoch summaries, `metrics.csv` |
 //! | [`inspect`] | sample batches and the run's model, for pictures of its mixing |
@@ -25,6 +26,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod inspect;
 pub mod loader;
 pub mod metrics;

@@ -1,0 +1,225 @@
+//! Evaluations of a trained classifier beyond the per-epoch test accuracy, as the papers'
+//! tables use them (docs/training.md):
+//! - [`accuracy`]: top-1 / top-5 accuracy and mean cross-entropy over a loader's batches, the
+//!   numbers the trainer logs for the test split;
+//! - [`fgsm`]: the Fast Gradient Sign Method (Goodfellow et al. 2015), the attack SaliencyMix
+//!   Table 4 runs "similar to CutMix": one step of size `eps` along the sign of the input
+//!   gradient of the cross-entropy, in pixel units ([0, 1]) before normalisation, clipped to the
+//!   valid pixel range.
+//!
+//! Every function takes the model as the caller holds it; [`fgsm`] needs an autodiff device
+//! (the input gradient) and works on a frozen copy, so it builds no parameter gradients and
+//! leaves BatchNorm statistics alone.
+
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor};
+use sal_models::Model;
+
+use crate::loader::ImageBatch;
+use crate::transform::Normalization;
+
+/// Top-1 / top-5 accuracy (%) and mean cross-entropy over a set of images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Accuracy {
+    pub images: usize,
+    pub top1: f64,
+    /// Top-5 (top-`classes` when there are fewer than 5 classes).
+    pub top5: f64,
+    pub loss: f64,
+}
+
+impl Accuracy {
+    /// `100 - top1`: the papers report errors.
+    pub fn top1_error(&self) -> f64 {
+        100.0 - self.top1
+    }
+}
+
+/// Running sums behind an [`Accuracy`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    images: usize,
+    top1: usize,
+    top5: usize,
+    loss_sum: f64,
+}
+
+impl Tally {
+    /// Adds a batch's logits `[N, K]` against its labels `[N]`.
+    pub fn add(&mut self, logits: Tensor<2>, labels: Tensor<1, Int>) {
+        let [n, classes] = logits.dims();
+        let k = classes.min(5);
+        let labels = labels.reshape([n, 1]);
+        let nll = log_softmax(logits.clone(), 1)
+            .gather(1, labels.clone())
+            .neg()
+            .sum();
+        let (_, top) = logits.topk_with_indices(k, 1);
+        let hits = top.equal(labels.repeat_dim(1, k)).int();
+        let top1 = hits.clone().narrow(1, 0, 1).sum();
+        let top5 = hits.sum();
+        self.images += n;
+        self.top1 += top1.into_scalar::<i64>() as usize;
+        self.top5 += top5.into_scalar::<i64>() as usize;
+        self.loss_sum += nll.into_scalar::<f32>() as f64;
+    }
+
+    pub fn accuracy(&self) -> Accuracy {
+        let percent = |hits: usize| 100.0 * hits as f64 / self.images.max(1) as f64;
+        Accuracy {
+            images: self.images,
+            top1: percent(self.top1),
+            top5: percent(self.top5),
+            loss: self.loss_sum / self.images.max(1) as f64,
+        }
+    }
+}
+
+/// [`Accuracy`] of `model` over `batches` (e.g. an [`crate::loader::ImageLoader`] in evaluation
+/// mode; the model as given: on an inference device BatchNorm uses its running statistics, as
+/// the trainer's test pass does). The first failed batch is the error.
+pub fn accuracy<E>(
+    model: &Model,
+    batches: impl IntoIterator<Item = Result<ImageBatch, E>>,
+) -> Result<Accuracy, E> {
+    let mut tally = Tally::default();
+    for batch in batches {
+        let batch = batch?;
+        tally.add(model.forward(batch.images), batch.labels);
+    }
+    Ok(tally.accuracy())
+}
+
+/// FGSM adversarial images of the normalised batch `images` `[N, C, H, W]` (labels `[N]`) under
+/// `model` (on an autodiff device; a frozen copy is used): in pixel units `p = x * std + mean`,
+/// `p' = clamp(p + eps * sign(dL/dp), 0, 1)`, returned normalised again. `eps` is in pixel
+/// units (8/255 is CutMix's ImageNet setting). `sign(dL/dp) = sign(dL/dx)`: the normalisation
+/// divides by a positive `std`.
+pub fn fgsm(
+    model: &Model,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    eps: f64,
+    normalization: &Normalization,
+) -> Tensor<4> {
+    let frozen = model.clone().freeze();
+    let [n, c, _, _] = images.dims();
+    let device = images.device();
+    let per_channel = |values: &[f64]| {
+        let v: Vec<f32> = (0..c).map(|i| values[i % values.len()] as f32).collect();
+        Tensor::<1>::from_floats(v.as_slice(), &device).reshape([1, c, 1, 1])
+    };
+    let (mean, std) = (
+        per_channel(&normalization.mean),
+        per_channel(&normalization.std),
+    );
+    let input = images.clone().detach().require_grad();
+    let logits = frozen.forward(input.clone());
+    let loss = log_softmax(logits, 1)
+        .gather(1, labels.reshape([n, 1]))
+        .neg()
+        .mean();
+    let grads = loss.backward();
+    let sign = input
+        .grad(&grads)
+        .expect("the input was marked require_grad")
+        .sign();
+    let pixels = images.detach() * std.clone() + mean.clone();
+    let attacked = (pixels + sign.mul_scalar(eps)).clamp(0.0, 1.0);
+    (attacked - mean) / std
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution, TensorData};
+    use sal_models::{Architecture, ModelConfig};
+
+    #[test]
+    fn the_tally_counts_top1_top5_and_the_mean_loss() {
+        let device = Device::flex();
+        // 2 images, 6 classes. Row 0: label 0 is the argmax. Row 1: label 5 is 6th of 6.
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(
+                vec![
+                    5.0f32, 1.0, 0.0, 0.0, 0.0, 0.0, //
+                    6.0, 5.0, 4.0, 3.0, 2.0, 1.0,
+                ],
+                [2, 6],
+            ),
+            &device,
+        );
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 5], [2]), &device);
+        let mut tally = Tally::default();
+        tally.add(logits.clone(), labels.clone());
+        let acc = tally.accuracy();
+        assert_eq!(acc.images, 2);
+        assert_eq!((acc.top1, acc.top5), (50.0, 50.0));
+        let lse = |row: &[f64]| row.iter().map(|v| v.exp()).sum::<f64>().ln();
+        let expected = ((lse(&[5.0, 1.0, 0.0, 0.0, 0.0, 0.0]) - 5.0)
+            + (lse(&[6.0, 5.0, 4.0, 3.0, 2.0, 1.0]) - 1.0))
+            / 2.0;
+        assert!(
+            (acc.loss - expected).abs() < 1e-5,
+            "{} vs {expected}",
+            acc.loss
+        );
+        // A second batch adds up: label 1 of row 1 is in its top 5.
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 1], [2]), &device);
+        tally.add(logits, labels);
+        let acc = tally.accuracy();
+        assert_eq!((acc.images, acc.top1, acc.top5), (4, 25.0, 75.0));
+    }
+
+    #[test]
+    fn fgsm_moves_every_pixel_by_eps_along_the_gradient_sign_within_the_pixel_range() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let model = ModelConfig::new("cifar-resnet18".parse::<Architecture>().unwrap(), 4)
+            .with_base_width(Some(4))
+            .init(&device);
+        let norm = Normalization {
+            mean: vec![0.5, 0.4, 0.3],
+            std: vec![0.25, 0.2, 0.3],
+        };
+        let n = 3;
+        let pixels = Tensor::<4>::random([n, 3, 16, 16], Distribution::Uniform(0.0, 1.0), &device);
+        let mean = Tensor::<1>::from_floats([0.5f32, 0.4, 0.3], &device).reshape([1, 3, 1, 1]);
+        let std = Tensor::<1>::from_floats([0.25f32, 0.2, 0.3], &device).reshape([1, 3, 1, 1]);
+        let images = (pixels.clone() - mean.clone()) / std.clone();
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 2, 3], [n]), &device);
+        let eps = 8.0 / 255.0;
+        let adversarial = fgsm(&model, images.clone(), labels.clone(), eps, &norm);
+        let back = (adversarial.clone() * std + mean)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let before = pixels.into_data().try_to_vec::<f32>().unwrap();
+        let mut moved = 0;
+        for (a, b) in back.iter().zip(&before) {
+            assert!((-1e-6..=1.0 + 1e-6).contains(a), "pixel {a} outside [0, 1]");
+            let step = (a - b).abs();
+            let clipped = *a <= 1e-6 || *a >= 1.0 - 1e-6;
+            assert!(
+                (step - eps as f32).abs() < 1e-5 || clipped || step < 1e-6,
+                "a pixel moved by {step}, not eps {eps}"
+            );
+            moved += ((step - eps as f32).abs() < 1e-5) as usize;
+        }
+        assert!(moved > before.len() / 2, "only {moved} pixels moved");
+        // The step raises the loss (first order), and eps = 0 changes nothing.
+        let loss = |x: Tensor<4>| {
+            let logits = model.clone().freeze().forward(x);
+            log_softmax(logits, 1)
+                .gather(1, labels.clone().reshape([n, 1]))
+                .neg()
+                .mean()
+                .into_scalar::<f32>()
+        };
+        assert!(loss(adversarial) > loss(images.clone()));
+        let same = fgsm(&model, images.clone(), labels.clone(), 0.0, &norm);
+        let diff = (same - images).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "eps 0 moved the batch by {diff}");
+    }
+}
