@@ -12,7 +12,7 @@
 //! | [`transform`] | per-sample pad / random crop / flip / normalise |
 //! | [`loader`] | deterministic parallel prefetching batches for burn-train |
 //! | [`step`] | the Learner's train and evaluation steps, soft-target cross-entropy |
-//! | [`eval`] | evaluations of a trained model: top-1 / top-5, FGSM |
+//! | [`eval`] | evaluations of a trained model: top-1 / top-5, FGSM, occlusion |
 //! | [`schedule`] | MultiStep learning rate in epochs |
 //! | [`metrics`] | progress bars, epoch summaries, `metrics.csv` |
 //! | [`inspect`] | sample batches and the run's model, for pictures of its mixing |
