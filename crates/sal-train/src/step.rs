@@ -142,7 +142,9 @@ impl Classifier {
 
     /// The batch as `augmentation` mixes it at this step, the model's saliency pass included.
     /// The batch's images move into the mixer (no copy: in-place mixing needs them uniquely
-    /// owned).
+    /// owned). For a map the training step takes from its own forward
+    /// (`SaliencyInput::TrainingFeatureMap`) a frozen pass stands in: what pictures and checks
+    /// show; the step itself mixes in `mix_after_training_forward`.
     pub fn mix(
         &self,
         augmentation: &Augmentation,
