@@ -9,6 +9,7 @@
 mod allocator;
 mod bench;
 mod data;
+mod eval;
 mod graft_areas;
 mod models;
 mod pyenv;
@@ -35,6 +36,8 @@ enum Command {
     /// Benchmarks against the peer library, reported as ratios.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Evaluate a trained run: clean top-1/top-5, FGSM, occlusion; writes eval.json.
+    Eval(eval::EvalArgs),
     /// Get the default data set (Fashion-MNIST) and check data sets on disk.
     #[command(subcommand)]
     Data(data::Data),
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Bench(b) => bench::run(b),
         Command::Data(d) => data::run(d),
+        Command::Eval(args) => eval::run(args),
         Command::GraftAreas(args) => graft_areas::run(args),
         Command::Models(args) => models::run(args),
         Command::Saliency(args) => saliency::run(args),

@@ -22,11 +22,19 @@ use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 use sal_core::model_saliency::feature_map_saliency;
 use sal_models::Model;
 
-use crate::loader::ImageBatch;
+use burn::data::dataloader::DataLoader;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{latest_complete_epoch, write_atomically};
+use crate::data::{ImageDataset, Split};
+use crate::inspect::{ModelWeights, SaliencyModel};
+use crate::loader::{ImageBatch, ImageLoader, LoaderMode};
 use crate::transform::Normalization;
+use crate::{BackendKind, ExperimentConfig};
 
 /// Top-1 / top-5 accuracy (%) and mean cross-entropy over a set of images.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Accuracy {
     pub images: usize,
     pub top1: f64,
@@ -167,6 +175,196 @@ pub fn occlude_most_salient(model: &Model, images: Tensor<4>, fraction: f64) -> 
     .greater_elem(0.5)
     .repeat_dim(1, c);
     images.mask_fill(pixels, 0.0)
+}
+
+/// What to evaluate a run with (`cargo xtask eval`).
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// The checkpoint's epoch; `None`: the newest complete one.
+    pub checkpoint: Option<usize>,
+    /// FGSM step sizes in pixel units ([0, 1]).
+    pub fgsm_eps: Vec<f64>,
+    /// Occluded fractions of the most salient regions.
+    pub occlusion: Vec<f64>,
+    /// Overrides the run's backend.
+    pub backend: Option<BackendKind>,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint: None,
+            // CutMix's FGSM setting (SaliencyMix Table 4 follows it): eps = 8/255.
+            fgsm_eps: vec![8.0 / 255.0],
+            // Saliency Grafting Table 6: 0, 12.5 and 25 %.
+            occlusion: vec![0.0, 0.125, 0.25],
+            backend: None,
+        }
+    }
+}
+
+/// One evaluation's accuracy at one setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtSetting {
+    /// `eps` for FGSM, the occluded fraction for occlusion.
+    pub setting: f64,
+    pub accuracy: Accuracy,
+}
+
+/// `eval.json`: a run's checkpoint on its test split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub run: PathBuf,
+    pub checkpoint: PathBuf,
+    pub epoch: usize,
+    pub clean: Accuracy,
+    pub fgsm: Vec<AtSetting>,
+    pub occlusion: Vec<AtSetting>,
+    pub seconds: f64,
+}
+
+/// Why a run could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{}: not a run directory (no config.toml in it)", .0.display())]
+    NoRun(PathBuf),
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    #[error("{}: no complete checkpoint to evaluate (train the run first)", .0.display())]
+    NoCheckpoint(PathBuf),
+    #[error(transparent)]
+    Model(#[from] crate::inspect::InspectError),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    #[error(transparent)]
+    Open(#[from] crate::data::OpenError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("reading the test split: {0}")]
+    Batch(String),
+    #[error("{what} must be in [{low}, {high}], got {value}")]
+    Setting {
+        what: &'static str,
+        value: f64,
+        low: f64,
+        high: f64,
+    },
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Evaluates the run in `run_dir` (its saved `config.toml` and a checkpoint) on its test
+/// split: clean accuracy, FGSM at each `eps`, occlusion at each fraction; writes `eval.json`
+/// into the run directory (atomically) and returns it.
+pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport, EvalError> {
+    let started = std::time::Instant::now();
+    for &eps in &options.fgsm_eps {
+        check_setting("FGSM eps", eps, 0.0, 1.0)?;
+    }
+    for &fraction in &options.occlusion {
+        check_setting("the occluded fraction", fraction, 0.0, 1.0)?;
+    }
+    let config_path = run_dir.join("config.toml");
+    if !config_path.is_file() {
+        return Err(EvalError::NoRun(run_dir.to_path_buf()));
+    }
+    let mut config = ExperimentConfig::load(&config_path, &[])?;
+    // The run may have been moved since it trained: its checkpoints are beside its config.
+    config.output_dir = Some(run_dir.to_path_buf());
+    let device = crate::backend::device(options.backend.unwrap_or(config.backend))?.autodiff();
+    let test_set = config.dataset.open(Split::Test)?;
+    let first = config.dataset.open(Split::Train)?.load(0)?;
+    let num_classes = config.num_classes(test_set.num_classes());
+    let epoch = match options.checkpoint {
+        Some(epoch) => epoch,
+        None => latest_complete_epoch(&run_dir.join("checkpoint"))
+            .ok_or_else(|| EvalError::NoCheckpoint(run_dir.join("checkpoint")))?,
+    };
+    let loaded = SaliencyModel::load_epoch(&config, num_classes, &device, epoch)?;
+    let ModelWeights::Checkpoint { path, .. } = loaded.weights else {
+        unreachable!("load_epoch loads a checkpoint")
+    };
+    // Inference BatchNorm, no parameter gradients; FGSM still gets its input gradient.
+    let model = loaded.model.freeze();
+    let normalization = config.normalization();
+    let loader = ImageLoader::new(
+        test_set,
+        config.sample_transform(&first, LoaderMode::Eval),
+        config.batch_size,
+        config.seed,
+        LoaderMode::Eval,
+        device,
+    );
+    let over_test_split = |f: &dyn Fn(ImageBatch) -> ImageBatch| -> Result<Accuracy, EvalError> {
+        let mut tally = Tally::default();
+        for batch in loader.iter() {
+            let batch = f(batch.map_err(|e| EvalError::Batch(e.to_string()))?);
+            let logits = model.forward(batch.images.detach());
+            tally.add(logits, batch.labels);
+        }
+        Ok(tally.accuracy())
+    };
+    let clean = over_test_split(&|batch| batch)?;
+    let mut fgsm_results = Vec::new();
+    for &eps in &options.fgsm_eps {
+        let accuracy = over_test_split(&|batch| ImageBatch {
+            images: fgsm(
+                &model,
+                batch.images,
+                batch.labels.clone(),
+                eps,
+                &normalization,
+            ),
+            ..batch
+        })?;
+        fgsm_results.push(AtSetting {
+            setting: eps,
+            accuracy,
+        });
+    }
+    let mut occlusion = Vec::new();
+    for &fraction in &options.occlusion {
+        let accuracy = over_test_split(&|batch| ImageBatch {
+            images: occlude_most_salient(&model, batch.images, fraction),
+            ..batch
+        })?;
+        occlusion.push(AtSetting {
+            setting: fraction,
+            accuracy,
+        });
+    }
+    let report = EvalReport {
+        run: run_dir.to_path_buf(),
+        checkpoint: path,
+        epoch,
+        clean,
+        fgsm: fgsm_results,
+        occlusion,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let out = run_dir.join("eval.json");
+    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    write_atomically(&out, json.as_bytes()).map_err(|source| EvalError::Write {
+        path: out.clone(),
+        source,
+    })?;
+    Ok(report)
+}
+
+fn check_setting(what: &'static str, value: f64, low: f64, high: f64) -> Result<(), EvalError> {
+    if (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err(EvalError::Setting {
+            what,
+            value,
+            low,
+            high,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -192,7 +192,35 @@ impl SaliencyModel {
                 weights: ModelWeights::Untrained { looked_in: dir },
             });
         };
-        let path = checkpoint_path(&dir, "model", epoch);
+        Self::checkpoint(config, model, epoch)
+    }
+
+    /// The config's run at its checkpoint of `epoch` (1-based).
+    pub fn load_epoch(
+        config: &ExperimentConfig,
+        num_classes: usize,
+        device: &Device,
+        epoch: usize,
+    ) -> Result<Self, InspectError> {
+        let model_config = config.model_config(num_classes);
+        let model = crate::trainer::initial_model(&model_config, config.seed, device)
+            .map_err(|e| InspectError::Model(e.to_string()))?;
+        Self::checkpoint(config, model, epoch)
+    }
+
+    /// `model` with the weights of the run's checkpoint of `epoch`.
+    fn checkpoint(
+        config: &ExperimentConfig,
+        model: Model,
+        epoch: usize,
+    ) -> Result<Self, InspectError> {
+        let path = checkpoint_path(&config.output_dir().join("checkpoint"), "model", epoch);
+        if !path.is_file() {
+            return Err(InspectError::ReadCheckpoint {
+                message: "no such file".into(),
+                path,
+            });
+        }
         let record = ModuleRecord::load(&path).map_err(|e| InspectError::ReadCheckpoint {
             path: path.clone(),
             message: e.to_string(),

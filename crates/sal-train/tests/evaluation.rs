@@ -1,12 +1,13 @@
 //! The evaluations against the trainer's own numbers: `eval::accuracy` of a run's last
 //! checkpoint over the test split equals the test top-1, top-5 and loss its metrics.csv logged
-//! for that epoch.
+//! for that epoch, and so does `evaluate_run`'s clean row; its bad inputs are errors naming
+//! what is wrong.
 
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::tensor::Device;
 use sal_train::data::{FashionMnist, ImageDataset, Split};
-use sal_train::eval::accuracy;
+use sal_train::eval::{EvalOptions, EvalReport, accuracy, evaluate_run};
 use sal_train::inspect::{ModelWeights, SaliencyModel};
 use sal_train::loader::{ImageLoader, LoaderMode};
 use sal_train::metrics::read_metrics;
@@ -86,4 +87,59 @@ prob = 1.0
             "test {what}: eval {ours}, metrics.csv {theirs}"
         );
     }
+
+    // The whole evaluation of the run directory: clean = logged; eps 0 and occluding nothing
+    // change nothing; a large step and half the regions occluded cost accuracy; eval.json holds it.
+    let options = EvalOptions {
+        fgsm_eps: vec![0.0, 0.25],
+        occlusion: vec![0.0, 0.5],
+        ..EvalOptions::default()
+    };
+    let report = evaluate_run(&report.run_dir, &options).unwrap();
+    assert_eq!(report.epoch, 2);
+    // The same numbers (the loss to rounding: evaluated through a frozen autodiff copy here).
+    assert_eq!(
+        (report.clean.top1, report.clean.top5),
+        (measured.top1, measured.top5)
+    );
+    assert!(
+        (report.clean.loss - measured.loss).abs() < 1e-5,
+        "{report:?}"
+    );
+    assert_eq!(report.fgsm[0].accuracy.top1, measured.top1);
+    assert_eq!(report.occlusion[0].accuracy.top1, measured.top1);
+    assert!(report.fgsm[1].accuracy.loss > measured.loss, "{report:?}");
+    assert!(
+        report.occlusion[1].accuracy.top1 != measured.top1
+            || report.occlusion[1].accuracy.loss != measured.loss
+    );
+    let saved: EvalReport =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved, report);
+
+    // Bad input: the error says what and where.
+    let error =
+        |dir: &Path, options: &EvalOptions| evaluate_run(dir, options).unwrap_err().to_string();
+    let empty = tempfile::tempdir().unwrap();
+    let message = error(empty.path(), &EvalOptions::default());
+    assert!(
+        message.contains("no config.toml") && message.contains(&empty.path().display().to_string()),
+        "{message}"
+    );
+    let missing = EvalOptions {
+        checkpoint: Some(9),
+        ..EvalOptions::default()
+    };
+    let message = error(out.path(), &missing);
+    assert!(message.contains("model-9.bpk"), "{message}");
+    let bad_eps = EvalOptions {
+        fgsm_eps: vec![2.0],
+        ..EvalOptions::default()
+    };
+    let message = error(out.path(), &bad_eps);
+    assert!(
+        message.contains("FGSM eps") && message.contains('2'),
+        "{message}"
+    );
 }
