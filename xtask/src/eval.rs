@@ -28,6 +28,10 @@ pub struct EvalArgs {
     /// Device family; overrides the run's `backend`.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
+    /// Test images in the CAM picture (cam.png): the first of each class, up to this many; 0
+    /// draws none.
+    #[arg(long, default_value_t = 10)]
+    cam_images: usize,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -46,6 +50,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             args.occlusion
         },
         backend: args.backend,
+        cam_images: args.cam_images,
     };
     let report = evaluate_run(&args.run, &options)
         .with_context(|| format!("evaluating {}", args.run.display()))?;
@@ -81,5 +86,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     println!("\nwritten: {}", args.run.join("eval.json").display());
+    if let Some(png) = &report.cam_png {
+        println!("         {}", png.display());
+    }
     Ok(())
 }

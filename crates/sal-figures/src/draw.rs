@@ -1,7 +1,25 @@
-//! Pixel primitives on [`RgbImage`]: a filled canvas, integer nearest-neighbour enlargement,
-//! the outline of any pixel set, pasting one image into another.
+//! Pixel primitives on [`RgbImage`]: a normalised image back to pixels, a filled canvas,
+//! integer nearest-neighbour enlargement, the outline of any pixel set, pasting one image into
+//! another.
 
 use image::{Rgb, RgbImage};
+use sal_saliency::Normalization;
+
+/// One normalised image (`[C, H, W]` values, C = 1 or 3) as the pixels it was made from.
+pub fn denormalised(
+    values: &[f32],
+    [channels, height, width]: [usize; 3],
+    normalization: &Normalization,
+) -> RgbImage {
+    let plane = height * width;
+    let u8s = normalization.to_u8_planar(values, channels, plane);
+    RgbImage::from_fn(width as u32, height as u32, |x, y| {
+        let p = y as usize * width + x as usize;
+        Rgb(std::array::from_fn(|c| {
+            u8s[if channels == 1 { p } else { c * plane + p }]
+        }))
+    })
+}
 
 /// A `height x width` image filled with `colour`.
 pub fn filled(height: usize, width: usize, colour: [u8; 3]) -> RgbImage {

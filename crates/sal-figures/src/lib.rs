@@ -12,11 +12,13 @@
 //! | [`colormap`] | the viridis-like colour scale |
 //! | [`saliency_map`] | a saliency map as a picture, its peak ringed |
 //! | [`mixed_batch`] | the picture of a batch a mixing method made, regions outlined |
+//! | [`cam_grid`] | class activation maps over their images, true and predicted class |
 //! | [`chart`] | training curves (loss, top-1 per epoch) drawn with plotters |
 //! | [`png`] | writing PNG and JPEG files |
 
 #![forbid(unsafe_code)]
 
+pub mod cam_grid;
 pub mod chart;
 pub mod colormap;
 pub mod compose;
@@ -28,6 +30,7 @@ pub mod mixed_batch;
 pub mod png;
 pub mod saliency_map;
 
+pub use cam_grid::{CamSample, cam_grid};
 pub use chart::{CurvePoint, training_curves};
 pub use compose::{Figure, Row};
 pub use error::FigureError;

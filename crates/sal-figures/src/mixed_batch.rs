@@ -17,7 +17,7 @@ use sal_saliency::Normalization;
 
 use crate::FigureError;
 use crate::compose::{Figure, LABEL_CHARS, LABEL_LINES, Row};
-use crate::draw::{outline_set, upscale};
+use crate::draw::{denormalised, outline_set, upscale};
 
 /// Pixels read from the source / written into the mixed image.
 pub const READ: [u8; 3] = [0, 190, 255];
@@ -242,17 +242,12 @@ impl Tiles<'_> {
     /// Image `i` of `values` (`[N, C, H, W]`), de-normalised and enlarged.
     fn tile(&self, values: &[f32], i: usize) -> RgbImage {
         let b = self.batch;
-        let plane = b.height * b.width;
-        let per = b.channels * plane;
-        let u8s =
-            self.normalization
-                .to_u8_planar(&values[i * per..(i + 1) * per], b.channels, plane);
-        let img = RgbImage::from_fn(b.width as u32, b.height as u32, |x, y| {
-            let p = y as usize * b.width + x as usize;
-            image::Rgb(std::array::from_fn(|c| {
-                u8s[if b.channels == 1 { p } else { c * plane + p }]
-            }))
-        });
+        let per = b.channels * b.height * b.width;
+        let img = denormalised(
+            &values[i * per..(i + 1) * per],
+            [b.channels, b.height, b.width],
+            self.normalization,
+        );
         upscale(&img, self.factor)
     }
 

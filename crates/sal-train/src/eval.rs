@@ -15,12 +15,15 @@
 //! leaves BatchNorm statistics alone.
 
 use burn::module::Module;
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{IndexingUpdateOp, Int, Tensor};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 use sal_core::model_saliency::feature_map_saliency;
+use sal_figures::draw::denormalised;
+use sal_figures::{CamSample, cam_grid};
 use sal_models::Model;
+use sal_models::class_activation_map_from_features;
 
 use burn::data::dataloader::DataLoader;
 use serde::{Deserialize, Serialize};
@@ -30,7 +33,7 @@ use crate::checkpoint::{latest_complete_epoch, write_atomically};
 use crate::data::{ImageDataset, Split};
 use crate::inspect::{ModelWeights, SaliencyModel};
 use crate::loader::{ImageBatch, ImageLoader, LoaderMode};
-use crate::transform::Normalization;
+use crate::transform::{Normalization, SampleTransform};
 use crate::{BackendKind, ExperimentConfig};
 
 /// Top-1 / top-5 accuracy (%) and mean cross-entropy over a set of images.
@@ -188,6 +191,8 @@ pub struct EvalOptions {
     pub occlusion: Vec<f64>,
     /// Overrides the run's backend.
     pub backend: Option<BackendKind>,
+    /// Test images in the CAM picture: the first of each class, up to this many (0: none).
+    pub cam_images: usize,
 }
 
 impl Default for EvalOptions {
@@ -199,6 +204,7 @@ impl Default for EvalOptions {
             // Saliency Grafting Table 6: 0, 12.5 and 25 %.
             occlusion: vec![0.0, 0.125, 0.25],
             backend: None,
+            cam_images: 10,
         }
     }
 }
@@ -220,6 +226,8 @@ pub struct EvalReport {
     pub clean: Accuracy,
     pub fgsm: Vec<AtSetting>,
     pub occlusion: Vec<AtSetting>,
+    /// The CAM picture, if one was drawn.
+    pub cam_png: Option<PathBuf>,
     pub seconds: f64,
 }
 
@@ -249,6 +257,8 @@ pub enum EvalError {
         low: f64,
         high: f64,
     },
+    #[error("drawing the CAM picture: {0}")]
+    Figure(String),
     #[error("writing {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -276,6 +286,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
     config.output_dir = Some(run_dir.to_path_buf());
     let device = crate::backend::device(options.backend.unwrap_or(config.backend))?.autodiff();
     let test_set = config.dataset.open(Split::Test)?;
+    let cam_set = test_set.clone();
     let first = config.dataset.open(Split::Train)?.load(0)?;
     let num_classes = config.num_classes(test_set.num_classes());
     let epoch = match options.checkpoint {
@@ -336,6 +347,25 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
             accuracy,
         });
     }
+    let cam_png = if options.cam_images > 0 {
+        let out = run_dir.join("cam.png");
+        let transform = config.sample_transform(&first, LoaderMode::Eval);
+        let caption = vec![format!(
+            "{}: class activation maps of the checkpoint of epoch {epoch} on test images",
+            run_dir.display()
+        )];
+        let picture = cam_picture(
+            &model,
+            cam_set.as_ref(),
+            &transform,
+            options.cam_images,
+            caption,
+        )?;
+        sal_figures::write_png(&picture, &out).map_err(|e| EvalError::Figure(e.to_string()))?;
+        Some(out)
+    } else {
+        None
+    };
     let report = EvalReport {
         run: run_dir.to_path_buf(),
         checkpoint: path,
@@ -343,6 +373,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
         clean,
         fgsm: fgsm_results,
         occlusion,
+        cam_png,
         seconds: started.elapsed().as_secs_f64(),
     };
     let out = run_dir.join("eval.json");
@@ -352,6 +383,80 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
         source,
     })?;
     Ok(report)
+}
+
+/// The CAM picture of the first test image of each class, up to `count` images: the image,
+/// the CAM of the predicted class over it (`sal_models::cam`), true and predicted class.
+fn cam_picture(
+    model: &Model,
+    set: &dyn ImageDataset,
+    transform: &SampleTransform,
+    count: usize,
+    caption: Vec<String>,
+) -> Result<image::RgbImage, EvalError> {
+    let mut seen = vec![false; set.num_classes()];
+    let mut items = Vec::new();
+    for index in 0..set.len() {
+        if items.len() == count {
+            break;
+        }
+        let label = set.label(index)?;
+        if !std::mem::replace(&mut seen[label], true) {
+            items.push(set.load(index)?);
+        }
+    }
+    let (c, h, w) = (transform.channels, transform.height, transform.width);
+    let per = transform.sample_len();
+    let mut pixels = vec![0f32; items.len() * per];
+    for (item, out) in items.iter().zip(pixels.chunks_mut(per)) {
+        transform
+            .apply(item, None::<&mut rand::rngs::StdRng>, out)
+            .map_err(EvalError::Figure)?;
+    }
+    let n = items.len();
+    let device = model.devices()[0].clone();
+    let images = Tensor::<4>::from_data(TensorData::new(pixels.clone(), [n, c, h, w]), &device);
+    let (logits, features) = model.forward_with_features(images);
+    let probabilities: Vec<f32> = softmax(logits, 1)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| EvalError::Figure(format!("{e:?}")))?;
+    let classes = probabilities.len() / n;
+    let predicted: Vec<usize> = probabilities
+        .chunks(classes)
+        .map(|row| {
+            (0..classes)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .expect("at least one class")
+        })
+        .collect();
+    let cams = class_activation_map_from_features(model, features, &predicted, [h, w])
+        .map_err(|e| EvalError::Figure(e.to_string()))?
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| EvalError::Figure(format!("{e:?}")))?;
+    let names = set.class_names();
+    let name = |class: usize| {
+        names
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_string())
+    };
+    let samples: Vec<CamSample> = (0..n)
+        .map(|i| CamSample {
+            image: denormalised(
+                &pixels[i * per..(i + 1) * per],
+                [c, h, w],
+                &transform.normalization,
+            ),
+            cam: cams[i * h * w..(i + 1) * h * w].to_vec(),
+            truth: name(items[i].label),
+            predicted: name(predicted[i]),
+            confidence: probabilities[i * classes + predicted[i]],
+        })
+        .collect();
+    let factor = (128 / h.max(w)).max(1);
+    cam_grid(&samples, caption, factor).map_err(|e| EvalError::Figure(e.to_string()))
 }
 
 fn check_setting(what: &'static str, value: f64, low: f64, high: f64) -> Result<(), EvalError> {

@@ -117,6 +117,11 @@ prob = 1.0
         serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap())
             .unwrap();
     assert_eq!(saved, report);
+    // The CAM picture: a PNG of the first test image of each class (10 rows).
+    let cam = image::open(report.cam_png.as_ref().expect("a CAM picture"))
+        .unwrap()
+        .to_rgb8();
+    assert!(cam.height() > 10 * 28, "{} x {}", cam.width(), cam.height());
 
     // Bad input: the error says what and where.
     let error =
