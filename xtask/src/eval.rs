@@ -86,6 +86,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     println!("\nwritten: {}", args.run.join("eval.json").display());
+    println!("         {}", report.chart_png.display());
     if let Some(png) = &report.cam_png {
         println!("         {}", png.display());
     }

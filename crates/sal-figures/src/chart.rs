@@ -1,4 +1,5 @@
-//! Charts drawn with plotters on an [`RgbImage`]: training curves, per epoch.
+//! Charts drawn with plotters on an [`RgbImage`]: training curves, per epoch; bars of
+//! accuracies (the evaluations of a run).
 //!
 //! plotters is built without its font features (they need system fonts): [`ImageBackend`]
 //! implements its drawing backend over an `RgbImage` and draws every text with the bitmap
@@ -115,6 +116,71 @@ fn chart_error<E: std::error::Error>(e: E) -> FigureError {
 
 fn rgb(c: [u8; 3]) -> RGBColor {
     RGBColor(c[0], c[1], c[2])
+}
+
+/// Vertical bars, one per `(label, value)`, values in percent (0 to 100), the value written
+/// above each bar, `title` on top, on a `width x height` white picture.
+pub fn percent_bars(
+    title: &str,
+    bars: &[(String, f64)],
+    (width, height): (u32, u32),
+) -> Result<RgbImage, FigureError> {
+    if bars.is_empty() || bars.iter().any(|(_, v)| !v.is_finite()) {
+        return Err(FigureError::Shape(format!(
+            "a bar chart of {} bars, all finite",
+            bars.len()
+        )));
+    }
+    let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE_RGB));
+    {
+        let root = ImageBackend { img: &mut img }.into_drawing_area();
+        let n = bars.len() as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", TITLE_SIZE))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..n - 0.5, 0.0..110.0)
+            .map_err(chart_error)?;
+        let name = |v: &f64| {
+            let i = v.round();
+            if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < bars.len() {
+                bars[i as usize].0.clone()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(bars.len())
+            .y_labels(6)
+            .max_light_lines(0)
+            .disable_x_mesh()
+            .x_label_formatter(&name)
+            .y_label_formatter(&|v: &f64| format!("{v:.0}"))
+            .y_desc("top-1 (%)")
+            .label_style(("sans-serif", LABEL_SIZE))
+            .axis_desc_style(("sans-serif", LABEL_SIZE))
+            .bold_line_style(RGBColor(220, 220, 220))
+            .draw()
+            .map_err(chart_error)?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                let x = i as f64;
+                Rectangle::new([(x - 0.35, 0.0), (x + 0.35, *v)], rgb(TRAIN).filled())
+            }))
+            .map_err(chart_error)?;
+        let style = TextStyle::from(("sans-serif", LABEL_SIZE))
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                Text::new(format!("{v:.1}"), (i as f64, v + 1.5), style.clone())
+            }))
+            .map_err(chart_error)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(img)
 }
 
 /// "train" and "test" with a line of their colour each, centred.

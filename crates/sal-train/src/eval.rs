@@ -228,6 +228,8 @@ pub struct EvalReport {
     pub occlusion: Vec<AtSetting>,
     /// The CAM picture, if one was drawn.
     pub cam_png: Option<PathBuf>,
+    /// The bar chart of every row's top-1.
+    pub chart_png: PathBuf,
     pub seconds: f64,
 }
 
@@ -366,6 +368,23 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
     } else {
         None
     };
+    let chart_png = run_dir.join("eval.png");
+    let mut bars = vec![("clean".to_string(), clean.top1)];
+    bars.extend(fgsm_results.iter().map(|r| {
+        (
+            format!("FGSM {:.1}/255", r.setting * 255.0),
+            r.accuracy.top1,
+        )
+    }));
+    bars.extend(
+        occlusion
+            .iter()
+            .map(|r| (format!("occl. {:.1}%", r.setting * 100.0), r.accuracy.top1)),
+    );
+    let title = format!("test top-1 (%), checkpoint of epoch {epoch}");
+    let chart = sal_figures::percent_bars(&title, &bars, (160 + 160 * bars.len() as u32, 420))
+        .map_err(|e| EvalError::Figure(e.to_string()))?;
+    sal_figures::write_png(&chart, &chart_png).map_err(|e| EvalError::Figure(e.to_string()))?;
     let report = EvalReport {
         run: run_dir.to_path_buf(),
         checkpoint: path,
@@ -374,6 +393,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
         fgsm: fgsm_results,
         occlusion,
         cam_png,
+        chart_png,
         seconds: started.elapsed().as_secs_f64(),
     };
     let out = run_dir.join("eval.json");

@@ -117,6 +117,7 @@ prob = 1.0
         serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap())
             .unwrap();
     assert_eq!(saved, report);
+    assert!(image::open(&report.chart_png).is_ok(), "the bar chart");
     // The CAM picture: a PNG of the first test image of each class (10 rows).
     let cam = image::open(report.cam_png.as_ref().expect("a CAM picture"))
         .unwrap()

@@ -149,3 +149,29 @@ fn translucent_colours_blend() {
     assert_eq!(img.get_pixel(0, 0).0, [128, 128, 128]);
     assert_eq!(img.get_pixel(1, 0).0, [0, 0, 0]);
 }
+
+#[test]
+fn bars_are_as_tall_as_their_values() {
+    let bars = vec![("full".to_string(), 100.0), ("half".to_string(), 50.0)];
+    let img = percent_bars("t", &bars, (400, 300)).unwrap();
+    // Each column of a bar holds as many bar-coloured pixels as the bar is tall: the shortest
+    // and the tallest columns are the two bars, one half as tall as the other.
+    let heights: Vec<usize> = (0..img.width())
+        .map(|x| {
+            (0..img.height())
+                .filter(|&y| img.get_pixel(x, y).0 == TRAIN)
+                .count()
+        })
+        .filter(|&h| h > 0)
+        .collect();
+    let (short, tall) = (
+        *heights.iter().min().unwrap() as f64,
+        *heights.iter().max().unwrap() as f64,
+    );
+    assert!(
+        tall > 100.0 && (short / tall - 0.5).abs() < 0.02,
+        "{short} {tall}"
+    );
+    assert!(percent_bars("t", &[], (400, 300)).is_err());
+    assert!(percent_bars("t", &[("x".into(), f64::NAN)], (400, 300)).is_err());
+}
