@@ -320,6 +320,25 @@ impl ExperimentConfig {
         )
     }
 
+    /// The loader of `set` in `mode` as this experiment runs it: its batch size and seed, the
+    /// transform for images shaped like `first`, batches on `device`.
+    pub fn loader(
+        &self,
+        set: std::sync::Arc<dyn crate::data::ImageDataset>,
+        first: &crate::data::ImageItem,
+        mode: crate::loader::LoaderMode,
+        device: &burn::tensor::Device,
+    ) -> crate::loader::ImageLoader {
+        crate::loader::ImageLoader::new(
+            set,
+            self.sample_transform(first, mode),
+            self.batch_size,
+            self.seed,
+            mode,
+            device.clone(),
+        )
+    }
+
     /// The run directory: `output_dir`, or `runs/<name>`.
     pub fn output_dir(&self) -> PathBuf {
         self.output_dir

@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 use crate::checkpoint::{latest_complete_epoch, write_atomically};
 use crate::data::{ImageDataset, Split};
 use crate::inspect::{ModelWeights, SaliencyModel};
-use crate::loader::{ImageBatch, ImageLoader, LoaderMode};
+use crate::loader::{ImageBatch, LoaderMode};
+use crate::step::loss_input_gradient;
 use crate::transform::{Normalization, SampleTransform};
 use crate::{BackendKind, ExperimentConfig};
 
@@ -121,7 +122,7 @@ pub fn fgsm(
     normalization: &Normalization,
 ) -> Tensor<4> {
     let frozen = model.clone().freeze();
-    let [n, c, _, _] = images.dims();
+    let [_, c, _, _] = images.dims();
     let device = images.device();
     let per_channel = |values: &[f64]| {
         let v: Vec<f32> = (0..c).map(|i| values[i % values.len()] as f32).collect();
@@ -131,17 +132,7 @@ pub fn fgsm(
         per_channel(&normalization.mean),
         per_channel(&normalization.std),
     );
-    let input = images.clone().detach().require_grad();
-    let logits = frozen.forward(input.clone());
-    let loss = log_softmax(logits, 1)
-        .gather(1, labels.reshape([n, 1]))
-        .neg()
-        .mean();
-    let grads = loss.backward();
-    let sign = input
-        .grad(&grads)
-        .expect("the input was marked require_grad")
-        .sign();
+    let sign = loss_input_gradient(&frozen, &images, &labels).sign();
     let pixels = images.detach() * std.clone() + mean.clone();
     let attacked = (pixels + sign.mul_scalar(eps)).clamp(0.0, 1.0);
     (attacked - mean) / std
@@ -303,14 +294,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
     // Inference BatchNorm, no parameter gradients; FGSM still gets its input gradient.
     let model = loaded.model.freeze();
     let normalization = config.normalization();
-    let loader = ImageLoader::new(
-        test_set,
-        config.sample_transform(&first, LoaderMode::Eval),
-        config.batch_size,
-        config.seed,
-        LoaderMode::Eval,
-        device,
-    );
+    let loader = config.loader(test_set, &first, LoaderMode::Eval, &device);
     let over_test_split = |f: &dyn Fn(ImageBatch) -> ImageBatch| -> Result<Accuracy, EvalError> {
         let mut tally = Tally::default();
         for batch in loader.iter() {
@@ -427,12 +411,9 @@ fn cam_picture(
     }
     let (c, h, w) = (transform.channels, transform.height, transform.width);
     let per = transform.sample_len();
-    let mut pixels = vec![0f32; items.len() * per];
-    for (item, out) in items.iter().zip(pixels.chunks_mut(per)) {
-        transform
-            .apply(item, None::<&mut rand::rngs::StdRng>, out)
-            .map_err(EvalError::Figure)?;
-    }
+    let pixels = transform
+        .apply_all(&items, None::<&mut rand::rngs::StdRng>)
+        .map_err(EvalError::Figure)?;
     let n = items.len();
     let device = model.devices()[0].clone();
     let images = Tensor::<4>::from_data(TensorData::new(pixels.clone(), [n, c, h, w]), &device);

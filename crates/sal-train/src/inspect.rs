@@ -105,16 +105,12 @@ impl SampleBatch {
             }
         }
         let transform = config.sample_transform(&chosen[0], LoaderMode::Train);
-        let per = transform.sample_len();
-        let mut pixels = vec![0f32; n * per];
-        for (item, out) in chosen.iter().zip(pixels.chunks_mut(per)) {
-            transform
-                .apply(item, Some(&mut rng), out)
-                .map_err(|message| InspectError::Transform {
-                    dataset: name.clone(),
-                    message,
-                })?;
-        }
+        let pixels = transform
+            .apply_all(&chosen, Some(&mut rng))
+            .map_err(|message| InspectError::Transform {
+                dataset: name.clone(),
+                message,
+            })?;
         let (c, h, w) = (transform.channels, transform.height, transform.width);
         let labels_host: Vec<usize> = chosen.iter().map(|i| i.label).collect();
         let label_values: Vec<i64> = labels_host.iter().map(|&l| l as i64).collect();
@@ -182,9 +178,7 @@ impl SaliencyModel {
         num_classes: usize,
         device: &Device,
     ) -> Result<Self, InspectError> {
-        let model_config = config.model_config(num_classes);
-        let model = crate::trainer::initial_model(&model_config, config.seed, device)
-            .map_err(|e| InspectError::Model(e.to_string()))?;
+        let model = Self::initial(config, num_classes, device)?;
         let dir = config.output_dir().join("checkpoint");
         let Some(epoch) = latest_complete_epoch(&dir) else {
             return Ok(Self {
@@ -202,10 +196,17 @@ impl SaliencyModel {
         device: &Device,
         epoch: usize,
     ) -> Result<Self, InspectError> {
-        let model_config = config.model_config(num_classes);
-        let model = crate::trainer::initial_model(&model_config, config.seed, device)
-            .map_err(|e| InspectError::Model(e.to_string()))?;
-        Self::checkpoint(config, model, epoch)
+        Self::checkpoint(config, Self::initial(config, num_classes, device)?, epoch)
+    }
+
+    /// The config's model with the run's initial weights.
+    fn initial(
+        config: &ExperimentConfig,
+        num_classes: usize,
+        device: &Device,
+    ) -> Result<Model, InspectError> {
+        crate::trainer::initial_model(&config.model_config(num_classes), config.seed, device)
+            .map_err(|e| InspectError::Model(e.to_string()))
     }
 
     /// `model` with the weights of the run's checkpoint of `epoch`.

@@ -57,22 +57,33 @@ pub fn soft_cross_entropy_per_sample(logits: Tensor<2>, targets: Tensor<2>) -> T
         .reshape([n])
 }
 
-/// SalfMix's saliency (paper eq. 3): `max_c |dL/dx|` of `images` under `model`, `L` the
-/// cross-entropy with the true `labels`, from a forward and backward pass. `images` must be on
+/// `dL/dx` of the cross-entropy `L` of `images` with their true `labels` under `model`, from
+/// one forward and one backward pass; what SalfMix's saliency and FGSM read. `images` must be on
 /// an autodiff device. The model is used as it is set: pass a frozen copy (see
 /// [`saliency_pass`]) to keep its BatchNorm statistics and build no parameter gradients.
 ///
 /// # Shapes
-/// - images `[N, C, H, W]`, labels `[N]` -> `[N, H, W]`
-pub fn input_gradient(model: &Model, images: &Tensor<4>, labels: &Tensor<1, Int>) -> Tensor<3> {
+/// - images `[N, C, H, W]`, labels `[N]` -> `[N, C, H, W]`
+pub fn loss_input_gradient(
+    model: &Model,
+    images: &Tensor<4>,
+    labels: &Tensor<1, Int>,
+) -> Tensor<4> {
     let images = images.clone().detach().require_grad();
     let logits = model.forward(images.clone());
     let loss = soft_cross_entropy(logits.clone(), one_hot(labels, &logits));
     let grads = loss.backward();
-    let gradient = images
+    images
         .grad(&grads)
-        .expect("the input was marked require_grad");
-    input_gradient_saliency(gradient)
+        .expect("the input was marked require_grad")
+}
+
+/// SalfMix's saliency (paper eq. 3): `max_c |dL/dx|` of [`loss_input_gradient`].
+///
+/// # Shapes
+/// - images `[N, C, H, W]`, labels `[N]` -> `[N, H, W]`
+pub fn input_gradient(model: &Model, images: &Tensor<4>, labels: &Tensor<1, Int>) -> Tensor<3> {
+    input_gradient_saliency(loss_input_gradient(model, images, labels))
 }
 
 /// The saliency pass `input` asks for, over a frozen copy of `model` (inference BatchNorm, no
@@ -150,14 +161,19 @@ impl Classifier {
         augmentation: &Augmentation,
         batch: ImageBatch,
     ) -> Result<MixOutput, MixError> {
-        let num_classes = self.model.num_classes();
         let pass = saliency_pass(&self.model, augmentation.saliency_input(), &batch.labels);
-        let mut mix_batch =
-            MixBatch::new(batch.images, batch.labels, num_classes).with_epoch(batch.epoch - 1);
+        let step = batch.step;
+        let mut mix_batch = self.mix_batch(batch);
         if let Some(pass) = pass {
             mix_batch.saliency = Some(sal_core::Saliency::Pass(pass));
         }
-        augmentation.mix(mix_batch, batch.step)
+        augmentation.mix(mix_batch, step)
+    }
+
+    /// The loader's batch as the mixers take it (sal-core counts epochs from 0).
+    fn mix_batch(&self, batch: ImageBatch) -> MixBatch {
+        MixBatch::new(batch.images, batch.labels, self.model.num_classes())
+            .with_epoch(batch.epoch - 1)
     }
 
     /// The batch mixed with the feature map of the clean batch's training forward, and the
@@ -168,11 +184,12 @@ impl Classifier {
         batch: ImageBatch,
     ) -> Result<(MixOutput, Tensor<2>), MixError> {
         let (logits, features) = self.model.forward_with_features(batch.images.clone());
-        let mix_batch = MixBatch::new(batch.images, batch.labels, self.model.num_classes())
-            .with_epoch(batch.epoch - 1)
+        let step = batch.step;
+        let mix_batch = self
+            .mix_batch(batch)
             // Reduced only if the batch is grafted (detached inside).
             .with_saliency_pass(move |_| feature_map_saliency(features.clone()));
-        Ok((augmentation.mix(mix_batch, batch.step)?, logits))
+        Ok((augmentation.mix(mix_batch, step)?, logits))
     }
 
     /// Logits and soft targets of the samples the step trains on.

@@ -507,15 +507,7 @@ impl Data {
         let shape = config.sample_transform(&first, LoaderMode::Train);
         let sample_shape = [shape.channels, shape.height, shape.width];
         let loader = |set, mode| {
-            let transform = config.sample_transform(&first, mode);
-            let loader = ImageLoader::new(
-                set,
-                transform,
-                config.batch_size,
-                config.seed,
-                mode,
-                device.clone(),
-            );
+            let loader = config.loader(set, &first, mode, device);
             loader.start_at_epoch(start_epoch);
             loader
         };

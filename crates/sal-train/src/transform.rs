@@ -90,6 +90,24 @@ impl SampleTransform {
         self.channels * self.height * self.width
     }
 
+    /// `items` one after another (`[N, C, H, W]` values), each as [`Self::apply`] writes it,
+    /// drawing from `rng` in order when given.
+    ///
+    /// # Errors
+    /// The first item whose size or channel count does not fit.
+    pub fn apply_all(
+        &self,
+        items: &[ImageItem],
+        mut rng: Option<&mut impl Rng>,
+    ) -> Result<Vec<f32>, String> {
+        let per = self.sample_len();
+        let mut pixels = vec![0f32; items.len() * per];
+        for (item, out) in items.iter().zip(pixels.chunks_mut(per)) {
+            self.apply(item, rng.as_deref_mut(), out)?;
+        }
+        Ok(pixels)
+    }
+
     /// Writes `item` into `out` (CHW, normalised). With `rng` the random crop and flip are
     /// applied (training); without, only padding and normalisation (evaluation).
     ///
