@@ -6,10 +6,12 @@
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::tensor::Device;
-use sal_train::data::{FashionMnist, ImageDataset, Split};
+mod common;
+
+use sal_train::data::{ImageDataset, Split};
 use sal_train::eval::{EvalOptions, EvalReport, accuracy, evaluate_run};
 use sal_train::inspect::{ModelWeights, SaliencyModel};
-use sal_train::loader::{ImageLoader, LoaderMode};
+use sal_train::loader::LoaderMode;
 use sal_train::metrics::read_metrics;
 use sal_train::{ExperimentConfig, TrainOptions};
 use std::path::Path;
@@ -17,10 +19,7 @@ use std::path::Path;
 #[test]
 fn accuracy_of_the_last_checkpoint_equals_the_logged_test_metrics() {
     let out = tempfile::tempdir().unwrap();
-    let data = FashionMnist::locate(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
-    )
-    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist");
+    let data = common::fashion_mnist();
     let text = format!(
         r#"
 name = "eval-run"
@@ -58,14 +57,7 @@ prob = 1.0
     let device = Device::flex();
     let test_set = config.dataset.open(Split::Test).unwrap();
     let first = config.dataset.open(Split::Train).unwrap().load(0).unwrap();
-    let loader = ImageLoader::new(
-        test_set,
-        config.sample_transform(&first, LoaderMode::Eval),
-        config.batch_size,
-        config.seed,
-        LoaderMode::Eval,
-        device.clone(),
-    );
+    let loader = config.loader(test_set, &first, LoaderMode::Eval, &device);
     let model = SaliencyModel::load(&config, 10, &device.clone().autodiff()).unwrap();
     assert_eq!(
         model.weights,

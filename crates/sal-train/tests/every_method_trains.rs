@@ -4,17 +4,15 @@
 //! differ from the clean batch; soft targets where the method mixes labels), and the loss falls.
 
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use sal_train::data::FashionMnist;
+mod common;
+
 use sal_train::loader::ImageBatch;
 use sal_train::step::Classifier;
 use sal_train::{ExperimentConfig, TrainOptions};
 use std::path::Path;
 
 fn config_with(method_table: &str, out: &Path) -> ExperimentConfig {
-    let data = FashionMnist::locate(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
-    )
-    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist");
+    let data = common::fashion_mnist();
     let text = format!(
         r#"
 name = "method-test"

@@ -4,17 +4,15 @@
 //! Needs the Debian package `dataset-fashion-mnist` (CI installs it) or the files under
 //! `datasets/fashion-mnist/` (`cargo xtask data fashion-mnist`).
 
-use sal_train::data::FashionMnist;
+mod common;
+
 use sal_train::{ExperimentConfig, TrainOptions};
 use std::path::Path;
 
 #[test]
 fn a_tiny_resnet_learns_fashion_mnist_in_a_few_hundred_steps() {
     let out = tempfile::tempdir().unwrap();
-    let datasets = FashionMnist::locate(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
-    )
-    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist");
+    let datasets = common::fashion_mnist();
     // 300 steps of batch 32 (two epochs of 4,800 images, the learning rate x0.1 for the
     // second), evaluated on 2,000 test images. The drop matters: evaluated straight after
     // constant-rate steps, the result swings by 20 points with the last batches (measured:

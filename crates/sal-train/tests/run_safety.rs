@@ -3,16 +3,10 @@
 //! before any data is read), a mixing parameter the images cannot take (found before the first
 //! step).
 
-use sal_train::data::FashionMnist;
-use sal_train::{ExperimentConfig, TrainError, TrainOptions};
-use std::path::{Path, PathBuf};
+mod common;
 
-fn fashion_mnist() -> PathBuf {
-    FashionMnist::locate(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
-    )
-    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist")
-}
+use sal_train::{ExperimentConfig, TrainError, TrainOptions};
+use std::path::Path;
 
 /// A small Fashion-MNIST config writing to `out`, with `extra` TOML appended.
 fn config(out: &Path, data: &Path, extra: &str) -> ExperimentConfig {
@@ -51,7 +45,7 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint() {
     // Epoch 1 trains normally; from epoch 2 on the learning rate is 5e10.
     let config = config(
         &run,
-        &fashion_mnist(),
+        &common::fashion_mnist(),
         "[schedule]\nmilestones = [1]\ngamma = 1e12",
     );
     let error = sal_train::train(&config, &TrainOptions::default()).unwrap_err();
@@ -120,7 +114,7 @@ fn a_mixing_parameter_the_images_cannot_take_fails_before_training_naming_the_ke
     // 28x28 Fashion-MNIST with a 64x64 SalfMix grid: the pooling kernel would be 0 pixels.
     let config = config(
         &run,
-        &fashion_mnist(),
+        &common::fashion_mnist(),
         "[augmentation]\nmethod = \"salfmix\"\ngrid = 64",
     );
     let error = sal_train::train(&config, &TrainOptions::default()).unwrap_err();

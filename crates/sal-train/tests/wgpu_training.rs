@@ -46,6 +46,8 @@
 //! (`WGPU_GAP_TRAIN_IMAGES=256 WGPU_GAP_LR=0.001 WGPU_GAP_SEEDS=16`).
 #![cfg(feature = "wgpu")]
 
+mod common;
+
 use sal_train::metrics::{EpochMetrics, read_metrics};
 use sal_train::{BackendKind, ExperimentConfig, TrainOptions};
 use std::path::Path;
@@ -77,10 +79,7 @@ const CHECKED: Shape = Shape {
 
 fn run(method_table: &str, backend: BackendKind, seed: u64, shape: Shape) -> Vec<EpochMetrics> {
     let out = tempfile::tempdir().unwrap();
-    let data = sal_train::data::FashionMnist::locate(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/fashion-mnist"),
-    )
-    .expect("Fashion-MNIST: install the Debian package dataset-fashion-mnist");
+    let data = common::fashion_mnist();
     let text = format!(
         r#"
 name = "wgpu-run"
