@@ -7,7 +7,7 @@ use crate::allocator;
 use anyhow::{Context, Result};
 use clap::Args;
 use sal_train::BackendKind;
-use sal_train::eval::{AtSetting, EvalOptions, evaluate_run};
+use sal_train::eval::{EvalOptions, evaluate_run};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -18,74 +18,46 @@ pub struct EvalArgs {
     /// Epoch of the checkpoint to evaluate; default: the newest complete one.
     #[arg(long)]
     checkpoint: Option<usize>,
-    /// FGSM step sizes in pixel units, [0, 1]; default 8/255 (CutMix's setting).
+    /// FGSM step sizes in pixel units, [0, 1]; default: the run's `[eval] fgsm_eps`, else 8/255
+    /// (CutMix's setting).
     #[arg(long, value_delimiter = ',')]
     eps: Vec<f64>,
-    /// Occluded fractions of the most salient regions, [0, 1]; default 0, 0.125, 0.25
-    /// (Saliency Grafting Table 6).
+    /// Occluded fractions of the most salient regions, [0, 1]; default: the run's
+    /// `[eval] occlusion`, else 0, 0.125, 0.25 (Saliency Grafting Table 6).
     #[arg(long, value_delimiter = ',')]
     occlusion: Vec<f64>,
     /// Device family; overrides the run's `backend`.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
     /// Test images in the CAM picture (cam.png): the first of each class, up to this many; 0
-    /// draws none.
-    #[arg(long, default_value_t = 10)]
-    cam_images: usize,
+    /// draws none. Default: the run's `[eval] cam_images`, else 10.
+    #[arg(long)]
+    cam_images: Option<usize>,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     allocator::use_steady_settings();
-    let defaults = EvalOptions::default();
+    let config = sal_train::ExperimentConfig::load(&args.run.join("config.toml"), &[]).ok();
+    // The run's `[eval]` table, else the defaults; each flag given replaces its value.
+    let mut suite = config.and_then(|c| c.eval).unwrap_or_default();
+    if !args.eps.is_empty() {
+        suite.fgsm_eps = args.eps;
+    }
+    if !args.occlusion.is_empty() {
+        suite.occlusion = args.occlusion;
+    }
+    if let Some(n) = args.cam_images {
+        suite.cam_images = n;
+    }
     let options = EvalOptions {
         checkpoint: args.checkpoint,
-        fgsm_eps: if args.eps.is_empty() {
-            defaults.fgsm_eps
-        } else {
-            args.eps
-        },
-        occlusion: if args.occlusion.is_empty() {
-            defaults.occlusion
-        } else {
-            args.occlusion
-        },
         backend: args.backend,
-        cam_images: args.cam_images,
+        suite: Some(suite),
     };
     let report = evaluate_run(&args.run, &options)
         .with_context(|| format!("evaluating {}", args.run.display()))?;
-    println!(
-        "{} at epoch {} ({} test images, {:.1} s)\n",
-        report.checkpoint.display(),
-        report.epoch,
-        report.clean.images,
-        report.seconds
-    );
-    println!("| evaluation | top-1 % | top-1 error % | top-5 % | loss |");
-    println!("|---|---|---|---|---|");
-    let row = |name: String, a: &sal_train::eval::Accuracy| {
-        println!(
-            "| {name} | {:.2} | {:.2} | {:.2} | {:.4} |",
-            a.top1,
-            a.top1_error(),
-            a.top5,
-            a.loss
-        );
-    };
-    row("clean".into(), &report.clean);
-    for AtSetting { setting, accuracy } in &report.fgsm {
-        row(
-            format!("FGSM eps {setting:.4} ({:.1}/255)", setting * 255.0),
-            accuracy,
-        );
-    }
-    for AtSetting { setting, accuracy } in &report.occlusion {
-        row(
-            format!("top {:.1} % salient regions occluded", setting * 100.0),
-            accuracy,
-        );
-    }
-    println!("\nwritten: {}", args.run.join("eval.json").display());
+    println!("{}", report.table());
+    println!("written: {}", args.run.join("eval.json").display());
     println!("         {}", report.chart_png.display());
     if let Some(png) = &report.cam_png {
         println!("         {}", png.display());

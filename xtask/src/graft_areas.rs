@@ -41,13 +41,16 @@ pub fn run(args: GraftAreasArgs) -> Result<()> {
     ensure!(args.samples >= 2, "--samples must be at least 2");
     ensure!(args.steps >= 1, "--steps must be at least 1");
     let mut config = ExperimentConfig::load(&args.config, &[])?;
-    if !matches!(config.augmentation, AugmentationConfig::SaliencyGrafting(_)) {
-        config.augmentation =
+    if !matches!(
+        config.augmentation.method,
+        AugmentationConfig::SaliencyGrafting(_)
+    ) {
+        config.augmentation.method =
             AugmentationConfig::SaliencyGrafting(SaliencyGraftingConfig::default());
     }
     let text = config.to_toml();
     let config = ExperimentConfig::parse(&text, &args.config, &args.overrides)?;
-    let AugmentationConfig::SaliencyGrafting(grafting) = &config.augmentation else {
+    let AugmentationConfig::SaliencyGrafting(grafting) = &config.augmentation.method else {
         anyhow::bail!("--set changed augmentation.method: this command measures saliency-grafting");
     };
     crate::data::ensure_available(&config.dataset)?;

@@ -31,9 +31,10 @@ use burn::tensor::Device;
 use clap::Args;
 use sal_core::{AugmentationConfig, MixBatch, SaliencyInput};
 use sal_figures::Figure;
-use sal_figures::mixed_batch::{self, Caption, MixedBatch};
+use sal_figures::mixed_batch::Caption;
 use sal_train::ExperimentConfig;
-use sal_train::inspect::{SaliencyModel, SampleBatch, augmentation_parameters};
+use sal_train::inspect::{SaliencyModel, SampleBatch};
+use sal_train::pictures::{self, Legend, mixed_batch_figure};
 
 #[derive(Args)]
 pub struct VisualizeArgs {
@@ -206,24 +207,14 @@ impl PictureConfig {
         let augmentation = experiment
             .augmentation()
             .with_context(|| format!("[augmentation] of method {}", self.method))?;
-        let config = &experiment.augmentation;
         let mut batch = MixBatch::new(
             samples.images.clone(),
             samples.labels.clone(),
             samples.num_classes,
         )
-        .with_epoch(config.warmup_epochs());
+        .with_epoch(experiment.augmentation.method.warmup_epochs());
         let input = augmentation.saliency_input();
-        let mut title = vec![
-            format!(
-                "{}: method = \"{}\", {}, seed {}",
-                config.display_name(),
-                self.method,
-                experiment.dataset.name,
-                experiment.seed
-            ),
-            format!("[augmentation] {}", augmentation_parameters(config)),
-        ];
+        let mut title = pictures::title(experiment);
         if self.prob_forced {
             title.push(
                 "The mixing is forced to apply (prob = 1) for this picture; training uses the \
@@ -246,12 +237,16 @@ impl PictureConfig {
         let out = augmentation
             .mix(batch, 0)
             .with_context(|| format!("mixing with {}", self.method))?;
-        let mixed = MixedBatch::read(&samples.images, &out)?;
-        Ok(mixed_batch::figure(
-            &mixed,
-            &samples.labels_host,
-            &samples.class_names,
-            &samples.normalization,
+        let legend = Legend {
+            labels: &samples.labels_host,
+            class_names: &samples.class_names,
+            normalization: &samples.normalization,
+        };
+        Ok(mixed_batch_figure(
+            &samples.images,
+            &out,
+            None,
+            legend,
             Caption { title, notes },
         )?)
     }

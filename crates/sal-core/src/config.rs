@@ -25,7 +25,7 @@ use crate::resizemix::ResizeMixConfig;
 use crate::salfmix::SalfMixConfig;
 use crate::saliency_grafting::SaliencyGraftingConfig;
 use crate::saliencymix::SaliencyMixConfig;
-use crate::seed::step_rng;
+use crate::seed::{copy_rng, step_rng};
 use crate::targets::LabelSmoothing;
 use crate::{ConfigError, MixError};
 
@@ -219,6 +219,13 @@ impl Augmentation {
     /// Mixes the batch of training step `step` (global, counted from 0 over the whole run).
     pub fn mix(&self, batch: MixBatch, step: u64) -> Result<MixOutput, MixError> {
         self.mixer.mix(batch, &mut self.rng_for_step(step))
+    }
+
+    /// Mixes copy `copy` of step `step`'s batch, for a step that trains on several
+    /// independently mixed copies of one batch (`k_times`): each copy draws its own stream
+    /// ([`copy_rng`]); copy 0 is [`Self::mix`].
+    pub fn mix_copy(&self, batch: MixBatch, step: u64, copy: u64) -> Result<MixOutput, MixError> {
+        self.mixer.mix(batch, &mut copy_rng(self.seed, step, copy))
     }
 
     /// The random stream of step `step`.

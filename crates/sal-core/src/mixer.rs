@@ -196,6 +196,13 @@ pub trait BatchMixer: Debug + Send + Sync {
         SaliencyInput::None
     }
 
+    /// True when every output holds the clean batch first: the originals followed by the mixed
+    /// samples when the method mixes (`MixTrace::originals_prepended`), the clean batch alone
+    /// when it does not (warm-up, a `prob` miss). Saliency Grafting's `with_original`.
+    fn keeps_originals(&self) -> bool {
+        false
+    }
+
     /// Mixes one batch.
     fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError>;
 }

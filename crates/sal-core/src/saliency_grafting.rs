@@ -243,6 +243,10 @@ impl BatchMixer for SaliencyGrafting {
         }
     }
 
+    fn keeps_originals(&self) -> bool {
+        self.config.with_original
+    }
+
     fn mix(&self, mut batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         let [n, c, h, w] = batch.checked_dims(self.name())?;
         if batch.epoch < self.config.warmup_epochs || !coin(rng, self.prob) {

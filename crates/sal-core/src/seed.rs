@@ -52,6 +52,16 @@ pub fn step_rng(seed: u64, step: u64) -> StdRng {
     stream_rng(seed, Stream::Mixing, &[step])
 }
 
+/// The random stream of copy `copy` of step `step`'s batch when a step trains on several
+/// independently mixed copies (`k_times`, Saliency Grafting §5.2): copy 0 is [`step_rng`], so
+/// one copy mixes exactly as a step without copies.
+pub fn copy_rng(seed: u64, step: u64, copy: u64) -> StdRng {
+    match copy {
+        0 => step_rng(seed, step),
+        _ => stream_rng(seed, Stream::Mixing, &[step, copy]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +90,17 @@ mod tests {
         assert_eq!(draw(7, 3), draw(7, 3));
         assert_ne!(draw(7, 3), draw(7, 4));
         assert_ne!(draw(7, 3), draw(8, 3));
+    }
+
+    #[test]
+    fn copies_of_a_step_draw_distinct_streams_and_copy_0_is_the_steps() {
+        use rand::RngExt;
+        let first = |mut r: StdRng| r.random::<u64>();
+        assert_eq!(first(copy_rng(7, 3, 0)), first(step_rng(7, 3)));
+        let copies: Vec<u64> = (0..6).map(|c| first(copy_rng(7, 3, c))).collect();
+        for (i, a) in copies.iter().enumerate() {
+            assert!(!copies[i + 1..].contains(a), "copy {i} repeats a stream");
+            assert_ne!(*a, first(step_rng(7, 4)));
+        }
     }
 }

@@ -30,13 +30,17 @@ pub struct CurvePoint {
     /// Top-1 accuracy in percent.
     pub train_top1: Option<f64>,
     pub test_top1: Option<f64>,
+    /// The learning rate the epoch trained with.
+    pub lr: Option<f64>,
 }
 
 /// The colour of the training curves (blue) and of the test curves (orange).
 pub const TRAIN: [u8; 3] = [31, 119, 180];
 pub const TEST: [u8; 3] = [230, 110, 0];
-/// The size [`training_curves`] is usually drawn at: two panels side by side.
-pub const CURVES_SIZE: (u32, u32) = (960, 400);
+/// The colour of the learning rate (green).
+pub const LR: [u8; 3] = [44, 160, 44];
+/// The size [`training_curves`] is usually drawn at: three panels side by side.
+pub const CURVES_SIZE: (u32, u32) = (1380, 400);
 
 const WHITE_RGB: [u8; 3] = [255, 255, 255];
 /// Font size (plotters' units) of titles and of tick labels; see [`text_scale`].
@@ -45,8 +49,9 @@ const LABEL_SIZE: u32 = 16;
 /// Curves of more points are drawn without a dot per epoch.
 const MAX_DOTS: usize = 40;
 
-/// Training and test loss (left panel) and top-1 accuracy (right panel) per epoch, with a
-/// legend on top, on a `width x height` white picture. Empty input draws empty axes.
+/// Training and test loss (left panel), top-1 accuracy (middle panel) and the learning rate
+/// (right panel) per epoch, with a legend on top, on a `width x height` white picture. Empty
+/// input draws empty axes.
 pub fn training_curves(
     epochs: &[CurvePoint],
     (width, height): (u32, u32),
@@ -57,13 +62,26 @@ pub fn training_curves(
         let root = ImageBackend { img: &mut img }.into_drawing_area();
         let (legend, panels) = root.split_vertically(legend_height.min(height));
         draw_legend(&legend)?;
-        let panels = panels.split_evenly((1, 2));
+        let panels = panels.split_evenly((1, 3));
         let curves = |f: fn(&CurvePoint) -> Option<f64>| points(epochs, f);
         let loss = [curves(|e| e.train_loss), curves(|e| e.test_loss)];
         let top1 = [curves(|e| e.train_top1), curves(|e| e.test_top1)];
+        let lr = [curves(|e| e.lr)];
         let x = x_range(epochs);
-        panel(&panels[0], "loss", x, loss_range(&loss), &loss)?;
-        panel(&panels[1], "top-1 (%)", x, top1_range(&top1), &top1)?;
+        let two = |c: [Vec<(f64, f64)>; 2]| c.into_iter().zip([TRAIN, TEST]).collect::<Vec<_>>();
+        let (loss_y, top1_y) = (loss_range(&loss), top1_range(&top1));
+        let lr_y = loss_range(&lr);
+        panel(&panels[0], "loss", x, loss_y, &two(loss), &fixed_label)?;
+        panel(&panels[1], "top-1 (%)", x, top1_y, &two(top1), &fixed_label)?;
+        let [lr] = lr;
+        panel(
+            &panels[2],
+            "learning rate",
+            x,
+            lr_y,
+            &[(lr, LR)],
+            &short_label,
+        )?;
         root.present().map_err(chart_error)?;
     }
     Ok(img)
@@ -207,13 +225,36 @@ fn draw_legend(area: &DrawingArea<ImageBackend<'_>, Shift>) -> Result<(), Figure
     Ok(())
 }
 
-/// One panel: a title, axes with tick labels, the train and test curves with a dot per epoch.
+/// A tick value with two decimals, trailing zeros dropped (losses, accuracies).
+fn fixed_label(v: &f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A tick value in at most 3 significant digits (learning rates: 0.1, 0.001, 5e-4).
+fn short_label(v: &f64) -> String {
+    if *v == 0.0 {
+        return "0".into();
+    }
+    let s = format!("{v:.3e}");
+    let (mantissa, exponent) = s.split_once('e').expect("`{:e}` has an exponent");
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    let exponent: i32 = exponent.parse().expect("an integer exponent");
+    if (-3..=3).contains(&exponent) {
+        format!("{}", format!("{v:.6}").parse::<f64>().unwrap_or(*v))
+    } else {
+        format!("{mantissa}e{exponent}")
+    }
+}
+
+/// One panel: a title, axes with tick labels, each curve in its colour with a dot per epoch.
 fn panel(
     area: &DrawingArea<ImageBackend<'_>, Shift>,
     title: &str,
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
-    curves: &[Vec<(f64, f64)>; 2],
+    curves: &[(Vec<(f64, f64)>, [u8; 3])],
+    value_label: &dyn Fn(&f64) -> String,
 ) -> Result<(), FigureError> {
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", TITLE_SIZE))
@@ -231,10 +272,6 @@ fn panel(
             String::new()
         }
     };
-    let value_label = |v: &f64| {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    };
     chart
         .configure_mesh()
         .x_desc("epoch")
@@ -243,14 +280,14 @@ fn panel(
         .y_labels(6)
         .max_light_lines(0)
         .x_label_formatter(&epoch_label)
-        .y_label_formatter(&value_label)
+        .y_label_formatter(value_label)
         .label_style(("sans-serif", LABEL_SIZE))
         .axis_desc_style(("sans-serif", LABEL_SIZE))
         .bold_line_style(RGBColor(220, 220, 220))
         .draw()
         .map_err(chart_error)?;
-    for (curve, colour) in curves.iter().zip([TRAIN, TEST]) {
-        let colour = rgb(colour);
+    for (curve, colour) in curves {
+        let colour = rgb(*colour);
         chart
             .draw_series(LineSeries::new(
                 curve.iter().copied(),

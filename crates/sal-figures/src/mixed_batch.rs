@@ -106,6 +106,21 @@ impl MixedBatch {
         })
     }
 
+    /// Keeps the first `rows` samples (all when there are fewer). The input images stay: they
+    /// are the sources the kept rows read from.
+    pub fn keep_first(&mut self, rows: usize) {
+        if rows >= self.len() {
+            return;
+        }
+        let per = self.channels * self.height * self.width;
+        self.samples.truncate(rows);
+        self.targets.truncate(rows);
+        self.mixed.truncate(rows * per);
+        if let Some(s) = &mut self.self_mixed {
+            s.targets.truncate(rows * per);
+        }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.samples.len()
@@ -134,24 +149,31 @@ impl MixedBatch {
                 normalization.channels()
             ));
         }
-        let images = [Some(&self.inputs), Some(&self.mixed)]
+        // The rows' own images, one per sample; the inputs and the partner pool are sources and
+        // may hold more (`keep_first`).
+        let pool = self.self_mixed.as_ref().map(|s| &s.pool);
+        let sources = self.inputs.len() / per.max(1);
+        let own = [
+            Some(&self.mixed),
+            self.self_mixed.as_ref().map(|s| &s.targets),
+        ];
+        let shared = [Some(&self.inputs), pool];
+        let wrong = own
             .into_iter()
-            .chain(
-                self.self_mixed
-                    .iter()
-                    .flat_map(|s| [Some(&s.targets), Some(&s.pool)]),
-            )
-            .flatten();
-        for values in images {
-            if values.len() != n * per {
-                return bad(format!(
-                    "{} image values for {n} images of {}x{}x{}",
-                    values.len(),
-                    self.channels,
-                    self.height,
-                    self.width
-                ));
-            }
+            .flatten()
+            .find(|v| v.len() != n * per)
+            .or(shared
+                .into_iter()
+                .flatten()
+                .find(|v| v.len() != sources * per || sources < n));
+        if let Some(values) = wrong {
+            return bad(format!(
+                "{} image values for {n} images of {}x{}x{}",
+                values.len(),
+                self.channels,
+                self.height,
+                self.width
+            ));
         }
         if self.targets.len() != n || labels.len() != n {
             return bad(format!(
@@ -160,10 +182,13 @@ impl MixedBatch {
                 labels.len()
             ));
         }
-        let sources_ok = self.samples.iter().all(|r| r.source.is_none_or(|s| s < n));
+        let sources_ok = self
+            .samples
+            .iter()
+            .all(|r| r.source.is_none_or(|s| s < sources));
         if !sources_ok {
             return bad(format!(
-                "a sample whose source is not one of the {n} samples"
+                "a sample whose source is not one of the {sources} input images"
             ));
         }
         Ok(())

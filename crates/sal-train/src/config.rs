@@ -67,12 +67,74 @@ pub struct ExperimentConfig {
     pub model: ModelConfig,
     #[serde(default)]
     pub transform: TransformConfig,
-    /// The batch mixing method (`method = "none"` by default); see `sal_core::AugmentationConfig`.
+    /// The batch mixing method (`method = "none"` by default) and how many mixed copies of each
+    /// batch a step trains on.
     #[serde(default)]
-    pub augmentation: sal_core::AugmentationConfig,
+    pub augmentation: AugmentationTable,
     pub optimizer: OptimizerConfig,
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    /// The pictures the trainer draws besides `curves.png`.
+    #[serde(default)]
+    pub pictures: PicturesConfig,
+    /// The evaluation suite run when training ends (`cargo xtask eval`'s settings); no `[eval]`
+    /// table: none is run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<crate::eval::EvalConfig>,
+}
+
+/// The `[augmentation]` table: a method and its parameters (`sal_core::AugmentationConfig`,
+/// tagged by `method`), and `k_times`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AugmentationTable {
+    /// Each training step trains on `k_times` independently mixed copies of its mini-batch,
+    /// each with its own random stream (Saliency Grafting §5.2, Figure 3: "k independent
+    /// augmented batches" with "the mixing ratio newly sampled for each"). The originals a
+    /// method trains on beside its mixed images (Saliency Grafting's `with_original`) are
+    /// trained on once. Default 1: one mixed batch per step.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub k_times: usize,
+    #[serde(flatten)]
+    pub method: sal_core::AugmentationConfig,
+}
+
+impl Default for AugmentationTable {
+    /// `method = "none"`, one copy.
+    fn default() -> Self {
+        Self {
+            k_times: 1,
+            method: Default::default(),
+        }
+    }
+}
+
+/// The `[pictures]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PicturesConfig {
+    /// Draw `mixed/epoch-<e>.png` in the run directory: the first mixed batch of every epoch
+    /// (target, source, mixed image, soft label), as `cargo xtask visualize` draws it. A run
+    /// with `method = "none"` mixes nothing and draws none. Default true.
+    pub mixed_batches: bool,
+    /// Rows (samples) of each mixed-batch picture. Default 8.
+    pub rows: usize,
+}
+
+impl Default for PicturesConfig {
+    fn default() -> Self {
+        Self {
+            mixed_batches: true,
+            rows: 8,
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(k: &usize) -> bool {
+    *k == 1
 }
 
 /// The `[optimizer]` table: SGD with momentum and (coupled, PyTorch-style) weight decay.
@@ -254,6 +316,31 @@ impl ExperimentConfig {
                 ));
             }
         }
+        if self.augmentation.k_times == 0 {
+            return Err(invalid("augmentation.k_times", "must be at least 1".into()));
+        }
+        if self.augmentation.k_times > 1
+            && matches!(
+                self.augmentation.method,
+                sal_core::AugmentationConfig::None(_)
+            )
+        {
+            return Err(invalid(
+                "augmentation.k_times",
+                format!(
+                    "= {} with method = \"none\": the copies would be the same batch; pick a \
+                     mixing method",
+                    self.augmentation.k_times
+                ),
+            ));
+        }
+        if self.pictures.rows == 0 {
+            return Err(invalid("pictures.rows", "must be at least 1".into()));
+        }
+        if let Some(eval) = &self.eval {
+            eval.validate()
+                .map_err(|(key, message)| invalid(key, message))?;
+        }
         match self.augmentation() {
             Err(e) => return Err(invalid("augmentation", e.to_string())),
             Ok(a) if a.saliency_input() == sal_core::SaliencyInput::Given => {
@@ -284,6 +371,7 @@ impl ExperimentConfig {
     /// The configured mixing method, its random streams keyed by the run's seed.
     pub fn augmentation(&self) -> Result<sal_core::Augmentation, sal_core::ConfigError> {
         self.augmentation
+            .method
             .init(self.seed, Some(&self.normalization()))
     }
 
@@ -548,6 +636,63 @@ milestones = [1]
         .unwrap_err()
         .to_string();
         assert!(msg.contains("given"), "{msg}");
+    }
+
+    #[test]
+    fn k_times_pictures_and_eval_tables_parse_and_bad_values_name_the_key() {
+        let c = parse(GOOD, &[]).unwrap();
+        assert_eq!(c.augmentation.k_times, 1);
+        assert_eq!(c.pictures, PicturesConfig::default());
+        assert!(c.pictures.mixed_batches);
+        assert_eq!(c.eval, None);
+        let c = parse(
+            &format!(
+                "{GOOD}\n[augmentation]\nmethod = \"cutmix\"\nk_times = 3\nprob = 1\n\
+                 [pictures]\nrows = 4\n[eval]\nocclusion = [0.5]\n"
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.augmentation.k_times, 3);
+        assert_eq!(c.augmentation().unwrap().mixer().name(), "cutmix");
+        assert_eq!((c.pictures.rows, c.pictures.mixed_batches), (4, true));
+        let eval = c.eval.clone().unwrap();
+        assert_eq!(eval.occlusion, vec![0.5]);
+        assert_eq!(eval.fgsm_eps, crate::eval::EvalConfig::default().fgsm_eps);
+        // The resolved config keeps them.
+        assert_eq!(parse(&c.to_toml(), &[]).unwrap(), c);
+        assert!(c.to_toml().contains("k_times = 3"), "{}", c.to_toml());
+        // A method's own keys still reject typos beside k_times.
+        let cutmix = ["augmentation.method=cutmix", "augmentation.k_times=2"];
+        let msg = parse(GOOD, &[cutmix[0], cutmix[1], "augmentation.probb=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("probb"), "{msg}");
+        for (o, key) in [
+            (
+                vec![cutmix[0], "augmentation.k_times=0"],
+                "augmentation.k_times",
+            ),
+            (
+                vec!["augmentation.method=none", "augmentation.k_times=2"],
+                "augmentation.k_times",
+            ),
+            (vec!["pictures.rows=0"], "pictures.rows"),
+            (vec!["eval.fgsm_eps=[0.1, 2.0]"], "eval.fgsm_eps"),
+            (vec!["eval.occlusion=[-0.5]"], "eval.occlusion"),
+        ] {
+            let msg = parse(GOOD, &o).unwrap_err().to_string();
+            assert!(
+                msg.contains(key) && msg.contains("exp.toml"),
+                "{o:?}: {msg}"
+            );
+        }
+        let msg = parse(GOOD, &["eval.cam_image=3"]).unwrap_err().to_string();
+        assert!(msg.contains("cam_image"), "{msg}");
+        let msg = parse(GOOD, &["pictures.mixed=false"])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("mixed"), "{msg}");
     }
 
     #[test]

@@ -171,33 +171,62 @@ pub fn occlude_most_salient(model: &Model, images: Tensor<4>, fraction: f64) -> 
     images.mask_fill(pixels, 0.0)
 }
 
-/// What to evaluate a run with (`cargo xtask eval`).
-#[derive(Debug, Clone)]
-pub struct EvalOptions {
-    /// The checkpoint's epoch; `None`: the newest complete one.
-    pub checkpoint: Option<usize>,
-    /// FGSM step sizes in pixel units ([0, 1]).
+/// The `[eval]` table of an experiment config: the evaluations `cargo xtask eval` runs, and the
+/// trainer runs when training ends if the table is there.
+///
+/// ```toml
+/// [eval]
+/// fgsm_eps = [0.0313725]        # 8/255, CutMix's setting (SaliencyMix Table 4)
+/// occlusion = [0.0, 0.125, 0.25] # Saliency Grafting Table 6
+/// cam_images = 10
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// FGSM step sizes in pixel units, each in [0, 1].
     pub fgsm_eps: Vec<f64>,
-    /// Occluded fractions of the most salient regions.
+    /// Occluded fractions of the most salient regions, each in [0, 1].
     pub occlusion: Vec<f64>,
-    /// Overrides the run's backend.
-    pub backend: Option<BackendKind>,
     /// Test images in the CAM picture: the first of each class, up to this many (0: none).
     pub cam_images: usize,
 }
 
-impl Default for EvalOptions {
+impl Default for EvalConfig {
     fn default() -> Self {
         Self {
-            checkpoint: None,
             // CutMix's FGSM setting (SaliencyMix Table 4 follows it): eps = 8/255.
             fgsm_eps: vec![8.0 / 255.0],
             // Saliency Grafting Table 6: 0, 12.5 and 25 %.
             occlusion: vec![0.0, 0.125, 0.25],
-            backend: None,
             cam_images: 10,
         }
     }
+}
+
+impl EvalConfig {
+    /// The first value out of range, as the config key and what is wrong with it.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, values) in [
+            ("eval.fgsm_eps", &self.fgsm_eps),
+            ("eval.occlusion", &self.occlusion),
+        ] {
+            if let Some(v) = values.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+                return Err((key, format!("values must be in [0, 1], got {v}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What to evaluate a run with (`cargo xtask eval`, the end of training).
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// The checkpoint's epoch; `None`: the newest complete one.
+    pub checkpoint: Option<usize>,
+    /// Overrides the run's backend.
+    pub backend: Option<BackendKind>,
+    /// The evaluations; `None`: the run config's `[eval]` table, else [`EvalConfig::default`].
+    pub suite: Option<EvalConfig>,
 }
 
 /// One evaluation's accuracy at one setting.
@@ -224,6 +253,44 @@ pub struct EvalReport {
     pub seconds: f64,
 }
 
+impl EvalReport {
+    /// The report as the command line prints it: a header line, then a Markdown table of
+    /// every evaluation's top-1, top-1 error, top-5 and loss.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{} at epoch {} ({} test images, {:.1} s)\n\n\
+             | evaluation | top-1 % | top-1 error % | top-5 % | loss |\n|---|---|---|---|---|\n",
+            self.checkpoint.display(),
+            self.epoch,
+            self.clean.images,
+            self.seconds
+        );
+        let mut row = |name: String, a: &Accuracy| {
+            out += &format!(
+                "| {name} | {:.2} | {:.2} | {:.2} | {:.4} |\n",
+                a.top1,
+                a.top1_error(),
+                a.top5,
+                a.loss
+            );
+        };
+        row("clean".into(), &self.clean);
+        for AtSetting { setting, accuracy } in &self.fgsm {
+            row(
+                format!("FGSM eps {setting:.4} ({:.1}/255)", setting * 255.0),
+                accuracy,
+            );
+        }
+        for AtSetting { setting, accuracy } in &self.occlusion {
+            row(
+                format!("top {:.1} % salient regions occluded", setting * 100.0),
+                accuracy,
+            );
+        }
+        out
+    }
+}
+
 /// Why a run could not be evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -243,13 +310,8 @@ pub enum EvalError {
     Data(#[from] crate::data::DataError),
     #[error("reading the test split: {0}")]
     Batch(String),
-    #[error("{what} must be in [{low}, {high}], got {value}")]
-    Setting {
-        what: &'static str,
-        value: f64,
-        low: f64,
-        high: f64,
-    },
+    #[error("`{key}`: {message}")]
+    Setting { key: &'static str, message: String },
     #[error("drawing the CAM picture: {0}")]
     Figure(String),
     #[error("writing {}: {source}", path.display())]
@@ -264,17 +326,21 @@ pub enum EvalError {
 /// into the run directory (atomically) and returns it.
 pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
-    for &eps in &options.fgsm_eps {
-        check_setting("FGSM eps", eps, 0.0, 1.0)?;
-    }
-    for &fraction in &options.occlusion {
-        check_setting("the occluded fraction", fraction, 0.0, 1.0)?;
+    if let Some(suite) = &options.suite {
+        suite
+            .validate()
+            .map_err(|(key, message)| EvalError::Setting { key, message })?;
     }
     let config_path = run_dir.join("config.toml");
     if !config_path.is_file() {
         return Err(EvalError::NoRun(run_dir.to_path_buf()));
     }
     let mut config = ExperimentConfig::load(&config_path, &[])?;
+    let suite = options
+        .suite
+        .clone()
+        .or_else(|| config.eval.clone())
+        .unwrap_or_default();
     // The run may have been moved since it trained: its checkpoints are beside its config.
     config.output_dir = Some(run_dir.to_path_buf());
     let device = crate::backend::device(options.backend.unwrap_or(config.backend))?.autodiff();
@@ -306,7 +372,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
     };
     let clean = over_test_split(&|batch| batch)?;
     let mut fgsm_results = Vec::new();
-    for &eps in &options.fgsm_eps {
+    for &eps in &suite.fgsm_eps {
         let accuracy = over_test_split(&|batch| ImageBatch {
             images: fgsm(
                 &model,
@@ -323,7 +389,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
         });
     }
     let mut occlusion = Vec::new();
-    for &fraction in &options.occlusion {
+    for &fraction in &suite.occlusion {
         let accuracy = over_test_split(&|batch| ImageBatch {
             images: occlude_most_salient(&model, batch.images, fraction),
             ..batch
@@ -333,7 +399,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
             accuracy,
         });
     }
-    let cam_png = if options.cam_images > 0 {
+    let cam_png = if suite.cam_images > 0 {
         let out = run_dir.join("cam.png");
         let transform = config.sample_transform(&first, LoaderMode::Eval);
         let caption = vec![format!(
@@ -344,7 +410,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
             &model,
             cam_set.as_ref(),
             &transform,
-            options.cam_images,
+            suite.cam_images,
             caption,
         )?;
         sal_figures::write_png(&picture, &out).map_err(|e| EvalError::Figure(e.to_string()))?;
@@ -458,19 +524,6 @@ fn cam_picture(
         .collect();
     let factor = (128 / h.max(w)).max(1);
     cam_grid(&samples, caption, factor).map_err(|e| EvalError::Figure(e.to_string()))
-}
-
-fn check_setting(what: &'static str, value: f64, low: f64, high: f64) -> Result<(), EvalError> {
-    if (low..=high).contains(&value) {
-        Ok(())
-    } else {
-        Err(EvalError::Setting {
-            what,
-            value,
-            low,
-            high,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! What pictures of a run's mixing need from the data and the run, for `cargo xtask visualize`
 //! and for pictures the trainer draws: a batch of real training images after the training
 //! transform ([`SampleBatch`]), the model behind the model-guided methods' saliency
-//! ([`SaliencyModel`]: the run's newest complete checkpoint, else initial weights), and an
-//! `[augmentation]` table's parameters as one line of text ([`augmentation_parameters`]).
+//! ([`SaliencyModel`]: the run's newest complete checkpoint, else initial weights). The
+//! figures themselves are [`crate::pictures`]'.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sal_core::{AugmentationConfig, SaliencyInput};
+use sal_core::SaliencyInput;
 use sal_models::Model;
 
 use crate::ExperimentConfig;
@@ -255,29 +255,6 @@ impl SaliencyModel {
     }
 }
 
-/// The method's parameters as `key = value` pairs, nested tables dotted, `method` left out, in
-/// the order of the TOML table.
-pub fn augmentation_parameters(config: &AugmentationConfig) -> String {
-    fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
-        for (key, value) in table {
-            let key = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            match value {
-                toml::Value::Table(t) => flatten(&key, t, out),
-                _ if key == "method" => {}
-                v => out.push(format!("{key} = {v}")),
-            }
-        }
-    }
-    let table = toml::Table::try_from(config).expect("an augmentation config serialises");
-    let mut pairs = Vec::new();
-    flatten("", &table, &mut pairs);
-    pairs.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,24 +354,5 @@ mod tests {
             msg.contains("model-2.bpk") && msg.contains("does not fit"),
             "{msg}"
         );
-    }
-
-    #[test]
-    fn parameters_are_listed_flat() {
-        let c = config(
-            Path::new("runs/x"),
-            &[
-                "augmentation.method=hybridmix",
-                "augmentation.patch_ratio=0.25",
-                "augmentation.mix.method=saliencymix",
-                "augmentation.mix.prob=1.0",
-            ],
-        );
-        let text = augmentation_parameters(&c.augmentation);
-        assert!(text.contains("patch_ratio = 0.25"), "{text}");
-        assert!(text.contains("mix.detector = \"fine-grained\""), "{text}");
-        assert!(text.contains("mix.prob = 1.0"), "{text}");
-        assert!(text.contains("mix.method = \"saliencymix\""), "{text}");
-        assert!(!text.contains("hybridmix"), "{text}");
     }
 }

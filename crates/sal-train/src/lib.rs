@@ -12,10 +12,11 @@
 //! | [`transform`] | per-sample pad / random crop / flip / normalise |
 //! | [`loader`] | deterministic parallel prefetching batches for burn-train |
 //! | [`step`] | the Learner's train and evaluation steps, soft-target cross-entropy |
-//! | [`eval`] | evaluations of a trained model: top-1 / top-5, FGSM, occlusion |
+//! | [`eval`] | evaluations of a trained model: top-1 / top-5, FGSM, occlusion, CAMs; `[eval]` |
 //! | [`schedule`] | MultiStep learning rate in epochs |
 //! | [`metrics`] | progress bars, epoch summaries, `metrics.csv` |
 //! | [`inspect`] | sample batches and the run's model, for pictures of its mixing |
+//! | [`pictures`] | the figure of a mixed batch; the trainer's `mixed/epoch-<e>.png` |
 //! | [`checkpoint`] | atomic checkpoint files, resume discovery |
 //! | [`backend`] | CPU / WGPU / CUDA device selection |
 //! | [`trainer`] | `train(config)` |
@@ -30,6 +31,7 @@ pub mod eval;
 pub mod inspect;
 pub mod loader;
 pub mod metrics;
+pub mod pictures;
 pub mod schedule;
 pub mod step;
 pub mod trainer;

@@ -58,6 +58,7 @@ impl EpochMetrics {
             test_loss: Some(self.test_loss),
             train_top1: Some(self.train_top1),
             test_top1: Some(self.test_top1),
+            lr: Some(self.lr),
         }
     }
 
@@ -369,6 +370,7 @@ fn row_point(epoch: usize, row: &str) -> CurvePoint {
         train_top1: value(3),
         test_loss: value(4),
         test_top1: value(5),
+        lr: value(1),
     }
 }
 

@@ -21,6 +21,7 @@
 //! mixing; each of the two forwards updates the running statistics with its half.
 
 use crate::loader::ImageBatch;
+use crate::pictures::MixedPictures;
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -30,7 +31,7 @@ use sal_core::seed::{Stream, derive_seed};
 use sal_core::targets::{LabelSmoothing, one_hot_targets};
 use sal_core::{Augmentation, MixBatch, MixError, MixOutput, SaliencyInput, SaliencyPass};
 use sal_models::Model;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Cross-entropy against soft targets: `mean_n( -sum_k y[n,k] * log_softmax(z)[n,k] )`.
 /// With one-hot targets it equals the usual cross-entropy; with `lam*y_a + (1-lam)*y_b` it
@@ -122,11 +123,17 @@ pub struct Classifier {
     /// saved in checkpoints (it is rebuilt from the config).
     #[module(skip)]
     pub augmentation: Option<Arc<Augmentation>>,
+    /// Independently mixed copies of each batch a step trains on (`k_times`); at least 1.
+    #[module(skip)]
+    copies: usize,
     /// The run seed the dropout masks' stream is reseeded from at every step (with the step),
     /// so a resumed run, or the same run on another backend, draws the same masks. `None`
     /// leaves the stream alone.
     #[module(skip)]
     run_seed: Option<u64>,
+    /// Draws the first mixed batch of every epoch (`mixed/epoch-<e>.png`).
+    #[module(skip)]
+    pictures: Option<Arc<MixedPictures>>,
 }
 
 impl Classifier {
@@ -134,13 +141,42 @@ impl Classifier {
         Self {
             model,
             augmentation: augmentation.map(Arc::new),
+            copies: 1,
             run_seed: None,
+            pictures: None,
         }
+    }
+
+    /// The classifier `config` trains: `model` with the config's `[augmentation]` (no mixer for
+    /// a plain `method = "none"`: one-hot targets straight from the labels), its `k_times`
+    /// copies, and dropout reseeded from the run's seed.
+    pub fn for_experiment(
+        config: &crate::ExperimentConfig,
+        model: Model,
+    ) -> Result<Self, sal_core::ConfigError> {
+        let augmentation = config.augmentation()?;
+        let plain = config.augmentation == crate::config::AugmentationTable::default();
+        Ok(Self::new(model, (!plain).then_some(augmentation))
+            .with_run_seed(config.seed)
+            .with_copies(config.augmentation.k_times))
     }
 
     /// Reseeds the dropout masks' stream from `seed` and the step at every step.
     pub fn with_run_seed(mut self, seed: u64) -> Self {
         self.run_seed = Some(seed);
+        self
+    }
+
+    /// Trains each step on `copies` independently mixed copies of its batch (`k_times`,
+    /// Saliency Grafting §5.2); 0 counts as 1.
+    pub fn with_copies(mut self, copies: usize) -> Self {
+        self.copies = copies.max(1);
+        self
+    }
+
+    /// Draws the first mixed batch of every epoch with `pictures`.
+    pub fn with_pictures(mut self, pictures: MixedPictures) -> Self {
+        self.pictures = Some(Arc::new(pictures));
         self
     }
 
@@ -155,7 +191,7 @@ impl Classifier {
     /// The batch's images move into the mixer (no copy: in-place mixing needs them uniquely
     /// owned). For a map the training step takes from its own forward
     /// (`SaliencyInput::TrainingFeatureMap`) a frozen pass stands in: what pictures and checks
-    /// show; the step itself mixes in `mix_after_training_forward`.
+    /// show; the step itself mixes in `mixed_logits`.
     pub fn mix(
         &self,
         augmentation: &Augmentation,
@@ -176,54 +212,98 @@ impl Classifier {
             .with_epoch(batch.epoch - 1)
     }
 
-    /// The batch mixed with the feature map of the clean batch's training forward, and the
-    /// logits of that forward (the originals' logits: `SaliencyInput::TrainingFeatureMap`).
-    fn mix_after_training_forward(
-        &self,
-        augmentation: &Augmentation,
-        batch: ImageBatch,
-    ) -> Result<(MixOutput, Tensor<2>), MixError> {
-        let (logits, features) = self.model.forward_with_features(batch.images.clone());
-        let step = batch.step;
-        let mix_batch = self
-            .mix_batch(batch)
-            // Reduced only if the batch is grafted (detached inside).
-            .with_saliency_pass(move |_| feature_map_saliency(features.clone()));
-        Ok((augmentation.mix(mix_batch, step)?, logits))
-    }
-
-    /// Logits and soft targets of the samples the step trains on.
+    /// Logits and soft targets of the samples the step trains on: the method's output for each
+    /// of the `copies` independently mixed copies of the batch (copy `c` mixed with
+    /// `Augmentation::mix_copy`'s stream `c`; copy 0 is the step's own stream), `observe`
+    /// shown copy 0's output.
+    ///
+    /// The originals a method keeps in front of its output (`BatchMixer::keeps_originals`:
+    /// Saliency Grafting's `with_original`) are trained on once: later copies add only their
+    /// mixed rows, and a copy the method leaves unmixed (warm-up, a `prob` miss) adds nothing.
+    /// With a training-forward saliency (`SaliencyInput::TrainingFeatureMap`) the originals'
+    /// logits are that forward's, and only the mixed rows are forwarded after the mixing. All
+    /// other rows go through ONE forward, so BatchNorm updates once with what is trained on.
+    /// The model's saliency of the clean batch is computed at most once for all copies.
     fn mixed_logits(
         &self,
         augmentation: &Augmentation,
         batch: ImageBatch,
+        observe: &mut dyn FnMut(&MixOutput),
     ) -> Result<(Tensor<2>, Tensor<2>), MixError> {
-        if augmentation.saliency_input() != SaliencyInput::TrainingFeatureMap {
-            let out = self.mix(augmentation, batch)?;
-            return Ok((self.model.forward(out.images), out.targets));
+        let (n, step) = (batch.labels.dims()[0], batch.step);
+        let keeps_originals = augmentation.mixer().keeps_originals();
+        let (originals, pass) = match augmentation.saliency_input() {
+            SaliencyInput::TrainingFeatureMap => {
+                let (logits, features) = self.model.forward_with_features(batch.images.clone());
+                // Reduced only if a copy is grafted (detached inside).
+                let pass: SaliencyPass =
+                    Arc::new(move |_: &Tensor<4>| feature_map_saliency(features.clone()));
+                (Some(logits), Some(pass))
+            }
+            input => (None, saliency_pass(&self.model, input, &batch.labels)),
+        };
+        let pass = match pass {
+            Some(pass) if self.copies > 1 => Some(computed_once(pass)),
+            pass => pass,
+        };
+        let mut forward = Vec::new();
+        let mut targets = Vec::new();
+        let mut batch = Some(batch);
+        for copy in 0..self.copies {
+            let this = if copy + 1 == self.copies {
+                batch.take().expect("the last copy takes the batch")
+            } else {
+                batch
+                    .clone()
+                    .expect("the batch is kept for the later copies")
+            };
+            let mut mix_batch = self.mix_batch(this);
+            mix_batch.saliency = pass.clone().map(sal_core::Saliency::Pass);
+            let out = augmentation.mix_copy(mix_batch, step, copy as u64)?;
+            if copy == 0 {
+                observe(&out);
+            }
+            let rows = out.images.dims()[0];
+            // Rows of this output already trained on: the originals, when kept and either
+            // forwarded by the training forward or given by copy 0.
+            let skip = if !(keeps_originals && (copy > 0 || originals.is_some())) {
+                0
+            } else if out.trace.originals_prepended {
+                n
+            } else {
+                assert!(
+                    !out.trace.applied,
+                    "{}: keeps the originals but a mixed output lacks them",
+                    out.trace.method
+                );
+                rows
+            };
+            if copy == 0 && originals.is_some() {
+                targets.push(out.targets.clone().narrow(0, 0, n));
+            }
+            if skip < rows {
+                forward.push(out.images.narrow(0, skip, rows - skip));
+                targets.push(out.targets.narrow(0, skip, rows - skip));
+            }
         }
-        let n = batch.labels.dims()[0];
-        let (out, originals) = self.mix_after_training_forward(augmentation, batch)?;
-        if !out.trace.originals_prepended {
-            // Not mixed (warm-up, `prob` miss): the output is the clean batch, forwarded.
-            assert!(
-                !out.trace.applied,
-                "{}: a training-forward saliency needs the originals first",
-                out.trace.method
-            );
-            return Ok((originals, out.targets));
+        let mut logits: Vec<Tensor<2>> = originals.into_iter().collect();
+        if !forward.is_empty() {
+            logits.push(self.model.forward(cat(forward)));
         }
-        let rest = out.images.dims()[0] - n;
-        let mixed = self.model.forward(out.images.narrow(0, n, rest));
-        Ok((Tensor::cat(vec![originals, mixed], 0), out.targets))
+        Ok((cat(logits), cat(targets)))
     }
 
     /// The training step's logits, soft targets and the labels accuracy is logged against.
-    fn mixed_forward(&self, augmentation: &Augmentation, batch: ImageBatch) -> Mixed {
+    fn mixed_forward(
+        &self,
+        augmentation: &Augmentation,
+        batch: ImageBatch,
+        observe: &mut dyn FnMut(&MixOutput),
+    ) -> Mixed {
         let (step, labels) = (batch.step, batch.labels.clone());
         let n = labels.dims()[0];
         let (logits, targets) = self
-            .mixed_logits(augmentation, batch)
+            .mixed_logits(augmentation, batch, observe)
             .unwrap_or_else(|e| panic!("mixing failed at step {step}: {e}"));
         // Accuracy is logged against the batch's own labels, as the papers' code does; extra
         // (mixed) samples count against their dominant label.
@@ -239,6 +319,21 @@ impl Classifier {
             labels,
         }
     }
+}
+
+/// The tensors concatenated along the batch dimension (one alone is returned as it is).
+fn cat<const D: usize>(mut parts: Vec<Tensor<D>>) -> Tensor<D> {
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    Tensor::cat(parts, 0)
+}
+
+/// `pass` run once: every copy of a step's batch hands the same clean images, so the first
+/// call's map serves the others.
+fn computed_once(pass: SaliencyPass) -> SaliencyPass {
+    let map = Arc::new(OnceLock::new());
+    Arc::new(move |images: &Tensor<4>| map.get_or_init(|| pass(images)).clone())
 }
 
 struct Mixed {
@@ -270,7 +365,17 @@ impl TrainStep for Classifier {
                 (logits, losses, labels)
             }
             Some(augmentation) => {
-                let m = self.mixed_forward(augmentation, batch);
+                // The first batch of an epoch is drawn as copy 0 mixed it (the clean batch
+                // kept beside it: once per epoch, the mixing is then not in place).
+                let picture = self.pictures.as_ref().filter(|p| p.due(batch.epoch));
+                let clean = picture.map(|_| (batch.images.clone(), batch.labels.clone()));
+                let (epoch, step) = (batch.epoch, batch.step);
+                let mut observe = |out: &MixOutput| {
+                    if let (Some(pictures), Some((images, labels))) = (picture, &clean) {
+                        pictures.write(epoch, step, images, labels, out);
+                    }
+                };
+                let m = self.mixed_forward(augmentation, batch, &mut observe);
                 let losses = soft_cross_entropy_per_sample(m.logits.clone(), m.targets);
                 (m.logits, losses, m.labels)
             }
@@ -412,6 +517,140 @@ mod tests {
             "the running statistics are not one update with the clean batch, then one with \
              the grafted images"
         );
+    }
+
+    /// Host values of a tensor.
+    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// A classifier of `method` (TOML) training on `copies` copies, its twin (same weights),
+    /// and the mixer.
+    fn copies_of(method: &str, copies: usize) -> (Classifier, Model, Arc<Augmentation>) {
+        let device = Device::flex().autodiff();
+        let (config, model) = tiny_model(&device);
+        let twin = config
+            .init(&device)
+            .load_record(model.clone().into_record());
+        let augmentation: AugmentationConfig = toml::from_str(method).unwrap();
+        let classifier =
+            Classifier::new(model, Some(augmentation.init(3, None).unwrap())).with_copies(copies);
+        let mixer = classifier.augmentation.clone().unwrap();
+        (classifier, twin, mixer)
+    }
+
+    /// Copy `copy` of the step's mixing, as `Augmentation::mix_copy` makes it on its own.
+    fn copy(
+        mixer: &Augmentation,
+        batch: &ImageBatch,
+        copy: u64,
+        saliency: Option<Tensor<3>>,
+    ) -> MixOutput {
+        let mut b = MixBatch::new(batch.images.clone(), batch.labels.clone(), 4)
+            .with_epoch(batch.epoch - 1);
+        if let Some(s) = saliency {
+            b = b.with_saliency(s);
+        }
+        mixer.mix_copy(b, batch.step, copy).unwrap()
+    }
+
+    #[test]
+    fn k_times_trains_on_k_independent_copies_in_one_forward() {
+        let (classifier, twin, mixer) = copies_of("method = \"cutmix\"\nprob = 1.0", 3);
+        let (n, batch) = (6, batch(6, 1, &classifier.model.devices()[0]));
+        let outs: Vec<MixOutput> = (0..3).map(|c| copy(&mixer, &batch, c, None)).collect();
+        let mut observed = None;
+        let (logits, targets) = classifier
+            .mixed_logits(&mixer, batch.clone(), &mut |out| {
+                observed = Some(out.clone())
+            })
+            .unwrap();
+        assert_eq!(logits.dims(), [3 * n, 4]);
+        // The rows are the three copies in order; copy 0 is what a step without copies mixes,
+        // and it is the one shown to the pictures.
+        let want: Vec<f32> = outs.iter().flat_map(|o| host(o.targets.clone())).collect();
+        assert_eq!(host(targets), want);
+        let alone = copy(&mixer, &batch, 0, None);
+        let single = mixer.mix(
+            MixBatch::new(batch.images.clone(), batch.labels.clone(), 4),
+            batch.step,
+        );
+        assert_eq!(host(alone.images.clone()), host(single.unwrap().images));
+        assert_eq!(host(observed.unwrap().images), host(alone.images));
+        // Independent draws: the copies' partners or boxes differ.
+        let traces: Vec<_> = outs
+            .iter()
+            .map(|o| format!("{:?}", o.trace.samples()))
+            .collect();
+        assert!(
+            traces[0] != traces[1] && traces[1] != traces[2],
+            "{traces:?}"
+        );
+        // ONE forward of all 3N rows: the running statistics are one update with them.
+        twin.forward(Tensor::cat(outs.into_iter().map(|o| o.images).collect(), 0));
+        assert!(state(&classifier.model) == state(&twin));
+    }
+
+    #[test]
+    fn k_times_grafting_trains_on_the_originals_once() {
+        // The default (training forward): the clean batch forwarded once, the K grafted halves
+        // as one batch after it.
+        let method = "method = \"saliency-grafting\"\nwarmup_epochs = 1";
+        let (classifier, twin, mixer) = copies_of(method, 3);
+        let (n, batch) = (6, batch(6, 2, &classifier.model.devices()[0]));
+        let (_, features) = twin.forward_with_features(batch.images.clone());
+        let map = feature_map_saliency(features);
+        let outs: Vec<MixOutput> = (0..3)
+            .map(|c| copy(&mixer, &batch, c, Some(map.clone())))
+            .collect();
+        assert!(outs.iter().all(|o| o.trace.originals_prepended));
+        let (logits, targets) = classifier
+            .mixed_logits(&mixer, batch.clone(), &mut |_| {})
+            .unwrap();
+        assert_eq!(logits.dims(), [4 * n, 4]);
+        let mut want = host(outs[0].targets.clone());
+        for o in &outs[1..] {
+            want.extend(host(o.targets.clone().narrow(0, n, n)));
+        }
+        assert_eq!(host(targets), want);
+        let grafted = outs
+            .iter()
+            .map(|o| o.images.clone().narrow(0, n, n))
+            .collect();
+        twin.forward(Tensor::cat(grafted, 0));
+        assert!(state(&classifier.model) == state(&twin));
+
+        // The frozen pass: copy 0 whole (originals + grafted), the later copies' grafted rows.
+        let frozen = format!("{method}\nfeature_map = \"frozen-pass\"");
+        let (classifier, _, mixer) = copies_of(&frozen, 2);
+        let (logits, _) = classifier
+            .mixed_logits(&mixer, batch.clone(), &mut |_| {})
+            .unwrap();
+        assert_eq!(logits.dims(), [3 * n, 4]);
+
+        // Warm-up: no copy grafts, the step trains on the originals alone.
+        let (classifier, _, mixer) = copies_of(method, 3);
+        let warm_up = ImageBatch { epoch: 1, ..batch };
+        let (logits, targets) = classifier
+            .mixed_logits(&mixer, warm_up, &mut |_| {})
+            .unwrap();
+        assert_eq!((logits.dims(), targets.dims()), ([n, 4], [n, 4]));
+    }
+
+    #[test]
+    fn a_shared_saliency_pass_runs_once() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let pass: SaliencyPass = Arc::new(move |images: &Tensor<4>| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            images.clone().sum_dim(1).squeeze_dim(1)
+        });
+        let once = computed_once(pass);
+        let images = Tensor::<4>::ones([2, 3, 4, 4], &Device::flex());
+        let first = host(once(&images));
+        assert_eq!(host(once(&images)), first);
+        assert_eq!(first[0], 3.0);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //! Run directory (`output_dir`, default `runs/<name>`):
 //! - `config.toml`: the resolved config (defaults filled in);
 //! - `metrics.csv`: one row per epoch (see `metrics.rs`), plot-ready;
-//! - `curves.png`: train and test loss and top-1 per epoch, redrawn after every epoch;
-//! - `results.json`: final and best test accuracy, throughput, parameter count;
+//! - `curves.png`: train and test loss and top-1 and the learning rate per epoch, redrawn after
+//!   every epoch;
+//! - `mixed/epoch-<e>.png`: the first mixed batch of every epoch (`[pictures]`, on by default;
+//!   `crate::pictures`);
+//! - `results.json`: final, best and last-10-mean test error, throughput, parameter count;
+//! - `eval.json`, `eval.png`, `cam.png`: the `[eval]` suite on the final checkpoint, when the
+//!   config has an `[eval]` table (`crate::eval`);
 //! - `checkpoint/{model,optim,scheduler}-<epoch>.bpk`: the last two epochs, written atomically;
 //! - `experiment.log`, `train/`, `valid/`: burn-train's own logs.
 //!
@@ -17,12 +22,14 @@ use crate::backend::{self, BackendError};
 use crate::checkpoint::{AtomicCheckpointer, latest_complete_epoch, write_atomically};
 use crate::config::{BackendKind, ExperimentConfig, OptimizerConfig};
 use crate::data::{DataError, Split};
+use crate::eval::{EvalError, EvalOptions, EvalReport, evaluate_run};
 use crate::loader::ImageBatch;
 use crate::loader::{ImageLoader, LoaderMode};
 use crate::metrics::{
     DivergenceGuard, EpochLog, EpochMetrics, RunReporter, best_epoch, last_epochs_mean_error,
     read_metrics,
 };
+use crate::pictures::MixedPictures;
 use crate::schedule::MultiStepLr;
 use crate::step::Classifier;
 use burn::module::Module;
@@ -57,8 +64,9 @@ pub enum TrainError {
     )]
     RunExists { dir: PathBuf, epoch: usize },
     #[error(
-        "{dir}/config.toml differs from this config in more than `epochs`/`backend`; \
-         resuming would mix two experiments. Differences start at: {first_difference}"
+        "{dir}/config.toml differs from this config in more than `epochs`, `backend`, \
+         `[pictures]` or `[eval]`; resuming would mix two experiments. Differences start at: \
+         {first_difference}"
     )]
     ConfigChanged {
         dir: PathBuf,
@@ -80,6 +88,8 @@ pub enum TrainError {
     },
     #[error("training failed: {0}")]
     Training(String),
+    #[error("the [eval] suite after training: {0}")]
+    Eval(#[source] Box<EvalError>),
 }
 
 /// How to run a config.
@@ -106,6 +116,12 @@ pub struct RunResults {
     /// changes; `None` outside a git checkout.
     pub git_commit: Option<String>,
     pub dataset: String,
+    /// Images of the training split the run trains on (after `train_limit` and a
+    /// `per_class` / `per_class_fraction` subset), and of the test split.
+    #[serde(default)]
+    pub train_images: usize,
+    #[serde(default)]
+    pub test_images: usize,
     pub backend: BackendKind,
     pub num_parameters: usize,
     pub epochs: usize,
@@ -141,6 +157,8 @@ pub struct TrainReport {
     pub results_json: PathBuf,
     pub last_checkpoint: Option<PathBuf>,
     pub results: RunResults,
+    /// The `[eval]` suite's report, when the config has one and it ran.
+    pub eval: Option<EvalReport>,
 }
 
 /// Trains `config`. Prints per-epoch summaries to stdout and progress bars to stderr.
@@ -152,14 +170,18 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     }
     let run = RunDir::prepare(&config, options.resume)?;
     if let Some(report) = run.finished(&config)? {
-        return Ok(report);
+        return evaluate(&config, report, true);
     }
     let device = backend::device(config.backend)?;
     let data = Data::open(&config, &device, run.resume_epoch.map_or(1, |e| e + 1))?;
 
     let model_config = config.model_config(data.num_classes);
-    let (classifier, num_parameters) = classifier(&config, &model_config, &device)?;
+    let (mut classifier, num_parameters) = classifier(&config, &model_config, &device)?;
     check_mixing(&classifier, &data, &device)?;
+    if config.pictures.mixed_batches && classifier.augmentation.is_some() {
+        let pictures = MixedPictures::new(&config, &run.dir, data.class_names.clone());
+        classifier = classifier.with_pictures(pictures);
+    }
 
     let log = EpochLog::default();
     let reporter = RunReporter::new(
@@ -183,11 +205,12 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
             .unwrap_or_default()
     );
 
+    let images = (data.train_len, data.test_len);
     fit(&config, &run, data, classifier, reporter)?;
 
     let trained_now = log.lock().expect("epoch log lock").clone();
     let all_epochs = read_metrics(&run.metrics_csv()).map_err(io_error(&run.metrics_csv()))?;
-    let results = RunResults::new(
+    let mut results = RunResults::new(
         &config,
         &model_config,
         num_parameters,
@@ -196,7 +219,36 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         &trained_now,
         started.elapsed().as_secs_f64(),
     );
-    run.report(results)
+    (results.train_images, results.test_images) = images;
+    let report = run.report(results)?;
+    evaluate(&config, report, false)
+}
+
+/// Runs the config's `[eval]` suite on the run's final checkpoint (on the training backend),
+/// prints its table and adds it to the report; without an `[eval]` table the report is
+/// returned as it is. `if_missing`: only when the run has no `eval.json` yet.
+fn evaluate(
+    config: &ExperimentConfig,
+    mut report: TrainReport,
+    if_missing: bool,
+) -> Result<TrainReport, TrainError> {
+    let Some(suite) = &config.eval else {
+        return Ok(report);
+    };
+    if if_missing && report.run_dir.join("eval.json").is_file() {
+        return Ok(report);
+    }
+    println!("evaluating the final checkpoint ([eval])");
+    let options = EvalOptions {
+        checkpoint: None,
+        backend: Some(config.backend),
+        suite: Some(suite.clone()),
+    };
+    let eval =
+        evaluate_run(&report.run_dir, &options).map_err(|e| TrainError::Eval(Box::new(e)))?;
+    println!("{}", eval.table());
+    report.eval = Some(eval);
+    Ok(report)
 }
 
 /// The network (its parameters on the autodiff device, so the Learner's steps can
@@ -212,13 +264,8 @@ fn classifier(
     let model = initial_model(model_config, config.seed, &device.clone().autodiff())
         .map_err(|e| TrainError::Invalid(format!("[model]: {e}")))?;
     let num_parameters = sal_models::num_trainable_params(&model);
-    let augmentation = config
-        .augmentation()
+    let classifier = Classifier::for_experiment(config, model)
         .map_err(|e| TrainError::Invalid(format!("[augmentation]: {e}")))?;
-    // Plain `none` (no label smoothing) skips the mixer: one-hot targets straight from labels.
-    let plain = config.augmentation == sal_core::AugmentationConfig::default();
-    let classifier =
-        Classifier::new(model, (!plain).then_some(augmentation)).with_run_seed(config.seed);
     Ok((classifier, num_parameters))
 }
 
@@ -457,6 +504,7 @@ impl RunDir {
             last_checkpoint: latest_complete_epoch(&checkpoint_dir)
                 .map(|e| crate::checkpoint::checkpoint_path(&checkpoint_dir, "model", e)),
             results,
+            eval: None,
         }
     }
 }
@@ -483,6 +531,7 @@ struct Data {
     train_len: usize,
     test_len: usize,
     num_classes: usize,
+    class_names: Vec<String>,
     /// `[C, H, W]` of a training sample after the transform.
     sample_shape: [usize; 3],
 }
@@ -504,6 +553,7 @@ impl Data {
             )));
         }
         let first = train_set.load(0)?;
+        let class_names = train_set.class_names().to_vec();
         let shape = config.sample_transform(&first, LoaderMode::Train);
         let sample_shape = [shape.channels, shape.height, shape.width];
         let loader = |set, mode| {
@@ -517,6 +567,7 @@ impl Data {
             train_len,
             test_len,
             num_classes,
+            class_names,
             sample_shape,
         })
     }
@@ -553,10 +604,13 @@ impl RunResults {
         Self {
             name: config.name.clone(),
             model: model.architecture.to_string(),
-            method: config.augmentation.method_name().to_string(),
+            method: config.augmentation.method.method_name().to_string(),
             seed: config.seed,
             git_commit: git_commit(),
             dataset: config.dataset.name.to_string(),
+            // Known once the data is open (`train`); 0 until then.
+            train_images: 0,
+            test_images: 0,
             backend: config.backend,
             num_parameters,
             epochs: config.epochs,
@@ -612,10 +666,14 @@ fn check_same_experiment(run_dir: &Path, config: &ExperimentConfig) -> Result<()
     let Ok(saved) = ExperimentConfig::load(&path, &[]) else {
         return Ok(()); // No (readable) saved config: nothing to compare with.
     };
+    // What does not change the training may change: epochs (extend a run), backend, the
+    // pictures drawn and the evaluations run at the end.
     let normalise = |c: &ExperimentConfig| {
         let mut c = c.clone();
         c.epochs = 0;
         c.backend = BackendKind::Cpu;
+        c.pictures = Default::default();
+        c.eval = None;
         c.to_toml()
     };
     let (a, b) = (normalise(&saved), normalise(config));

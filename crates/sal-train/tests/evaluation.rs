@@ -9,7 +9,7 @@ use burn::tensor::Device;
 mod common;
 
 use sal_train::data::{ImageDataset, Split};
-use sal_train::eval::{EvalOptions, EvalReport, accuracy, evaluate_run};
+use sal_train::eval::{EvalConfig, EvalOptions, EvalReport, accuracy, evaluate_run};
 use sal_train::inspect::{ModelWeights, SaliencyModel};
 use sal_train::loader::LoaderMode;
 use sal_train::metrics::read_metrics;
@@ -83,8 +83,11 @@ prob = 1.0
     // The whole evaluation of the run directory: clean = logged; eps 0 and occluding nothing
     // change nothing; a large step and half the regions occluded cost accuracy; eval.json holds it.
     let options = EvalOptions {
-        fgsm_eps: vec![0.0, 0.25],
-        occlusion: vec![0.0, 0.5],
+        suite: Some(EvalConfig {
+            fgsm_eps: vec![0.0, 0.25],
+            occlusion: vec![0.0, 0.5],
+            ..EvalConfig::default()
+        }),
         ..EvalOptions::default()
     };
     let report = evaluate_run(&report.run_dir, &options).unwrap();
@@ -132,12 +135,15 @@ prob = 1.0
     let message = error(out.path(), &missing);
     assert!(message.contains("model-9.bpk"), "{message}");
     let bad_eps = EvalOptions {
-        fgsm_eps: vec![2.0],
+        suite: Some(EvalConfig {
+            fgsm_eps: vec![2.0],
+            ..EvalConfig::default()
+        }),
         ..EvalOptions::default()
     };
     let message = error(out.path(), &bad_eps);
     assert!(
-        message.contains("FGSM eps") && message.contains('2'),
+        message.contains("eval.fgsm_eps") && message.contains('2'),
         "{message}"
     );
 }

@@ -69,10 +69,10 @@ fn assert_the_step_mixes(config: &ExperimentConfig, mixes_labels: bool) {
         .unwrap_or_else(|| {
             panic!(
                 "{}: no batch mixed in 16 steps",
-                config.augmentation.method_name()
+                config.augmentation.method.method_name()
             )
         });
-    let method = config.augmentation.method_name();
+    let method = config.augmentation.method.method_name();
     let mixed = out.images.clone().narrow(0, out.images.dims()[0] - n, n);
     let changed: f32 = (mixed - images.clone()).abs().sum().into_scalar();
     assert!(changed > 0.0, "{method}: the images are the clean batch");

@@ -96,22 +96,22 @@ fn the_configs_parameters_are_kept_for_its_method_and_prob_is_forced() {
     let configured = "[augmentation]\nmethod = \"cutmix\"\nbeta = 2.0\nprob = 0.5\n";
     let p = picture(configured, "cutmix", &[]).unwrap();
     assert!(p.prob_forced);
-    let AugmentationConfig::CutMix(c) = &p.experiment.augmentation else {
-        panic!("{:?}", p.experiment.augmentation)
+    let AugmentationConfig::CutMix(c) = &p.experiment.augmentation.method else {
+        panic!("{:?}", p.experiment.augmentation.method)
     };
     assert_eq!((c.beta, c.prob), (2.0, 1.0));
 
     // Another method: its defaults (CutMix's beta does not leak into Mixup).
     let p = picture(configured, "mixup", &[]).unwrap();
-    let AugmentationConfig::Mixup(m) = &p.experiment.augmentation else {
-        panic!("{:?}", p.experiment.augmentation)
+    let AugmentationConfig::Mixup(m) = &p.experiment.augmentation.method else {
+        panic!("{:?}", p.experiment.augmentation.method)
     };
     assert_eq!((m.alpha, m.prob), (1.0, 1.0));
 
     // A prob given with --set wins and is not reported as forced.
     let p = picture(configured, "cutmix", &["augmentation.prob=0.25"]).unwrap();
     assert!(!p.prob_forced);
-    let AugmentationConfig::CutMix(c) = &p.experiment.augmentation else {
+    let AugmentationConfig::CutMix(c) = &p.experiment.augmentation.method else {
         panic!()
     };
     assert_eq!(c.prob, 0.25);
@@ -120,11 +120,11 @@ fn the_configs_parameters_are_kept_for_its_method_and_prob_is_forced() {
     let p = picture("", "hybridmix", &[]).unwrap();
     assert!(p.prob_forced);
     assert_eq!(
-        p.experiment.augmentation.display_name(),
+        p.experiment.augmentation.method.display_name(),
         "HybridMix v2 (SalfMix + SaliencyMix)"
     );
     let p = picture("", "hybridmix", &["augmentation.mix.method=cutmix"]).unwrap();
-    let AugmentationConfig::HybridMix(h) = &p.experiment.augmentation else {
+    let AugmentationConfig::HybridMix(h) = &p.experiment.augmentation.method else {
         panic!()
     };
     assert_eq!(

@@ -10,6 +10,7 @@ fn epochs(n: usize) -> Vec<CurvePoint> {
                 test_loss: Some(1.8 / t + 0.1),
                 train_top1: Some(60.0 + 3.0 * t),
                 test_top1: Some(62.0 + 2.5 * t),
+                lr: Some(if e <= n / 2 { 0.1 } else { 0.01 }),
             }
         })
         .collect()
@@ -24,17 +25,27 @@ fn count(img: &RgbImage, colour: [u8; 3], x0: u32, x1: u32) -> usize {
 }
 
 #[test]
-fn curves_of_both_splits_are_drawn_in_both_panels() {
+fn curves_of_both_splits_and_the_learning_rate_are_drawn_in_their_panels() {
     let img = training_curves(&epochs(12), CURVES_SIZE).unwrap();
     assert_eq!(img.dimensions(), CURVES_SIZE);
-    let half = CURVES_SIZE.0 / 2;
+    let third = CURVES_SIZE.0 / 3;
     for colour in [TRAIN, TEST] {
-        assert!(count(&img, colour, 0, half) > 200, "{colour:?} left");
+        assert!(count(&img, colour, 0, third) > 200, "{colour:?} left");
         assert!(
-            count(&img, colour, half, CURVES_SIZE.0) > 200,
-            "{colour:?} right"
+            count(&img, colour, third, 2 * third) > 200,
+            "{colour:?} middle"
         );
+        assert_eq!(count(&img, colour, 2 * third, CURVES_SIZE.0), 0);
     }
+    assert_eq!(count(&img, LR, 0, 2 * third), 0);
+    // The step from 0.1 to 0.01: the curve spans most of the panel's height.
+    let lr_rows: Vec<u32> = img
+        .enumerate_pixels()
+        .filter(|(x, _, p)| *x >= 2 * third && p.0 == LR)
+        .map(|(_, y, _)| y)
+        .collect();
+    let span = lr_rows.iter().max().unwrap() - lr_rows.iter().min().unwrap();
+    assert!(span > CURVES_SIZE.1 / 2, "{span}");
     // Text: the legend strip on top, tick labels and titles in each panel.
     let legend_rows = (LINE_HEIGHT * 2 + 8) as u32;
     let black_in = |y0: u32, y1: u32, x0: u32, x1: u32| {
@@ -45,7 +56,8 @@ fn curves_of_both_splits_are_drawn_in_both_panels() {
     assert!(black_in(0, legend_rows, 0, CURVES_SIZE.0) > 50);
     // The y tick labels left of each plot.
     assert!(black_in(legend_rows, CURVES_SIZE.1, 0, 64) > 100);
-    assert!(black_in(legend_rows, CURVES_SIZE.1, half, half + 64) > 100);
+    assert!(black_in(legend_rows, CURVES_SIZE.1, third, third + 64) > 100);
+    assert!(black_in(legend_rows, CURVES_SIZE.1, 2 * third, 2 * third + 64) > 100);
 }
 
 #[test]
@@ -57,12 +69,14 @@ fn missing_and_non_finite_values_are_skipped() {
     for m in &mut e {
         m.test_top1 = None;
     }
-    let img = training_curves(&e, (640, 300)).unwrap();
-    assert_eq!(img.dimensions(), (640, 300));
-    // No test accuracy at all: the right panel has no test colour, the left one has.
+    e[4].lr = None;
+    let img = training_curves(&e, (960, 300)).unwrap();
+    assert_eq!(img.dimensions(), (960, 300));
+    // No test accuracy at all: the middle panel has no test colour, the left one has.
     assert!(count(&img, TEST, 0, 320) > 50);
     assert_eq!(count(&img, TEST, 330, 640), 0);
     assert!(count(&img, TRAIN, 330, 640) > 50);
+    assert!(count(&img, LR, 650, 960) > 50);
 }
 
 #[test]
@@ -76,7 +90,7 @@ fn empty_input_draws_empty_axes() {
             .filter(|(_, y, p)| *y >= legend_rows && p.0 == c)
             .count()
     };
-    assert_eq!(below(TRAIN) + below(TEST), 0);
+    assert_eq!(below(TRAIN) + below(TEST) + below(LR), 0);
     assert!(img.pixels().any(|p| p.0 == [0, 0, 0]), "titles and ticks");
     // A tiny picture is drawn too, not a panic.
     assert_eq!(training_curves(&[], (8, 8)).unwrap().dimensions(), (8, 8));
@@ -86,6 +100,16 @@ fn empty_input_draws_empty_axes() {
 fn one_epoch_shows_as_dots() {
     let img = training_curves(&epochs(1), CURVES_SIZE).unwrap();
     assert!(count(&img, TRAIN, 0, CURVES_SIZE.0) > 2 * 20);
+}
+
+#[test]
+fn learning_rate_ticks_are_short() {
+    assert_eq!(short_label(&0.1), "0.1");
+    assert_eq!(short_label(&0.001), "0.001");
+    assert_eq!(short_label(&0.0005), "5e-4");
+    assert_eq!(short_label(&0.00012), "1.2e-4");
+    assert_eq!(short_label(&0.0), "0");
+    assert_eq!(short_label(&0.025), "0.025");
 }
 
 #[test]

@@ -216,3 +216,48 @@ fn inputs_that_do_not_fit_are_errors() {
     foreign.samples[0].source = Some(9);
     assert!(err(&foreign, &[0, 1, 2, 3], &n).contains("source"));
 }
+
+#[test]
+fn the_first_rows_keep_their_sources_from_the_whole_batch() {
+    let whole = mixed(cutmix());
+    let draw = |b: &MixedBatch| {
+        figure(
+            b,
+            &[0, 1, 2, 3],
+            &names(),
+            &normalization(),
+            Caption::default(),
+        )
+        .unwrap()
+    };
+    let mut first = whole.clone();
+    first.keep_first(2);
+    assert_eq!(first.len(), 2);
+    let labels = [0, 1];
+    let kept = figure(
+        &first,
+        &labels,
+        &names(),
+        &normalization(),
+        Caption::default(),
+    )
+    .unwrap();
+    let all = draw(&whole);
+    assert_eq!(kept.rows.len(), 2);
+    // The sources are a permutation of 4: some kept row reads an image past the kept ones, and
+    // every kept row is drawn exactly as in the whole batch's picture.
+    assert!(
+        first
+            .samples
+            .iter()
+            .any(|s| s.source.is_some_and(|s| s >= 2))
+    );
+    for i in 0..2 {
+        assert!(kept.rows[i].tiles == all.rows[i].tiles, "row {i}");
+        assert_eq!(kept.rows[i].text, all.rows[i].text);
+    }
+    // Keeping more rows than there are changes nothing.
+    let mut same = whole.clone();
+    same.keep_first(10);
+    assert_eq!(same, whole);
+}

@@ -1,0 +1,154 @@
+//! The papers' training settings work from a config, end to end through the trainer: a
+//! data-scarce subset (`[dataset] per_class`, Saliency Grafting Table 5), K independently mixed
+//! copies of each batch (`[augmentation] k_times`, Figure 3), the `[eval]` suite after training,
+//! and the pictures every run draws (curves.png, mixed/epoch-<e>.png).
+
+use burn::tensor::Device;
+use burn::train::TrainStep;
+mod common;
+
+use sal_train::loader::ImageBatch;
+use sal_train::metrics::read_metrics;
+use sal_train::step::Classifier;
+use sal_train::{ExperimentConfig, TrainOptions};
+use std::path::Path;
+
+fn config(out: &Path) -> ExperimentConfig {
+    let text = format!(
+        r#"
+name = "paper-settings"
+epochs = 2
+batch_size = 32
+output_dir = "{out}"
+
+[dataset]
+name = "fashion-mnist"
+path = "{data}"
+per_class = 12
+test_limit = 200
+
+[model]
+architecture = "cifar-resnet18"
+base_width = 4
+
+[transform]
+pad_to = 32
+
+[optimizer]
+lr = 0.05
+
+[augmentation]
+method = "saliency-grafting"
+warmup_epochs = 0
+prob = 1.0
+k_times = 3
+
+[pictures]
+rows = 5
+
+[eval]
+fgsm_eps = [0.0, 0.1]
+occlusion = [0.0, 0.25]
+cam_images = 3
+"#,
+        out = out.display(),
+        data = common::fashion_mnist().display(),
+    );
+    ExperimentConfig::parse(&text, Path::new("paper_settings.rs"), &[]).unwrap()
+}
+
+#[test]
+fn scarcity_k_times_eval_and_pictures_work_from_a_config() {
+    let out = tempfile::tempdir().unwrap();
+    let config = config(out.path());
+
+    // k_times: the classifier the trainer builds from this config trains each step on the
+    // originals once and 3 grafted copies (Saliency Grafting's with_original default).
+    let device = Device::flex().autodiff();
+    let model = config.model_config(10).init(&device);
+    let classifier = Classifier::for_experiment(&config, model).unwrap();
+    let n = 8;
+    let set = config.dataset.open(sal_train::data::Split::Train).unwrap();
+    let first = set.load(0).unwrap();
+    let loader = config.loader(
+        set,
+        &first,
+        sal_train::loader::LoaderMode::Train,
+        &device.clone(),
+    );
+    let batch: ImageBatch = burn::data::dataloader::DataLoader::iter(&loader)
+        .next()
+        .unwrap()
+        .unwrap();
+    let batch = ImageBatch {
+        images: batch.images.narrow(0, 0, n),
+        labels: batch.labels.narrow(0, 0, n),
+        ..batch
+    };
+    let output = TrainStep::step(&classifier, batch).item;
+    assert_eq!(
+        output.output.dims(),
+        [4 * n, 10],
+        "originals + 3 grafted copies"
+    );
+    let k1 = config_with_k(out.path(), 1);
+    let classifier = Classifier::for_experiment(&k1, k1.model_config(10).init(&device)).unwrap();
+    let batch = burn::data::dataloader::DataLoader::iter(&loader)
+        .next()
+        .unwrap()
+        .unwrap();
+    let rows = TrainStep::step(&classifier, batch.clone())
+        .item
+        .output
+        .dims()[0];
+    assert_eq!(
+        rows,
+        2 * batch.labels.dims()[0],
+        "k_times = 1: originals + 1 copy"
+    );
+
+    // The run: 120 training images (12 per class), the suite after training, the pictures.
+    let report = sal_train::train(&config, &TrainOptions::default()).unwrap();
+    assert_eq!(report.results.train_images, 120);
+    assert_eq!(report.results.test_images, 200);
+    let eval = report.eval.expect("the [eval] suite ran after training");
+    assert_eq!(eval.epoch, 2);
+    assert_eq!(eval.fgsm.len(), 2);
+    assert_eq!(eval.occlusion.len(), 2);
+    let logged = read_metrics(&report.metrics_csv).unwrap().pop().unwrap();
+    assert!(
+        (eval.clean.top1 - logged.test_top1).abs() < 1e-3,
+        "eval {} vs metrics.csv {}",
+        eval.clean.top1,
+        logged.test_top1
+    );
+    let dir = out.path();
+    for file in ["eval.json", "eval.png", "cam.png", "curves.png"] {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    for epoch in [1, 2] {
+        let picture = image::open(dir.join(format!("mixed/epoch-{epoch}.png")))
+            .unwrap()
+            .to_rgb8();
+        // 5 rows of 128-pixel tiles (32 px images enlarged 4x), and the caption above them.
+        assert!(picture.height() > 5 * 128, "{}", picture.height());
+    }
+    assert!(!dir.join("mixed/epoch-3.png").exists());
+
+    // Switched off, no mixed pictures; curves.png stays.
+    let off = tempfile::tempdir().unwrap();
+    let mut quiet = config_with_k(off.path(), 1);
+    quiet.pictures.mixed_batches = false;
+    quiet.eval = None;
+    quiet.epochs = 1;
+    let report = sal_train::train(&quiet, &TrainOptions::default()).unwrap();
+    assert!(report.eval.is_none());
+    assert!(off.path().join("curves.png").is_file());
+    assert!(!off.path().join("mixed").exists());
+}
+
+fn config_with_k(out: &Path, k: usize) -> ExperimentConfig {
+    let mut c = config(out);
+    c.augmentation.k_times = k;
+    c
+}
