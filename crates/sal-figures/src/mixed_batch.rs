@@ -50,6 +50,8 @@ pub struct MixedBatch {
     pub samples: Vec<SampleTrace>,
     /// False when the application coin said no (or during warm-up): nothing was mixed.
     pub applied: bool,
+    /// The method's config name (`MixTrace::method`); `"none"` mixes nothing by design.
+    pub method: &'static str,
 }
 
 /// HybridMix's images after its SalfMix step.
@@ -103,6 +105,7 @@ impl MixedBatch {
             self_mixed,
             samples: trace.samples(),
             applied: trace.applied,
+            method: trace.method,
         })
     }
 
@@ -228,7 +231,9 @@ pub fn figure(
         })
         .collect();
     let mut lines = caption.title;
-    if !batch.applied {
+    if batch.method == "none" {
+        lines.push("method = \"none\": nothing is mixed; the images as the network trains on them, with hard labels.".into());
+    } else if !batch.applied {
         lines.push("NOT APPLIED: the prob coin said no for this batch.".into());
     }
     lines.extend(caption.notes);

@@ -113,8 +113,8 @@ impl Default for AugmentationTable {
 #[serde(deny_unknown_fields, default)]
 pub struct PicturesConfig {
     /// Draw `mixed/epoch-<e>.png` in the run directory: the first mixed batch of every epoch
-    /// (target, source, mixed image, soft label), as `cargo xtask visualize` draws it. A run
-    /// with `method = "none"` mixes nothing and draws none. Default true.
+    /// (target, source, mixed image, soft label), as `cargo xtask visualize` draws it; with
+    /// `method = "none"` the epoch's first batch as it trains. Default true.
     pub mixed_batches: bool,
     /// Rows (samples) of each mixed-batch picture. Default 8.
     pub rows: usize,

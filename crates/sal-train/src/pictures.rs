@@ -89,9 +89,12 @@ pub fn mixed_batch_figure(
 }
 
 /// The trainer's pictures of its mixing: `<run>/mixed/epoch-<e>.png`, the first mixed batch of
-/// every epoch (copy 0 with `k_times`), its first rows, drawn during the training step from
-/// what the step mixed (the saliency included: the model being trained, as the step saw it).
-/// A picture that cannot be drawn or written is a warning: it never stops training.
+/// every epoch (copy 0 with `k_times`; a batch the method leaves alone, in a warm-up epoch or on
+/// a `prob` miss, is not drawn), its first rows, drawn during the training step from what the
+/// step mixed (the saliency included: the model being trained, as the step saw it). With
+/// `method = "none"` the first batch of the epoch is drawn as it trains: after the transform,
+/// hard labels. A picture that cannot be drawn or written is a warning: it never stops
+/// training.
 #[derive(Debug)]
 pub struct MixedPictures {
     dir: PathBuf,
@@ -121,13 +124,14 @@ impl MixedPictures {
         self.dir.join(format!("epoch-{epoch}.png"))
     }
 
-    /// True for the first batch of an epoch not drawn yet (once per epoch).
+    /// True while `epoch` has no picture yet.
     pub fn due(&self, epoch: usize) -> bool {
-        self.drawn.fetch_max(epoch, Ordering::Relaxed) < epoch
+        self.drawn.load(Ordering::Relaxed) < epoch
     }
 
     /// Draws `out`, the mixing of the clean batch `images` / `labels` at `step` of `epoch`, and
-    /// writes it (through a temporary file: a kill leaves no half picture).
+    /// writes it (through a temporary file: a kill leaves no half picture), if the epoch has no
+    /// picture yet and the batch was mixed (or the method is `none`).
     pub fn write(
         &self,
         epoch: usize,
@@ -136,6 +140,10 @@ impl MixedPictures {
         labels: &Tensor<1, Int>,
         out: &MixOutput,
     ) {
+        let shown = out.trace.applied || out.trace.method == "none";
+        if !shown || self.drawn.fetch_max(epoch, Ordering::Relaxed) >= epoch {
+            return;
+        }
         if let Err(e) = self.try_write(epoch, step, images, labels, out) {
             eprintln!(
                 "warning: no picture {} of the mixed batch: {e}",
@@ -167,9 +175,14 @@ impl MixedPictures {
             title: self.title.clone(),
             notes: Vec::new(),
         };
+        let (what, how) = if out.trace.method == "none" {
+            ("batch", "as the step trains on it")
+        } else {
+            ("mixed batch", "as the step mixed it")
+        };
         caption.title.push(format!(
-            "The first batch of epoch {epoch} (training step {step}) as the step mixed it: its \
-             first {} of {n} images.",
+            "The first {what} of epoch {epoch} (training step {step}) {how}: its first {} of {n} \
+             images.",
             self.rows.min(n)
         ));
         let legend = Legend {

@@ -321,6 +321,18 @@ impl Classifier {
     }
 }
 
+/// The batch as `method = "none"` passes it through (for its picture).
+fn unmixed(batch: &ImageBatch, num_classes: usize) -> MixOutput {
+    let none = sal_core::AugmentationConfig::default()
+        .init(0, None)
+        .expect("method = \"none\" builds");
+    none.mix(
+        MixBatch::new(batch.images.clone(), batch.labels.clone(), num_classes),
+        0,
+    )
+    .expect("method = \"none\" passes any batch through")
+}
+
 /// The tensors concatenated along the batch dimension (one alone is returned as it is).
 fn cat<const D: usize>(mut parts: Vec<Tensor<D>>) -> Tensor<D> {
     if parts.len() == 1 {
@@ -360,6 +372,15 @@ impl TrainStep for Classifier {
         }
         let (logits, losses, labels) = match &self.augmentation {
             None => {
+                if let Some(pictures) = self.pictures.as_ref().filter(|p| p.due(batch.epoch)) {
+                    pictures.write(
+                        batch.epoch,
+                        batch.step,
+                        &batch.images,
+                        &batch.labels,
+                        &unmixed(&batch, self.model.num_classes()),
+                    );
+                }
                 let labels = batch.labels.clone();
                 let (logits, losses) = self.forward_plain(batch);
                 (logits, losses, labels)

@@ -178,7 +178,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     let model_config = config.model_config(data.num_classes);
     let (mut classifier, num_parameters) = classifier(&config, &model_config, &device)?;
     check_mixing(&classifier, &data, &device)?;
-    if config.pictures.mixed_batches && classifier.augmentation.is_some() {
+    if config.pictures.mixed_batches {
         let pictures = MixedPictures::new(&config, &run.dir, data.class_names.clone());
         classifier = classifier.with_pictures(pictures);
     }

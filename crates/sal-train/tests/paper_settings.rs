@@ -135,6 +135,15 @@ fn scarcity_k_times_eval_and_pictures_work_from_a_config() {
     }
     assert!(!dir.join("mixed/epoch-3.png").exists());
 
+    // method = "none": the epoch's first batch as it trains.
+    let plain = tempfile::tempdir().unwrap();
+    let mut none = config_with_k(plain.path(), 1);
+    none.augmentation = Default::default();
+    none.eval = None;
+    none.epochs = 1;
+    sal_train::train(&none, &TrainOptions::default()).unwrap();
+    assert!(plain.path().join("mixed/epoch-1.png").is_file());
+
     // Switched off, no mixed pictures; curves.png stays.
     let off = tempfile::tempdir().unwrap();
     let mut quiet = config_with_k(off.path(), 1);
