@@ -1,7 +1,9 @@
 //! `cargo xtask eval --run runs/<name> [--checkpoint N] [--eps E,...] [--occlusion F,...]
-//! [--backend cpu|wgpu|cuda]`: a trained run's checkpoint on its test split (clean top-1/top-5,
-//! FGSM, occlusion of the most salient regions), printed and written to `<run>/eval.json`
-//! (`sal_train::eval`, docs/training.md).
+//! [--cam-images N] [--set key=value]... [--backend cpu|wgpu|cuda]`: a trained run's checkpoint
+//! on its test split (clean top-1/top-5, FGSM, occlusion of the most salient regions, CAMs),
+//! printed and written to `<run>/eval.json`, `eval.png`, `cam.png` (`sal_train::eval`,
+//! docs/evaluation.md). Its settings: the run's `[eval]` table, else the defaults; each flag
+//! replaces its value.
 
 use crate::allocator;
 use anyhow::{Context, Result};
@@ -26,6 +28,11 @@ pub struct EvalArgs {
     /// `[eval] occlusion`, else 0, 0.125, 0.25 (Saliency Grafting Table 6).
     #[arg(long, value_delimiter = ',')]
     occlusion: Vec<f64>,
+    /// Override a value of the run's saved config, as `train --set` does (repeatable), e.g.
+    /// `--set dataset.path=/data/fashion-mnist` when the data moved, or
+    /// `--set eval.occlusion=[0.5]`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
     /// Device family; overrides the run's `backend`.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
@@ -37,7 +44,9 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     allocator::use_steady_settings();
-    let config = sal_train::ExperimentConfig::load(&args.run.join("config.toml"), &[]).ok();
+    let config_path = args.run.join("config.toml");
+    // Unreadable here: `evaluate_run` reports it, naming the file.
+    let config = sal_train::ExperimentConfig::load(&config_path, &args.overrides).ok();
     // The run's `[eval]` table, else the defaults; each flag given replaces its value.
     let mut suite = config.and_then(|c| c.eval).unwrap_or_default();
     if !args.eps.is_empty() {
@@ -53,6 +62,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         checkpoint: args.checkpoint,
         backend: args.backend,
         suite: Some(suite),
+        overrides: args.overrides,
     };
     let report = evaluate_run(&args.run, &options)
         .with_context(|| format!("evaluating {}", args.run.display()))?;

@@ -227,6 +227,9 @@ pub struct EvalOptions {
     pub backend: Option<BackendKind>,
     /// The evaluations; `None`: the run config's `[eval]` table, else [`EvalConfig::default`].
     pub suite: Option<EvalConfig>,
+    /// `key=value` overrides of the run's saved config, as `train --set` takes them (e.g.
+    /// `dataset.path=...` when the data moved).
+    pub overrides: Vec<String>,
 }
 
 /// One evaluation's accuracy at one setting.
@@ -335,7 +338,7 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
     if !config_path.is_file() {
         return Err(EvalError::NoRun(run_dir.to_path_buf()));
     }
-    let mut config = ExperimentConfig::load(&config_path, &[])?;
+    let mut config = ExperimentConfig::load(&config_path, &options.overrides)?;
     let suite = options
         .suite
         .clone()

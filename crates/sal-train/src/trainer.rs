@@ -243,6 +243,7 @@ fn evaluate(
         checkpoint: None,
         backend: Some(config.backend),
         suite: Some(suite.clone()),
+        overrides: Vec::new(),
     };
     let eval =
         evaluate_run(&report.run_dir, &options).map_err(|e| TrainError::Eval(Box::new(e)))?;

@@ -134,6 +134,22 @@ prob = 1.0
     };
     let message = error(out.path(), &missing);
     assert!(message.contains("model-9.bpk"), "{message}");
+    // A config changed into another model: the checkpoint does not fit, and the error says so.
+    let wider = EvalOptions {
+        overrides: vec!["model.base_width=8".into()],
+        ..EvalOptions::default()
+    };
+    let message = error(out.path(), &wider);
+    assert!(
+        message.contains("model-2.bpk") && message.contains("does not fit"),
+        "{message}"
+    );
+    let typo = EvalOptions {
+        overrides: vec!["eval.occlusions=[0.5]".into()],
+        ..EvalOptions::default()
+    };
+    let message = error(out.path(), &typo);
+    assert!(message.contains("occlusions"), "{message}");
     let bad_eps = EvalOptions {
         suite: Some(EvalConfig {
             fgsm_eps: vec![2.0],
