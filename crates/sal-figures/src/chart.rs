@@ -225,6 +225,9 @@ fn draw_legend(area: &DrawingArea<ImageBackend<'_>, Shift>) -> Result<(), Figure
     Ok(())
 }
 
+/// A curve's `(epoch, value)` points and its colour.
+type Curve = (Vec<(f64, f64)>, [u8; 3]);
+
 /// A tick value with two decimals, trailing zeros dropped (losses, accuracies).
 fn fixed_label(v: &f64) -> String {
     let s = format!("{v:.2}");
@@ -253,7 +256,7 @@ fn panel(
     title: &str,
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
-    curves: &[(Vec<(f64, f64)>, [u8; 3])],
+    curves: &[Curve],
     value_label: &dyn Fn(&f64) -> String,
 ) -> Result<(), FigureError> {
     let mut chart = ChartBuilder::on(area)
