@@ -144,62 +144,54 @@ impl MixedPictures {
         if !shown || self.drawn.fetch_max(epoch, Ordering::Relaxed) >= epoch {
             return;
         }
-        if let Err(e) = self.try_write(epoch, step, images, labels, out) {
+        let drawn = || -> Result<(), FigureError> {
+            let n = images.dims()[0];
+            let labels: Vec<usize> = labels
+                .clone()
+                .try_into_vec_as::<i64>()
+                .map_err(|e| FigureError::Tensor {
+                    what: "the labels",
+                    message: e.to_string(),
+                })?
+                .into_iter()
+                .map(|l| l as usize)
+                .collect();
+            let mut caption = Caption {
+                title: self.title.clone(),
+                notes: Vec::new(),
+            };
+            let (what, how) = if out.trace.method == "none" {
+                ("batch", "as the step trains on it")
+            } else {
+                ("mixed batch", "as the step mixed it")
+            };
+            caption.title.push(format!(
+                "The first {what} of epoch {epoch} (training step {step}) {how}: its first {} \
+                 of {n} images.",
+                self.rows.min(n)
+            ));
+            let legend = Legend {
+                labels: &labels,
+                class_names: &self.class_names,
+                normalization: &self.normalization,
+            };
+            let figure = mixed_batch_figure(images, out, Some(self.rows), legend, caption)?;
+            let path = self.path(epoch);
+            let create = |source| FigureError::Create {
+                path: self.dir.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&self.dir).map_err(create)?;
+            let tmp = path.with_extension("png.tmp");
+            sal_figures::write_png(&figure.render(), &tmp)?;
+            std::fs::rename(&tmp, &path).map_err(|source| FigureError::Create { path, source })
+        };
+        if let Err(e) = drawn() {
             eprintln!(
                 "warning: no picture {} of the mixed batch: {e}",
                 self.path(epoch).display()
             );
         }
-    }
-
-    fn try_write(
-        &self,
-        epoch: usize,
-        step: u64,
-        images: &Tensor<4>,
-        labels: &Tensor<1, Int>,
-        out: &MixOutput,
-    ) -> Result<(), FigureError> {
-        let n = images.dims()[0];
-        let labels: Vec<usize> = labels
-            .clone()
-            .try_into_vec_as::<i64>()
-            .map_err(|e| FigureError::Tensor {
-                what: "the labels",
-                message: e.to_string(),
-            })?
-            .into_iter()
-            .map(|l| l as usize)
-            .collect();
-        let mut caption = Caption {
-            title: self.title.clone(),
-            notes: Vec::new(),
-        };
-        let (what, how) = if out.trace.method == "none" {
-            ("batch", "as the step trains on it")
-        } else {
-            ("mixed batch", "as the step mixed it")
-        };
-        caption.title.push(format!(
-            "The first {what} of epoch {epoch} (training step {step}) {how}: its first {} of {n} \
-             images.",
-            self.rows.min(n)
-        ));
-        let legend = Legend {
-            labels: &labels,
-            class_names: &self.class_names,
-            normalization: &self.normalization,
-        };
-        let figure = mixed_batch_figure(images, out, Some(self.rows), legend, caption)?;
-        let path = self.path(epoch);
-        let create = |source| FigureError::Create {
-            path: self.dir.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(create)?;
-        let tmp = path.with_extension("png.tmp");
-        sal_figures::write_png(&figure.render(), &tmp)?;
-        std::fs::rename(&tmp, &path).map_err(|source| FigureError::Create { path, source })
     }
 }
 

@@ -466,16 +466,9 @@ mod tests {
     /// training-mode forward of the batch the step trains on (the mixer's output): the saliency
     /// pass, where there is one, updates nothing.
     fn assert_one_batch_norm_update(method: &str, epoch: usize) {
-        let device = Device::flex().autodiff();
-        let (config, model) = tiny_model(&device);
-        let twin = config
-            .init(&device)
-            .load_record(model.clone().into_record());
-        let augmentation: AugmentationConfig = toml::from_str(method).unwrap();
-        let augmentation = augmentation.init(3, None).unwrap();
-        let classifier = Classifier::new(model, Some(augmentation));
+        let (classifier, twin, mixer) = copies_of(method, 1);
+        let device = classifier.model.devices()[0].clone();
         let batch = batch(6, epoch, &device);
-        let mixer = classifier.augmentation.clone().unwrap();
         let trained_on = classifier.mix(&mixer, batch.clone()).unwrap().images;
         let before = state(&classifier.model);
         let _ = TrainStep::step(&classifier, batch);
@@ -513,16 +506,9 @@ mod tests {
         // batch) gives the feature map; the grafted half alone is forwarded next (one update
         // with it). A twin repeats exactly that; any other forward in training mode, or the
         // map taken from another pass, leaves different statistics.
-        let device = Device::flex().autodiff();
-        let (config, model) = tiny_model(&device);
-        let twin = config
-            .init(&device)
-            .load_record(model.clone().into_record());
-        let augmentation: AugmentationConfig =
-            toml::from_str("method = \"saliency-grafting\"\nwarmup_epochs = 1").unwrap();
-        let classifier = Classifier::new(model, Some(augmentation.init(3, None).unwrap()));
-        let mixer = classifier.augmentation.clone().unwrap();
-        let (n, batch) = (6, batch(6, 2, &device));
+        let method = "method = \"saliency-grafting\"\nwarmup_epochs = 1";
+        let (classifier, twin, mixer) = copies_of(method, 1);
+        let (n, batch) = (6, batch(6, 2, &classifier.model.devices()[0]));
         let (_, features) = twin.forward_with_features(batch.images.clone());
         let twin_batch = MixBatch::new(batch.images.clone(), batch.labels.clone(), 4)
             .with_epoch(1)

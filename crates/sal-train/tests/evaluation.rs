@@ -19,36 +19,11 @@ use std::path::Path;
 #[test]
 fn accuracy_of_the_last_checkpoint_equals_the_logged_test_metrics() {
     let out = tempfile::tempdir().unwrap();
-    let data = common::fashion_mnist();
-    let text = format!(
-        r#"
-name = "eval-run"
-epochs = 2
-batch_size = 64
-output_dir = "{out}"
-
-[dataset]
-name = "fashion-mnist"
-path = "{data}"
-train_limit = 512
-test_limit = 300
-
-[model]
-architecture = "cifar-resnet18"
-base_width = 4
-
-[transform]
-pad_to = 32
-
-[optimizer]
-lr = 0.05
-
-[augmentation]
-method = "cutmix"
-prob = 1.0
-"#,
-        out = out.path().display(),
-        data = data.display(),
+    let text = common::tiny_config(
+        "name = \"eval-run\"\nepochs = 2\nbatch_size = 64",
+        out.path(),
+        "train_limit = 512\ntest_limit = 300",
+        "[augmentation]\nmethod = \"cutmix\"\nprob = 1.0",
     );
     let config = ExperimentConfig::parse(&text, Path::new("evaluation.rs"), &[]).unwrap();
     let report = sal_train::train(&config, &TrainOptions::default()).unwrap();

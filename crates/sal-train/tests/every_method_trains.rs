@@ -12,34 +12,11 @@ use sal_train::{ExperimentConfig, TrainOptions};
 use std::path::Path;
 
 fn config_with(method_table: &str, out: &Path) -> ExperimentConfig {
-    let data = common::fashion_mnist();
-    let text = format!(
-        r#"
-name = "method-test"
-epochs = 3
-batch_size = 16
-output_dir = "{out}"
-
-[dataset]
-name = "fashion-mnist"
-path = "{data}"
-train_limit = 192
-test_limit = 32
-
-[model]
-architecture = "cifar-resnet18"
-base_width = 4
-
-[transform]
-pad_to = 32
-
-[optimizer]
-lr = 0.05
-
-{method_table}
-"#,
-        out = out.display(),
-        data = data.display()
+    let text = common::tiny_config(
+        "name = \"method-test\"\nepochs = 3\nbatch_size = 16",
+        out,
+        "train_limit = 192\ntest_limit = 32",
+        method_table,
     );
     ExperimentConfig::parse(&text, Path::new("every_method_trains.rs"), &[]).unwrap()
 }

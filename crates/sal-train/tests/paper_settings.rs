@@ -14,29 +14,7 @@ use sal_train::{ExperimentConfig, TrainOptions};
 use std::path::Path;
 
 fn config(out: &Path) -> ExperimentConfig {
-    let text = format!(
-        r#"
-name = "paper-settings"
-epochs = 2
-batch_size = 32
-output_dir = "{out}"
-
-[dataset]
-name = "fashion-mnist"
-path = "{data}"
-per_class = 12
-test_limit = 200
-
-[model]
-architecture = "cifar-resnet18"
-base_width = 4
-
-[transform]
-pad_to = 32
-
-[optimizer]
-lr = 0.05
-
+    let tables = r#"
 [augmentation]
 method = "saliency-grafting"
 warmup_epochs = 0
@@ -50,9 +28,12 @@ rows = 5
 fgsm_eps = [0.0, 0.1]
 occlusion = [0.0, 0.25]
 cam_images = 3
-"#,
-        out = out.display(),
-        data = common::fashion_mnist().display(),
+"#;
+    let text = common::tiny_config(
+        "name = \"paper-settings\"\nepochs = 2\nbatch_size = 32",
+        out,
+        "per_class = 12\ntest_limit = 200",
+        tables,
     );
     ExperimentConfig::parse(&text, Path::new("paper_settings.rs"), &[]).unwrap()
 }
