@@ -130,14 +130,8 @@ mod tests {
     fn every_architecture_has_the_expected_shapes_and_split() {
         let device = Device::flex();
         for &architecture in Architecture::all() {
-            let width = match architecture {
-                // PyramidNet's width is mostly alpha; keep the reference stem.
-                Architecture::PyramidNet { .. } => None,
-                Architecture::WideResNet { .. } => Some(2),
-                _ => Some(4),
-            };
             let config = ModelConfig::new(architecture, 7)
-                .with_base_width(width)
+                .with_base_width(architecture.test_width())
                 .with_dropout(Some(0.0));
             let model = config.init(&device);
             let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
