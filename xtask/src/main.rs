@@ -13,6 +13,7 @@ mod eval;
 mod graft_areas;
 mod models;
 mod pyenv;
+mod reproduce;
 mod saliency;
 mod train;
 mod visualize;
@@ -45,6 +46,8 @@ enum Command {
     GraftAreas(graft_areas::GraftAreasArgs),
     /// The model zoo: `<name> <classes> <params>` per architecture and class count.
     Models(models::ModelsArgs),
+    /// Run a paper table's configs over seeds and put our numbers beside the paper's.
+    Reproduce(reproduce::ReproduceArgs),
     /// A saliency map of one image (or Wang & Dudek masks of a frame sequence).
     Saliency(saliency::SaliencyArgs),
     /// Pictures of a mixing method on real data: target, source, mixed image and label.
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::GraftAreas(args) => graft_areas::run(args),
         Command::Models(args) => models::run(args),
+        Command::Reproduce(args) => reproduce::run(args),
         Command::Saliency(args) => saliency::run(args),
         Command::Visualize(args) => visualize::run(args),
     }

@@ -61,7 +61,7 @@ pub fn training_curves(
     {
         let root = ImageBackend { img: &mut img }.into_drawing_area();
         let (legend, panels) = root.split_vertically(legend_height.min(height));
-        draw_legend(&legend)?;
+        draw_legend(&legend, &[("train", TRAIN), ("test", TEST)])?;
         let panels = panels.split_evenly((1, 3));
         let curves = |f: fn(&CurvePoint) -> Option<f64>| points(epochs, f);
         let loss = [curves(|e| e.train_loss), curves(|e| e.test_loss)];
@@ -141,78 +141,148 @@ fn rgb(c: [u8; 3]) -> RGBColor {
 pub fn percent_bars(
     title: &str,
     bars: &[(String, f64)],
-    (width, height): (u32, u32),
+    size: (u32, u32),
 ) -> Result<RgbImage, FigureError> {
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    let values: Vec<Option<f64>> = bars.iter().map(|b| Some(b.1)).collect();
     if bars.is_empty() || bars.iter().any(|(_, v)| !v.is_finite()) {
         return Err(FigureError::Shape(format!(
             "a bar chart of {} bars, all finite",
             bars.len()
         )));
     }
+    let series = [BarSeries {
+        name: "",
+        colour: TRAIN,
+        values,
+    }];
+    grouped_bars(title, "top-1 (%)", &labels, &series, 100.0, size)
+}
+
+/// One series of [`grouped_bars`]: a bar per group (`None`: no bar there).
+#[derive(Debug, Clone)]
+pub struct BarSeries<'a> {
+    /// The legend's name; empty draws no legend entry.
+    pub name: &'a str,
+    pub colour: [u8; 3],
+    pub values: Vec<Option<f64>>,
+}
+
+/// Bars in groups, one group per label and one bar per series side by side, each value written
+/// above its bar; the y axis from 0 to 10 % above `y_max` (or the largest value), labelled
+/// `y_desc`; a legend of the named series under the title.
+pub fn grouped_bars(
+    title: &str,
+    y_desc: &str,
+    labels: &[String],
+    series: &[BarSeries<'_>],
+    y_max: f64,
+    (width, height): (u32, u32),
+) -> Result<RgbImage, FigureError> {
+    let finite = series.iter().flat_map(|s| s.values.iter().flatten());
+    if labels.is_empty()
+        || series.is_empty()
+        || series.iter().any(|s| s.values.len() != labels.len())
+        || finite.clone().any(|v| !v.is_finite())
+    {
+        return Err(FigureError::Shape(format!(
+            "{} groups of bars with {} series of finite values, one per group",
+            labels.len(),
+            series.len()
+        )));
+    }
+    let top = finite.fold(y_max, |m, &v| m.max(v)) * 1.1;
+    let named: Vec<(&str, [u8; 3])> = series
+        .iter()
+        .filter(|s| !s.name.is_empty())
+        .map(|s| (s.name, s.colour))
+        .collect();
     let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE_RGB));
     {
         let root = ImageBackend { img: &mut img }.into_drawing_area();
-        let n = bars.len() as f64;
-        let mut chart = ChartBuilder::on(&root)
+        let plot = if named.is_empty() {
+            root.clone()
+        } else {
+            let (legend, plot) = root.split_vertically((LINE_HEIGHT * 2 + 8) as u32);
+            draw_legend(&legend, &named)?;
+            plot
+        };
+        let n = labels.len() as f64;
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", TITLE_SIZE))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, 0.0..110.0)
+            .build_cartesian_2d(-0.5..n - 0.5, 0.0..top)
             .map_err(chart_error)?;
         let name = |v: &f64| {
             let i = v.round();
-            if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < bars.len() {
-                bars[i as usize].0.clone()
+            if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
             } else {
                 String::new()
             }
         };
         chart
             .configure_mesh()
-            .x_labels(bars.len())
+            .x_labels(labels.len())
             .y_labels(6)
             .max_light_lines(0)
             .disable_x_mesh()
             .x_label_formatter(&name)
             .y_label_formatter(&|v: &f64| format!("{v:.0}"))
-            .y_desc("top-1 (%)")
+            .y_desc(y_desc)
             .label_style(("sans-serif", LABEL_SIZE))
             .axis_desc_style(("sans-serif", LABEL_SIZE))
             .bold_line_style(RGBColor(220, 220, 220))
             .draw()
             .map_err(chart_error)?;
-        chart
-            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-                let x = i as f64;
-                Rectangle::new([(x - 0.35, 0.0), (x + 0.35, *v)], rgb(TRAIN).filled())
-            }))
-            .map_err(chart_error)?;
+        let width = 0.7 / series.len() as f64;
         let style = TextStyle::from(("sans-serif", LABEL_SIZE))
             .color(&BLACK)
             .pos(Pos::new(HPos::Center, VPos::Bottom));
-        chart
-            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-                Text::new(format!("{v:.1}"), (i as f64, v + 1.5), style.clone())
-            }))
-            .map_err(chart_error)?;
+        for (k, s) in series.iter().enumerate() {
+            let bars = s
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| (i, v)));
+            let left = |i: usize| i as f64 - 0.35 + k as f64 * width;
+            chart
+                .draw_series(bars.clone().map(|(i, v)| {
+                    Rectangle::new(
+                        [(left(i), 0.0), (left(i) + width, v)],
+                        rgb(s.colour).filled(),
+                    )
+                }))
+                .map_err(chart_error)?;
+            chart
+                .draw_series(bars.map(|(i, v)| {
+                    let x = left(i) + width / 2.0;
+                    Text::new(format!("{v:.1}"), (x, v + top * 0.01), style.clone())
+                }))
+                .map_err(chart_error)?;
+        }
         root.present().map_err(chart_error)?;
     }
     Ok(img)
 }
 
-/// "train" and "test" with a line of their colour each, centred.
-fn draw_legend(area: &DrawingArea<ImageBackend<'_>, Shift>) -> Result<(), FigureError> {
+/// Each `(name, colour)` with a line of its colour, in a row, centred.
+fn draw_legend(
+    area: &DrawingArea<ImageBackend<'_>, Shift>,
+    entries: &[(&str, [u8; 3])],
+) -> Result<(), FigureError> {
     let scale = text_scale(f64::from(LABEL_SIZE));
     let (w, h) = area.dim_in_pixel();
     let entry = |text: &str| 30 + 6 + font::text_width(text.len(), scale) as i32;
-    let total = entry("train") + 24 + entry("test");
+    let total: i32 = entries.iter().map(|(t, _)| entry(t) + 24).sum::<i32>() - 24;
     let mut x = (w as i32 - total) / 2;
     let y = h as i32 / 2;
     let style = TextStyle::from(("sans-serif", LABEL_SIZE))
         .color(&BLACK)
         .pos(Pos::new(HPos::Left, VPos::Center));
-    for (text, colour) in [("train", TRAIN), ("test", TEST)] {
+    for &(text, colour) in entries {
         area.draw(&PathElement::new(
             vec![(x, y), (x + 30, y)],
             rgb(colour).stroke_width(3),

@@ -31,7 +31,7 @@ pub mod png;
 pub mod saliency_map;
 
 pub use cam_grid::{CamSample, cam_grid};
-pub use chart::{CurvePoint, percent_bars, training_curves};
+pub use chart::{BarSeries, CurvePoint, grouped_bars, percent_bars, training_curves};
 pub use compose::{Figure, Row};
 pub use error::FigureError;
 pub use mixed_batch::MixedBatch;

@@ -12,7 +12,8 @@
 //! - One file per family: [`resnet`] (CIFAR and ImageNet ResNets), [`preact_resnet`],
 //!   `wide_resnet` (built from pre-activation blocks), [`pyramidnet`].
 //! - [`class_activation_map`]: Zhou et al. 2016 CAM at input resolution.
-//! - [`num_trainable_params`]: the papers' parameter count.
+//! - [`num_trainable_params`]: the papers' parameter count; [`reference_count`]: the reference
+//!   implementations' counts (`reference::REFERENCE_COUNTS`).
 //!
 //! [`kernels`]: how the models run. Every model applies its layers through a burn backend
 //! extension with its own CPU (flex) kernels and autodiff node, burn's kernels on other
@@ -38,6 +39,7 @@ mod model;
 mod params;
 pub mod preact_resnet;
 pub mod pyramidnet;
+pub mod reference;
 pub mod resnet;
 mod wide_resnet;
 
@@ -53,6 +55,7 @@ pub use config::{ModelConfig, ModelError};
 pub use layers::ClassifierHead;
 pub use model::Model;
 pub use params::num_trainable_params;
+pub use reference::reference_count;
 
 pub use kernels::{
     AddRelu, FusedBatchNorm, GemmConv, add_relu, batch_norm, batch_norm_relu, conv2d,

@@ -81,6 +81,10 @@ pub struct ExperimentConfig {
     /// table: none is run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<crate::eval::EvalConfig>,
+    /// The paper-table row this config reproduces and the paper's number for it
+    /// (`cargo xtask reproduce`); none for other experiments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper: Option<crate::paper::PaperRow>,
 }
 
 /// The `[augmentation]` table: a method and its parameters (`sal_core::AugmentationConfig`,
@@ -710,15 +714,46 @@ milestones = [1]
         assert_eq!(c, again);
     }
 
+    /// No config under `experiments/` can rot: each parses (unknown keys and invalid values
+    /// are errors), builds its augmentation and its model (lazily on flex, without data), and a
+    /// paper-table row's model has the reference implementation's parameter count.
     #[test]
-    fn every_shipped_experiment_config_parses() {
+    fn every_shipped_experiment_config_builds_and_paper_models_have_reference_counts() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
-        let mut seen = 0;
-        for entry in walk(&dir) {
-            ExperimentConfig::load(&entry, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let (mut seen, mut papers) = (0, 0);
+        for path in walk(&dir) {
+            let config = ExperimentConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            let at = path.display();
+            config
+                .augmentation()
+                .unwrap_or_else(|e| panic!("{at}: [augmentation]: {e}"));
+            let classes = config.num_classes(0);
+            assert!(
+                classes > 0,
+                "{at}: state [model] num_classes, so the config can be checked without its data"
+            );
+            let model = config.model_config(classes);
+            let count = model
+                .num_trainable_params()
+                .unwrap_or_else(|e| panic!("{at}: [model]: {e}"));
+            let architecture = model.architecture.to_string();
+            let reference = sal_models::reference_count(&architecture, classes);
+            if let Some(paper) = &config.paper {
+                papers += 1;
+                assert!(!paper.table.is_empty() && !paper.row.is_empty(), "{at}");
+                assert!(paper.value.is_finite() && paper.value >= 0.0, "{at}");
+                let reference = reference.unwrap_or_else(|| {
+                    panic!("{at}: no reference count for {architecture} at {classes} classes")
+                });
+                assert_eq!(count, reference, "{at}: {architecture}, {classes} classes");
+            }
             seen += 1;
         }
         assert!(seen > 0, "no configs under {}", dir.display());
+        assert!(
+            papers >= 48,
+            "SaliencyMix Table 1 alone has 48 rows, found {papers}"
+        );
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -15,6 +15,8 @@
 //! | [`eval`] | evaluations of a trained model: top-1 / top-5, FGSM, occlusion, CAMs; `[eval]` |
 //! | [`schedule`] | MultiStep learning rate in epochs |
 //! | [`metrics`] | progress bars, epoch summaries, `metrics.csv` |
+//! | [`paper`] | the `[paper]` table: the paper's number for a paper-table config |
+//! | [`reproduce`] | paper tables as folders of configs: rows, status, runs, results.md |
 //! | [`inspect`] | sample batches and the run's model, for pictures of its mixing |
 //! | [`pictures`] | the figure of a mixed batch; the trainer's `mixed/epoch-<e>.png` |
 //! | [`checkpoint`] | atomic checkpoint files, resume discovery |
@@ -31,7 +33,9 @@ pub mod eval;
 pub mod inspect;
 pub mod loader;
 pub mod metrics;
+pub mod paper;
 pub mod pictures;
+pub mod reproduce;
 pub mod schedule;
 pub mod step;
 pub mod trainer;

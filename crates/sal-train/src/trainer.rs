@@ -668,13 +668,14 @@ fn check_same_experiment(run_dir: &Path, config: &ExperimentConfig) -> Result<()
         return Ok(()); // No (readable) saved config: nothing to compare with.
     };
     // What does not change the training may change: epochs (extend a run), backend, the
-    // pictures drawn and the evaluations run at the end.
+    // pictures drawn, the evaluations run at the end and the paper's numbers.
     let normalise = |c: &ExperimentConfig| {
         let mut c = c.clone();
         c.epochs = 0;
         c.backend = BackendKind::Cpu;
         c.pictures = Default::default();
         c.eval = None;
+        c.paper = None;
         c.to_toml()
     };
     let (a, b) = (normalise(&saved), normalise(config));

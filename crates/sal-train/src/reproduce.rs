@@ -1,0 +1,525 @@
+//! Paper tables as folders of configs (`experiments/paper/<paper>/<table>/<row>.toml`, each with
+//! a `[paper]` table): finding the rows, whether each can run here, the config of each seed's
+//! run, and (after the runs) our number beside the paper's (`cargo xtask reproduce`,
+//! docs/reproducing.md).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::data::Split;
+use crate::metrics::{EpochMetrics, read_metrics};
+use crate::paper::{PaperMetric, PaperRow, PaperStatistic};
+use crate::{BackendKind, ConfigError, ExperimentConfig};
+
+/// Why a table could not be planned or summarised.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproduceError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no config (*.toml) in it", .0.display())]
+    Empty(PathBuf),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: a paper-table config needs a [paper] table (the paper's number for the row)", .0.display())]
+    NoPaper(PathBuf),
+    #[error("--epochs-scale must be in (0, 1], got {0}")]
+    EpochsScale(f64),
+    #[error("--seeds: give at least one seed")]
+    NoSeeds,
+    #[error("drawing {}: {message}", path.display())]
+    Figure { path: PathBuf, message: String },
+}
+
+/// One row of a table: its config and the paper's number.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The config file.
+    pub path: PathBuf,
+    /// Its file name without `.toml`: names the row and its run directories.
+    pub name: String,
+    pub config: ExperimentConfig,
+    pub paper: PaperRow,
+}
+
+/// How `reproduce` runs a table.
+#[derive(Debug, Clone)]
+pub struct ReproduceOptions {
+    pub seeds: Vec<u64>,
+    /// Each row's epochs (and its schedule's milestones) times this, at least 1 epoch.
+    pub epochs_scale: f64,
+    /// Where the data sets are: each row's `dataset.path` becomes `<data_root>/<the data set's
+    /// default folder name>`.
+    pub data_root: Option<PathBuf>,
+    pub backend: Option<BackendKind>,
+    /// The root of the run directories: `<runs>/<table folder>/<row>/seed-<s>`.
+    pub runs: PathBuf,
+}
+
+impl Default for ReproduceOptions {
+    fn default() -> Self {
+        Self {
+            seeds: vec![0, 1, 2],
+            epochs_scale: 1.0,
+            data_root: None,
+            backend: None,
+            runs: PathBuf::from("runs"),
+        }
+    }
+}
+
+impl ReproduceOptions {
+    pub fn validate(&self) -> Result<(), ReproduceError> {
+        if !(self.epochs_scale > 0.0 && self.epochs_scale <= 1.0) {
+            return Err(ReproduceError::EpochsScale(self.epochs_scale));
+        }
+        if self.seeds.is_empty() {
+            return Err(ReproduceError::NoSeeds);
+        }
+        Ok(())
+    }
+}
+
+/// Every config below `folder` (sorted by path), each with its `[paper]` table.
+pub fn rows(folder: &Path) -> Result<Vec<Row>, ReproduceError> {
+    let mut paths = Vec::new();
+    collect_configs(folder, &mut paths)?;
+    if paths.is_empty() {
+        return Err(ReproduceError::Empty(folder.to_path_buf()));
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let config = ExperimentConfig::load(&path, &[])?;
+            let paper = config
+                .paper
+                .clone()
+                .ok_or_else(|| ReproduceError::NoPaper(path.clone()))?;
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok(Row {
+                path,
+                name,
+                config,
+                paper,
+            })
+        })
+        .collect()
+}
+
+fn collect_configs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReproduceError> {
+    let io = |source| ReproduceError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            collect_configs(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The run directory of a table folder: `<runs>/<folder below experiments/>`, e.g.
+/// `runs/paper/saliencymix/table1` for `experiments/paper/saliencymix/table1`.
+pub fn table_dir(folder: &Path, options: &ReproduceOptions) -> PathBuf {
+    let components: Vec<_> = folder.components().collect();
+    let below = components
+        .iter()
+        .rposition(|c| c.as_os_str() == "experiments")
+        .map_or(components.as_slice(), |i| &components[i + 1..]);
+    let mut dir = options.runs.clone();
+    for c in below {
+        if let std::path::Component::Normal(part) = c {
+            dir.push(part);
+        }
+    }
+    dir
+}
+
+impl Row {
+    /// The `--set` overrides that turn this row's config into its run with `seed`: the seed,
+    /// its own run directory below `table_dir`, the scaled epochs and milestones, the data
+    /// root, the backend.
+    pub fn run_overrides(
+        &self,
+        seed: u64,
+        table_dir: &Path,
+        options: &ReproduceOptions,
+    ) -> Vec<String> {
+        let config = &self.config;
+        let run_dir = table_dir.join(&self.name).join(format!("seed-{seed}"));
+        let mut sets = vec![
+            format!("seed={seed}"),
+            format!("name=\"{}-seed-{seed}\"", self.name),
+            format!("output_dir=\"{}\"", run_dir.display()),
+        ];
+        if options.epochs_scale < 1.0 {
+            let scale = options.epochs_scale;
+            let epochs = ((config.epochs as f64 * scale).round() as usize).max(1);
+            let mut milestones: Vec<usize> = config
+                .schedule
+                .milestones
+                .iter()
+                .map(|&m| ((m as f64 * scale).round() as usize).max(1))
+                .filter(|&m| m < epochs)
+                .collect();
+            milestones.dedup();
+            sets.push(format!("epochs={epochs}"));
+            sets.push(format!("schedule.milestones={milestones:?}"));
+        }
+        if let Some(root) = &options.data_root {
+            let folder = config.dataset.name.default_path();
+            let folder = folder.file_name().expect("a data set's folder has a name");
+            sets.push(format!("dataset.path=\"{}\"", root.join(folder).display()));
+        }
+        if let Some(backend) = options.backend {
+            sets.push(format!(
+                "backend={}",
+                toml::Value::try_from(backend).expect("a backend serialises")
+            ));
+        }
+        sets
+    }
+
+    /// This row's config with [`Self::run_overrides`] applied.
+    pub fn run_config(
+        &self,
+        seed: u64,
+        table_dir: &Path,
+        options: &ReproduceOptions,
+    ) -> ExperimentConfig {
+        let overrides = self.run_overrides(seed, table_dir, options);
+        ExperimentConfig::parse(&self.config.to_toml(), &self.path, &overrides)
+            .expect("the overrides of a valid config keep it valid")
+    }
+}
+
+/// Whether a row can run here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Runnable,
+    /// The project lacks what the row's `requires` lists.
+    Requires(Vec<String>),
+    /// Its data set is not where the config looks (the message says where and how to get it).
+    MissingData(String),
+}
+
+/// The status of every row for `options`: each data set (kind and folder) is opened once.
+pub fn statuses(rows: &[Row], options: &ReproduceOptions) -> Vec<Status> {
+    let mut data: BTreeMap<(String, PathBuf), Option<String>> = BTreeMap::new();
+    rows.iter()
+        .map(|row| {
+            if !row.paper.requires.is_empty() {
+                return Status::Requires(row.paper.requires.clone());
+            }
+            let config = row.run_config(options.seeds[0], Path::new("."), options);
+            let dataset = &config.dataset;
+            let key = (dataset.name.to_string(), dataset.path());
+            let missing = data.entry(key).or_insert_with(|| {
+                let opened = dataset
+                    .open(Split::Train)
+                    .and_then(|_| dataset.open(Split::Test));
+                opened.err().map(|e| e.to_string())
+            });
+            match missing {
+                Some(message) => Status::MissingData(message.clone()),
+                None => Status::Runnable,
+            }
+        })
+        .collect()
+}
+
+/// Our value of `metric` under `statistic` for one finished run (its `metrics.csv` epochs).
+pub fn run_value(
+    epochs: &[EpochMetrics],
+    metric: PaperMetric,
+    statistic: PaperStatistic,
+) -> Option<f64> {
+    let error = |e: &EpochMetrics| match metric {
+        PaperMetric::Top1Error => 100.0 - e.test_top1,
+        PaperMetric::Top5Error => 100.0 - e.test_top5,
+    };
+    let last = epochs.last()?;
+    Some(match statistic {
+        PaperStatistic::MeanFinal => error(last),
+        PaperStatistic::MeanBest => epochs.iter().map(error).fold(f64::INFINITY, f64::min),
+        PaperStatistic::MeanLast10 => {
+            let tail = &epochs[epochs.len().saturating_sub(10)..];
+            tail.iter().map(error).sum::<f64>() / tail.len() as f64
+        }
+    })
+}
+
+/// A row's runs summarised: our mean and standard deviation over the finished seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowResult {
+    pub name: String,
+    pub paper: PaperRow,
+    /// The seeds whose run finished all its epochs, with their values.
+    pub runs: Vec<(u64, f64)>,
+    pub epochs: usize,
+    pub paper_epochs: usize,
+}
+
+impl RowResult {
+    pub fn mean(&self) -> Option<f64> {
+        (!self.runs.is_empty())
+            .then(|| self.runs.iter().map(|r| r.1).sum::<f64>() / self.runs.len() as f64)
+    }
+
+    /// The sample standard deviation (n - 1); `None` under 2 runs.
+    pub fn std(&self) -> Option<f64> {
+        let n = self.runs.len();
+        let mean = self.mean()?;
+        (n >= 2).then(|| {
+            (self.runs.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        })
+    }
+}
+
+/// Reads each seed's `metrics.csv` of `row`; a run counts when it has all its epochs.
+pub fn row_result(row: &Row, table_dir: &Path, options: &ReproduceOptions) -> RowResult {
+    let mut runs = Vec::new();
+    let mut epochs = row.config.epochs;
+    for &seed in &options.seeds {
+        let config = row.run_config(seed, table_dir, options);
+        epochs = config.epochs;
+        let csv = config.output_dir().join("metrics.csv");
+        let Ok(logged) = read_metrics(&csv) else {
+            continue;
+        };
+        if logged.len() < config.epochs {
+            continue;
+        }
+        if let Some(v) = run_value(&logged, row.paper.metric, row.paper.statistic) {
+            runs.push((seed, v));
+        }
+    }
+    RowResult {
+        name: row.name.clone(),
+        paper: row.paper.clone(),
+        runs,
+        epochs,
+        paper_epochs: row.config.epochs,
+    }
+}
+
+/// `results.md`: one line per row, ours beside the paper's.
+pub fn results_markdown(
+    folder: &Path,
+    results: &[RowResult],
+    options: &ReproduceOptions,
+) -> String {
+    let mut out = format!(
+        "# {}\n\nReproduced with `cargo xtask reproduce {}` over seeds {:?}",
+        results
+            .first()
+            .map_or("(no rows)", |r| r.paper.table.as_str()),
+        folder.display(),
+        options.seeds
+    );
+    if options.epochs_scale < 1.0 {
+        out += &format!(
+            ", epochs SCALED by {}: these are short runs, not the paper's recipe, and not comparable \
+             to its numbers",
+            options.epochs_scale
+        );
+    }
+    out += ".\n\n| # | row | metric | statistic | ours | paper | ours - paper | seeds done | epochs (paper's) |\n\
+            |---|---|---|---|---|---|---|---|---|\n";
+    for (i, r) in results.iter().enumerate() {
+        let ours = match (r.mean(), r.std()) {
+            (Some(m), Some(s)) => format!("{m:.2} ± {s:.2}"),
+            (Some(m), None) => format!("{m:.2}"),
+            _ => "-".into(),
+        };
+        let paper = match r.paper.std {
+            Some(s) => format!("{:.2} ± {s:.2}", r.paper.value),
+            None => format!("{:.2}", r.paper.value),
+        };
+        let diff = r
+            .mean()
+            .map_or("-".into(), |m| format!("{:+.2}", m - r.paper.value));
+        out += &format!(
+            "| {} | {} ({}) | {} | {} | {ours} | {paper} | {diff} | {}/{} | {} ({}) |\n",
+            i + 1,
+            r.paper.row,
+            r.name,
+            r.paper.metric.describe(),
+            r.paper.statistic.describe(),
+            r.runs.len(),
+            options.seeds.len(),
+            r.epochs,
+            r.paper_epochs
+        );
+    }
+    out
+}
+
+/// Writes `results.md` and `results.png` (ours and the paper's number per row) into
+/// `table_dir`; returns their paths.
+pub fn write_results(
+    folder: &Path,
+    table_dir: &Path,
+    results: &[RowResult],
+    options: &ReproduceOptions,
+) -> Result<(PathBuf, PathBuf), ReproduceError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReproduceError::Io { path, source }
+    };
+    std::fs::create_dir_all(table_dir).map_err(io(table_dir))?;
+    let md = table_dir.join("results.md");
+    let png = table_dir.join("results.png");
+    let text =
+        results_markdown(folder, results, options) + "\n![ours beside the paper's](results.png)\n";
+    crate::checkpoint::write_atomically(&md, text.as_bytes()).map_err(io(&md))?;
+    // Row names are long: the bars carry the rows' numbers in results.md.
+    let labels: Vec<String> = (1..=results.len()).map(|i| i.to_string()).collect();
+    let series = [
+        sal_figures::BarSeries {
+            name: "ours (mean over seeds)",
+            colour: sal_figures::chart::TRAIN,
+            values: results.iter().map(RowResult::mean).collect(),
+        },
+        sal_figures::BarSeries {
+            name: "paper",
+            colour: sal_figures::chart::TEST,
+            values: results.iter().map(|r| Some(r.paper.value)).collect(),
+        },
+    ];
+    let metric = results
+        .first()
+        .map_or("error (%)", |r| r.paper.metric.describe());
+    let title = format!(
+        "{} (rows numbered as in results.md)",
+        results.first().map_or("", |r| r.paper.table.as_str())
+    );
+    let width = (240 + 110 * labels.len()).min(6000) as u32;
+    let figure = |message: String| ReproduceError::Figure {
+        path: png.clone(),
+        message,
+    };
+    let chart = sal_figures::grouped_bars(&title, metric, &labels, &series, 0.0, (width, 480))
+        .map_err(|e| figure(e.to_string()))?;
+    sal_figures::write_png(&chart, &png).map_err(|e| figure(e.to_string()))?;
+    Ok((md, png))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(epoch: usize, top1: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            test_top1: top1,
+            test_top5: top1 + 5.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_statistic_reads_its_epochs() {
+        let epochs: Vec<_> = (1..=12).map(|e| epoch(e, 50.0 + e as f64)).collect();
+        let value = |m, s| run_value(&epochs, m, s).unwrap();
+        use PaperMetric::*;
+        use PaperStatistic::*;
+        assert_eq!(value(Top1Error, MeanFinal), 100.0 - 62.0);
+        assert_eq!(value(Top1Error, MeanBest), 100.0 - 62.0);
+        // The last 10 of 12 epochs: top-1 53..62, mean 57.5.
+        assert_eq!(value(Top1Error, MeanLast10), 100.0 - 57.5);
+        assert_eq!(value(Top5Error, MeanFinal), 100.0 - 67.0);
+        let dip = [epoch(1, 70.0), epoch(2, 60.0)];
+        assert_eq!(run_value(&dip, Top1Error, MeanBest), Some(30.0));
+        assert_eq!(run_value(&[], Top1Error, MeanFinal), None);
+    }
+
+    #[test]
+    fn mean_and_sample_std_over_seeds() {
+        let paper = PaperRow {
+            table: "T".into(),
+            row: "r".into(),
+            metric: PaperMetric::Top1Error,
+            value: 1.0,
+            std: None,
+            statistic: PaperStatistic::MeanFinal,
+            runs: None,
+            note: String::new(),
+            requires: Vec::new(),
+        };
+        let mut r = RowResult {
+            name: "r".into(),
+            paper,
+            runs: vec![(0, 2.0), (1, 4.0)],
+            epochs: 1,
+            paper_epochs: 1,
+        };
+        assert_eq!((r.mean(), r.std()), (Some(3.0), Some(2f64.sqrt())));
+        r.runs.truncate(1);
+        assert_eq!((r.mean(), r.std()), (Some(2.0), None));
+        r.runs.clear();
+        assert_eq!(r.mean(), None);
+    }
+
+    #[test]
+    fn scaled_runs_scale_epochs_and_milestones_and_live_in_their_own_folders() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../experiments/paper/saliencymix/table1");
+        let rows = rows(&folder).unwrap();
+        assert_eq!(rows.len(), 48);
+        let row = rows
+            .iter()
+            .find(|r| r.name == "wrn28-10-saliencymix-cifar100-aug")
+            .unwrap();
+        let options = ReproduceOptions {
+            epochs_scale: 0.1,
+            data_root: Some(PathBuf::from("/data")),
+            ..Default::default()
+        };
+        let dir = table_dir(&folder, &options);
+        assert!(
+            dir.ends_with("runs/paper/saliencymix/table1"),
+            "{}",
+            dir.display()
+        );
+        let config = row.run_config(2, &dir, &options);
+        assert_eq!((config.epochs, config.seed), (20, 2));
+        assert_eq!(config.schedule.milestones, vec![6, 12, 16]);
+        assert_eq!(
+            config.output_dir(),
+            dir.join("wrn28-10-saliencymix-cifar100-aug/seed-2")
+        );
+        assert_eq!(
+            config.dataset.path(),
+            PathBuf::from("/data/cifar-100-binary")
+        );
+        // Everything else is the row's recipe.
+        assert_eq!(config.augmentation, row.config.augmentation);
+        assert_eq!(config.paper, row.config.paper);
+        // Tiny scales keep one epoch and drop the milestones it does not reach.
+        let tiny = ReproduceOptions {
+            epochs_scale: 0.001,
+            ..Default::default()
+        };
+        let config = row.run_config(0, &dir, &tiny);
+        assert_eq!((config.epochs, config.schedule.milestones.len()), (1, 0));
+        assert!(matches!(
+            ReproduceOptions {
+                epochs_scale: 0.0,
+                ..Default::default()
+            }
+            .validate(),
+            Err(ReproduceError::EpochsScale(_))
+        ));
+    }
+}

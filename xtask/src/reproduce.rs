@@ -1,0 +1,152 @@
+//! `cargo xtask reproduce <folder>... [--seeds 0,1,2] [--epochs-scale F] [--data-root DIR]
+//! [--backend B] [--dry-run]`: every row (config) of a paper table over the seeds, then our
+//! number beside the paper's in `<runs>/<folder>/results.md` and `results.png`
+//! (`sal_train::reproduce`, docs/reproducing.md).
+//!
+//! Each run is resumable: a finished one is skipped, an interrupted one resumed. A row that
+//! needs something the project lacks (`[paper] requires`) or data that is not here is listed
+//! with the reason and not run.
+
+use crate::allocator;
+use anyhow::{Context, Result};
+use clap::Args;
+use sal_train::reproduce::{
+    ReproduceOptions, Row, Status, row_result, rows, statuses, table_dir, write_results,
+};
+use sal_train::{BackendKind, TrainOptions};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ReproduceArgs {
+    /// Table folders of configs, e.g. experiments/paper/saliencymix/table1.
+    #[arg(required = true)]
+    folders: Vec<PathBuf>,
+    /// Seeds of each row's runs.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
+    /// Train each row for this fraction of its epochs (milestones scaled alike), in (0, 1]:
+    /// short runs whose numbers are NOT comparable with the paper's (results.md says so).
+    #[arg(long, default_value_t = 1.0)]
+    epochs_scale: f64,
+    /// The folder holding the data sets (each under its default folder name, e.g.
+    /// cifar-10-batches-bin); default: each config's `dataset.path`, else datasets/.
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Device family for every run; overrides the configs' `backend`.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
+    /// Where the run directories go: <runs>/<folder below experiments/>/<row>/seed-<s>.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// List each row, whether it can run here, its command and run directories; run nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn run(args: ReproduceArgs) -> Result<()> {
+    allocator::use_steady_settings();
+    let options = ReproduceOptions {
+        seeds: args.seeds,
+        epochs_scale: args.epochs_scale,
+        data_root: args.data_root,
+        backend: args.backend,
+        runs: args.runs,
+    };
+    options.validate()?;
+    for folder in &args.folders {
+        let rows = rows(folder)?;
+        let status = statuses(&rows, &options);
+        let dir = table_dir(folder, &options);
+        print_plan(folder, &rows, &status, &dir, &options);
+        if args.dry_run {
+            continue;
+        }
+        let runnable: Vec<&Row> = rows
+            .iter()
+            .zip(&status)
+            .filter(|(_, s)| **s == Status::Runnable)
+            .map(|(r, _)| r)
+            .collect();
+        let total = runnable.len() * options.seeds.len();
+        for (i, (row, &seed)) in runnable
+            .iter()
+            .flat_map(|r| options.seeds.iter().map(move |s| (r, s)))
+            .enumerate()
+        {
+            let config = row.run_config(seed, &dir, &options);
+            println!(
+                "\n[{}/{total}] {} seed {seed} -> {}",
+                i + 1,
+                row.name,
+                config.output_dir().display()
+            );
+            let resume = TrainOptions {
+                resume: true,
+                backend: None,
+            };
+            sal_train::train(&config, &resume)
+                .with_context(|| format!("{} seed {seed}", row.path.display()))?;
+        }
+        let results: Vec<_> = rows.iter().map(|r| row_result(r, &dir, &options)).collect();
+        let (md, png) = write_results(folder, &dir, &results, &options)?;
+        println!(
+            "\n{}",
+            sal_train::reproduce::results_markdown(folder, &results, &options)
+        );
+        println!("written: {}\n         {}", md.display(), png.display());
+    }
+    Ok(())
+}
+
+/// Every row with its status, the command that runs it and its run directories; each missing
+/// data set once.
+fn print_plan(
+    folder: &std::path::Path,
+    rows: &[Row],
+    status: &[Status],
+    dir: &std::path::Path,
+    options: &ReproduceOptions,
+) {
+    let runnable = status.iter().filter(|s| **s == Status::Runnable).count();
+    println!(
+        "{}: {} rows, {runnable} runnable here, seeds {:?}{}; runs in {}",
+        folder.display(),
+        rows.len(),
+        options.seeds,
+        if options.epochs_scale < 1.0 {
+            format!(", epochs x{}", options.epochs_scale)
+        } else {
+            String::new()
+        },
+        dir.display()
+    );
+    let mut missing = BTreeSet::new();
+    for (row, status) in rows.iter().zip(status) {
+        let what = match status {
+            Status::Runnable => "runnable".to_string(),
+            Status::Requires(needs) => format!("NOT RUNNABLE: requires {}", needs.join(", ")),
+            Status::MissingData(message) => {
+                missing.insert(message.clone());
+                format!("NO DATA: {}", row.config.dataset.name)
+            }
+        };
+        let seed = options.seeds[0];
+        let sets: String = row
+            .run_overrides(seed, dir, options)
+            .iter()
+            .map(|s| format!(" --set '{s}'"))
+            .collect();
+        println!(
+            "  {:<40} paper {:>6.2} ({}, {})  {what}\n      seed {seed}: cargo xtask train --config {}{sets}",
+            row.name,
+            row.paper.value,
+            row.paper.metric.describe(),
+            row.paper.statistic.describe(),
+            row.path.display(),
+        );
+    }
+    for message in missing {
+        println!("missing data: {}", message.replace('\n', " "));
+    }
+}
