@@ -199,3 +199,45 @@ fn bars_are_as_tall_as_their_values() {
     assert!(percent_bars("t", &[], (400, 300)).is_err());
     assert!(percent_bars("t", &[("x".into(), f64::NAN)], (400, 300)).is_err());
 }
+
+#[test]
+fn grouped_bars_put_each_series_side_by_side_and_skip_missing_values() {
+    let labels = vec!["1".to_string(), "2".to_string()];
+    let series = [
+        BarSeries {
+            name: "ours",
+            colour: TRAIN,
+            values: vec![Some(20.0), None],
+        },
+        BarSeries {
+            name: "paper",
+            colour: TEST,
+            values: vec![Some(10.0), Some(40.0)],
+        },
+    ];
+    let img = grouped_bars("t", "error (%)", &labels, &series, 0.0, (500, 300)).unwrap();
+    let height = |colour: [u8; 3], x0: u32, x1: u32| {
+        (x0..x1)
+            .map(|x| {
+                (0..img.height())
+                    .filter(|&y| img.get_pixel(x, y).0 == colour)
+                    .count()
+            })
+            .max()
+            .unwrap()
+    };
+    let half = img.width() / 2;
+    // Group 1: ours twice as tall as the paper's; group 2: no bar of ours, the paper's 4x.
+    let (ours, paper) = (height(TRAIN, 70, half), height(TEST, 70, half));
+    assert!((ours as f64 / paper as f64 - 2.0).abs() < 0.1, "{ours} {paper}");
+    assert!(height(TRAIN, half, img.width()) < 10, "only the legend's line");
+    let tall = height(TEST, half, img.width());
+    assert!((tall as f64 / paper as f64 - 4.0).abs() < 0.2, "{tall} {paper}");
+    let short = [BarSeries {
+        name: "",
+        colour: TRAIN,
+        values: vec![Some(1.0)],
+    }];
+    assert!(grouped_bars("t", "y", &labels, &short, 0.0, (300, 200)).is_err());
+    assert!(grouped_bars("t", "y", &[], &[], 0.0, (300, 200)).is_err());
+}
