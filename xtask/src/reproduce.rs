@@ -141,7 +141,7 @@ fn print_plan(
             "  {:<40} paper {:>6.2} ({}, {})  {what}\n      seed {seed}: cargo xtask train --config {}{sets}",
             row.name,
             row.paper.value,
-            row.paper.metric.describe(),
+            row.paper.metric_label(),
             row.paper.statistic.describe(),
             row.path.display(),
         );

@@ -345,6 +345,11 @@ impl ExperimentConfig {
             eval.validate()
                 .map_err(|(key, message)| invalid(key, message))?;
         }
+        if let Some(paper) = &self.paper {
+            paper
+                .check(self.eval.as_ref())
+                .map_err(|(key, message)| invalid(key, message))?;
+        }
         match self.augmentation() {
             Err(e) => return Err(invalid("augmentation", e.to_string())),
             Ok(a) if a.saliency_input() == sal_core::SaliencyInput::Given => {

@@ -26,7 +26,11 @@ pub struct PaperRow {
     /// The row and column of the table, in the paper's words.
     pub row: String,
     pub metric: PaperMetric,
-    /// The paper's number, in the metric's unit (percent for errors).
+    /// The evaluation's setting, for the metrics measured by the `[eval]` suite: FGSM's `eps`
+    /// (pixel units) or the occluded fraction; the config's `[eval]` table must list it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<f64>,
+    /// The paper's number, in the metric's unit (percent).
     pub value: f64,
     /// The spread the paper gives beside it (its ±), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +57,12 @@ pub enum PaperMetric {
     Top1Error,
     /// Test top-5 error, %.
     Top5Error,
+    /// Top-1 accuracy (%) under FGSM at `setting` = eps (SaliencyMix Table 4), from the
+    /// `[eval]` suite on the final checkpoint.
+    FgsmTop1Accuracy,
+    /// Top-1 error (%) with the `setting` fraction of the most salient regions occluded
+    /// (Saliency Grafting Table 6), from the `[eval]` suite on the final checkpoint.
+    OcclusionTop1Error,
 }
 
 impl PaperMetric {
@@ -60,7 +70,96 @@ impl PaperMetric {
         match self {
             Self::Top1Error => "top-1 error (%)",
             Self::Top5Error => "top-5 error (%)",
+            Self::FgsmTop1Accuracy => "FGSM top-1 accuracy (%)",
+            Self::OcclusionTop1Error => "occluded top-1 error (%)",
         }
+    }
+
+    /// True for the metrics the `[eval]` suite measures (on the final checkpoint).
+    pub fn from_eval(self) -> bool {
+        matches!(self, Self::FgsmTop1Accuracy | Self::OcclusionTop1Error)
+    }
+}
+
+impl PaperRow {
+    /// The metric with its setting, e.g. "FGSM top-1 accuracy (%) at eps 8.0/255".
+    pub fn metric_label(&self) -> String {
+        match (self.metric, self.setting) {
+            (PaperMetric::FgsmTop1Accuracy, Some(eps)) => {
+                format!("{} at eps {:.1}/255", self.metric.describe(), eps * 255.0)
+            }
+            (PaperMetric::OcclusionTop1Error, Some(k)) => {
+                format!(
+                    "{}, top {:.1} % occluded",
+                    self.metric.describe(),
+                    k * 100.0
+                )
+            }
+            _ => self.metric.describe().to_string(),
+        }
+    }
+
+    /// What does not fit together, as the `[paper]` key and the problem: an evaluation metric
+    /// needs its `setting`, listed in the config's `[eval]` table, and the final checkpoint's
+    /// statistic (the suite evaluates that one).
+    pub fn check(
+        &self,
+        eval: Option<&crate::eval::EvalConfig>,
+    ) -> Result<(), (&'static str, String)> {
+        if !self.value.is_finite() {
+            return Err((
+                "paper.value",
+                format!("must be a number, got {}", self.value),
+            ));
+        }
+        if !self.metric.from_eval() {
+            return match self.setting {
+                Some(_) => Err((
+                    "paper.setting",
+                    format!("{} takes no setting", self.metric.describe()),
+                )),
+                None => Ok(()),
+            };
+        }
+        let Some(setting) = self.setting else {
+            return Err((
+                "paper.setting",
+                format!(
+                    "{} needs its setting (eps or fraction)",
+                    self.metric.describe()
+                ),
+            ));
+        };
+        if self.statistic != PaperStatistic::MeanFinal {
+            return Err((
+                "paper.statistic",
+                format!(
+                    "{} is measured on the final checkpoint: use \"mean-final\"",
+                    self.metric.describe()
+                ),
+            ));
+        }
+        let listed = eval.is_some_and(|e| {
+            let settings = match self.metric {
+                PaperMetric::FgsmTop1Accuracy => &e.fgsm_eps,
+                _ => &e.occlusion,
+            };
+            settings.iter().any(|s| (s - setting).abs() < 1e-9)
+        });
+        if !listed {
+            let key = match self.metric {
+                PaperMetric::FgsmTop1Accuracy => "eval.fgsm_eps",
+                _ => "eval.occlusion",
+            };
+            return Err((
+                key,
+                format!(
+                    "must list {setting}, the setting of [paper] metric {}",
+                    self.metric.describe()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -84,5 +183,72 @@ impl PaperStatistic {
             Self::MeanBest => "mean of each run's best epoch",
             Self::MeanLast10 => "mean of each run's last-10-epoch mean",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::EvalConfig;
+
+    fn row(metric: PaperMetric, setting: Option<f64>, statistic: PaperStatistic) -> PaperRow {
+        PaperRow {
+            table: "T".into(),
+            row: "r".into(),
+            metric,
+            setting,
+            value: 30.0,
+            std: None,
+            statistic,
+            runs: None,
+            note: String::new(),
+            requires: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn evaluation_metrics_need_their_setting_in_the_eval_table_and_the_final_checkpoint() {
+        use PaperMetric::*;
+        use PaperStatistic::*;
+        let eval = EvalConfig::default();
+        let eps = 8.0 / 255.0;
+        assert_eq!(row(Top1Error, None, MeanBest).check(None), Ok(()));
+        assert_eq!(
+            row(FgsmTop1Accuracy, Some(eps), MeanFinal).check(Some(&eval)),
+            Ok(())
+        );
+        assert_eq!(
+            row(OcclusionTop1Error, Some(0.25), MeanFinal).check(Some(&eval)),
+            Ok(())
+        );
+        let key = |r: PaperRow, eval: Option<&EvalConfig>| r.check(eval).unwrap_err().0;
+        assert_eq!(
+            key(row(Top1Error, Some(0.1), MeanBest), None),
+            "paper.setting"
+        );
+        assert_eq!(
+            key(row(FgsmTop1Accuracy, None, MeanFinal), Some(&eval)),
+            "paper.setting"
+        );
+        assert_eq!(
+            key(row(FgsmTop1Accuracy, Some(eps), MeanBest), Some(&eval)),
+            "paper.statistic"
+        );
+        assert_eq!(
+            key(row(FgsmTop1Accuracy, Some(eps), MeanFinal), None),
+            "eval.fgsm_eps"
+        );
+        assert_eq!(
+            key(row(FgsmTop1Accuracy, Some(0.1), MeanFinal), Some(&eval)),
+            "eval.fgsm_eps"
+        );
+        assert_eq!(
+            key(row(OcclusionTop1Error, Some(0.5), MeanFinal), Some(&eval)),
+            "eval.occlusion"
+        );
+        assert_eq!(
+            row(FgsmTop1Accuracy, Some(eps), MeanFinal).metric_label(),
+            "FGSM top-1 accuracy (%) at eps 8.0/255"
+        );
     }
 }

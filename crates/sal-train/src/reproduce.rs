@@ -238,25 +238,48 @@ pub fn statuses(rows: &[Row], options: &ReproduceOptions) -> Vec<Status> {
         .collect()
 }
 
-/// Our value of `metric` under `statistic` for one finished run (its `metrics.csv` epochs).
+/// Our value of `metric` under `statistic` for one finished run (its `metrics.csv` epochs);
+/// `None` for the metrics of the `[eval]` suite ([`eval_value`]).
 pub fn run_value(
     epochs: &[EpochMetrics],
     metric: PaperMetric,
     statistic: PaperStatistic,
 ) -> Option<f64> {
     let error = |e: &EpochMetrics| match metric {
-        PaperMetric::Top1Error => 100.0 - e.test_top1,
-        PaperMetric::Top5Error => 100.0 - e.test_top5,
+        PaperMetric::Top1Error => Some(100.0 - e.test_top1),
+        PaperMetric::Top5Error => Some(100.0 - e.test_top5),
+        PaperMetric::FgsmTop1Accuracy | PaperMetric::OcclusionTop1Error => None,
     };
     let last = epochs.last()?;
+    let all = || epochs.iter().filter_map(error);
     Some(match statistic {
-        PaperStatistic::MeanFinal => error(last),
-        PaperStatistic::MeanBest => epochs.iter().map(error).fold(f64::INFINITY, f64::min),
+        PaperStatistic::MeanFinal => error(last)?,
+        PaperStatistic::MeanBest => {
+            all().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))?
+        }
         PaperStatistic::MeanLast10 => {
             let tail = &epochs[epochs.len().saturating_sub(10)..];
-            tail.iter().map(error).sum::<f64>() / tail.len() as f64
+            tail.iter().filter_map(error).sum::<f64>() / tail.len() as f64
         }
     })
+}
+
+/// Our value of an `[eval]` metric at `setting` from a run's `eval.json` report.
+pub fn eval_value(
+    report: &crate::eval::EvalReport,
+    metric: PaperMetric,
+    setting: f64,
+) -> Option<f64> {
+    let at = |rows: &[crate::eval::AtSetting]| {
+        rows.iter()
+            .find(|r| (r.setting - setting).abs() < 1e-9)
+            .map(|r| r.accuracy)
+    };
+    match metric {
+        PaperMetric::FgsmTop1Accuracy => at(&report.fgsm).map(|a| a.top1),
+        PaperMetric::OcclusionTop1Error => at(&report.occlusion).map(|a| a.top1_error()),
+        PaperMetric::Top1Error | PaperMetric::Top5Error => None,
+    }
 }
 
 /// A row's runs summarised: our mean and standard deviation over the finished seeds.
@@ -300,7 +323,18 @@ pub fn row_result(row: &Row, table_dir: &Path, options: &ReproduceOptions) -> Ro
         if logged.len() < config.epochs {
             continue;
         }
-        if let Some(v) = run_value(&logged, row.paper.metric, row.paper.statistic) {
+        let value = match row.paper.setting {
+            Some(setting) if row.paper.metric.from_eval() => {
+                let path = config.output_dir().join("eval.json");
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<crate::eval::EvalReport>(&text).ok())
+                    .filter(|report| report.epoch == config.epochs)
+                    .and_then(|report| eval_value(&report, row.paper.metric, setting))
+            }
+            _ => run_value(&logged, row.paper.metric, row.paper.statistic),
+        };
+        if let Some(v) = value {
             runs.push((seed, v));
         }
     }
@@ -354,7 +388,7 @@ pub fn results_markdown(
             i + 1,
             r.paper.row,
             r.name,
-            r.paper.metric.describe(),
+            r.paper.metric_label(),
             r.paper.statistic.describe(),
             r.runs.len(),
             options.seeds.len(),
@@ -400,6 +434,7 @@ pub fn write_results(
     let metric = results
         .first()
         .map_or("error (%)", |r| r.paper.metric.describe());
+    // Rows of one table share a metric; a mixed folder is labelled by its first row's.
     let title = format!(
         "{} (rows numbered as in results.md)",
         results.first().map_or("", |r| r.paper.table.as_str())
@@ -442,6 +477,49 @@ mod tests {
         let dip = [epoch(1, 70.0), epoch(2, 60.0)];
         assert_eq!(run_value(&dip, Top1Error, MeanBest), Some(30.0));
         assert_eq!(run_value(&[], Top1Error, MeanFinal), None);
+        assert_eq!(run_value(&epochs, FgsmTop1Accuracy, MeanFinal), None);
+    }
+
+    #[test]
+    fn evaluation_metrics_are_read_from_the_eval_report_at_their_setting() {
+        use crate::eval::{Accuracy, AtSetting, EvalReport};
+        let accuracy = |top1| Accuracy {
+            images: 10,
+            top1,
+            top5: 100.0,
+            loss: 1.0,
+        };
+        let report = EvalReport {
+            run: PathBuf::new(),
+            checkpoint: PathBuf::new(),
+            epoch: 3,
+            clean: accuracy(90.0),
+            fgsm: vec![AtSetting {
+                setting: 8.0 / 255.0,
+                accuracy: accuracy(20.0),
+            }],
+            occlusion: vec![
+                AtSetting {
+                    setting: 0.0,
+                    accuracy: accuracy(90.0),
+                },
+                AtSetting {
+                    setting: 0.25,
+                    accuracy: accuracy(55.0),
+                },
+            ],
+            cam_png: None,
+            chart_png: PathBuf::new(),
+            seconds: 1.0,
+        };
+        use PaperMetric::*;
+        assert_eq!(
+            eval_value(&report, FgsmTop1Accuracy, 8.0 / 255.0),
+            Some(20.0)
+        );
+        assert_eq!(eval_value(&report, OcclusionTop1Error, 0.25), Some(45.0));
+        assert_eq!(eval_value(&report, OcclusionTop1Error, 0.125), None);
+        assert_eq!(eval_value(&report, Top1Error, 0.0), None);
     }
 
     #[test]
@@ -450,6 +528,7 @@ mod tests {
             table: "T".into(),
             row: "r".into(),
             metric: PaperMetric::Top1Error,
+            setting: None,
             value: 1.0,
             std: None,
             statistic: PaperStatistic::MeanFinal,

@@ -229,10 +229,19 @@ fn grouped_bars_put_each_series_side_by_side_and_skip_missing_values() {
     let half = img.width() / 2;
     // Group 1: ours twice as tall as the paper's; group 2: no bar of ours, the paper's 4x.
     let (ours, paper) = (height(TRAIN, 70, half), height(TEST, 70, half));
-    assert!((ours as f64 / paper as f64 - 2.0).abs() < 0.1, "{ours} {paper}");
-    assert!(height(TRAIN, half, img.width()) < 10, "only the legend's line");
+    assert!(
+        (ours as f64 / paper as f64 - 2.0).abs() < 0.1,
+        "{ours} {paper}"
+    );
+    assert!(
+        height(TRAIN, half, img.width()) < 10,
+        "only the legend's line"
+    );
     let tall = height(TEST, half, img.width());
-    assert!((tall as f64 / paper as f64 - 4.0).abs() < 0.2, "{tall} {paper}");
+    assert!(
+        (tall as f64 / paper as f64 - 4.0).abs() < 0.2,
+        "{tall} {paper}"
+    );
     let short = [BarSeries {
         name: "",
         colour: TRAIN,
