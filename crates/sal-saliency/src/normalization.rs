@@ -138,7 +138,13 @@ pub struct Normalizer {
 impl Normalizer {
     #[inline]
     pub fn apply(&self, value: u8, channel: usize) -> f32 {
-        (value as f32 / 255.0 - self.mean[channel]) / self.std[channel]
+        self.apply_f32(value as f32, channel)
+    }
+
+    /// [`Self::apply`] of a value between two u8 levels (an interpolated pixel), in 0..=255.
+    #[inline]
+    pub fn apply_f32(&self, value: f32, channel: usize) -> f32 {
+        (value / 255.0 - self.mean[channel]) / self.std[channel]
     }
 }
 

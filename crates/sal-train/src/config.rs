@@ -361,6 +361,16 @@ impl ExperimentConfig {
             }
             Ok(_) => {}
         }
+        if let Some(crop) = &self.transform.random_resized_crop {
+            crop.validate()
+                .map_err(|(key, message)| invalid(key, message))?;
+            if self.transform.crop_padding > 0 {
+                return Err(invalid(
+                    "transform.random_resized_crop",
+                    "is a crop of its own: set transform.crop_padding = 0 with it".into(),
+                ));
+            }
+        }
         if let Some(std) = &self.transform.std
             && std.iter().any(|&s| s.is_nan() || s <= 0.0)
         {
@@ -596,10 +606,31 @@ milestones = [1]
                 "dataset.per_class_fraction",
             ),
             ("dataset.per_class=0", "dataset.per_class"),
+            (
+                "transform.random_resized_crop.scale=[0.5, 0.2]",
+                "transform.random_resized_crop.scale",
+            ),
         ] {
             let msg = parse(GOOD, &[o]).unwrap_err().to_string();
             assert!(msg.contains(key) && msg.contains("exp.toml"), "{o}: {msg}");
         }
+    }
+
+    #[test]
+    fn random_resized_crop_parses_with_torchvision_defaults_and_excludes_crop_padding() {
+        let c = parse(GOOD, &["transform.random_resized_crop={}"]).unwrap();
+        let crop = c.transform.random_resized_crop.unwrap();
+        assert_eq!(crop, crate::transform::RandomResizedCrop::default());
+        assert_eq!(parse(&c.to_toml(), &[]).unwrap(), c);
+        let both = [
+            "transform.random_resized_crop={}",
+            "transform.crop_padding=4",
+        ];
+        let msg = parse(GOOD, &both).unwrap_err().to_string();
+        assert!(
+            msg.contains("crop_padding") && msg.contains("exp.toml"),
+            "{msg}"
+        );
     }
 
     #[test]

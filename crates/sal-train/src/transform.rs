@@ -5,6 +5,10 @@
 //! [`SampleTransform::apply`] does all of it in one pass from the u8 image straight into the
 //! batch's f32 CHW buffer: every output pixel is looked up in the (virtually) padded, cropped
 //! and flipped source, so no intermediate image is ever allocated.
+//!
+//! `random_resized_crop` is torchvision's `RandomResizedCrop(size)` at the image's own size
+//! (SalfMix's CIFAR recipe, §5.1): a random box of 8-100 % of the area and aspect 3/4-4/3,
+//! resized back bilinearly (half-pixel centres, as PIL upsamples), before the flip.
 
 use crate::data::ImageItem;
 use rand::{Rng, RngExt};
@@ -25,12 +29,95 @@ pub struct TransformConfig {
     /// Random horizontal flip with probability 0.5. Training only.
     #[serde(default)]
     pub hflip: bool,
+    /// `RandomResizedCrop` to the image's own size (after `pad_to`). Training only; not with
+    /// `crop_padding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_resized_crop: Option<RandomResizedCrop>,
     /// Per-channel mean in [0, 1] units; defaults to the data set's (see `DatasetKind`).
     #[serde(default)]
     pub mean: Option<Vec<f64>>,
     /// Per-channel standard deviation in [0, 1] units; defaults to the data set's.
     #[serde(default)]
     pub std: Option<Vec<f64>>,
+}
+
+/// torchvision's `RandomResizedCrop` parameters (its defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomResizedCrop {
+    /// The box's area as a fraction of the image's, drawn uniformly in this range.
+    pub scale: [f64; 2],
+    /// The box's aspect ratio (width / height), drawn log-uniformly in this range.
+    pub ratio: [f64; 2],
+}
+
+impl Default for RandomResizedCrop {
+    fn default() -> Self {
+        Self {
+            scale: [0.08, 1.0],
+            ratio: [3.0 / 4.0, 4.0 / 3.0],
+        }
+    }
+}
+
+impl RandomResizedCrop {
+    /// The first invalid value, as its key below `[transform]` and the problem.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let [s0, s1] = self.scale;
+        if !(s0 > 0.0 && s0 <= s1 && s1 <= 1.0) {
+            return Err((
+                "transform.random_resized_crop.scale",
+                format!("must be 0 < low <= high <= 1, got {:?}", self.scale),
+            ));
+        }
+        let [r0, r1] = self.ratio;
+        if !(r0 > 0.0 && r0 <= r1 && r1.is_finite()) {
+            return Err((
+                "transform.random_resized_crop.ratio",
+                format!("must be 0 < low <= high, got {:?}", self.ratio),
+            ));
+        }
+        Ok(())
+    }
+
+    /// torchvision's `get_params`: up to 10 draws of an area and an aspect ratio whose box
+    /// fits the `height x width` image, else the centred box of the nearest allowed ratio.
+    /// `(top, left, box height, box width)`.
+    fn sample(
+        &self,
+        height: usize,
+        width: usize,
+        rng: &mut impl Rng,
+    ) -> (usize, usize, usize, usize) {
+        let area = (height * width) as f64;
+        let (log_lo, log_hi) = (self.ratio[0].ln(), self.ratio[1].ln());
+        for _ in 0..10 {
+            let target = area * rng.random_range(self.scale[0]..=self.scale[1]);
+            let aspect = rng.random_range(log_lo..=log_hi).exp();
+            let w = (target * aspect).sqrt().round() as usize;
+            let h = (target / aspect).sqrt().round() as usize;
+            if 0 < w && w <= width && 0 < h && h <= height {
+                let top = rng.random_range(0..=height - h);
+                let left = rng.random_range(0..=width - w);
+                return (top, left, h, w);
+            }
+        }
+        let in_ratio = width as f64 / height as f64;
+        let (h, w) = if in_ratio < self.ratio[0] {
+            (
+                ((width as f64 / self.ratio[0]).round() as usize).max(1),
+                width,
+            )
+        } else if in_ratio > self.ratio[1] {
+            (
+                height,
+                ((height as f64 * self.ratio[1]).round() as usize).max(1),
+            )
+        } else {
+            (height, width)
+        };
+        ((height - h) / 2, (width - w) / 2, h, w)
+    }
 }
 
 pub use sal_core::Normalization;
@@ -46,6 +133,7 @@ pub struct SampleTransform {
     pad_to: Option<usize>,
     crop_padding: usize,
     hflip: bool,
+    random_resized_crop: Option<RandomResizedCrop>,
     pub normalization: Normalization,
     normalizer: Normalizer,
 }
@@ -57,6 +145,8 @@ struct Placement {
     crop_top: usize,
     crop_left: usize,
     flip: bool,
+    /// `RandomResizedCrop`'s box in the (centre-padded) image: top, left, height, width.
+    resized_from: Option<(usize, usize, usize, usize)>,
 }
 
 impl SampleTransform {
@@ -80,6 +170,7 @@ impl SampleTransform {
             pad_to: config.pad_to,
             crop_padding: config.crop_padding,
             hflip: config.hflip,
+            random_resized_crop: config.random_resized_crop,
             normalizer: normalization.normalizer(),
             normalization,
         }
@@ -121,25 +212,33 @@ impl SampleTransform {
     ) -> Result<(), String> {
         let (pad_top, pad_left) = self.centre_padding(item)?;
         let placement = match rng {
-            Some(rng) => Placement {
-                crop_top: if self.crop_padding > 0 {
-                    rng.random_range(0..=2 * self.crop_padding)
-                } else {
-                    0
-                },
-                crop_left: if self.crop_padding > 0 {
-                    rng.random_range(0..=2 * self.crop_padding)
-                } else {
-                    0
-                },
-                flip: self.hflip && rng.random_bool(0.5),
-            },
+            Some(rng) => {
+                let mut offset = || match self.crop_padding {
+                    0 => 0,
+                    p => rng.random_range(0..=2 * p),
+                };
+                let (crop_top, crop_left) = (offset(), offset());
+                let resized_from = self
+                    .random_resized_crop
+                    .map(|r| r.sample(self.height, self.width, rng));
+                Placement {
+                    crop_top,
+                    crop_left,
+                    flip: self.hflip && rng.random_bool(0.5),
+                    resized_from,
+                }
+            }
             None => Placement {
                 crop_top: self.crop_padding,
                 crop_left: self.crop_padding,
                 flip: false,
+                resized_from: None,
             },
         };
+        if let Some(area) = placement.resized_from {
+            self.write_resized(item, (pad_top, pad_left), area, placement.flip, out);
+            return Ok(());
+        }
         let (h, w, c) = (self.height, self.width, self.channels);
         debug_assert_eq!(out.len(), self.sample_len());
         // Output pixel (y, x) shows padded-image pixel (y + crop_top - crop_padding, ...),
@@ -164,6 +263,50 @@ impl SampleTransform {
             }
         }
         Ok(())
+    }
+
+    /// Writes the `(top, left, height, width)` box of the centre-padded image, resized to the
+    /// output size (bilinear, half-pixel centres, edges clamped to the box), flipped if asked.
+    fn write_resized(
+        &self,
+        item: &ImageItem,
+        (pad_top, pad_left): (usize, usize),
+        (top, left, bh, bw): (usize, usize, usize, usize),
+        flip: bool,
+        out: &mut [f32],
+    ) {
+        let (h, w, c) = (self.height, self.width, self.channels);
+        // The padded image's value at (y, x) of channel ch, as a float u8 level.
+        let at = |y: usize, x: usize, ch: usize| -> f32 {
+            match (y.checked_sub(pad_top), x.checked_sub(pad_left)) {
+                (Some(sy), Some(sx)) if sy < item.height && sx < item.width => {
+                    item.pixels[(sy * item.width + sx) * c + ch] as f32
+                }
+                _ => 0.0,
+            }
+        };
+        // Source coordinate of output index `o` of `n` over a box `[start, start + len)`.
+        let source = |o: usize, n: usize, start: usize, len: usize| {
+            let f = ((o as f64 + 0.5) * len as f64 / n as f64 - 0.5).clamp(0.0, (len - 1) as f64);
+            let i0 = f.floor() as usize;
+            (
+                start + i0,
+                start + (i0 + 1).min(len - 1),
+                (f - i0 as f64) as f32,
+            )
+        };
+        for y in 0..h {
+            let (y0, y1, wy) = source(y, h, top, bh);
+            for x in 0..w {
+                let xx = if flip { w - 1 - x } else { x };
+                let (x0, x1, wx) = source(xx, w, left, bw);
+                for ch in 0..c {
+                    let v = (1.0 - wy) * ((1.0 - wx) * at(y0, x0, ch) + wx * at(y0, x1, ch))
+                        + wy * ((1.0 - wx) * at(y1, x0, ch) + wx * at(y1, x1, ch));
+                    out[ch * h * w + y * w + x] = self.normalizer.apply_f32(v, ch);
+                }
+            }
+        }
     }
 
     /// The centring offsets of `pad_to`, after checking the item fits the transform.
@@ -308,6 +451,73 @@ mod tests {
         }
         // Binomial(1000, 0.5): 4.5 sigma is +-71.
         assert!((429..=571).contains(&flips), "{flips} flips in 1000");
+    }
+
+    #[test]
+    fn random_resized_crop_boxes_follow_torchvision_and_the_full_box_is_the_image() {
+        let r = RandomResizedCrop::default();
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..500 {
+            let (top, left, h, w) = r.sample(32, 32, &mut rng);
+            assert!(h >= 1 && w >= 1 && top + h <= 32 && left + w <= 32);
+            let area = (h * w) as f64 / 1024.0;
+            // Rounding the sides moves the area a little past the drawn range.
+            assert!((0.05..=1.0).contains(&area), "{area}");
+            let aspect = w as f64 / h as f64;
+            assert!((0.6..=1.6).contains(&aspect), "{aspect}");
+        }
+        // A box of the whole image resizes to the image itself (up to float rounding).
+        let cfg = TransformConfig {
+            random_resized_crop: Some(RandomResizedCrop {
+                scale: [1.0, 1.0],
+                ratio: [1.0, 1.0],
+            }),
+            ..Default::default()
+        };
+        let t = SampleTransform::new(&cfg, 3, 8, 8, identity_norm(3));
+        let it = item(8, 8, 3);
+        let mut out = vec![0.0; t.sample_len()];
+        t.apply(&it, Some(&mut rng), &mut out).unwrap();
+        for c in 0..3 {
+            for i in 0..64 {
+                assert_eq!(value(&out, c * 64 + i), it.pixels[i * 3 + c]);
+            }
+        }
+        // A quarter box (4x4 of 8x8) upsampled 2x: each output pixel interpolates between the
+        // box's pixels, so every value lies within the box's range.
+        let quarter = TransformConfig {
+            random_resized_crop: Some(RandomResizedCrop {
+                scale: [0.25, 0.25],
+                ratio: [1.0, 1.0],
+            }),
+            ..Default::default()
+        };
+        let t = SampleTransform::new(&quarter, 1, 8, 8, identity_norm(1));
+        let it = item(8, 8, 1);
+        let mut out = vec![0.0; t.sample_len()];
+        t.apply(&it, Some(&mut rng), &mut out).unwrap();
+        let lo = *it.pixels.iter().min().unwrap() as f32;
+        let hi = *it.pixels.iter().max().unwrap() as f32;
+        assert!(out.iter().all(|&v| v >= lo - 1e-3 && v <= hi + 1e-3));
+        // Evaluation does not crop.
+        t.apply(&it, None::<&mut StdRng>, &mut out).unwrap();
+        assert!((0..64).all(|i| value(&out, i) == it.pixels[i]));
+        assert!(
+            RandomResizedCrop {
+                scale: [0.5, 0.2],
+                ratio: [1.0, 1.0]
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            RandomResizedCrop {
+                scale: [0.1, 1.0],
+                ratio: [0.0, 1.0]
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]
