@@ -1,13 +1,20 @@
 //! Cutout (DeVries & Taylor 2017), as in uoguelph-mlrg/Cutout `util/cutout.py`:
 //! per sample, one square hole of side `length` centred anywhere (borders included), clipped,
 //! set to 0 after normalisation (= the dataset mean); labels unchanged.
+//!
+//! `placement = "least-salient"` is SalfMix Table 9's "Cutout with a saliency map": the hole
+//! drops the least salient region instead of a random one. The saliency is SalfMix's (the
+//! current model's input gradient, pooled to its grid); the paper does not say how the hole is
+//! placed on that cell: here it is centred on the cell's centre (this project's choice).
 
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::boxes::{PixelBox, boxes_to_device, centred_box};
 use crate::device_ops::box_mask;
-use crate::mixer::{BatchMixer, MixBatch, MixOutput};
+use crate::device_ops::first_argmin;
+use crate::mixer::{BatchMixer, MixBatch, MixOutput, SaliencyInput};
+use crate::salfmix::SaliencyGrid;
 use crate::sampling::{below, coin, probability};
 use crate::targets::{LabelSmoothing, one_hot_targets};
 use crate::trace::{MixTrace, Regions};
@@ -22,8 +29,24 @@ pub struct CutoutConfig {
     pub length: usize,
     /// Probability to cut each sample. Default 1.0 (the reference cuts every image).
     pub prob: f64,
+    /// Where the hole goes. Default `"random"` (the reference).
+    pub placement: HolePlacement,
+    /// With `placement = "least-salient"`: SalfMix's pooled grid side. Default `H / 8`.
+    pub grid: Option<usize>,
     /// Label smoothing eps. Default 0.
     pub label_smoothing: f64,
+}
+
+/// Where Cutout's hole goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HolePlacement {
+    /// Centred anywhere, uniformly (the reference).
+    #[default]
+    Random,
+    /// Centred on the least salient cell of SalfMix's grid of the model's input gradient
+    /// (SalfMix Table 9).
+    LeastSalient,
 }
 
 impl Default for CutoutConfig {
@@ -31,6 +54,8 @@ impl Default for CutoutConfig {
         Self {
             length: 16,
             prob: 1.0,
+            placement: HolePlacement::Random,
+            grid: None,
             label_smoothing: 0.0,
         }
     }
@@ -38,9 +63,18 @@ impl Default for CutoutConfig {
 
 impl CutoutConfig {
     pub fn init(&self) -> Result<Cutout, ConfigError> {
+        if self.grid == Some(0) {
+            return Err(ConfigError::Invalid {
+                field: "grid",
+                value: "0".into(),
+                expected: "a grid side of at least 1",
+            });
+        }
         Ok(Cutout {
             length: self.length,
             prob: probability("prob", self.prob)?,
+            placement: self.placement,
+            grid: self.grid,
             smoothing: LabelSmoothing::new(self.label_smoothing)?,
         })
     }
@@ -50,7 +84,30 @@ impl CutoutConfig {
 pub struct Cutout {
     length: usize,
     prob: f64,
+    placement: HolePlacement,
+    grid: Option<usize>,
     smoothing: LabelSmoothing,
+}
+
+impl Cutout {
+    /// Each sample's least salient cell centre `(row, column)` in pixels.
+    fn least_salient_centres(&self, batch: &mut MixBatch) -> Result<Vec<(usize, usize)>, MixError> {
+        let [_, _, h, w] = batch.checked_dims(self.name())?;
+        let saliency =
+            batch.checked_saliency(self.name(), "the input-gradient saliency", Some([h, w]))?;
+        let grid = SaliencyGrid::pool(saliency, self.grid, self.name())?;
+        let least: Vec<i64> = first_argmin(grid.cells)
+            .try_into_vec_as::<i64>()
+            .expect("an int tensor reads as i64");
+        let (kh, kw) = grid.cell;
+        Ok(least
+            .into_iter()
+            .map(|cell| {
+                let (row, col) = (cell as usize / grid.columns, cell as usize % grid.columns);
+                (row * kh + kh / 2, col * kw + kw / 2)
+            })
+            .collect())
+    }
 }
 
 impl BatchMixer for Cutout {
@@ -58,13 +115,27 @@ impl BatchMixer for Cutout {
         "cutout"
     }
 
-    fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
+    fn saliency_input(&self) -> SaliencyInput {
+        match self.placement {
+            HolePlacement::Random => SaliencyInput::None,
+            HolePlacement::LeastSalient => SaliencyInput::InputGradient,
+        }
+    }
+
+    fn mix(&self, mut batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         let [n, c, h, w] = batch.checked_dims(self.name())?;
+        let least_salient = match self.placement {
+            HolePlacement::Random => None,
+            HolePlacement::LeastSalient => Some(self.least_salient_centres(&mut batch)?),
+        };
         let holes: Vec<PixelBox> = (0..n)
-            .map(|_| {
+            .map(|i| {
                 if coin(rng, self.prob) {
                     // `y = np.random.randint(h); x = np.random.randint(w)`.
-                    let centre = (below(rng, h), below(rng, w));
+                    let centre = match &least_salient {
+                        Some(centres) => centres[i],
+                        None => (below(rng, h), below(rng, w)),
+                    };
                     centred_box(h, w, (self.length, self.length), centre)
                 } else {
                     PixelBox::default()
@@ -93,6 +164,7 @@ mod tests {
     use crate::seed::step_rng;
     use crate::testing::{assert_centres_uniform, assert_device_parity, host_vec, random_batch};
     use crate::trace::SampleRegion;
+    use burn::tensor::{Tensor, TensorData};
     use proptest::prelude::*;
 
     proptest! {
@@ -121,6 +193,57 @@ mod tests {
                 prop_assert_eq!(row.iter().sum::<f32>(), 1.0);
             }
         }
+    }
+
+    #[test]
+    fn least_salient_placement_centres_each_hole_on_its_least_salient_cell() {
+        // 16x16 images, a 2x2 grid of 8x8 cells: sample 0's least salient cell is the
+        // bottom-right one, sample 1's the top-left one.
+        let device = burn::tensor::Device::flex();
+        let batch = random_batch(2, 1, 16, 16, 3, 4, &device);
+        let mut map = vec![1.0f32; 2 * 16 * 16];
+        for y in 8..16 {
+            for x in 8..16 {
+                map[y * 16 + x] = 0.1;
+            }
+        }
+        for y in 0..8 {
+            for x in 0..8 {
+                map[256 + y * 16 + x] = 0.1;
+            }
+        }
+        let saliency = Tensor::from_data(TensorData::new(map, [2, 16, 16]), &device);
+        let mixer = CutoutConfig {
+            length: 4,
+            placement: HolePlacement::LeastSalient,
+            grid: Some(2),
+            ..Default::default()
+        }
+        .init()
+        .unwrap();
+        assert_eq!(mixer.saliency_input(), SaliencyInput::InputGradient);
+        let out = mixer
+            .mix(batch.clone().with_saliency(saliency), &mut step_rng(1, 0))
+            .unwrap();
+        let holes: Vec<_> = out
+            .trace
+            .samples()
+            .iter()
+            .map(|s| match s.region {
+                SampleRegion::Hole(b) => b,
+                ref other => panic!("{other:?}"),
+            })
+            .collect();
+        // Cells' centres (12, 12) and (4, 4), holes of side 4 around them.
+        let sides = |b: &PixelBox| (b.r1, b.c1, b.r2, b.c2);
+        assert_eq!(sides(&holes[0]), (10, 10, 14, 14));
+        assert_eq!(sides(&holes[1]), (2, 2, 6, 6));
+        // Without the map it is an error naming what is missing.
+        let err = mixer
+            .mix(batch, &mut step_rng(1, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("saliency"), "{err}");
     }
 
     #[test]

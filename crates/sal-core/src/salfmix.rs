@@ -94,25 +94,14 @@ impl SalfMix {
     ) -> Result<(Tensor<4>, BoxPairs, bool), MixError> {
         let [n, _, h, w] = images.dims();
         let device = images.device();
-        let grid = self.grid.unwrap_or((h / 8).max(1));
-        let (kh, kw) = (h / grid, w / grid);
-        if kh == 0 || kw == 0 {
-            return Err(MixError::TooSmall {
-                method: "salfmix",
-                height: h,
-                width: w,
-                why: "the pooling kernel floor(size / grid) is 0; lower `augmentation.grid`",
-            });
-        }
+        let SaliencyGrid {
+            cells,
+            cell: (kh, kw),
+            columns: gw,
+        } = SaliencyGrid::pool(saliency, self.grid, "salfmix")?;
         let applied: Vec<bool> = (0..n).map(|_| coin(rng, prob)).collect();
         let any = applied.iter().any(|&a| a);
         let u = unit_floats(rng, 4 * n);
-        let pooled = avg_pool2d(
-            saliency.reshape([n, 1, h, w]),
-            AvgPoolOptions::new([kh, kw]),
-        );
-        let [_, _, gh, gw] = pooled.dims();
-        let cells = pooled.reshape([n, gh * gw]);
         let (most_row, most_col) = unravel(first_argmax(cells.clone()), gw);
         let (least_row, least_col) = unravel(first_argmin(cells), gw);
         // Patch sides; 0 for samples left alone, so their boxes are empty.
@@ -154,6 +143,47 @@ impl SalfMix {
             },
             any,
         ))
+    }
+}
+
+/// A saliency map average-pooled to SalfMix's grid (§4.2): kernel = stride = `floor(size /
+/// grid)`, no padding; `grid` defaults to `H / 8` (the paper's 4 for 32 px, 8 for 64 px).
+/// Shared with Cutout's least-salient placement (SalfMix Table 9).
+pub(crate) struct SaliencyGrid {
+    /// `[N, rows * columns]`, row-major.
+    pub cells: Tensor<2>,
+    /// One cell's size in pixels, `(rows, columns)`.
+    pub cell: (usize, usize),
+    pub columns: usize,
+}
+
+impl SaliencyGrid {
+    pub(crate) fn pool(
+        saliency: Tensor<3>,
+        grid: Option<usize>,
+        method: &'static str,
+    ) -> Result<Self, MixError> {
+        let [n, h, w] = saliency.dims();
+        let grid = grid.unwrap_or((h / 8).max(1));
+        let (kh, kw) = (h / grid, w / grid);
+        if kh == 0 || kw == 0 {
+            return Err(MixError::TooSmall {
+                method,
+                height: h,
+                width: w,
+                why: "the pooling kernel floor(size / grid) is 0; lower `augmentation.grid`",
+            });
+        }
+        let pooled = avg_pool2d(
+            saliency.reshape([n, 1, h, w]),
+            AvgPoolOptions::new([kh, kw]),
+        );
+        let [_, _, gh, gw] = pooled.dims();
+        Ok(Self {
+            cells: pooled.reshape([n, gh * gw]),
+            cell: (kh, kw),
+            columns: gw,
+        })
     }
 }
 

@@ -70,6 +70,10 @@ fn every_mixing_method_mixes_and_learns_through_the_learner() {
     for (table, mixes_labels) in [
         ("[augmentation]\nmethod = \"mixup\"", true),
         ("[augmentation]\nmethod = \"cutout\"\nlength = 8", false),
+        (
+            "[augmentation]\nmethod = \"cutout\"\nlength = 8\nplacement = \"least-salient\"",
+            false,
+        ),
         ("[augmentation]\nmethod = \"cutmix\"\nprob = 1.0", true),
         ("[augmentation]\nmethod = \"resizemix\"", true),
         ("[augmentation]\nmethod = \"saliencymix\"\nprob = 1.0", true),
