@@ -361,6 +361,28 @@ impl ExperimentConfig {
             }
             Ok(_) => {}
         }
+        if let Some(jitter) = &self.transform.color_jitter {
+            jitter
+                .validate()
+                .map_err(|(key, message)| invalid(key, message))?;
+        }
+        if let Some(std) = self.transform.lighting {
+            if !(std >= 0.0 && std.is_finite()) {
+                return Err(invalid(
+                    "transform.lighting",
+                    format!("must be >= 0, got {std}"),
+                ));
+            }
+            if channels != 3 {
+                return Err(invalid(
+                    "transform.lighting",
+                    format!(
+                        "PCA lighting is for RGB images; {} has {channels} channel(s)",
+                        self.dataset.name
+                    ),
+                ));
+            }
+        }
         if let Some(crop) = &self.transform.random_resized_crop {
             crop.validate()
                 .map_err(|(key, message)| invalid(key, message))?;
@@ -631,6 +653,32 @@ milestones = [1]
             msg.contains("crop_padding") && msg.contains("exp.toml"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn colour_jitter_and_lighting_parse_and_check_their_values() {
+        let rgb = GOOD.replace("fashion-mnist", "cifar10");
+        let c = parse(
+            &rgb,
+            &["transform.color_jitter={}", "transform.lighting=0.1"],
+        )
+        .unwrap();
+        assert_eq!(
+            c.transform.color_jitter,
+            Some(crate::transform::ColorJitter::default())
+        );
+        assert_eq!(parse(&c.to_toml(), &[]).unwrap(), c);
+        let msg = parse(GOOD, &["transform.lighting=0.1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("transform.lighting") && msg.contains("RGB"),
+            "{msg}"
+        );
+        let msg = parse(&rgb, &["transform.color_jitter.contrast=-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("transform.color_jitter.contrast"), "{msg}");
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! (SalfMix's CIFAR recipe, §5.1): a random box of 8-100 % of the area and aspect 3/4-4/3,
 //! resized back bilinearly (half-pixel centres, as PIL upsamples), before the flip.
 
+mod colour;
+
+pub use colour::ColorJitter;
+
 use crate::data::ImageItem;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
@@ -33,6 +37,14 @@ pub struct TransformConfig {
     /// `crop_padding`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_resized_crop: Option<RandomResizedCrop>,
+    /// torchvision's `ColorJitter` (brightness, contrast, saturation), after the flip. Training
+    /// only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_jitter: Option<ColorJitter>,
+    /// AlexNet's PCA lighting noise with this standard deviation (0.1 in the papers' ImageNet
+    /// recipe), after the jitter; RGB images only. Training only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lighting: Option<f64>,
     /// Per-channel mean in [0, 1] units; defaults to the data set's (see `DatasetKind`).
     #[serde(default)]
     pub mean: Option<Vec<f64>>,
@@ -134,6 +146,8 @@ pub struct SampleTransform {
     crop_padding: usize,
     hflip: bool,
     random_resized_crop: Option<RandomResizedCrop>,
+    color_jitter: Option<ColorJitter>,
+    lighting: Option<f64>,
     pub normalization: Normalization,
     normalizer: Normalizer,
 }
@@ -171,6 +185,8 @@ impl SampleTransform {
             crop_padding: config.crop_padding,
             hflip: config.hflip,
             random_resized_crop: config.random_resized_crop,
+            color_jitter: config.color_jitter,
+            lighting: config.lighting,
             normalizer: normalization.normalizer(),
             normalization,
         }
@@ -211,6 +227,7 @@ impl SampleTransform {
         out: &mut [f32],
     ) -> Result<(), String> {
         let (pad_top, pad_left) = self.centre_padding(item)?;
+        let mut colour = None;
         let placement = match rng {
             Some(rng) => {
                 let mut offset = || match self.crop_padding {
@@ -221,10 +238,17 @@ impl SampleTransform {
                 let resized_from = self
                     .random_resized_crop
                     .map(|r| r.sample(self.height, self.width, rng));
+                let flip = self.hflip && rng.random_bool(0.5);
+                if self.color_jitter.is_some() || self.lighting.is_some() {
+                    colour = Some((
+                        self.color_jitter.map(|j| j.draw(rng)),
+                        self.lighting.map(|std| colour::lighting(std, rng)),
+                    ));
+                }
                 Placement {
                     crop_top,
                     crop_left,
-                    flip: self.hflip && rng.random_bool(0.5),
+                    flip,
                     resized_from,
                 }
             }
@@ -235,10 +259,55 @@ impl SampleTransform {
                 resized_from: None,
             },
         };
-        if let Some(area) = placement.resized_from {
-            self.write_resized(item, (pad_top, pad_left), area, placement.flip, out);
-            return Ok(());
+        match placement.resized_from {
+            Some(area) => self.write_resized(item, (pad_top, pad_left), area, placement.flip, out),
+            None => self.write_shifted(item, (pad_top, pad_left), placement, out),
         }
+        if let Some((jitter, offsets)) = colour {
+            self.recolour(out, jitter.as_ref(), offsets);
+        }
+        Ok(())
+    }
+
+    /// The colour operations on a written sample: back to u8 levels (rounded, as PIL's images
+    /// are), the jitter, the lighting offsets (in [0, 1] units, after `ToTensor`), normalised
+    /// again.
+    fn recolour(
+        &self,
+        out: &mut [f32],
+        jitter: Option<&colour::Jitter>,
+        offsets: Option<[f32; 3]>,
+    ) {
+        let c = self.channels;
+        let hw = out.len() / c;
+        let (mean, std) = (&self.normalization.mean, &self.normalization.std);
+        for (ch, plane) in out.chunks_mut(hw).enumerate() {
+            let (m, s) = (mean[ch] as f32, std[ch] as f32);
+            for v in plane.iter_mut() {
+                *v = ((*v * s + m) * 255.0).round().clamp(0.0, 255.0);
+            }
+        }
+        if let Some(jitter) = jitter {
+            jitter.apply(out, c);
+        }
+        for (ch, plane) in out.chunks_mut(hw).enumerate() {
+            let (m, s) = (mean[ch] as f32, std[ch] as f32);
+            let offset = offsets.map_or(0.0, |o| o[ch]);
+            for v in plane.iter_mut() {
+                *v = (*v / 255.0 + offset - m) / s;
+            }
+        }
+    }
+
+    /// Writes `item` padded (centred, then `crop_padding`), shifted by the placement's crop and
+    /// flipped, normalised.
+    fn write_shifted(
+        &self,
+        item: &ImageItem,
+        (pad_top, pad_left): (usize, usize),
+        placement: Placement,
+        out: &mut [f32],
+    ) {
         let (h, w, c) = (self.height, self.width, self.channels);
         debug_assert_eq!(out.len(), self.sample_len());
         // Output pixel (y, x) shows padded-image pixel (y + crop_top - crop_padding, ...),
@@ -262,7 +331,6 @@ impl SampleTransform {
                 }
             }
         }
-        Ok(())
     }
 
     /// Writes the `(top, left, height, width)` box of the centre-padded image, resized to the
@@ -518,6 +586,59 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn neutral_colour_operations_keep_the_image_and_lighting_shifts_each_channel() {
+        let norm = Normalization {
+            mean: vec![0.49, 0.48, 0.45],
+            std: vec![0.25, 0.24, 0.26],
+        };
+        let it = item(6, 6, 3);
+        let plain = SampleTransform::new(&TransformConfig::default(), 3, 6, 6, norm.clone());
+        let mut want = vec![0.0; plain.sample_len()];
+        plain
+            .apply(&it, Some(&mut StdRng::seed_from_u64(1)), &mut want)
+            .unwrap();
+        let neutral = TransformConfig {
+            color_jitter: Some(ColorJitter {
+                brightness: 0.0,
+                contrast: 0.0,
+                saturation: 0.0,
+            }),
+            lighting: Some(0.0),
+            ..Default::default()
+        };
+        let t = SampleTransform::new(&neutral, 3, 6, 6, norm.clone());
+        let mut got = vec![0.0; t.sample_len()];
+        t.apply(&it, Some(&mut StdRng::seed_from_u64(1)), &mut got)
+            .unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{a} {b}");
+        }
+        // Lighting alone: one constant offset per channel, in [0, 1] units over the std.
+        let lit = TransformConfig {
+            lighting: Some(0.1),
+            ..Default::default()
+        };
+        let t = SampleTransform::new(&lit, 3, 6, 6, norm.clone());
+        t.apply(&it, Some(&mut StdRng::seed_from_u64(1)), &mut got)
+            .unwrap();
+        for ch in 0..3 {
+            let shift: Vec<f32> = (0..36)
+                .map(|i| (got[ch * 36 + i] - want[ch * 36 + i]) * norm.std[ch] as f32)
+                .collect();
+            assert!(
+                shift.iter().all(|d| (d - shift[0]).abs() < 1e-5),
+                "{shift:?}"
+            );
+            assert!(shift[0].abs() < 0.2);
+        }
+        // Evaluation applies none of it.
+        t.apply(&it, None::<&mut StdRng>, &mut got).unwrap();
+        let mut eval = vec![0.0; plain.sample_len()];
+        plain.apply(&it, None::<&mut StdRng>, &mut eval).unwrap();
+        assert_eq!(got, eval);
     }
 
     #[test]
