@@ -61,8 +61,9 @@ pub const REFERENCE_COUNTS: &[ReferenceCount] = &[
     count("resnet50", 10, 23_528_522),
     count("resnet50", 100, 23_712_932),
     // Tiny-ImageNet's 200 classes: the 10-class count plus the linear head's (features + 1)
-    // weights for each of 190 more classes (512 + 1 for the 18, 2048 + 1 for the 101).
+    // weights for each of 190 more classes (512 + 1 for the 18, 2048 + 1 for the 50 and 101).
     count("preact-resnet18", 200, 11_172_170 + 190 * 513),
+    count("preact-resnet50", 200, 23_513_162 + 190 * 2049),
     count("preact-resnet101", 200, 42_505_290 + 190 * 2049),
     count("resnet18", 1000, 11_689_512),
     count("resnet34", 1000, 21_797_672),
