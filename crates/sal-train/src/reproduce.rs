@@ -157,10 +157,12 @@ impl Row {
     ) -> Vec<String> {
         let config = &self.config;
         let run_dir = table_dir.join(&self.name).join(format!("seed-{seed}"));
+        // Strings as TOML writes them (escaped: a Windows path's backslashes stay intact).
+        let string = |s: String| toml::Value::String(s).to_string();
         let mut sets = vec![
             format!("seed={seed}"),
-            format!("name=\"{}-seed-{seed}\"", self.name),
-            format!("output_dir=\"{}\"", run_dir.display()),
+            format!("name={}", string(format!("{}-seed-{seed}", self.name))),
+            format!("output_dir={}", string(run_dir.display().to_string())),
         ];
         if options.epochs_scale < 1.0 {
             let scale = options.epochs_scale;
@@ -179,7 +181,10 @@ impl Row {
         if let Some(root) = &options.data_root {
             let folder = config.dataset.name.default_path();
             let folder = folder.file_name().expect("a data set's folder has a name");
-            sets.push(format!("dataset.path=\"{}\"", root.join(folder).display()));
+            sets.push(format!(
+                "dataset.path={}",
+                string(root.join(folder).display().to_string())
+            ));
         }
         if let Some(backend) = options.backend {
             sets.push(format!(
