@@ -65,8 +65,8 @@ pub enum TrainError {
     RunExists { dir: PathBuf, epoch: usize },
     #[error(
         "{dir}/config.toml differs from this config in more than `epochs`, `backend`, \
-         `[pictures]` or `[eval]`; resuming would mix two experiments. Differences start at: \
-         {first_difference}"
+         `[pictures]`, `[eval]` or `[paper]`; resuming would mix two experiments. Differences \
+         start at: {first_difference}"
     )]
     ConfigChanged {
         dir: PathBuf,
@@ -661,7 +661,8 @@ fn git_commit() -> Option<String> {
 }
 
 /// Refuses to resume a run whose saved config differs from `config` in anything but the
-/// number of epochs (extending a run is fine) and the backend (moving to a GPU is fine).
+/// number of epochs (extending a run is fine), the backend (moving to a GPU is fine) and the
+/// tables that do not change the training (`[pictures]`, `[eval]`, `[paper]`).
 fn check_same_experiment(run_dir: &Path, config: &ExperimentConfig) -> Result<(), TrainError> {
     let path = run_dir.join("config.toml");
     let Ok(saved) = ExperimentConfig::load(&path, &[]) else {
