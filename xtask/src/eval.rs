@@ -44,25 +44,27 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     allocator::use_steady_settings();
-    let config_path = args.run.join("config.toml");
-    // Unreadable here: `evaluate_run` reports it, naming the file.
-    let config = sal_train::ExperimentConfig::load(&config_path, &args.overrides).ok();
-    // The run's `[eval]` table, else the defaults; each flag given replaces its value.
-    let mut suite = config.and_then(|c| c.eval).unwrap_or_default();
+    // Each flag given replaces one value of the run's `[eval]` table (created with the
+    // defaults if the run has none), as a `--set` would.
+    let list = |values: &[f64]| {
+        let items: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let mut overrides = args.overrides;
     if !args.eps.is_empty() {
-        suite.fgsm_eps = args.eps;
+        overrides.push(format!("eval.fgsm_eps={}", list(&args.eps)));
     }
     if !args.occlusion.is_empty() {
-        suite.occlusion = args.occlusion;
+        overrides.push(format!("eval.occlusion={}", list(&args.occlusion)));
     }
     if let Some(n) = args.cam_images {
-        suite.cam_images = n;
+        overrides.push(format!("eval.cam_images={n}"));
     }
     let options = EvalOptions {
         checkpoint: args.checkpoint,
         backend: args.backend,
-        suite: Some(suite),
-        overrides: args.overrides,
+        suite: None,
+        overrides,
     };
     let report = evaluate_run(&args.run, &options)
         .with_context(|| format!("evaluating {}", args.run.display()))?;
