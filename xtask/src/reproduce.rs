@@ -137,12 +137,15 @@ fn print_plan(
             .iter()
             .map(|s| format!(" --set '{s}'"))
             .collect();
+        let paper = match row.paper.value {
+            Some(v) => format!("{v:>6.2}"),
+            None => "— (figure only)".into(),
+        };
         println!(
-            "  {:<40} paper {:>6.2} ({}, {})  {what}\n      seed {seed}: cargo xtask train --config {}{sets}",
+            "  {:<40} paper {paper} ({}, {})  {what}\n      seed {seed}: cargo xtask train --config {}{sets}",
             row.name,
-            row.paper.value,
             row.paper.metric_label(),
-            row.paper.statistic.describe(),
+            row.paper.statistic_label(),
             row.path.display(),
         );
     }

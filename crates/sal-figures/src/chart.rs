@@ -163,6 +163,18 @@ pub struct BarSeries<'a> {
     pub values: Vec<Option<f64>>,
 }
 
+/// Decimals of the y axis's labels for an axis up to `top`, so that small ranges (hours of
+/// training, under 1) keep distinct labels; the bars' values get one more.
+pub(crate) fn axis_decimals(top: f64) -> usize {
+    if top >= 10.0 {
+        0
+    } else if top >= 1.0 {
+        1
+    } else {
+        2
+    }
+}
+
 /// Bars in groups, one group per label and one bar per series side by side, each value written
 /// above its bar; the y axis from 0 to 10 % above `y_max` (or the largest value), labelled
 /// `y_desc`; a legend of the named series under the title.
@@ -187,6 +199,7 @@ pub fn grouped_bars(
         )));
     }
     let top = finite.fold(y_max, |m, &v| m.max(v)) * 1.1;
+    let digits = axis_decimals(top);
     let named: Vec<(&str, [u8; 3])> = series
         .iter()
         .filter(|s| !s.name.is_empty())
@@ -225,7 +238,7 @@ pub fn grouped_bars(
             .max_light_lines(0)
             .disable_x_mesh()
             .x_label_formatter(&name)
-            .y_label_formatter(&|v: &f64| format!("{v:.0}"))
+            .y_label_formatter(&|v: &f64| format!("{v:.digits$}"))
             .y_desc(y_desc)
             .label_style(("sans-serif", LABEL_SIZE))
             .axis_desc_style(("sans-serif", LABEL_SIZE))
@@ -254,7 +267,8 @@ pub fn grouped_bars(
             chart
                 .draw_series(bars.map(|(i, v)| {
                     let x = left(i) + width / 2.0;
-                    Text::new(format!("{v:.1}"), (x, v + top * 0.01), style.clone())
+                    let text = format!("{v:.prec$}", prec = digits + 1);
+                    Text::new(text, (x, v + top * 0.01), style.clone())
                 }))
                 .map_err(chart_error)?;
         }

@@ -14,6 +14,9 @@
 //! note = "the paper says 'average of five runs'; its code records each run's best test accuracy"
 //! requires = []
 //! ```
+//!
+//! A number the paper prints only as a bar of a figure is left out (`value` absent); the
+//! row's `note` says so, and `reproduce` shows ours alone for it.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,9 +33,11 @@ pub struct PaperRow {
     /// (pixel units) or the occluded fraction; the config's `[eval]` table must list it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setting: Option<f64>,
-    /// The paper's number, in the metric's unit (percent).
-    pub value: f64,
-    /// The spread the paper gives beside it (its ±), if any.
+    /// The paper's number, in the metric's unit (percent, or hours). `None` where the paper
+    /// gives it only as a bar of a figure: the row's `note` must then say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The spread the paper gives beside it (its ±), if any; only with a `value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std: Option<f64>,
     /// How the paper aggregated its runs into `value`.
@@ -63,6 +68,10 @@ pub enum PaperMetric {
     /// Top-1 error (%) with the `setting` fraction of the most salient regions occluded
     /// (Saliency Grafting Table 6), from the `[eval]` suite on the final checkpoint.
     OcclusionTop1Error,
+    /// The run's training time in hours: the sum of its epochs' `train_seconds` in
+    /// `metrics.csv` (the test passes excluded), SaliencyMix Table 5. Hours depend on the
+    /// hardware: only the ratios between rows compare with the paper's.
+    TrainingHours,
 }
 
 impl PaperMetric {
@@ -72,6 +81,7 @@ impl PaperMetric {
             Self::Top5Error => "top-5 error (%)",
             Self::FgsmTop1Accuracy => "FGSM top-1 accuracy (%)",
             Self::OcclusionTop1Error => "occluded top-1 error (%)",
+            Self::TrainingHours => "training time (hours)",
         }
     }
 
@@ -99,17 +109,62 @@ impl PaperRow {
         }
     }
 
-    /// What does not fit together, as the `[paper]` key and the problem: an evaluation metric
-    /// needs its `setting`, listed in the config's `[eval]` table, and the final checkpoint's
-    /// statistic (the suite evaluates that one).
+    /// How runs become one number, in words; a run's training time is its whole training.
+    pub fn statistic_label(&self) -> &'static str {
+        match self.metric {
+            PaperMetric::TrainingHours => "mean of each run's total training time",
+            _ => self.statistic.describe(),
+        }
+    }
+
+    /// The paper's number with its ±, or that the paper shows it only in a figure.
+    pub fn value_label(&self) -> String {
+        match (self.value, self.std) {
+            (Some(v), Some(s)) => format!("{v:.2} ± {s:.2}"),
+            (Some(v), None) => format!("{v:.2}"),
+            (None, _) => "— (figure only)".into(),
+        }
+    }
+
+    /// What does not fit together, as the `[paper]` key and the problem: a missing value needs
+    /// its reason in `note` and has no ±; an evaluation metric needs its `setting`, listed in
+    /// the config's `[eval]` table, and the final checkpoint's statistic (the suite evaluates
+    /// that one); a training time is a run's whole training, statistic "mean-final".
     pub fn check(
         &self,
         eval: Option<&crate::eval::EvalConfig>,
     ) -> Result<(), (&'static str, String)> {
-        if !self.value.is_finite() {
+        match (self.value, self.std) {
+            (Some(v), _) if !v.is_finite() => {
+                return Err(("paper.value", format!("must be a number, got {v}")));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "paper.std",
+                    "is the paper's ± of its value: give the value too".into(),
+                ));
+            }
+            (None, None) if self.note.trim().is_empty() => {
+                return Err((
+                    "paper.note",
+                    "must say why the row has no value (e.g. the paper shows it only in a \
+                     figure)"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(s) = self.std.filter(|s| !s.is_finite()) {
+            return Err(("paper.std", format!("must be a number, got {s}")));
+        }
+        if self.metric == PaperMetric::TrainingHours && self.statistic != PaperStatistic::MeanFinal
+        {
             return Err((
-                "paper.value",
-                format!("must be a number, got {}", self.value),
+                "paper.statistic",
+                format!(
+                    "{} is a run's whole training: use \"mean-final\"",
+                    self.metric.describe()
+                ),
             ));
         }
         if !self.metric.from_eval() {
@@ -197,7 +252,7 @@ mod tests {
             row: "r".into(),
             metric,
             setting,
-            value: 30.0,
+            value: Some(30.0),
             std: None,
             statistic,
             runs: None,
@@ -250,5 +305,58 @@ mod tests {
             row(FgsmTop1Accuracy, Some(eps), MeanFinal).metric_label(),
             "FGSM top-1 accuracy (%) at eps 8.0/255"
         );
+    }
+
+    #[test]
+    fn a_row_without_the_papers_number_says_why_and_has_no_spread() {
+        use PaperMetric::*;
+        use PaperStatistic::*;
+        let mut r = row(Top1Error, None, MeanBest);
+        assert_eq!(r.value_label(), "30.00");
+        r.std = Some(0.1);
+        assert_eq!(r.value_label(), "30.00 ± 0.10");
+        r.value = None;
+        assert_eq!(r.check(None).unwrap_err().0, "paper.std");
+        r.std = None;
+        assert_eq!(r.check(None).unwrap_err().0, "paper.note");
+        r.note = "the paper gives this number only as a bar in Figure 3".into();
+        assert_eq!(r.check(None), Ok(()));
+        assert_eq!(r.value_label(), "— (figure only)");
+        r.value = Some(f64::NAN);
+        assert_eq!(r.check(None).unwrap_err().0, "paper.value");
+        (r.value, r.std) = (Some(30.0), Some(f64::INFINITY));
+        assert_eq!(r.check(None).unwrap_err().0, "paper.std");
+        // A config may leave the value out; one that gives it reads as before.
+        let text = "table = \"T\"\nrow = \"r\"\nmetric = \"top1-error\"\n\
+                    statistic = \"mean-best\"\nnote = \"figure only\"\n";
+        let parsed: PaperRow = toml::from_str(text).unwrap();
+        assert_eq!((parsed.value, parsed.check(None)), (None, Ok(())));
+        let parsed: PaperRow = toml::from_str(&format!("{text}value = 3.65\n")).unwrap();
+        assert_eq!(parsed.value, Some(3.65));
+    }
+
+    #[test]
+    fn training_hours_are_a_whole_run_and_take_no_setting() {
+        use PaperMetric::*;
+        use PaperStatistic::*;
+        let hours = row(TrainingHours, None, MeanFinal);
+        assert_eq!(hours.check(None), Ok(()));
+        assert!(!TrainingHours.from_eval());
+        assert_eq!(hours.metric_label(), "training time (hours)");
+        assert_eq!(
+            hours.statistic_label(),
+            "mean of each run's total training time"
+        );
+        let key = |r: PaperRow| r.check(None).unwrap_err().0;
+        assert_eq!(key(row(TrainingHours, None, MeanBest)), "paper.statistic");
+        assert_eq!(key(row(TrainingHours, None, MeanLast10)), "paper.statistic");
+        assert_eq!(
+            key(row(TrainingHours, Some(0.5), MeanFinal)),
+            "paper.setting"
+        );
+        let parsed: PaperMetric = toml::Value::String("training-hours".into())
+            .try_into()
+            .unwrap();
+        assert_eq!(parsed, TrainingHours);
     }
 }

@@ -244,7 +244,9 @@ pub fn statuses(rows: &[Row], options: &ReproduceOptions) -> Vec<Status> {
 }
 
 /// Our value of `metric` under `statistic` for one finished run (its `metrics.csv` epochs);
-/// `None` for the metrics of the `[eval]` suite ([`eval_value`]).
+/// `None` for the metrics of the `[eval]` suite ([`eval_value`]). A training time is the sum
+/// of the epochs' `train_seconds` in hours, whatever the statistic (the paper's row checks
+/// that it is "mean-final").
 pub fn run_value(
     epochs: &[EpochMetrics],
     metric: PaperMetric,
@@ -253,9 +255,14 @@ pub fn run_value(
     let error = |e: &EpochMetrics| match metric {
         PaperMetric::Top1Error => Some(100.0 - e.test_top1),
         PaperMetric::Top5Error => Some(100.0 - e.test_top5),
-        PaperMetric::FgsmTop1Accuracy | PaperMetric::OcclusionTop1Error => None,
+        PaperMetric::FgsmTop1Accuracy
+        | PaperMetric::OcclusionTop1Error
+        | PaperMetric::TrainingHours => None,
     };
     let last = epochs.last()?;
+    if metric == PaperMetric::TrainingHours {
+        return Some(epochs.iter().map(|e| e.train_seconds).sum::<f64>() / 3600.0);
+    }
     let all = || epochs.iter().filter_map(error);
     Some(match statistic {
         PaperStatistic::MeanFinal => error(last)?,
@@ -283,7 +290,7 @@ pub fn eval_value(
     match metric {
         PaperMetric::FgsmTop1Accuracy => at(&report.fgsm).map(|a| a.top1),
         PaperMetric::OcclusionTop1Error => at(&report.occlusion).map(|a| a.top1_error()),
-        PaperMetric::Top1Error | PaperMetric::Top5Error => None,
+        PaperMetric::Top1Error | PaperMetric::Top5Error | PaperMetric::TrainingHours => None,
     }
 }
 
@@ -352,7 +359,8 @@ pub fn row_result(row: &Row, table_dir: &Path, options: &ReproduceOptions) -> Ro
     }
 }
 
-/// `results.md`: one line per row, ours beside the paper's.
+/// `results.md`: one line per row, ours beside the paper's (a row whose number the paper gives
+/// only in a figure: ours alone, no difference).
 pub fn results_markdown(
     folder: &Path,
     results: &[RowResult],
@@ -381,20 +389,18 @@ pub fn results_markdown(
             (Some(m), None) => format!("{m:.2}"),
             _ => "-".into(),
         };
-        let paper = match r.paper.std {
-            Some(s) => format!("{:.2} ± {s:.2}", r.paper.value),
-            None => format!("{:.2}", r.paper.value),
+        let paper = r.paper.value_label();
+        let diff = match (r.mean(), r.paper.value) {
+            (Some(m), Some(v)) => format!("{:+.2}", m - v),
+            _ => "-".into(),
         };
-        let diff = r
-            .mean()
-            .map_or("-".into(), |m| format!("{:+.2}", m - r.paper.value));
         out += &format!(
             "| {} | {} ({}) | {} | {} | {ours} | {paper} | {diff} | {}/{} | {} ({}) |\n",
             i + 1,
             r.paper.row,
             r.name,
             r.paper.metric_label(),
-            r.paper.statistic.describe(),
+            r.paper.statistic_label(),
             r.runs.len(),
             options.seeds.len(),
             r.epochs,
@@ -404,8 +410,8 @@ pub fn results_markdown(
     out
 }
 
-/// Writes `results.md` and `results.png` (ours and the paper's number per row) into
-/// `table_dir`; returns their paths.
+/// Writes `results.md` and `results.png` (ours and the paper's number per row; no paper bar
+/// where the paper gives its number only in a figure) into `table_dir`; returns their paths.
 pub fn write_results(
     folder: &Path,
     table_dir: &Path,
@@ -433,9 +439,15 @@ pub fn write_results(
         sal_figures::BarSeries {
             name: "paper",
             colour: sal_figures::chart::TEST,
-            values: results.iter().map(|r| Some(r.paper.value)).collect(),
+            values: results.iter().map(|r| r.paper.value).collect(),
         },
     ];
+    // Nothing to draw yet (no run finished, no number in the paper's text): an empty axis.
+    let y_max = if series.iter().any(|s| s.values.iter().any(Option::is_some)) {
+        0.0
+    } else {
+        1.0
+    };
     let metric = results
         .first()
         .map_or("error (%)", |r| r.paper.metric.describe());
@@ -449,7 +461,7 @@ pub fn write_results(
         path: png.clone(),
         message,
     };
-    let chart = sal_figures::grouped_bars(&title, metric, &labels, &series, 0.0, (width, 480))
+    let chart = sal_figures::grouped_bars(&title, metric, &labels, &series, y_max, (width, 480))
         .map_err(|e| figure(e.to_string()))?;
     sal_figures::write_png(&chart, &png).map_err(|e| figure(e.to_string()))?;
     Ok((md, png))
@@ -483,6 +495,90 @@ mod tests {
         assert_eq!(run_value(&dip, Top1Error, MeanBest), Some(30.0));
         assert_eq!(run_value(&[], Top1Error, MeanFinal), None);
         assert_eq!(run_value(&epochs, FgsmTop1Accuracy, MeanFinal), None);
+    }
+
+    #[test]
+    fn training_time_is_the_runs_summed_train_seconds_in_hours() {
+        use PaperMetric::*;
+        use PaperStatistic::*;
+        // Four epochs of 15 minutes' training and 1 minute's testing: one hour of training.
+        let epochs: Vec<_> = (1..=4)
+            .map(|e| EpochMetrics {
+                epoch: e,
+                train_seconds: 900.0 + e as f64,
+                test_seconds: 60.0,
+                ..epoch(e, 50.0)
+            })
+            .collect();
+        let hours = (3600.0 + 10.0) / 3600.0;
+        assert_eq!(run_value(&epochs, TrainingHours, MeanFinal), Some(hours));
+        assert_eq!(
+            run_value(&epochs[..1], TrainingHours, MeanFinal),
+            Some(901.0 / 3600.0)
+        );
+        assert_eq!(run_value(&[], TrainingHours, MeanFinal), None);
+    }
+
+    fn result(value: Option<f64>, runs: Vec<(u64, f64)>) -> RowResult {
+        RowResult {
+            name: "row".into(),
+            paper: PaperRow {
+                table: "SaliencyMix Figure 3".into(),
+                row: "ResNet-18 + SaliencyMix".into(),
+                metric: PaperMetric::Top1Error,
+                setting: None,
+                value,
+                std: None,
+                statistic: PaperStatistic::MeanBest,
+                runs: Some(5),
+                note: "the paper gives this number only as a bar in Figure 3".into(),
+                requires: Vec::new(),
+            },
+            runs,
+            epochs: 200,
+            paper_epochs: 200,
+        }
+    }
+
+    #[test]
+    fn a_row_without_the_papers_number_shows_ours_alone() {
+        let options = ReproduceOptions {
+            seeds: vec![0, 1],
+            ..Default::default()
+        };
+        let folder = Path::new("experiments/paper/saliencymix/figure3");
+        let results = [
+            result(None, vec![(0, 4.0), (1, 5.0)]),
+            result(Some(3.65), vec![(0, 4.0), (1, 5.0)]),
+        ];
+        let md = results_markdown(folder, &results, &options);
+        let lines: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with("| 1 ") || l.starts_with("| 2 "))
+            .collect();
+        assert_eq!(lines.len(), 2, "{md}");
+        let cells = |l: &str| l.split(" | ").map(str::to_string).collect::<Vec<_>>();
+        // | # | row | metric | statistic | ours | paper | ours - paper | seeds | epochs |
+        let figure_only = cells(lines[0]);
+        assert_eq!(figure_only[4], "4.50 ± 0.71", "{md}");
+        assert_eq!(figure_only[5], "— (figure only)", "{md}");
+        assert_eq!(figure_only[6], "-", "{md}");
+        let given = cells(lines[1]);
+        assert_eq!(
+            (given[5].as_str(), given[6].as_str()),
+            ("3.65", "+0.85"),
+            "{md}"
+        );
+
+        // The chart leaves the missing paper bar out, and draws even with nothing to draw.
+        let dir = tempfile::tempdir().unwrap();
+        let (_, png) = write_results(folder, dir.path(), &results, &options).unwrap();
+        assert!(png.is_file());
+        let empty = [result(None, Vec::new())];
+        let (md, png) = write_results(folder, dir.path(), &empty, &options).unwrap();
+        assert!(png.is_file());
+        let text = std::fs::read_to_string(md).unwrap();
+        assert!(text.contains("| - | — (figure only) | - | 0/2 |"), "{text}");
     }
 
     #[test]
@@ -534,7 +630,7 @@ mod tests {
             row: "r".into(),
             metric: PaperMetric::Top1Error,
             setting: None,
-            value: 1.0,
+            value: Some(1.0),
             std: None,
             statistic: PaperStatistic::MeanFinal,
             runs: None,

@@ -250,3 +250,12 @@ fn grouped_bars_put_each_series_side_by_side_and_skip_missing_values() {
     assert!(grouped_bars("t", "y", &labels, &short, 0.0, (300, 200)).is_err());
     assert!(grouped_bars("t", "y", &[], &[], 0.0, (300, 200)).is_err());
 }
+
+#[test]
+fn small_axes_keep_distinct_labels() {
+    // Percent and error axes as before; an axis of hours under 1 or 10 gets decimals.
+    assert_eq!(axis_decimals(110.0), 0);
+    assert_eq!(axis_decimals(10.0), 0);
+    assert_eq!(axis_decimals(1.001), 1);
+    assert_eq!(axis_decimals(0.99), 2);
+}
