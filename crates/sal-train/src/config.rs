@@ -393,12 +393,58 @@ impl ExperimentConfig {
                 ));
             }
         }
+        self.validate_size(path)?;
         if let Some(std) = &self.transform.std
             && std.iter().any(|&s| s.is_nan() || s <= 0.0)
         {
             return Err(invalid(
                 "transform.std",
                 format!("must be > 0, got {std:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `transform.size` and `transform.test_resize` (ImageNet's geometry): a positive size,
+    /// a test resize at least as large, neither mixed with the fixed-size geometry's keys.
+    fn validate_size(&self, path: &Path) -> Result<(), ConfigError> {
+        let t = &self.transform;
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        let Some(size) = t.size else {
+            return match t.test_resize {
+                Some(_) => Err(invalid(
+                    "transform.test_resize",
+                    "is the test geometry of transform.size: set transform.size too".into(),
+                )),
+                None => Ok(()),
+            };
+        };
+        if size == 0 {
+            return Err(invalid("transform.size", "must be at least 1".into()));
+        }
+        if let Some(resize) = t.test_resize
+            && resize < size
+        {
+            return Err(invalid(
+                "transform.test_resize",
+                format!("must be at least transform.size ({size}) to centre-crop it, got {resize}"),
+            ));
+        }
+        if t.pad_to.is_some() || t.crop_padding > 0 {
+            let key = if t.pad_to.is_some() {
+                "transform.pad_to"
+            } else {
+                "transform.crop_padding"
+            };
+            return Err(invalid(
+                key,
+                "is for data sets of one image size; transform.size resizes images of any \
+                 size: use one or the other"
+                    .into(),
             ));
         }
         Ok(())
@@ -653,6 +699,38 @@ milestones = [1]
             msg.contains("crop_padding") && msg.contains("exp.toml"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn imagenet_size_parses_and_refuses_what_contradicts_it() {
+        let c = parse(GOOD, &["transform.size=224", "transform.test_resize=256"]).unwrap();
+        assert_eq!(
+            (c.transform.size, c.transform.test_resize),
+            (Some(224), Some(256))
+        );
+        assert_eq!(parse(&c.to_toml(), &[]).unwrap(), c);
+        for (overrides, key) in [
+            (&["transform.size=0"][..], "transform.size"),
+            (
+                &["transform.size=32", "transform.test_resize=31"],
+                "transform.test_resize",
+            ),
+            (&["transform.test_resize=256"], "transform.test_resize"),
+            (
+                &["transform.size=224", "transform.pad_to=32"],
+                "transform.pad_to",
+            ),
+            (
+                &["transform.size=224", "transform.crop_padding=4"],
+                "transform.crop_padding",
+            ),
+        ] {
+            let msg = parse(GOOD, overrides).unwrap_err().to_string();
+            assert!(
+                msg.contains(key) && msg.contains("exp.toml"),
+                "{overrides:?}: {msg}"
+            );
+        }
     }
 
     #[test]

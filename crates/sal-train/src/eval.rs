@@ -67,7 +67,7 @@ impl Tally {
     /// Adds a batch's logits `[N, K]` against its labels `[N]`.
     pub fn add(&mut self, logits: Tensor<2>, labels: Tensor<1, Int>) {
         let [n, classes] = logits.dims();
-        let k = classes.min(5);
+        let k = crate::metrics::top5_k(classes);
         let labels = labels.reshape([n, 1]);
         let nll = log_softmax(logits.clone(), 1)
             .gather(1, labels.clone())

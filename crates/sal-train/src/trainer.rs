@@ -27,7 +27,7 @@ use crate::loader::ImageBatch;
 use crate::loader::{ImageLoader, LoaderMode};
 use crate::metrics::{
     DivergenceGuard, EpochLog, EpochMetrics, RunReporter, best_epoch, last_epochs_mean_error,
-    read_metrics,
+    read_metrics, top5_k,
 };
 use crate::pictures::MixedPictures;
 use crate::schedule::MultiStepLr;
@@ -352,7 +352,7 @@ fn fit(
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(LossMetric::new())
         .metric_valid_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(TopKAccuracyMetric::new(5))
+        .metric_valid_numeric(TopKAccuracyMetric::new(top5_k(data.num_classes)))
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
         .with_custom_checkpointers(
             AtomicCheckpointer::new(&checkpoint_dir, "model"),
@@ -551,6 +551,27 @@ impl Data {
             return Err(TrainError::Invalid(format!(
                 "model.num_classes = {num_classes} but the training set has {} classes",
                 train_set.num_classes()
+            )));
+        }
+        // Labels are indices into each split's own class list (an image folder's sorted
+        // sub-folders): a class missing from one split would shift every label after it.
+        if test_set.class_names() != train_set.class_names() {
+            let (train, test) = (train_set.class_names(), test_set.class_names());
+            let differ = match train.iter().zip(test).position(|(a, b)| a != b) {
+                Some(i) => format!(
+                    "class {i} is {:?} in one and {:?} in the other",
+                    train[i], test[i]
+                ),
+                None => format!(
+                    "{} classes for training, {} for testing",
+                    train.len(),
+                    test.len()
+                ),
+            };
+            return Err(TrainError::Invalid(format!(
+                "{}: the training and test splits have different classes ({differ}); each split \
+                 needs the same class folders",
+                config.dataset.path().display()
             )));
         }
         let first = train_set.load(0)?;

@@ -6,11 +6,19 @@
 //! batch's f32 CHW buffer: every output pixel is looked up in the (virtually) padded, cropped
 //! and flipped source, so no intermediate image is ever allocated.
 //!
-//! `random_resized_crop` is torchvision's `RandomResizedCrop(size)` at the image's own size
-//! (SalfMix's CIFAR recipe, §5.1): a random box of 8-100 % of the area and aspect 3/4-4/3,
-//! resized back bilinearly (half-pixel centres, as PIL upsamples), before the flip.
+//! `random_resized_crop` is torchvision's `RandomResizedCrop`: a random box of 8-100 % of the
+//! area and aspect 3/4-4/3, resized with Pillow's bilinear filter (bit for bit, [`resize`])
+//! before the flip. Without `size` the box is resized back to the image's own size (SalfMix's
+//! CIFAR recipe, §5.1).
+//!
+//! `size` is ImageNet's recipe (CutMix's and SaliencyMix's `train.py`, torchvision's reference
+//! scripts): images of any size become `size x size` samples, training through
+//! `RandomResizedCrop(size)`, testing through `Resize(test_resize)` + `CenterCrop(size)`.
+//! The resized sample is a u8 image, as PIL's is, and flows through the flip, the colour
+//! operations and the normalisation like any other.
 
 mod colour;
+mod resize;
 
 pub use colour::ColorJitter;
 
@@ -26,6 +34,16 @@ pub struct TransformConfig {
     /// the input size of the CIFAR models). `None` keeps the native size.
     #[serde(default)]
     pub pad_to: Option<usize>,
+    /// Samples of `size x size` from images of any size (ImageNet's 224): training resizes
+    /// `random_resized_crop`'s box to it (without one, it uses the test geometry), testing
+    /// resizes the shorter side to `test_resize` and centre-crops `size`. Not with `pad_to` or
+    /// `crop_padding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
+    /// The shorter side testing resizes to before its centre crop (256 for `size = 224` in the
+    /// papers); at least `size`, which is the default. Only with `size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_resize: Option<usize>,
     /// `RandomCrop(size, padding)`: pad by this many zero pixels on every side and crop back to
     /// the original size at a uniformly random offset. 0 turns it off. Training only.
     #[serde(default)]
@@ -33,8 +51,8 @@ pub struct TransformConfig {
     /// Random horizontal flip with probability 0.5. Training only.
     #[serde(default)]
     pub hflip: bool,
-    /// `RandomResizedCrop` to the image's own size (after `pad_to`). Training only; not with
-    /// `crop_padding`.
+    /// `RandomResizedCrop` to `size`, else to the image's own size (after `pad_to`). Training
+    /// only; not with `crop_padding`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_resized_crop: Option<RandomResizedCrop>,
     /// torchvision's `ColorJitter` (brightness, contrast, saturation), after the flip. Training
@@ -106,8 +124,9 @@ impl RandomResizedCrop {
         for _ in 0..10 {
             let target = area * rng.random_range(self.scale[0]..=self.scale[1]);
             let aspect = rng.random_range(log_lo..=log_hi).exp();
-            let w = (target * aspect).sqrt().round() as usize;
-            let h = (target / aspect).sqrt().round() as usize;
+            // Python's round() rounds half to even.
+            let w = (target * aspect).sqrt().round_ties_even() as usize;
+            let h = (target / aspect).sqrt().round_ties_even() as usize;
             if 0 < w && w <= width && 0 < h && h <= height {
                 let top = rng.random_range(0..=height - h);
                 let left = rng.random_range(0..=width - w);
@@ -117,13 +136,13 @@ impl RandomResizedCrop {
         let in_ratio = width as f64 / height as f64;
         let (h, w) = if in_ratio < self.ratio[0] {
             (
-                ((width as f64 / self.ratio[0]).round() as usize).max(1),
+                ((width as f64 / self.ratio[0]).round_ties_even() as usize).max(1),
                 width,
             )
         } else if in_ratio > self.ratio[1] {
             (
                 height,
-                ((height as f64 * self.ratio[1]).round() as usize).max(1),
+                ((height as f64 * self.ratio[1]).round_ties_even() as usize).max(1),
             )
         } else {
             (height, width)
@@ -139,10 +158,13 @@ use sal_saliency::Normalizer;
 #[derive(Debug, Clone)]
 pub struct SampleTransform {
     pub channels: usize,
-    /// Output side lengths (after `pad_to`; random crops keep the size).
+    /// Output side lengths (`size`, else the images' after `pad_to`; random crops keep the
+    /// size).
     pub height: usize,
     pub width: usize,
     pad_to: Option<usize>,
+    /// `size` and `test_resize`: samples cut from images of any size.
+    any_size: Option<(usize, usize)>,
     crop_padding: usize,
     hflip: bool,
     random_resized_crop: Option<RandomResizedCrop>,
@@ -159,13 +181,12 @@ struct Placement {
     crop_top: usize,
     crop_left: usize,
     flip: bool,
-    /// `RandomResizedCrop`'s box in the (centre-padded) image: top, left, height, width.
-    resized_from: Option<(usize, usize, usize, usize)>,
 }
 
 impl SampleTransform {
-    /// Builds the transform for images of `height x width x channels`; `normalization` must have
-    /// one entry per channel (checked by the config loader).
+    /// Builds the transform for images of `height x width x channels` (any size with
+    /// `config.size`); `normalization` must have one entry per channel (checked by the config
+    /// loader).
     pub fn new(
         config: &TransformConfig,
         channels: usize,
@@ -173,15 +194,20 @@ impl SampleTransform {
         width: usize,
         normalization: Normalization,
     ) -> Self {
-        let (height, width) = match config.pad_to {
-            Some(side) => (height.max(side), width.max(side)),
-            None => (height, width),
+        let any_size = config
+            .size
+            .map(|size| (size, config.test_resize.unwrap_or(size)));
+        let (height, width) = match (any_size, config.pad_to) {
+            (Some((size, _)), _) => (size, size),
+            (None, Some(side)) => (height.max(side), width.max(side)),
+            (None, None) => (height, width),
         };
         Self {
             channels,
             height,
             width,
             pad_to: config.pad_to,
+            any_size,
             crop_padding: config.crop_padding,
             hflip: config.hflip,
             random_resized_crop: config.random_resized_crop,
@@ -228,6 +254,7 @@ impl SampleTransform {
     ) -> Result<(), String> {
         let (pad_top, pad_left) = self.centre_padding(item)?;
         let mut colour = None;
+        let mut resized_from = None;
         let placement = match rng {
             Some(rng) => {
                 let mut offset = || match self.crop_padding {
@@ -235,9 +262,12 @@ impl SampleTransform {
                     p => rng.random_range(0..=2 * p),
                 };
                 let (crop_top, crop_left) = (offset(), offset());
-                let resized_from = self
-                    .random_resized_crop
-                    .map(|r| r.sample(self.height, self.width, rng));
+                // The box is drawn on the image itself, or on the padded image at its own size.
+                let (h, w) = match self.any_size {
+                    Some(_) => (item.height, item.width),
+                    None => (self.height, self.width),
+                };
+                resized_from = self.random_resized_crop.map(|r| r.sample(h, w, rng));
                 let flip = self.hflip && rng.random_bool(0.5);
                 if self.color_jitter.is_some() || self.lighting.is_some() {
                     colour = Some((
@@ -249,18 +279,35 @@ impl SampleTransform {
                     crop_top,
                     crop_left,
                     flip,
-                    resized_from,
                 }
             }
             None => Placement {
                 crop_top: self.crop_padding,
                 crop_left: self.crop_padding,
                 flip: false,
-                resized_from: None,
             },
         };
-        match placement.resized_from {
-            Some(area) => self.write_resized(item, (pad_top, pad_left), area, placement.flip, out),
+        let full = (0..self.height, 0..self.width);
+        let resized = match (resized_from, self.any_size) {
+            (Some((top, left, height, width)), _) => {
+                let window = resize::Window {
+                    top,
+                    left,
+                    height,
+                    width,
+                };
+                let padded = self.padded(item, (pad_top, pad_left));
+                let source = padded.as_ref().unwrap_or(item);
+                let size = (self.height, self.width);
+                Some(resize::resize(source, window, size, full.0, full.1))
+            }
+            (None, Some((size, test_resize))) => {
+                Some(resize::resize_centre_crop(item, test_resize, size))
+            }
+            (None, None) => None,
+        };
+        match &resized {
+            Some(sample) => self.write_shifted(sample, (0, 0), placement, out),
             None => self.write_shifted(item, (pad_top, pad_left), placement, out),
         }
         if let Some((jitter, offsets)) = colour {
@@ -333,48 +380,24 @@ impl SampleTransform {
         }
     }
 
-    /// Writes the `(top, left, height, width)` box of the centre-padded image, resized to the
-    /// output size (bilinear, half-pixel centres, edges clamped to the box), flipped if asked.
-    fn write_resized(
-        &self,
-        item: &ImageItem,
-        (pad_top, pad_left): (usize, usize),
-        (top, left, bh, bw): (usize, usize, usize, usize),
-        flip: bool,
-        out: &mut [f32],
-    ) {
-        let (h, w, c) = (self.height, self.width, self.channels);
-        // The padded image's value at (y, x) of channel ch, as a float u8 level.
-        let at = |y: usize, x: usize, ch: usize| -> f32 {
-            match (y.checked_sub(pad_top), x.checked_sub(pad_left)) {
-                (Some(sy), Some(sx)) if sy < item.height && sx < item.width => {
-                    item.pixels[(sy * item.width + sx) * c + ch] as f32
-                }
-                _ => 0.0,
-            }
-        };
-        // Source coordinate of output index `o` of `n` over a box `[start, start + len)`.
-        let source = |o: usize, n: usize, start: usize, len: usize| {
-            let f = ((o as f64 + 0.5) * len as f64 / n as f64 - 0.5).clamp(0.0, (len - 1) as f64);
-            let i0 = f.floor() as usize;
-            (
-                start + i0,
-                start + (i0 + 1).min(len - 1),
-                (f - i0 as f64) as f32,
-            )
-        };
-        for y in 0..h {
-            let (y0, y1, wy) = source(y, h, top, bh);
-            for x in 0..w {
-                let xx = if flip { w - 1 - x } else { x };
-                let (x0, x1, wx) = source(xx, w, left, bw);
-                for ch in 0..c {
-                    let v = (1.0 - wy) * ((1.0 - wx) * at(y0, x0, ch) + wx * at(y0, x1, ch))
-                        + wy * ((1.0 - wx) * at(y1, x0, ch) + wx * at(y1, x1, ch));
-                    out[ch * h * w + y * w + x] = self.normalizer.apply_f32(v, ch);
-                }
-            }
+    /// `item` zero-padded, centred, to the transform's size when `pad_to` made it larger.
+    /// (With `size`, boxes are drawn on the image itself: nothing is padded.)
+    fn padded(&self, item: &ImageItem, (top, left): (usize, usize)) -> Option<ImageItem> {
+        if self.any_size.is_some() || (item.height, item.width) == (self.height, self.width) {
+            return None;
         }
+        let c = item.channels;
+        let mut pixels = vec![0u8; self.height * self.width * c];
+        for (y, row) in item.pixels.chunks(item.width * c).enumerate() {
+            pixels[((top + y) * self.width + left) * c..][..row.len()].copy_from_slice(row);
+        }
+        Some(ImageItem {
+            pixels,
+            height: self.height,
+            width: self.width,
+            channels: c,
+            label: item.label,
+        })
     }
 
     /// The centring offsets of `pad_to`, after checking the item fits the transform.
@@ -384,6 +407,12 @@ impl SampleTransform {
                 "image has {} channels, the model expects {}",
                 item.channels, self.channels
             ));
+        }
+        if self.any_size.is_some() {
+            return match item.height * item.width {
+                0 => Err("image is empty".into()),
+                _ => Ok((0, 0)),
+            };
         }
         let (expected_h, expected_w) = match self.pad_to {
             Some(_) if item.height <= self.height && item.width <= self.width => {
@@ -585,6 +614,85 @@ mod tests {
             }
             .validate()
             .is_err()
+        );
+    }
+
+    #[test]
+    fn size_cuts_samples_of_one_size_from_images_of_any_size() {
+        let cfg = TransformConfig {
+            size: Some(16),
+            test_resize: Some(20),
+            random_resized_crop: Some(RandomResizedCrop::default()),
+            ..Default::default()
+        };
+        let t = SampleTransform::new(&cfg, 3, 999, 999, identity_norm(3));
+        assert_eq!((t.height, t.width), (16, 16));
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut out = vec![0.0; t.sample_len()];
+        for (h, w) in [(40, 52), (61, 37), (16, 16), (9, 200)] {
+            let it = item(h, w, 3);
+            // Testing: resize the shorter side to 20, centre-crop 16, nothing random.
+            t.apply(&it, None::<&mut StdRng>, &mut out).unwrap();
+            let want = resize::resize_centre_crop(&it, 20, 16);
+            for c in 0..3 {
+                for i in 0..256 {
+                    assert_eq!(value(&out, c * 256 + i), want.pixels[i * 3 + c], "{h}x{w}");
+                }
+            }
+            // Training: some box of the image, resized to 16x16; boxes differ between draws,
+            // except for an image too elongated for any box of aspect 3/4..4/3 (then
+            // torchvision's fallback, the centred box, every time).
+            t.apply(&it, Some(&mut rng), &mut out).unwrap();
+            let first = out.clone();
+            t.apply(&it, Some(&mut rng), &mut out).unwrap();
+            if w / h > 20 {
+                assert_eq!(first, out, "{h}x{w}");
+            } else {
+                assert_ne!(first, out, "{h}x{w}");
+            }
+        }
+        // Without random_resized_crop, training uses the test geometry.
+        let plain = SampleTransform::new(
+            &TransformConfig {
+                random_resized_crop: None,
+                ..cfg.clone()
+            },
+            3,
+            1,
+            1,
+            identity_norm(3),
+        );
+        let it = item(30, 45, 3);
+        let mut test = vec![0.0; plain.sample_len()];
+        plain.apply(&it, None::<&mut StdRng>, &mut test).unwrap();
+        plain.apply(&it, Some(&mut rng), &mut out).unwrap();
+        assert_eq!(test, out);
+        // A whole-image box of an image already 16x16 is the image itself.
+        let whole = SampleTransform::new(
+            &TransformConfig {
+                random_resized_crop: Some(RandomResizedCrop {
+                    scale: [1.0, 1.0],
+                    ratio: [1.0, 1.0],
+                }),
+                ..cfg
+            },
+            3,
+            1,
+            1,
+            identity_norm(3),
+        );
+        let it = item(16, 16, 3);
+        whole.apply(&it, Some(&mut rng), &mut out).unwrap();
+        assert!((0..256).all(|i| value(&out, i) == it.pixels[i * 3]));
+        assert!(
+            whole
+                .apply(&item(0, 5, 3), None::<&mut StdRng>, &mut out)
+                .is_err()
+        );
+        assert!(
+            whole
+                .apply(&item(8, 8, 1), None::<&mut StdRng>, &mut out)
+                .is_err()
         );
     }
 

@@ -1,7 +1,8 @@
 //! The papers' training settings work from a config, end to end through the trainer: a
 //! data-scarce subset (`[dataset] per_class`, Saliency Grafting Table 5), K independently mixed
 //! copies of each batch (`[augmentation] k_times`, Figure 3), the `[eval]` suite after training,
-//! and the pictures every run draws (curves.png, mixed/epoch-<e>.png).
+//! the pictures every run draws (curves.png, mixed/epoch-<e>.png), and ImageNet's geometry
+//! (`[transform] size`: images of any size, SaliencyMix Table 2).
 
 use burn::tensor::Device;
 use burn::train::TrainStep;
@@ -141,4 +142,124 @@ fn config_with_k(out: &Path, k: usize) -> ExperimentConfig {
     let mut c = config(out);
     c.augmentation.k_times = k;
     c
+}
+
+/// ImageNet's recipe from a config: an image folder of PNGs and a real JPEG of seven different
+/// sizes trains through `RandomResizedCrop` + flip + colour jitter + lighting to 24x24 samples,
+/// tests through resize 28 + centre crop 24, with SaliencyMix's saliency on the crops.
+#[test]
+fn images_of_any_size_train_and_test_at_the_configured_size() {
+    let data = tempfile::tempdir().unwrap();
+    let sizes = [(40, 52), (61, 37), (33, 33), (80, 45), (24, 100), (57, 29)];
+    for split in ["train", "val"] {
+        for (class, shade) in [("cat", 60u8), ("dog", 190u8)] {
+            let dir = data.path().join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, &(h, w)) in sizes.iter().enumerate() {
+                let picture = image::RgbImage::from_fn(w, h, |x, y| {
+                    image::Rgb([shade, (x * 255 / w) as u8, (y * 255 / h) as u8])
+                });
+                picture.save(dir.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+    // A real 1024x683 ImageNet JPEG among them.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/imagefolder/train/609/609_06.JPEG"),
+        data.path().join("train/cat/photo.jpeg"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+name = "imagenet-geometry"
+epochs = 1
+batch_size = 4
+output_dir = "{out}"
+
+[dataset]
+name = "image-folder"
+path = "{data}"
+
+[model]
+architecture = "cifar-resnet18"
+base_width = 4
+
+[transform]
+size = 24
+test_resize = 28
+random_resized_crop = {{}}
+hflip = true
+color_jitter = {{ brightness = 0.4, contrast = 0.4, saturation = 0.4 }}
+lighting = 0.1
+
+[augmentation]
+method = "saliencymix"
+prob = 1.0
+
+[optimizer]
+lr = 0.05
+"#,
+        out = out.path().display(),
+        data = data.path().display(),
+    );
+    let config = ExperimentConfig::parse(&text, Path::new("imagenet.toml"), &[]).unwrap();
+    let device = Device::flex();
+    for (split, mode) in [
+        (
+            sal_train::data::Split::Train,
+            sal_train::loader::LoaderMode::Train,
+        ),
+        (
+            sal_train::data::Split::Test,
+            sal_train::loader::LoaderMode::Eval,
+        ),
+    ] {
+        let set = config.dataset.open(split).unwrap();
+        let first = set.load(0).unwrap();
+        let loader = config.loader(set, &first, mode, &device);
+        let batches: Vec<ImageBatch> = burn::data::dataloader::DataLoader::iter(&loader)
+            .map(|b| b.unwrap())
+            .collect();
+        let shapes: Vec<[usize; 4]> = batches.iter().map(|b| b.images.dims()).collect();
+        let rows: usize = shapes.iter().map(|s| s[0]).sum();
+        assert_eq!(
+            rows,
+            if mode == sal_train::loader::LoaderMode::Train {
+                13
+            } else {
+                12
+            }
+        );
+        assert!(shapes.iter().all(|s| s[1..] == [3, 24, 24]), "{shapes:?}");
+    }
+    // A class folder missing from one split would shift the labels: refused, naming the data.
+    let odd = tempfile::tempdir().unwrap();
+    for split in ["train", "val"] {
+        for class in ["cat", "dog"] {
+            if (split, class) != ("val", "cat") {
+                let dir = odd.path().join(split).join(class);
+                std::fs::create_dir_all(&dir).unwrap();
+                image::RgbImage::new(9, 7).save(dir.join("0.png")).unwrap();
+            }
+        }
+    }
+    let mut mismatched = config.clone();
+    mismatched.dataset.path = Some(odd.path().to_path_buf());
+    let msg = sal_train::train(&mismatched, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("different classes") && msg.contains(&odd.path().display().to_string()),
+        "{msg}"
+    );
+
+    let report = sal_train::train(&config, &TrainOptions::default()).unwrap();
+    assert_eq!(report.results.train_images, 13);
+    assert_eq!(report.results.test_images, 12);
+    let logged = read_metrics(&report.metrics_csv).unwrap();
+    assert_eq!(logged.len(), 1);
+    assert!(logged[0].train_loss.is_finite());
+    assert!(out.path().join("mixed/epoch-1.png").is_file());
 }
