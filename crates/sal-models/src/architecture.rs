@@ -6,6 +6,7 @@
 //! factor or alpha parses (`wrn-40-4`, `pyramidnet272-a200`); [`Architecture::all`] lists the
 //! ones the three papers use.
 
+use crate::regnet::RegNetLayout;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -100,6 +101,10 @@ pub enum Architecture {
         /// Bottleneck (1x1-3x3-1x1, output x4) rather than basic (3x3-3x3) blocks.
         bottleneck: bool,
     },
+    /// RegNetX-200MF (Radosavovic et al. 2020), SalfMix Table 6's "RegNet-200M", as
+    /// yhhhli/RegNet-Pytorch builds it: `regnetx-200mf` (pycls's ImageNet layout, torchvision's
+    /// `regnet_x_200mf`) and `cifar-regnetx-200mf` (stride 1 in the stem and first stage).
+    RegNetX200MF(RegNetLayout),
 }
 
 /// An architecture name that does not parse, or names a network that cannot be built.
@@ -139,7 +144,7 @@ fn valid_names() -> String {
     )
 }
 
-const PAPER_ARCHITECTURES: [Architecture; 19] = {
+const PAPER_ARCHITECTURES: [Architecture; 21] = {
     use Architecture::*;
     use ResNetDepth::*;
     [
@@ -178,12 +183,15 @@ const PAPER_ARCHITECTURES: [Architecture; 19] = {
             alpha: 240,
             bottleneck: true,
         },
+        // SalfMix Table 6.
+        RegNetX200MF(RegNetLayout::Cifar),
+        RegNetX200MF(RegNetLayout::ImageNet),
     ]
 };
 
 impl Architecture {
     /// The architectures the three papers use, in a fixed order (CIFAR ResNets, ImageNet
-    /// ResNets, PreActResNets, Wide ResNets, PyramidNets; shallow to deep).
+    /// ResNets, PreActResNets, Wide ResNets, PyramidNets, RegNets; shallow to deep).
     pub fn all() -> &'static [Architecture] {
         &PAPER_ARCHITECTURES
     }
@@ -210,7 +218,10 @@ impl Architecture {
                     });
                 }
             }
-            Self::CifarResNet(_) | Self::ResNet(_) | Self::PreActResNet(_) => {}
+            Self::CifarResNet(_)
+            | Self::ResNet(_)
+            | Self::PreActResNet(_)
+            | Self::RegNetX200MF(_) => {}
         }
         Ok(())
     }
@@ -227,11 +238,13 @@ impl Architecture {
     /// Width the reference code uses when the config leaves it unset: the stem's output
     /// channels. 64 for the ResNets and PreActResNets (their stages are 1x, 2x, 4x, 8x this);
     /// 16 for Wide ResNets (stages 1x, 2x, 4x this times the widening factor) and PyramidNets
-    /// (the blocks then widen additively by alpha in total).
+    /// (the blocks then widen additively by alpha in total); 32 for RegNets (the stem only: the
+    /// stages keep the design space's widths).
     pub fn default_base_width(&self) -> usize {
         match self {
             Self::CifarResNet(_) | Self::ResNet(_) | Self::PreActResNet(_) => 64,
             Self::WideResNet { .. } | Self::PyramidNet { .. } => 16,
+            Self::RegNetX200MF(_) => 32,
         }
     }
 }
@@ -254,6 +267,8 @@ impl fmt::Display for Architecture {
                 }
                 Ok(())
             }
+            Self::RegNetX200MF(RegNetLayout::ImageNet) => f.write_str("regnetx-200mf"),
+            Self::RegNetX200MF(RegNetLayout::Cifar) => f.write_str("cifar-regnetx-200mf"),
         }
     }
 }
@@ -270,7 +285,11 @@ impl FromStr for Architecture {
                 .and_then(ResNetDepth::from_layers)
                 .ok_or_else(unknown)
         };
-        let architecture = if let Some(rest) = name.strip_prefix("cifar-resnet") {
+        let architecture = if name == "regnetx-200mf" {
+            Self::RegNetX200MF(RegNetLayout::ImageNet)
+        } else if name == "cifar-regnetx-200mf" {
+            Self::RegNetX200MF(RegNetLayout::Cifar)
+        } else if let Some(rest) = name.strip_prefix("cifar-resnet") {
             Self::CifarResNet(resnet_depth(rest)?)
         } else if let Some(rest) = name.strip_prefix("preact-resnet") {
             Self::PreActResNet(resnet_depth(rest)?)
@@ -330,7 +349,7 @@ impl Architecture {
     /// and runs in seconds (PyramidNet keeps its reference stem: its width is mostly alpha).
     pub(crate) fn test_width(self) -> Option<usize> {
         match self {
-            Self::PyramidNet { .. } => None,
+            Self::PyramidNet { .. } | Self::RegNetX200MF(_) => None,
             Self::WideResNet { .. } => Some(2),
             _ => Some(4),
         }
@@ -383,6 +402,8 @@ mod tests {
                     bottleneck: false,
                 },
             ),
+            ("cifar-regnetx-200mf", RegNetX200MF(RegNetLayout::Cifar)),
+            ("regnetx-200mf", RegNetX200MF(RegNetLayout::ImageNet)),
         ];
         for (name, expected) in cases {
             assert_eq!(name.parse::<Architecture>(), Ok(expected), "{name}");

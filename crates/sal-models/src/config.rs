@@ -5,6 +5,7 @@ use crate::model::Model;
 use crate::params::num_trainable_params;
 use crate::preact_resnet::PreActResNet;
 use crate::pyramidnet::PyramidNet;
+use crate::regnet::{REGNETX_200MF, RegNet};
 use crate::resnet::{ResNet, ResNetLayout};
 use crate::wide_resnet::wide_resnet;
 use burn::tensor::Device;
@@ -262,6 +263,14 @@ impl ModelConfig {
                 bottleneck,
             } => Model::PyramidNet(PyramidNet::new(
                 depth, alpha, bottleneck, channels, width, classes, device,
+            )),
+            Architecture::RegNetX200MF(layout) => Model::RegNet(RegNet::new(
+                REGNETX_200MF,
+                layout,
+                channels,
+                width,
+                classes,
+                device,
             )),
         })
     }

@@ -1,4 +1,4 @@
-//! The ResNet family of the SaliencyMix, SalfMix/HybridMix and Saliency Grafting papers, in
+//! The ResNet family (and SalfMix's RegNetX-200MF) of the SaliencyMix, SalfMix/HybridMix and Saliency Grafting papers, in
 //! burn, built to match the reference implementations layer for layer and parameter for
 //! parameter (`docs/models.md` lists each network with its source and count).
 //!
@@ -10,7 +10,7 @@
 //! - [`Model`]: `forward`, and the `features` / `head` split with `forward_with_features`
 //!   for methods that read the last feature map (Saliency Grafting, CAM).
 //! - One file per family: [`resnet`] (CIFAR and ImageNet ResNets), [`preact_resnet`],
-//!   `wide_resnet` (built from pre-activation blocks), [`pyramidnet`].
+//!   `wide_resnet` (built from pre-activation blocks), [`pyramidnet`], [`regnet`].
 //! - [`class_activation_map`]: Zhou et al. 2016 CAM at input resolution.
 //! - [`num_trainable_params`]: the papers' parameter count; [`reference_count`]: the reference
 //!   implementations' counts (`reference::REFERENCE_COUNTS`).
@@ -40,6 +40,7 @@ mod params;
 pub mod preact_resnet;
 pub mod pyramidnet;
 pub mod reference;
+pub mod regnet;
 pub mod resnet;
 mod wide_resnet;
 

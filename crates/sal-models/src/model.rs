@@ -4,6 +4,7 @@ use crate::layers::ClassifierHead;
 use crate::params::Materializer;
 use crate::preact_resnet::PreActResNet;
 use crate::pyramidnet::PyramidNet;
+use crate::regnet::RegNet;
 use crate::resnet::ResNet;
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -25,6 +26,8 @@ pub enum Model {
     PreActResNet(PreActResNet),
     /// PyramidNets.
     PyramidNet(PyramidNet),
+    /// RegNetX-200MF.
+    RegNet(RegNet),
 }
 
 impl Model {
@@ -44,13 +47,14 @@ impl Model {
     /// # Shapes
     /// - `x`: `[batch, in_channels, height, width]`
     /// - output: `[batch, feature_channels, h, w]` with `h = height / s`, `w = width / s` (rounded
-    ///   up): `s = 8` for CIFAR ResNets and PreActResNets (32 -> 4), 4 for Wide ResNets and
-    ///   PyramidNets (32 -> 8), 32 for ImageNet ResNets (224 -> 7).
+    ///   up): `s = 8` for CIFAR ResNets, PreActResNets and CIFAR RegNets (32 -> 4), 4 for Wide
+    ///   ResNets and PyramidNets (32 -> 8), 32 for ImageNet ResNets and RegNets (224 -> 7).
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Self::ResNet(net) => net.features(x),
             Self::PreActResNet(net) => net.features(x),
             Self::PyramidNet(net) => net.features(x),
+            Self::RegNet(net) => net.features(x),
         }
     }
 
@@ -75,6 +79,7 @@ impl Model {
             Self::ResNet(net) => net.head(),
             Self::PreActResNet(net) => net.head(),
             Self::PyramidNet(net) => net.head(),
+            Self::RegNet(net) => net.head(),
         }
     }
 
@@ -121,6 +126,8 @@ mod tests {
             Architecture::PyramidNet {
                 alpha, bottleneck, ..
             } => [(w + alpha) * if bottleneck { 4 } else { 1 }, 8, 8],
+            Architecture::RegNetX200MF(crate::regnet::RegNetLayout::Cifar) => [368, 4, 4],
+            Architecture::RegNetX200MF(crate::regnet::RegNetLayout::ImageNet) => [368, 1, 1],
         }
     }
 
@@ -214,8 +221,13 @@ mod wgpu_tests {
         let flex = Device::flex();
         let wgpu = crate::wgpu_device().expect(crate::WGPU_API_VAR);
         // One network per family, tiny: post-activation with max-pool, pre-activation with
-        // dropout off, PyramidNet with pooled, zero-padded shortcuts.
-        for name in ["resnet18", "wrn-10-1", "pyramidnet20-a12-basic"] {
+        // dropout off, PyramidNet with pooled, zero-padded shortcuts, RegNet's grouped convs.
+        for name in [
+            "resnet18",
+            "wrn-10-1",
+            "pyramidnet20-a12-basic",
+            "cifar-regnetx-200mf",
+        ] {
             let config = ModelConfig::new(name.parse().unwrap(), 3)
                 .with_base_width(Some(4))
                 .with_dropout(Some(0.0));

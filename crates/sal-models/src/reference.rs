@@ -70,6 +70,12 @@ pub const REFERENCE_COUNTS: &[ReferenceCount] = &[
     count("resnet50", 1000, 25_557_032),
     count("resnet101", 1000, 44_549_160),
     count("resnet152", 1000, 60_192_808),
+    // RegNetX-200MF: yhhhli/RegNet-Pytorch's CIFAR model at 10 classes ("2.31 M") and 100
+    // (SalfMix Table 6, "2.3 M"), counted from its module definitions; torchvision's published
+    // `regnet_x_200mf` count at 1000 (the layouts differ in strides only).
+    count("cifar-regnetx-200mf", 10, 2_319_482),
+    count("cifar-regnetx-200mf", 100, 2_352_692),
+    count("regnetx-200mf", 1000, 2_684_792),
 ];
 
 /// The reference count of `architecture` (its name) at `classes`, if the table has it.

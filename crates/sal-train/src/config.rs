@@ -6,6 +6,7 @@
 //! The resolved config (defaults filled in) is written beside the run's results.
 
 use crate::data::DatasetConfig;
+use crate::schedule::ScheduleKind;
 use crate::transform::TransformConfig;
 use sal_models::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -154,10 +155,13 @@ pub struct OptimizerConfig {
     pub weight_decay: f64,
 }
 
-/// The `[schedule]` table: PyTorch `MultiStepLR` with milestones in epochs.
+/// The `[schedule]` table: PyTorch `MultiStepLR` with milestones in epochs, or
+/// `CosineAnnealingLR` over the run (`kind = "cosine"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
+    #[serde(default, skip_serializing_if = "ScheduleKind::is_multi_step")]
+    pub kind: ScheduleKind,
     #[serde(default)]
     pub milestones: Vec<usize>,
     #[serde(default = "default_gamma")]
@@ -167,6 +171,7 @@ pub struct ScheduleConfig {
 impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
+            kind: ScheduleKind::MultiStep,
             milestones: Vec::new(),
             gamma: default_gamma(),
         }
@@ -262,6 +267,12 @@ impl ExperimentConfig {
         if self.schedule.gamma.is_nan() || self.schedule.gamma <= 0.0 {
             let g = self.schedule.gamma;
             return Err(invalid("schedule.gamma", format!("must be > 0, got {g}")));
+        }
+        if self.schedule.kind == ScheduleKind::Cosine && !self.schedule.milestones.is_empty() {
+            return Err(invalid(
+                "schedule.milestones",
+                "a cosine schedule has no milestones: remove them or the kind".into(),
+            ));
         }
         if self.schedule.milestones.windows(2).any(|w| w[0] >= w[1]) {
             let m = &self.schedule.milestones;
@@ -666,6 +677,7 @@ milestones = [1]
             ("epochs=0", "epochs"),
             ("optimizer.lr=-1", "optimizer.lr"),
             ("schedule.milestones=[3, 2]", "schedule.milestones"),
+            ("schedule.kind=\"cosine\"", "schedule.milestones"),
             ("transform.mean=[0.1, 0.2]", "transform.mean"),
             ("model.in_channels=3", "model.in_channels"),
             ("dataset.per_class_fraction=0", "dataset.per_class_fraction"),
@@ -887,6 +899,7 @@ milestones = [1]
         ("paper/saliencymix/figure4", 5),
         ("paper/salfmix/table4", 30),
         ("paper/salfmix/table5", 34),
+        ("paper/salfmix/table6", 6),
         ("paper/salfmix/table7", 34),
         ("paper/salfmix/table9", 12),
         ("paper/salfmix/table10", 6),

@@ -30,7 +30,7 @@ use crate::metrics::{
     read_metrics, top5_k,
 };
 use crate::pictures::MixedPictures;
-use crate::schedule::MultiStepLr;
+use crate::schedule::{MultiStepLr, ScheduleKind};
 use crate::step::Classifier;
 use burn::module::Module;
 use burn::optim::SgdConfig;
@@ -338,12 +338,19 @@ fn fit(
     classifier: Classifier,
     reporter: RunReporter,
 ) -> Result<(), TrainError> {
-    let schedule = MultiStepLr::new(
-        config.optimizer.lr,
-        config.schedule.gamma,
-        config.schedule.milestones.clone(),
-        data.train.batches_per_epoch(),
-    );
+    let schedule = match config.schedule.kind {
+        ScheduleKind::MultiStep => MultiStepLr::new(
+            config.optimizer.lr,
+            config.schedule.gamma,
+            config.schedule.milestones.clone(),
+            data.train.batches_per_epoch(),
+        ),
+        ScheduleKind::Cosine => MultiStepLr::cosine(
+            config.optimizer.lr,
+            config.epochs,
+            data.train.batches_per_epoch(),
+        ),
+    };
     let checkpoint_dir = run.checkpoint_dir();
     let steps_per_epoch = data.train.batches_per_epoch();
     let mut training = SupervisedTraining::new(&run.dir, Arc::new(data.train), Arc::new(data.test))
