@@ -40,6 +40,12 @@ pub struct PaperRow {
     /// The spread the paper gives beside it (its ±), if any; only with a `value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std: Option<f64>,
+    /// The paper's top-5 error beside a `top1-error` row (the same runs: ours is read at the
+    /// epochs the top-1 statistic picks, as the papers' code records it), and its ±.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top5: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top5_std: Option<f64>,
     /// How the paper aggregated its runs into `value`.
     pub statistic: PaperStatistic,
     /// Runs the paper aggregated, if it says.
@@ -157,6 +163,27 @@ impl PaperRow {
         if let Some(s) = self.std.filter(|s| !s.is_finite()) {
             return Err(("paper.std", format!("must be a number, got {s}")));
         }
+        match (self.top5, self.top5_std) {
+            (None, Some(_)) => {
+                return Err((
+                    "paper.top5_std",
+                    "is the ± of paper.top5: give it too".into(),
+                ));
+            }
+            (Some(_), _) if self.metric != PaperMetric::Top1Error => {
+                return Err((
+                    "paper.top5",
+                    format!(
+                        "goes beside a top-1 error; this row's metric is {}",
+                        self.metric.describe()
+                    ),
+                ));
+            }
+            (Some(v), s) if !v.is_finite() || s.is_some_and(|s| !s.is_finite()) => {
+                return Err(("paper.top5", "must be a number, with a finite ±".into()));
+            }
+            _ => {}
+        }
         if self.metric == PaperMetric::TrainingHours && self.statistic != PaperStatistic::MeanFinal
         {
             return Err((
@@ -254,6 +281,8 @@ mod tests {
             setting,
             value: Some(30.0),
             std: None,
+            top5: None,
+            top5_std: None,
             statistic,
             runs: None,
             note: String::new(),
@@ -305,6 +334,22 @@ mod tests {
             row(FgsmTop1Accuracy, Some(eps), MeanFinal).metric_label(),
             "FGSM top-1 accuracy (%) at eps 8.0/255"
         );
+    }
+
+    #[test]
+    fn a_top5_number_goes_beside_a_top1_row_only() {
+        use PaperMetric::*;
+        use PaperStatistic::*;
+        let mut r = row(Top1Error, None, MeanBest);
+        (r.top5, r.top5_std) = (Some(6.2), Some(0.1));
+        assert_eq!(r.check(None), Ok(()));
+        r.top5 = None;
+        assert_eq!(r.check(None).unwrap_err().0, "paper.top5_std");
+        r.top5 = Some(f64::NAN);
+        assert_eq!(r.check(None).unwrap_err().0, "paper.top5");
+        let mut r = row(Top5Error, None, MeanBest);
+        r.top5 = Some(6.2);
+        assert_eq!(r.check(None).unwrap_err().0, "paper.top5");
     }
 
     #[test]

@@ -276,6 +276,25 @@ pub fn run_value(
     })
 }
 
+/// Our top-5 error beside a top-1 row, at the epochs `statistic` picks for the top-1 error:
+/// the final epoch, the first epoch with the best top-1 (the papers' code keeps the top-5 of
+/// the epoch whose top-1 is best), or the mean over the last 10.
+pub fn run_top5(epochs: &[EpochMetrics], statistic: PaperStatistic) -> Option<f64> {
+    let top5 = |e: &EpochMetrics| 100.0 - e.test_top5;
+    let last = epochs.last()?;
+    Some(match statistic {
+        PaperStatistic::MeanFinal => top5(last),
+        PaperStatistic::MeanBest => {
+            let best = epochs.iter().map(|e| e.test_top1).fold(f64::MIN, f64::max);
+            top5(epochs.iter().find(|e| e.test_top1 == best)?)
+        }
+        PaperStatistic::MeanLast10 => {
+            let tail = &epochs[epochs.len().saturating_sub(10)..];
+            tail.iter().map(top5).sum::<f64>() / tail.len() as f64
+        }
+    })
+}
+
 /// Our value of an `[eval]` metric at `setting` from a run's `eval.json` report.
 pub fn eval_value(
     report: &crate::eval::EvalReport,
@@ -301,29 +320,46 @@ pub struct RowResult {
     pub paper: PaperRow,
     /// The seeds whose run finished all its epochs, with their values.
     pub runs: Vec<(u64, f64)>,
+    /// The same runs' top-5 errors, for a row with the paper's `top5`.
+    pub top5_runs: Vec<(u64, f64)>,
     pub epochs: usize,
     pub paper_epochs: usize,
 }
 
 impl RowResult {
     pub fn mean(&self) -> Option<f64> {
-        (!self.runs.is_empty())
-            .then(|| self.runs.iter().map(|r| r.1).sum::<f64>() / self.runs.len() as f64)
+        mean(&self.runs)
     }
 
     /// The sample standard deviation (n - 1); `None` under 2 runs.
     pub fn std(&self) -> Option<f64> {
-        let n = self.runs.len();
-        let mean = self.mean()?;
-        (n >= 2).then(|| {
-            (self.runs.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-        })
+        sample_std(&self.runs)
+    }
+}
+
+fn mean(runs: &[(u64, f64)]) -> Option<f64> {
+    (!runs.is_empty()).then(|| runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64)
+}
+
+fn sample_std(runs: &[(u64, f64)]) -> Option<f64> {
+    let n = runs.len();
+    let mean = mean(runs)?;
+    (n >= 2)
+        .then(|| (runs.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt())
+}
+
+/// "m ± s", "m" or "-".
+fn mean_label(runs: &[(u64, f64)]) -> String {
+    match (mean(runs), sample_std(runs)) {
+        (Some(m), Some(s)) => format!("{m:.2} ± {s:.2}"),
+        (Some(m), None) => format!("{m:.2}"),
+        _ => "-".into(),
     }
 }
 
 /// Reads each seed's `metrics.csv` of `row`; a run counts when it has all its epochs.
 pub fn row_result(row: &Row, table_dir: &Path, options: &ReproduceOptions) -> RowResult {
-    let mut runs = Vec::new();
+    let (mut runs, mut top5_runs) = (Vec::new(), Vec::new());
     let mut epochs = row.config.epochs;
     for &seed in &options.seeds {
         let config = row.run_config(seed, table_dir, options);
@@ -349,11 +385,17 @@ pub fn row_result(row: &Row, table_dir: &Path, options: &ReproduceOptions) -> Ro
         if let Some(v) = value {
             runs.push((seed, v));
         }
+        if row.paper.top5.is_some()
+            && let Some(v) = run_top5(&logged, row.paper.statistic)
+        {
+            top5_runs.push((seed, v));
+        }
     }
     RowResult {
         name: row.name.clone(),
         paper: row.paper.clone(),
         runs,
+        top5_runs,
         epochs,
         paper_epochs: row.config.epochs,
     }
@@ -384,11 +426,7 @@ pub fn results_markdown(
     out += ".\n\n| # | row | metric | statistic | ours | paper | ours - paper | seeds done | epochs (paper's) |\n\
             |---|---|---|---|---|---|---|---|---|\n";
     for (i, r) in results.iter().enumerate() {
-        let ours = match (r.mean(), r.std()) {
-            (Some(m), Some(s)) => format!("{m:.2} ± {s:.2}"),
-            (Some(m), None) => format!("{m:.2}"),
-            _ => "-".into(),
-        };
+        let ours = mean_label(&r.runs);
         let paper = r.paper.value_label();
         let diff = match (r.mean(), r.paper.value) {
             (Some(m), Some(v)) => format!("{:+.2}", m - v),
@@ -406,6 +444,26 @@ pub fn results_markdown(
             r.epochs,
             r.paper_epochs
         );
+        if let Some(top5) = r.paper.top5 {
+            let paper = match r.paper.top5_std {
+                Some(s) => format!("{top5:.2} ± {s:.2}"),
+                None => format!("{top5:.2}"),
+            };
+            let diff = mean(&r.top5_runs).map_or("-".into(), |m| format!("{:+.2}", m - top5));
+            out += &format!(
+                "| {}b | {} ({}) | top-5 error (%) at the top-1's epochs | {} | {} | {paper} | \
+                 {diff} | {}/{} | {} ({}) |\n",
+                i + 1,
+                r.paper.row,
+                r.name,
+                r.paper.statistic_label(),
+                mean_label(&r.top5_runs),
+                r.top5_runs.len(),
+                options.seeds.len(),
+                r.epochs,
+                r.paper_epochs
+            );
+        }
     }
     out
 }
@@ -481,6 +539,25 @@ mod tests {
     }
 
     #[test]
+    fn top5_is_read_at_the_epochs_of_the_top1_statistic() {
+        use PaperStatistic::*;
+        // Top-1 peaks at epoch 3 (and again at 5): the best's top-5 is epoch 3's.
+        let epochs: Vec<_> = [50.0, 60.0, 70.0, 65.0, 70.0, 68.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| EpochMetrics {
+                test_top5: 80.0 + i as f64,
+                ..epoch(i + 1, t)
+            })
+            .collect();
+        assert_eq!(run_top5(&epochs, MeanFinal), Some(15.0));
+        assert_eq!(run_top5(&epochs, MeanBest), Some(18.0));
+        let mean = (20.0 + 19.0 + 18.0 + 17.0 + 16.0 + 15.0) / 6.0;
+        assert_eq!(run_top5(&epochs, MeanLast10), Some(mean));
+        assert_eq!(run_top5(&[], MeanBest), None);
+    }
+
+    #[test]
     fn each_statistic_reads_its_epochs() {
         let epochs: Vec<_> = (1..=12).map(|e| epoch(e, 50.0 + e as f64)).collect();
         let value = |m, s| run_value(&epochs, m, s).unwrap();
@@ -529,15 +606,39 @@ mod tests {
                 setting: None,
                 value,
                 std: None,
+                top5: None,
+                top5_std: None,
                 statistic: PaperStatistic::MeanBest,
                 runs: Some(5),
                 note: "the paper gives this number only as a bar in Figure 3".into(),
                 requires: Vec::new(),
             },
             runs,
+            top5_runs: Vec::new(),
             epochs: 200,
             paper_epochs: 200,
         }
+    }
+
+    #[test]
+    fn a_row_with_the_papers_top5_gets_a_second_line() {
+        let options = ReproduceOptions {
+            seeds: vec![0, 1],
+            ..Default::default()
+        };
+        let mut r = result(Some(21.26), vec![(0, 22.0), (1, 23.0)]);
+        (r.paper.top5, r.paper.top5_std) = (Some(5.76), Some(0.1));
+        r.top5_runs = vec![(0, 6.0), (1, 7.0)];
+        let md = results_markdown(Path::new("t"), &[r], &options);
+        let line = md.lines().find(|l| l.starts_with("| 1b ")).expect(&md);
+        assert!(
+            line.contains("top-5 error (%) at the top-1's epochs"),
+            "{line}"
+        );
+        assert!(
+            line.contains("| 6.50 ± 0.71 | 5.76 ± 0.10 | +0.74 | 2/2 |"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -632,6 +733,8 @@ mod tests {
             setting: None,
             value: Some(1.0),
             std: None,
+            top5: None,
+            top5_std: None,
             statistic: PaperStatistic::MeanFinal,
             runs: None,
             note: String::new(),
@@ -641,6 +744,7 @@ mod tests {
             name: "r".into(),
             paper,
             runs: vec![(0, 2.0), (1, 4.0)],
+            top5_runs: Vec::new(),
             epochs: 1,
             paper_epochs: 1,
         };
