@@ -905,7 +905,7 @@ milestones = [1]
         ("paper/salfmix/table10", 6),
         ("paper/saliency-grafting/table1", 15),
         ("paper/saliency-grafting/table2", 8),
-        ("paper/saliency-grafting/table3", 12),
+        ("paper/saliency-grafting/table3", 6),
         ("paper/saliency-grafting/table5", 15),
         ("paper/saliency-grafting/table6", 9),
         ("paper/saliency-grafting/table7", 6),
