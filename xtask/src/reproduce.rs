@@ -62,10 +62,11 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         if args.dry_run {
             continue;
         }
+        // A row that shares another's training (run_name) is trained once, by that row.
         let runnable: Vec<&Row> = rows
             .iter()
             .zip(&status)
-            .filter(|(_, s)| **s == Status::Runnable)
+            .filter(|(r, s)| **s == Status::Runnable && r.run_name == r.name)
             .map(|(r, _)| r)
             .collect();
         let total = runnable.len() * options.seeds.len();
@@ -140,6 +141,13 @@ fn print_plan(
         let paper = match row.paper.value {
             Some(v) => format!("{v:>6.2}"),
             None => "— (figure only)".into(),
+        };
+        let what = match row.run_name == row.name {
+            true => what,
+            false => format!(
+                "{what}; reads the runs of {} (the same training)",
+                row.run_name
+            ),
         };
         println!(
             "  {:<40} paper {paper} ({}, {})  {what}\n      seed {seed}: cargo xtask train --config {}{sets}",

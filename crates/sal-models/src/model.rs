@@ -161,6 +161,42 @@ mod tests {
         }
     }
 
+    /// PuzzleMix's Tiny-ImageNet PreActResNet: a stride-2 stem halves every map (64 -> 4 at
+    /// the end instead of 8), with the same parameters; other families refuse the option.
+    #[test]
+    fn a_stride_two_stem_halves_the_maps_and_keeps_the_parameters() {
+        let device = Device::flex();
+        let plain = ModelConfig::new(Architecture::PreActResNet(ResNetDepth::D18), 200)
+            .with_base_width(Some(4));
+        let strided = plain.clone().with_stem_stride(Some(2));
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Default, &device);
+        assert_eq!(
+            plain.init(&device).features(x.clone()).dims(),
+            [1, 32, 8, 8]
+        );
+        assert_eq!(strided.init(&device).features(x).dims(), [1, 32, 4, 4]);
+        assert_eq!(
+            plain.num_trainable_params().unwrap(),
+            strided.num_trainable_params().unwrap()
+        );
+        let wrn = ModelConfig::new(
+            Architecture::WideResNet {
+                depth: 10,
+                widen: 1,
+            },
+            10,
+        )
+        .with_stem_stride(Some(2));
+        assert!(matches!(
+            wrn.validate(),
+            Err(crate::ModelError::StemStrideUnsupported { stride: 2, .. })
+        ));
+        assert_eq!(
+            strided.with_stem_stride(Some(3)).validate(),
+            Err(crate::ModelError::InvalidStemStride(3))
+        );
+    }
+
     #[test]
     fn other_input_channels_and_sizes_work() {
         let device = Device::flex();

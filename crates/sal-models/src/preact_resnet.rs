@@ -153,12 +153,14 @@ pub struct PreActResNet {
 }
 
 impl PreActResNet {
-    /// PreActResNet-`depth`; `width` is the stem's output and the first stage's width (64).
+    /// PreActResNet-`depth`; `width` is the stem's output and the first stage's width (64);
+    /// `stem_stride` 1 (CIFAR) or 2 (PuzzleMix's Tiny-ImageNet layout).
     pub(crate) fn new(
         depth: ResNetDepth,
         in_channels: usize,
         width: usize,
         num_classes: usize,
+        stem_stride: usize,
         device: &Device,
     ) -> Self {
         let init = ConvInit::PyTorchDefault;
@@ -179,7 +181,7 @@ impl PreActResNet {
             }
         }
         Self::assemble(
-            conv([in_channels, width], 3, 1, init, device),
+            conv([in_channels, width], 3, stem_stride, init, device),
             blocks,
             channels,
             num_classes,

@@ -38,8 +38,14 @@ pub enum ReproduceError {
 pub struct Row {
     /// The config file.
     pub path: PathBuf,
-    /// Its file name without `.toml`: names the row and its run directories.
+    /// Its file name without `.toml`: names the row.
     pub name: String,
+    /// The row whose runs this row reads: its own name, or the first row (in path order) of the
+    /// folder whose config trains exactly the same thing (everything but `name` and `[paper]`
+    /// equal, `[eval]` included; rows that `require` something never share), so the rows of one
+    /// training (Saliency Grafting Table 6's three occlusion columns, Figure 3's k = 1..6 of one
+    /// method) share one run per seed instead of training it again. Names the run directories.
+    pub run_name: String,
     pub config: ExperimentConfig,
     pub paper: PaperRow,
 }
@@ -90,7 +96,7 @@ pub fn rows(folder: &Path) -> Result<Vec<Row>, ReproduceError> {
         return Err(ReproduceError::Empty(folder.to_path_buf()));
     }
     paths.sort();
-    paths
+    let mut rows = paths
         .into_iter()
         .map(|path| {
             let config = ExperimentConfig::load(&path, &[])?;
@@ -104,12 +110,31 @@ pub fn rows(folder: &Path) -> Result<Vec<Row>, ReproduceError> {
                 .unwrap_or_default();
             Ok(Row {
                 path,
+                run_name: name.clone(),
                 name,
                 config,
                 paper,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, ReproduceError>>()?;
+    let mut trained: Vec<(String, String)> = Vec::new();
+    // A row that requires what the project lacks has a placeholder config: it shares nothing.
+    for row in rows.iter_mut().filter(|r| r.paper.requires.is_empty()) {
+        let identity = training_identity(row);
+        match trained.iter().find(|(key, _)| *key == identity) {
+            Some((_, first)) => row.run_name = first.clone(),
+            None => trained.push((identity, row.name.clone())),
+        }
+    }
+    Ok(rows)
+}
+
+/// What a row trains, as text: its config without its name and its `[paper]` table.
+fn training_identity(row: &Row) -> String {
+    let mut config = row.config.clone();
+    config.name.clear();
+    config.paper = None;
+    config.to_toml()
 }
 
 fn collect_configs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReproduceError> {
@@ -156,12 +181,12 @@ impl Row {
         options: &ReproduceOptions,
     ) -> Vec<String> {
         let config = &self.config;
-        let run_dir = table_dir.join(&self.name).join(format!("seed-{seed}"));
+        let run_dir = table_dir.join(&self.run_name).join(format!("seed-{seed}"));
         // Strings as TOML writes them (escaped: a Windows path's backslashes stay intact).
         let string = |s: String| toml::Value::String(s).to_string();
         let mut sets = vec![
             format!("seed={seed}"),
-            format!("name={}", string(format!("{}-seed-{seed}", self.name))),
+            format!("name={}", string(format!("{}-seed-{seed}", self.run_name))),
             format!("output_dir={}", string(run_dir.display().to_string())),
         ];
         if options.epochs_scale < 1.0 {
@@ -753,6 +778,46 @@ mod tests {
         assert_eq!((r.mean(), r.std()), (Some(2.0), None));
         r.runs.clear();
         assert_eq!(r.mean(), None);
+    }
+
+    /// Saliency Grafting Table 6: a method's three occlusion columns are one training, run once.
+    #[test]
+    fn rows_that_train_the_same_share_the_first_rows_runs() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../experiments/paper/saliency-grafting/table6");
+        let rows = rows(&folder).unwrap();
+        let run_names: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.run_name.as_str()))
+            .collect();
+        for method in ["saliency-grafting", "saliencymix"] {
+            let k0 = format!("{method}-k0");
+            for k in ["k0", "k12.5", "k25"] {
+                let name = format!("{method}-{k}");
+                assert!(run_names.contains(&(&name, &k0)), "{name}: {run_names:?}");
+            }
+        }
+        // PuzzleMix's rows are placeholders (`requires`): nothing to share.
+        assert!(run_names.contains(&("puzzlemix-k25", "puzzlemix-k25")));
+        let options = ReproduceOptions::default();
+        let k25 = rows.iter().find(|r| r.name == "saliencymix-k25").unwrap();
+        let overrides = k25.run_overrides(0, Path::new("runs/t6"), &options);
+        assert!(
+            overrides.contains(&r#"output_dir="runs/t6/saliencymix-k0/seed-0""#.to_string()),
+            "{overrides:?}"
+        );
+        // Table 1's rows all train differently.
+        let table1 = rows_of("saliencymix/table1");
+        assert!(table1.iter().all(|r| r.run_name == r.name));
+    }
+
+    fn rows_of(table: &str) -> Vec<Row> {
+        rows(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../experiments/paper")
+                .join(table),
+        )
+        .unwrap()
     }
 
     #[test]
