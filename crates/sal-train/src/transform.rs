@@ -4,7 +4,8 @@
 //! (zero padding), then `RandomHorizontalFlip()`, then `ToTensor()` + `Normalize(mean, std)`.
 //! [`SampleTransform::apply`] does all of it in one pass from the u8 image straight into the
 //! batch's f32 CHW buffer: every output pixel is looked up in the (virtually) padded, cropped
-//! and flipped source, so no intermediate image is ever allocated.
+//! and flipped source, so that recipe allocates no intermediate image. (A resize, below, makes
+//! one u8 image per sample, as PIL does, and that image then takes the same single pass.)
 //!
 //! `random_resized_crop` is torchvision's `RandomResizedCrop`: a random box of 8-100 % of the
 //! area and aspect 3/4-4/3, resized with Pillow's bilinear filter (bit for bit, [`resize`])
