@@ -15,6 +15,7 @@ mod models;
 mod pyenv;
 mod reproduce;
 mod saliency;
+mod study;
 mod train;
 mod visualize;
 
@@ -48,6 +49,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// Run a paper table's configs over seeds and put our numbers beside the paper's.
     Reproduce(reproduce::ReproduceArgs),
+    /// Train a study's configs over seeds and compare them: errors, time, Welch's t-tests.
+    Study(study::StudyArgs),
     /// A saliency map of one image (or Wang & Dudek masks of a frame sequence).
     Saliency(saliency::SaliencyArgs),
     /// Pictures of a mixing method on real data: target, source, mixed image and label.
@@ -65,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Command::Models(args) => models::run(args),
         Command::Reproduce(args) => reproduce::run(args),
         Command::Saliency(args) => saliency::run(args),
+        Command::Study(args) => study::run(args),
         Command::Visualize(args) => visualize::run(args),
     }
 }

@@ -2,7 +2,8 @@
 //! fixture: a real row of SaliencyMix's Table 1 (its config unchanged) runs over two seeds at a
 //! scaled-down epoch count, `results.md` and `results.png` appear with our number beside the
 //! paper's and the scaling said plainly; the dry run lists the row as runnable, and a row
-//! without its data as not.
+//! without its data as not. `cargo xtask study` runs a two-config study on the same data and
+//! writes its table and Welch's test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -129,6 +130,64 @@ fn a_table_row_runs_end_to_end_and_results_md_appears() {
         std::fs::read(row.join("seed-0/results.json")).unwrap(),
         before
     );
+}
+
+#[test]
+fn a_study_runs_its_configs_over_seeds_and_compares_them() {
+    let work = tempfile::tempdir().unwrap();
+    let data = cifar10_root(&work.path().join("data"));
+    let folder = work.path().join("experiments/study/test");
+    std::fs::create_dir_all(&folder).unwrap();
+    for method in ["none", "cutmix"] {
+        let text = format!(
+            "name = \"{method}\"\nepochs = 1\nbatch_size = 8\n\n[dataset]\nname = \"cifar10\"\n\
+             path = {:?}\n\n[model]\narchitecture = \"cifar-resnet18\"\nbase_width = 2\n\n\
+             [augmentation]\nmethod = \"{method}\"\n\n[optimizer]\nlr = 0.05\n",
+            data.join("cifar-10-batches-bin").to_str().unwrap()
+        );
+        std::fs::write(folder.join(format!("{method}.toml")), text).unwrap();
+    }
+    let runs = work.path().join("runs");
+    let common = [
+        "study",
+        folder.to_str().unwrap(),
+        "--seeds",
+        "0,1",
+        "--compare",
+        "none:cutmix",
+        "--runs",
+        runs.to_str().unwrap(),
+    ];
+    let (ok, text) = xtask(&common, work.path());
+    assert!(ok, "{text}");
+    let md = std::fs::read_to_string(runs.join("study/test/results.md")).unwrap();
+    let line = |start: &str| {
+        md.lines()
+            .find(|l| l.starts_with(start))
+            .expect(&md)
+            .to_string()
+    };
+    assert!(line("| none |").contains("| 2/2 |"), "{md}");
+    assert!(
+        line("| cutmix |").contains("| 2/2 |") && line("| cutmix |").ends_with("x |"),
+        "{md}"
+    );
+    let test = line("| none | cutmix |");
+    assert!(
+        test.ends_with("| yes |") || test.ends_with("| no |"),
+        "{md}"
+    );
+    for seed in [0, 1] {
+        let results = runs.join(format!("study/test/cutmix/seed-{seed}/results.json"));
+        assert!(results.is_file(), "{}", results.display());
+    }
+    let (ok, text) = xtask(&[&common[..], &["--dry-run"]].concat(), work.path());
+    assert!(ok && text.contains("2/2 seeds finished"), "{text}");
+    let (ok, text) = xtask(
+        &["study", folder.to_str().unwrap(), "--compare", "none:mixup"],
+        work.path(),
+    );
+    assert!(!ok && text.contains("no config `mixup`"), "{text}");
 }
 
 #[test]

@@ -17,6 +17,7 @@
 //! | [`metrics`] | progress bars, epoch summaries, `metrics.csv` |
 //! | [`paper`] | the `[paper]` table: the paper's number for a paper-table config |
 //! | [`reproduce`] | paper tables as folders of configs: rows, status, runs, results.md |
+//! | [`study`] | a study's configs over seeds: errors, time per epoch, Welch's t-tests |
 //! | [`inspect`] | sample batches and the run's model, for pictures of its mixing |
 //! | [`pictures`] | the figure of a mixed batch; the trainer's `mixed/epoch-<e>.png` |
 //! | [`checkpoint`] | atomic checkpoint files, resume discovery |
@@ -38,6 +39,7 @@ pub mod pictures;
 pub mod reproduce;
 pub mod schedule;
 pub mod step;
+pub mod study;
 pub mod trainer;
 pub mod transform;
 

@@ -137,7 +137,7 @@ fn training_identity(row: &Row) -> String {
     config.to_toml()
 }
 
-fn collect_configs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReproduceError> {
+pub(crate) fn collect_configs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReproduceError> {
     let io = |source| ReproduceError::Io {
         path: dir.to_path_buf(),
         source,
@@ -180,44 +180,7 @@ impl Row {
         table_dir: &Path,
         options: &ReproduceOptions,
     ) -> Vec<String> {
-        let config = &self.config;
-        let run_dir = table_dir.join(&self.run_name).join(format!("seed-{seed}"));
-        // Strings as TOML writes them (escaped: a Windows path's backslashes stay intact).
-        let string = |s: String| toml::Value::String(s).to_string();
-        let mut sets = vec![
-            format!("seed={seed}"),
-            format!("name={}", string(format!("{}-seed-{seed}", self.run_name))),
-            format!("output_dir={}", string(run_dir.display().to_string())),
-        ];
-        if options.epochs_scale < 1.0 {
-            let scale = options.epochs_scale;
-            let epochs = ((config.epochs as f64 * scale).round() as usize).max(1);
-            let mut milestones: Vec<usize> = config
-                .schedule
-                .milestones
-                .iter()
-                .map(|&m| ((m as f64 * scale).round() as usize).max(1))
-                .filter(|&m| m < epochs)
-                .collect();
-            milestones.dedup();
-            sets.push(format!("epochs={epochs}"));
-            sets.push(format!("schedule.milestones={milestones:?}"));
-        }
-        if let Some(root) = &options.data_root {
-            let folder = config.dataset.name.default_path();
-            let folder = folder.file_name().expect("a data set's folder has a name");
-            sets.push(format!(
-                "dataset.path={}",
-                string(root.join(folder).display().to_string())
-            ));
-        }
-        if let Some(backend) = options.backend {
-            sets.push(format!(
-                "backend={}",
-                toml::Value::try_from(backend).expect("a backend serialises")
-            ));
-        }
-        sets
+        run_overrides(&self.config, &self.run_name, seed, table_dir, options)
     }
 
     /// This row's config with [`Self::run_overrides`] applied.
@@ -227,10 +190,79 @@ impl Row {
         table_dir: &Path,
         options: &ReproduceOptions,
     ) -> ExperimentConfig {
-        let overrides = self.run_overrides(seed, table_dir, options);
-        ExperimentConfig::parse(&self.config.to_toml(), &self.path, &overrides)
-            .expect("the overrides of a valid config keep it valid")
+        run_config(
+            &self.config,
+            &self.path,
+            &self.run_name,
+            seed,
+            table_dir,
+            options,
+        )
     }
+}
+
+/// `config` (read from `path`) with [`run_overrides`] applied.
+pub fn run_config(
+    config: &ExperimentConfig,
+    path: &Path,
+    run_name: &str,
+    seed: u64,
+    table_dir: &Path,
+    options: &ReproduceOptions,
+) -> ExperimentConfig {
+    let overrides = run_overrides(config, run_name, seed, table_dir, options);
+    ExperimentConfig::parse(&config.to_toml(), path, &overrides)
+        .expect("the overrides of a valid config keep it valid")
+}
+
+/// The `--set` overrides that turn `config` into the run `run_name` with `seed`: the seed, the
+/// run directory `<table_dir>/<run_name>/seed-<seed>`, the scaled epochs and milestones, the
+/// data root, the backend (shared by `reproduce` and `study`).
+pub fn run_overrides(
+    config: &ExperimentConfig,
+    run_name: &str,
+    seed: u64,
+    table_dir: &Path,
+    options: &ReproduceOptions,
+) -> Vec<String> {
+    let run_dir = table_dir.join(run_name).join(format!("seed-{seed}"));
+    // Strings as TOML writes them (escaped: a Windows path's backslashes stay intact).
+    let string = |s: String| toml::Value::String(s).to_string();
+    let mut sets = vec![
+        format!("seed={seed}"),
+        format!("name={}", string(format!("{run_name}-seed-{seed}"))),
+        format!("output_dir={}", string(run_dir.display().to_string())),
+    ];
+
+    if options.epochs_scale < 1.0 {
+        let scale = options.epochs_scale;
+        let epochs = ((config.epochs as f64 * scale).round() as usize).max(1);
+        let mut milestones: Vec<usize> = config
+            .schedule
+            .milestones
+            .iter()
+            .map(|&m| ((m as f64 * scale).round() as usize).max(1))
+            .filter(|&m| m < epochs)
+            .collect();
+        milestones.dedup();
+        sets.push(format!("epochs={epochs}"));
+        sets.push(format!("schedule.milestones={milestones:?}"));
+    }
+    if let Some(root) = &options.data_root {
+        let folder = config.dataset.name.default_path();
+        let folder = folder.file_name().expect("a data set's folder has a name");
+        sets.push(format!(
+            "dataset.path={}",
+            string(root.join(folder).display().to_string())
+        ));
+    }
+    if let Some(backend) = options.backend {
+        sets.push(format!(
+            "backend={}",
+            toml::Value::try_from(backend).expect("a backend serialises")
+        ));
+    }
+    sets
 }
 
 /// Whether a row can run here.

@@ -1,0 +1,143 @@
+//! `cargo xtask study <folder>... [--seeds 0,1,2] [--baseline none] [--compare a:b]...
+//! [--report-only] [--dry-run]`: every config of a study folder over the seeds (seeds outermost,
+//! so a partly done study has whole seeds), each run resumable, then `<runs>/<folder>/results.md`:
+//! errors and time per epoch per config, Welch's t-test per comparison (`sal_train::study`,
+//! docs/results/).
+
+use crate::allocator;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use sal_train::reproduce::{ReproduceOptions, table_dir};
+use sal_train::study::{StudyResult, row_runs, study_markdown, study_rows};
+use sal_train::{BackendKind, TrainOptions};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct StudyArgs {
+    /// Study folders of configs, e.g. experiments/study/fashion-mnist/scarce.
+    #[arg(required = true)]
+    folders: Vec<PathBuf>,
+    /// Seeds of each config's runs.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
+    /// The config the time per epoch is compared with (when the folder has it).
+    #[arg(long, default_value = "none")]
+    baseline: String,
+    /// A Welch's t-test of two configs' final errors, `a:b` (repeatable).
+    #[arg(long = "compare", value_parser = parse_pair)]
+    comparisons: Vec<(String, String)>,
+    /// The folder holding the data sets; default: each config's `dataset.path`, else datasets/.
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Device family for every run; overrides the configs' `backend`.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
+    /// Where the run directories go: <runs>/<folder below experiments/>/<config>/seed-<s>.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Train nothing: write results.md from the runs that have finished.
+    #[arg(long)]
+    report_only: bool,
+    /// List each config's runs and whether they have finished; train nothing, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.into(), b.into())),
+        _ => Err(format!("expected `a:b` (two config names), got `{text}`")),
+    }
+}
+
+pub fn run(args: StudyArgs) -> Result<()> {
+    allocator::use_steady_settings();
+    let options = ReproduceOptions {
+        seeds: args.seeds,
+        epochs_scale: 1.0,
+        data_root: args.data_root,
+        backend: args.backend,
+        runs: args.runs,
+    };
+    options.validate()?;
+    for folder in &args.folders {
+        let rows = study_rows(folder)?;
+        for (a, b) in &args.comparisons {
+            for name in [a, b] {
+                if !rows.iter().any(|r| &r.name == name) {
+                    bail!(
+                        "--compare {a}:{b}: {} has no config `{name}` (it has: {})",
+                        folder.display(),
+                        rows.iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
+        }
+        let dir = table_dir(folder, &options);
+        let total = rows.len() * options.seeds.len();
+        println!(
+            "{}: {} configs x seeds {:?}; runs in {}",
+            folder.display(),
+            rows.len(),
+            options.seeds,
+            dir.display()
+        );
+        if args.dry_run {
+            for row in &rows {
+                let done = row_runs(row, &dir, &options).len();
+                println!(
+                    "  {:<32} {done}/{} seeds finished",
+                    row.name,
+                    options.seeds.len()
+                );
+            }
+            continue;
+        }
+        if !args.report_only {
+            for (i, (seed, row)) in options
+                .seeds
+                .iter()
+                .flat_map(|&s| rows.iter().map(move |r| (s, r)))
+                .enumerate()
+            {
+                let config = row.run_config(seed, &dir, &options);
+                println!(
+                    "\n[{}/{total}] {} seed {seed} -> {}",
+                    i + 1,
+                    row.name,
+                    config.output_dir().display()
+                );
+                let resume = TrainOptions {
+                    resume: true,
+                    backend: None,
+                };
+                sal_train::train(&config, &resume)
+                    .with_context(|| format!("{} seed {seed}", row.path.display()))?;
+            }
+        }
+        let results: Vec<StudyResult> = rows
+            .iter()
+            .map(|r| StudyResult {
+                name: r.name.clone(),
+                runs: row_runs(r, &dir, &options),
+            })
+            .collect();
+        let baseline = Some(args.baseline.as_str()).filter(|b| rows.iter().any(|r| r.name == *b));
+        let md = study_markdown(
+            folder,
+            &results,
+            baseline,
+            &args.comparisons,
+            &options.seeds,
+        );
+        std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+        let path = dir.join("results.md");
+        sal_train::checkpoint::write_atomically(&path, md.as_bytes())
+            .with_context(|| path.display().to_string())?;
+        println!("\n{md}\nwritten: {}", path.display());
+    }
+    Ok(())
+}
