@@ -22,13 +22,23 @@ pub struct ReproduceArgs {
     /// Table folders of configs, e.g. experiments/paper/saliencymix/table1.
     #[arg(required = true)]
     folders: Vec<PathBuf>,
-    /// Seeds of each row's runs.
-    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
-    seeds: Vec<u64>,
+    #[command(flatten)]
+    runs: RunArgs,
     /// Train each row for this fraction of its epochs (milestones scaled alike), in (0, 1]:
     /// short runs whose numbers are NOT comparable with the paper's (results.md says so).
     #[arg(long, default_value_t = 1.0)]
     epochs_scale: f64,
+    /// List each row, whether it can run here, its command and run directories; run nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The runs' seeds and places, shared by `reproduce` and `study`.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Seeds of each config's runs.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
     /// The folder holding the data sets (each under its default folder name, e.g.
     /// cifar-10-batches-bin); default: each config's `dataset.path`, else datasets/.
     #[arg(long)]
@@ -36,24 +46,29 @@ pub struct ReproduceArgs {
     /// Device family for every run; overrides the configs' `backend`.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
-    /// Where the run directories go: <runs>/<folder below experiments/>/<row>/seed-<s>.
+    /// Where the run directories go: <runs>/<folder below experiments/>/<config>/seed-<s>.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
-    /// List each row, whether it can run here, its command and run directories; run nothing.
-    #[arg(long)]
-    dry_run: bool,
+}
+
+impl RunArgs {
+    /// The options of runs at `epochs_scale`, checked.
+    pub(crate) fn options(self, epochs_scale: f64) -> Result<ReproduceOptions> {
+        let options = ReproduceOptions {
+            seeds: self.seeds,
+            epochs_scale,
+            data_root: self.data_root,
+            backend: self.backend,
+            runs: self.runs,
+        };
+        options.validate()?;
+        Ok(options)
+    }
 }
 
 pub fn run(args: ReproduceArgs) -> Result<()> {
     allocator::use_steady_settings();
-    let options = ReproduceOptions {
-        seeds: args.seeds,
-        epochs_scale: args.epochs_scale,
-        data_root: args.data_root,
-        backend: args.backend,
-        runs: args.runs,
-    };
-    options.validate()?;
+    let options = args.runs.options(args.epochs_scale)?;
     for folder in &args.folders {
         let rows = rows(folder)?;
         let status = statuses(&rows, &options);
@@ -69,26 +84,18 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             .filter(|(r, s)| **s == Status::Runnable && r.run_name == r.name)
             .map(|(r, _)| r)
             .collect();
-        let total = runnable.len() * options.seeds.len();
-        for (i, (row, &seed)) in runnable
-            .iter()
-            .flat_map(|r| options.seeds.iter().map(move |s| (r, s)))
-            .enumerate()
-        {
-            let config = row.run_config(seed, &dir, &options);
-            println!(
-                "\n[{}/{total}] {} seed {seed} -> {}",
-                i + 1,
-                row.name,
-                config.output_dir().display()
-            );
-            let resume = TrainOptions {
-                resume: true,
-                backend: None,
-            };
-            sal_train::train(&config, &resume)
-                .with_context(|| format!("{} seed {seed}", row.path.display()))?;
-        }
+        train_all(
+            runnable
+                .iter()
+                .flat_map(|r| options.seeds.iter().map(move |&s| (*r, s)))
+                .map(|(row, seed)| Run {
+                    name: &row.name,
+                    path: &row.path,
+                    seed,
+                    config: row.run_config(seed, &dir, &options),
+                })
+                .collect(),
+        )?;
         let results: Vec<_> = rows.iter().map(|r| row_result(r, &dir, &options)).collect();
         let (md, png) = write_results(folder, &dir, &results, &options)?;
         println!(
@@ -96,6 +103,36 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             sal_train::reproduce::results_markdown(folder, &results, &options)
         );
         println!("written: {}\n         {}", md.display(), png.display());
+    }
+    Ok(())
+}
+
+/// One run to train: its config's name and file, its seed and its run config.
+pub(crate) struct Run<'a> {
+    pub name: &'a str,
+    pub path: &'a std::path::Path,
+    pub seed: u64,
+    pub config: sal_train::ExperimentConfig,
+}
+
+/// Trains `runs` in order, each resumed where it stopped (a finished one is left as it is),
+/// announcing `[i/n] <name> seed <s> -> <run dir>`; the first failure stops, naming the config.
+pub(crate) fn train_all(runs: Vec<Run>) -> Result<()> {
+    let total = runs.len();
+    let resume = TrainOptions {
+        resume: true,
+        backend: None,
+    };
+    for (i, run) in runs.iter().enumerate() {
+        println!(
+            "\n[{}/{total}] {} seed {} -> {}",
+            i + 1,
+            run.name,
+            run.seed,
+            run.config.output_dir().display()
+        );
+        sal_train::train(&run.config, &resume)
+            .with_context(|| format!("{} seed {}", run.path.display(), run.seed))?;
     }
     Ok(())
 }

@@ -5,11 +5,11 @@
 //! docs/results/).
 
 use crate::allocator;
+use crate::reproduce::{Run, RunArgs, train_all};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sal_train::reproduce::{ReproduceOptions, table_dir};
+use sal_train::reproduce::table_dir;
 use sal_train::study::{StudyResult, row_runs, study_markdown, study_rows};
-use sal_train::{BackendKind, TrainOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -17,24 +17,14 @@ pub struct StudyArgs {
     /// Study folders of configs, e.g. experiments/study/fashion-mnist/scarce.
     #[arg(required = true)]
     folders: Vec<PathBuf>,
-    /// Seeds of each config's runs.
-    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
-    seeds: Vec<u64>,
+    #[command(flatten)]
+    runs: RunArgs,
     /// The config the time per epoch is compared with (when the folder has it).
     #[arg(long, default_value = "none")]
     baseline: String,
     /// A Welch's t-test of two configs' final errors, `a:b` (repeatable).
     #[arg(long = "compare", value_parser = parse_pair)]
     comparisons: Vec<(String, String)>,
-    /// The folder holding the data sets; default: each config's `dataset.path`, else datasets/.
-    #[arg(long)]
-    data_root: Option<PathBuf>,
-    /// Device family for every run; overrides the configs' `backend`.
-    #[arg(long, value_enum)]
-    backend: Option<BackendKind>,
-    /// Where the run directories go: <runs>/<folder below experiments/>/<config>/seed-<s>.
-    #[arg(long, default_value = "runs")]
-    runs: PathBuf,
     /// Train nothing: write results.md from the runs that have finished.
     #[arg(long)]
     report_only: bool,
@@ -52,14 +42,7 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 
 pub fn run(args: StudyArgs) -> Result<()> {
     allocator::use_steady_settings();
-    let options = ReproduceOptions {
-        seeds: args.seeds,
-        epochs_scale: 1.0,
-        data_root: args.data_root,
-        backend: args.backend,
-        runs: args.runs,
-    };
-    options.validate()?;
+    let options = args.runs.options(1.0)?;
     for folder in &args.folders {
         let rows = study_rows(folder)?;
         for (a, b) in &args.comparisons {
@@ -77,7 +60,6 @@ pub fn run(args: StudyArgs) -> Result<()> {
             }
         }
         let dir = table_dir(folder, &options);
-        let total = rows.len() * options.seeds.len();
         println!(
             "{}: {} configs x seeds {:?}; runs in {}",
             folder.display(),
@@ -97,26 +79,20 @@ pub fn run(args: StudyArgs) -> Result<()> {
             continue;
         }
         if !args.report_only {
-            for (i, (seed, row)) in options
-                .seeds
-                .iter()
-                .flat_map(|&s| rows.iter().map(move |r| (s, r)))
-                .enumerate()
-            {
-                let config = row.run_config(seed, &dir, &options);
-                println!(
-                    "\n[{}/{total}] {} seed {seed} -> {}",
-                    i + 1,
-                    row.name,
-                    config.output_dir().display()
-                );
-                let resume = TrainOptions {
-                    resume: true,
-                    backend: None,
-                };
-                sal_train::train(&config, &resume)
-                    .with_context(|| format!("{} seed {seed}", row.path.display()))?;
-            }
+            // Seeds outermost: a partly done study has whole seeds.
+            train_all(
+                options
+                    .seeds
+                    .iter()
+                    .flat_map(|&seed| rows.iter().map(move |r| (r, seed)))
+                    .map(|(row, seed)| Run {
+                        name: &row.name,
+                        path: &row.path,
+                        seed,
+                        config: row.run_config(seed, &dir, &options),
+                    })
+                    .collect(),
+            )?;
         }
         let results: Vec<StudyResult> = rows
             .iter()
