@@ -175,10 +175,7 @@ fn print_plan(
             .iter()
             .map(|s| format!(" --set '{s}'"))
             .collect();
-        let paper = match row.paper.value {
-            Some(v) => format!("{v:>6.2}"),
-            None => "— (figure only)".into(),
-        };
+        let paper = row.paper.value_label();
         let what = match row.run_name == row.name {
             true => what,
             false => format!(

@@ -1,15 +1,16 @@
 //! `cargo xtask study <folder>... [--seeds 0,1,2] [--baseline none] [--compare a:b]...
-//! [--report-only] [--dry-run]`: every config of a study folder over the seeds (seeds outermost,
-//! so a partly done study has whole seeds), each run resumable, then `<runs>/<folder>/results.md`:
-//! errors and time per epoch per config, Welch's t-test per comparison (`sal_train::study`,
-//! docs/results/).
+//! [--report-only] [--dry-run] [--export <dir>]`: every config of a study folder over the seeds
+//! (seeds outermost, so a partly done study has whole seeds), each run resumable, then
+//! `<runs>/<folder>/results.md`: errors and time per epoch per config, Welch's t-test per
+//! comparison, the `[eval]` suite, and its pictures (`sal_train::study`, docs/results/);
+//! `--export` copies them and each run's small logs into a results page's folder.
 
 use crate::allocator;
 use crate::reproduce::{Run, RunArgs, train_all};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use sal_train::reproduce::table_dir;
-use sal_train::study::{StudyResult, row_runs, study_markdown, study_rows};
+use sal_train::study::{StudyResult, export_study, row_runs, study_rows, write_study};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -31,6 +32,11 @@ pub struct StudyArgs {
     /// List each config's runs and whether they have finished; train nothing, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Then copy results.md, its pictures and every finished run's small logs (config.toml,
+    /// metrics.csv, results.json, eval.json; no checkpoints) and one mixed batch per config
+    /// into this folder (one folder per study folder: give one study folder with it).
+    #[arg(long)]
+    export: Option<PathBuf>,
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -43,6 +49,12 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 pub fn run(args: StudyArgs) -> Result<()> {
     allocator::use_steady_settings();
     let options = args.runs.options(1.0)?;
+    if args.export.is_some() && args.folders.len() != 1 {
+        bail!(
+            "--export takes one study folder, got {}",
+            args.folders.len()
+        );
+    }
     for folder in &args.folders {
         let rows = study_rows(folder)?;
         for (a, b) in &args.comparisons {
@@ -102,18 +114,22 @@ pub fn run(args: StudyArgs) -> Result<()> {
             })
             .collect();
         let baseline = Some(args.baseline.as_str()).filter(|b| rows.iter().any(|r| r.name == *b));
-        let md = study_markdown(
+        // The curves' second panel: the second half of the run, where the rates have decayed.
+        let epochs = rows.iter().map(|r| r.config.epochs).max().unwrap_or(1);
+        let md = write_study(
             folder,
+            &dir,
             &results,
             baseline,
             &args.comparisons,
             &options.seeds,
-        );
-        std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-        let path = dir.join("results.md");
-        sal_train::checkpoint::write_atomically(&path, md.as_bytes())
-            .with_context(|| path.display().to_string())?;
-        println!("\n{md}\nwritten: {}", path.display());
+            Some(epochs / 2 + 1),
+        )?;
+        println!("\n{md}\nwritten: {}", dir.join("results.md").display());
+        if let Some(out) = &args.export {
+            let files = export_study(&rows, &results, &dir, &options, out)?;
+            println!("exported {} files to {}", files.len(), out.display());
+        }
     }
     Ok(())
 }

@@ -142,12 +142,14 @@ fn a_study_runs_its_configs_over_seeds_and_compares_them() {
         let text = format!(
             "name = \"{method}\"\nepochs = 1\nbatch_size = 8\n\n[dataset]\nname = \"cifar10\"\n\
              path = {:?}\n\n[model]\narchitecture = \"cifar-resnet18\"\nbase_width = 2\n\n\
-             [augmentation]\nmethod = \"{method}\"\n\n[optimizer]\nlr = 0.05\n",
+             [augmentation]\nmethod = \"{method}\"\n\n[optimizer]\nlr = 0.05\n\n\
+             [eval]\nfgsm_eps = [0.03137254901960784]\nocclusion = [0.25]\ncam_images = 0\n",
             data.join("cifar-10-batches-bin").to_str().unwrap()
         );
         std::fs::write(folder.join(format!("{method}.toml")), text).unwrap();
     }
     let runs = work.path().join("runs");
+    let export = work.path().join("docs/results/test");
     let common = [
         "study",
         folder.to_str().unwrap(),
@@ -160,6 +162,15 @@ fn a_study_runs_its_configs_over_seeds_and_compares_them() {
     ];
     let (ok, text) = xtask(&common, work.path());
     assert!(ok, "{text}");
+    let (ok, text) = xtask(
+        &[
+            &common[..],
+            &["--report-only", "--export", export.to_str().unwrap()],
+        ]
+        .concat(),
+        work.path(),
+    );
+    assert!(ok && text.contains("exported"), "{text}");
     let md = std::fs::read_to_string(runs.join("study/test/results.md")).unwrap();
     let line = |start: &str| {
         md.lines()
@@ -177,10 +188,49 @@ fn a_study_runs_its_configs_over_seeds_and_compares_them() {
         test.ends_with("| yes |") || test.ends_with("| no |"),
         "{md}"
     );
+    // The [eval] suite of every run, as errors over both seeds.
+    assert!(
+        md.contains("| config | seeds evaluated | FGSM 8/255 | 25.0 % occluded |"),
+        "{md}"
+    );
+    let evaluated = md
+        .lines()
+        .filter(|l| l.starts_with("| none | 2/2 | "))
+        .count();
+    assert_eq!(evaluated, 2, "the error and the eval lines: {md}");
     for seed in [0, 1] {
         let results = runs.join(format!("study/test/cutmix/seed-{seed}/results.json"));
         assert!(results.is_file(), "{}", results.display());
     }
+    // The pictures, and the export: results.md, its pictures, each run's small logs (no
+    // checkpoints) and CutMix's last mixed batch.
+    for png in ["errors.png", "curves.png"] {
+        let img = image::open(runs.join("study/test").join(png)).unwrap();
+        assert!(img.width() > 500, "{png}");
+        assert!(md.contains(&format!("]({png})")), "{md}");
+        assert!(export.join(png).is_file(), "{png}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(export.join("results.md")).unwrap(),
+        md
+    );
+    for method in ["none", "cutmix"] {
+        for seed in [0, 1] {
+            let dir = export.join(format!("{method}/seed-{seed}"));
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            assert_eq!(
+                files,
+                ["config.toml", "eval.json", "metrics.csv", "results.json"],
+                "{}",
+                dir.display()
+            );
+        }
+    }
+    assert!(export.join("cutmix/mixed.png").is_file());
     let (ok, text) = xtask(&[&common[..], &["--dry-run"]].concat(), work.path());
     assert!(ok && text.contains("2/2 seeds finished"), "{text}");
     let (ok, text) = xtask(

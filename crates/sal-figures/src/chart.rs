@@ -57,11 +57,11 @@ pub fn training_curves(
     (width, height): (u32, u32),
 ) -> Result<RgbImage, FigureError> {
     let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE_RGB));
-    let legend_height = (LINE_HEIGHT * 2 + 8) as u32;
+    let entries = [("train", TRAIN), ("test", TEST)];
     {
         let root = ImageBackend { img: &mut img }.into_drawing_area();
-        let (legend, panels) = root.split_vertically(legend_height.min(height));
-        draw_legend(&legend, &[("train", TRAIN), ("test", TEST)])?;
+        let (legend, panels) = root.split_vertically(legend_height(&entries, width).min(height));
+        draw_legend(&legend, &entries)?;
         let panels = panels.split_evenly((1, 3));
         let curves = |f: fn(&CurvePoint) -> Option<f64>| points(epochs, f);
         let loss = [curves(|e| e.train_loss), curves(|e| e.test_loss)];
@@ -85,6 +85,100 @@ pub fn training_curves(
         root.present().map_err(chart_error)?;
     }
     Ok(img)
+}
+
+/// Ten colours told apart easily (matplotlib's `tab10`), for charts of many lines.
+pub const PALETTE: [[u8; 3]; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
+
+/// One named line of [`compare_curves`]: `(epoch, value)` points.
+#[derive(Debug, Clone)]
+pub struct NamedCurve<'a> {
+    pub name: &'a str,
+    pub colour: [u8; 3],
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Named curves over epochs (e.g. the test error of several methods) in a panel titled
+/// `title`, the value axis spanning the values; with `zoom_from`, a second panel beside it of
+/// the epochs from `zoom_from` on with a value axis of their own, so that the last epochs'
+/// differences show. A legend of the names on top, in as many rows as it needs. Non-finite
+/// points are left out.
+pub fn compare_curves(
+    title: &str,
+    curves: &[NamedCurve<'_>],
+    zoom_from: Option<usize>,
+    (width, height): (u32, u32),
+) -> Result<RgbImage, FigureError> {
+    let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE_RGB));
+    let entries: Vec<(&str, [u8; 3])> = curves.iter().map(|c| (c.name, c.colour)).collect();
+    let lines = |from: f64| -> Vec<Curve> {
+        curves
+            .iter()
+            .map(|c| {
+                let points = c.points.iter().copied();
+                let kept = points.filter(|p| p.0 >= from && p.0.is_finite() && p.1.is_finite());
+                (kept.collect(), c.colour)
+            })
+            .collect()
+    };
+    let epochs = || curves.iter().flat_map(|c| c.points.iter().map(|p| p.0));
+    let first = epochs().fold(f64::INFINITY, f64::min);
+    let last = epochs().fold(f64::NEG_INFINITY, f64::max);
+    let (first, last) = if first <= last {
+        (first, last)
+    } else {
+        (1.0, 1.0)
+    };
+    {
+        let root = ImageBackend { img: &mut img }.into_drawing_area();
+        let (legend, plot) = root.split_vertically(legend_height(&entries, width).min(height));
+        draw_legend(&legend, &entries)?;
+        let draw = |area, from: f64, title: &str| {
+            let curves = lines(from);
+            let x = (from - 0.5, last + 0.5);
+            panel(area, title, x, value_range(&curves), &curves, &fixed_label)
+        };
+        match zoom_from
+            .map(|z| z as f64)
+            .filter(|&z| z > first && z <= last)
+        {
+            Some(zoom) => {
+                let halves = plot.split_evenly((1, 2));
+                draw(&halves[0], first, title)?;
+                draw(
+                    &halves[1],
+                    zoom,
+                    &format!("{title}, epochs {zoom} to {last}"),
+                )?;
+            }
+            None => draw(&plot, first, title)?,
+        }
+        root.present().map_err(chart_error)?;
+    }
+    Ok(img)
+}
+
+/// The values' span with 5 % of it as a margin on either side (0 to 1 without values).
+fn value_range(curves: &[Curve]) -> (f64, f64) {
+    let values = || curves.iter().flat_map(|c| c.0.iter().map(|p| p.1));
+    let lo = values().fold(f64::INFINITY, f64::min);
+    let hi = values().fold(f64::NEG_INFINITY, f64::max);
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let margin = ((hi - lo) * 0.05).max(0.05 * hi.abs().max(1e-3));
+    (lo - margin, hi + margin)
 }
 
 /// `(epoch, value)` of the epochs where `value` has a finite value.
@@ -150,6 +244,7 @@ pub fn percent_bars(
         name: "",
         colour: TRAIN,
         values,
+        errors: Vec::new(),
     }];
     grouped_bars(title, "top-1 (%)", &labels, &series, 100.0, size)
 }
@@ -161,6 +256,24 @@ pub struct BarSeries<'a> {
     pub name: &'a str,
     pub colour: [u8; 3],
     pub values: Vec<Option<f64>>,
+    /// Half the length of each bar's error bar (e.g. a standard deviation over seeds), drawn as
+    /// a whisker from `value - e` to `value + e` and written beside the value; empty, or `None`
+    /// at a bar: no error bar.
+    pub errors: Vec<Option<f64>>,
+}
+
+impl BarSeries<'_> {
+    fn error(&self, i: usize) -> Option<f64> {
+        self.errors.get(i).copied().flatten()
+    }
+
+    /// The value written at bar `i`: `v` or `v ± e`.
+    fn label(&self, i: usize, v: f64, decimals: usize) -> String {
+        match self.error(i) {
+            Some(e) => format!("{v:.decimals$} ± {e:.decimals$}"),
+            None => format!("{v:.decimals$}"),
+        }
+    }
 }
 
 /// Decimals of the y axis's labels for an axis up to `top`, so that small ranges (hours of
@@ -175,9 +288,14 @@ pub(crate) fn axis_decimals(top: f64) -> usize {
     }
 }
 
-/// Bars in groups, one group per label and one bar per series side by side, each value written
-/// above its bar; the y axis from 0 to 10 % above `y_max` (or the largest value), labelled
-/// `y_desc`; a legend of the named series under the title.
+/// Bars in groups, one group per label and one bar per series side by side, each value (with
+/// its error, where the series has one) written at its bar; the value axis from 0 to a margin
+/// above `y_max` (or the largest value and error bar), labelled `y_desc`; a legend of the
+/// named series under the title.
+///
+/// The groups stand side by side with their labels under them while the longest label fits
+/// its group's width; otherwise the chart turns on its side: one group per line, labels on
+/// the left, bars growing to the right (long config names stay readable, unrotated).
 pub fn grouped_bars(
     title: &str,
     y_desc: &str,
@@ -186,20 +304,43 @@ pub fn grouped_bars(
     y_max: f64,
     (width, height): (u32, u32),
 ) -> Result<RgbImage, FigureError> {
-    let finite = series.iter().flat_map(|s| s.values.iter().flatten());
+    let finite = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten().chain(s.errors.iter().flatten()));
     if labels.is_empty()
         || series.is_empty()
-        || series.iter().any(|s| s.values.len() != labels.len())
+        || series.iter().any(|s| {
+            s.values.len() != labels.len()
+                || !(s.errors.is_empty() || s.errors.len() == labels.len())
+        })
         || finite.clone().any(|v| !v.is_finite())
     {
         return Err(FigureError::Shape(format!(
-            "{} groups of bars with {} series of finite values, one per group",
+            "{} groups of bars with {} series of finite values (and errors), one per group",
             labels.len(),
             series.len()
         )));
     }
-    let top = finite.fold(y_max, |m, &v| m.max(v)) * 1.1;
+    let highest = series
+        .iter()
+        .flat_map(|s| {
+            s.values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| v + s.error(i).unwrap_or(0.0).abs()))
+        })
+        .fold(y_max, f64::max);
+    let scale = text_scale(f64::from(LABEL_SIZE));
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let label_width = font::text_width(longest, scale) as u32;
+    let sideways = label_width + 8 > width.saturating_sub(100) / labels.len() as u32;
+    // On its side, the values are written right of the bars: room for the longest.
+    let top = highest * if sideways { 1.3 } else { 1.1 };
     let digits = axis_decimals(top);
+    // Values are written with a decimal more than the axis; with an error bar, two more (an
+    // error of a few tenths keeps two significant digits).
+    let with_errors = series.iter().any(|s| s.errors.iter().any(Option::is_some));
+    let value_digits = digits + if with_errors { 2 } else { 1 };
     let named: Vec<(&str, [u8; 3])> = series
         .iter()
         .filter(|s| !s.name.is_empty())
@@ -211,95 +352,218 @@ pub fn grouped_bars(
         let plot = if named.is_empty() {
             root.clone()
         } else {
-            let (legend, plot) = root.split_vertically((LINE_HEIGHT * 2 + 8) as u32);
+            let (legend, plot) = root.split_vertically(legend_height(&named, width));
             draw_legend(&legend, &named)?;
             plot
         };
-        let n = labels.len() as f64;
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(title, ("sans-serif", TITLE_SIZE))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, 0.0..top)
-            .map_err(chart_error)?;
+        let n = labels.len();
+        // Group `i`'s position on the category axis; on its side the first group is on top.
+        let at = |i: usize| {
+            if sideways {
+                (n - 1 - i) as f64
+            } else {
+                i as f64
+            }
+        };
         let name = |v: &f64| {
             let i = v.round();
-            if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < labels.len() {
-                labels[i as usize].clone()
+            if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < n {
+                labels[at(i as usize) as usize].clone()
             } else {
                 String::new()
             }
         };
-        chart
-            .configure_mesh()
-            .x_labels(labels.len())
-            .y_labels(6)
-            .max_light_lines(0)
-            .disable_x_mesh()
-            .x_label_formatter(&name)
-            .y_label_formatter(&|v: &f64| format!("{v:.digits$}"))
-            .y_desc(y_desc)
-            .label_style(("sans-serif", LABEL_SIZE))
-            .axis_desc_style(("sans-serif", LABEL_SIZE))
-            .bold_line_style(RGBColor(220, 220, 220))
-            .draw()
-            .map_err(chart_error)?;
+        let value_label = |v: &f64| format!("{v:.digits$}");
+        let groups = -0.5..n as f64 - 0.5;
+        let mut builder = ChartBuilder::on(&plot);
+        builder
+            .caption(title, ("sans-serif", TITLE_SIZE))
+            .margin(12)
+            .margin_right(24);
         let width = 0.7 / series.len() as f64;
-        let style = TextStyle::from(("sans-serif", LABEL_SIZE))
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Bottom));
-        for (k, s) in series.iter().enumerate() {
-            let bars = s
-                .values
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.map(|v| (i, v)));
-            let left = |i: usize| i as f64 - 0.35 + k as f64 * width;
-            chart
-                .draw_series(bars.clone().map(|(i, v)| {
-                    Rectangle::new(
-                        [(left(i), 0.0), (left(i) + width, v)],
-                        rgb(s.colour).filled(),
-                    )
-                }))
+        // Bar `k` of group `i`: its span on the category axis.
+        let span = |i: usize, k: usize| {
+            let lo = at(i) - 0.35 + k as f64 * width;
+            (lo, lo + width)
+        };
+        let style = TextStyle::from(("sans-serif", LABEL_SIZE)).color(&BLACK);
+        let whisker = BLACK.stroke_width(2);
+        if sideways {
+            let mut chart = builder
+                .x_label_area_size(48)
+                .y_label_area_size(label_width + 16)
+                .build_cartesian_2d(0.0..top, groups)
                 .map_err(chart_error)?;
             chart
-                .draw_series(bars.map(|(i, v)| {
-                    let x = left(i) + width / 2.0;
-                    let text = format!("{v:.prec$}", prec = digits + 1);
-                    Text::new(text, (x, v + top * 0.01), style.clone())
-                }))
+                .configure_mesh()
+                .y_labels(n)
+                .x_labels(6)
+                .max_light_lines(0)
+                .disable_y_mesh()
+                .y_label_formatter(&name)
+                .x_label_formatter(&value_label)
+                .x_desc(y_desc)
+                .label_style(("sans-serif", LABEL_SIZE))
+                .axis_desc_style(("sans-serif", LABEL_SIZE))
+                .bold_line_style(RGBColor(220, 220, 220))
+                .draw()
                 .map_err(chart_error)?;
+            let style = style.pos(Pos::new(HPos::Left, VPos::Center));
+            for (k, s) in series.iter().enumerate() {
+                let bars = || {
+                    s.values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| (i, v, span(i, k))))
+                };
+                chart
+                    .draw_series(bars().map(|(_, v, (lo, hi))| {
+                        Rectangle::new([(0.0, lo), (v, hi)], rgb(s.colour).filled())
+                    }))
+                    .map_err(chart_error)?;
+                for (i, v, (lo, hi)) in bars() {
+                    let mid = (lo + hi) / 2.0;
+                    let mut end = v;
+                    if let Some(e) = s.error(i) {
+                        let cap = (hi - lo) / 4.0;
+                        end = v + e.abs();
+                        let lines = [
+                            vec![(v - e.abs(), mid), (end, mid)],
+                            vec![(v - e.abs(), mid - cap), (v - e.abs(), mid + cap)],
+                            vec![(end, mid - cap), (end, mid + cap)],
+                        ];
+                        chart
+                            .draw_series(lines.into_iter().map(|l| PathElement::new(l, whisker)))
+                            .map_err(chart_error)?;
+                    }
+                    let text = s.label(i, v, value_digits);
+                    chart
+                        .draw_series([Text::new(text, (end + top * 0.01, mid), style.clone())])
+                        .map_err(chart_error)?;
+                }
+            }
+        } else {
+            let mut chart = builder
+                .x_label_area_size(40)
+                .y_label_area_size(64)
+                .build_cartesian_2d(groups, 0.0..top)
+                .map_err(chart_error)?;
+            chart
+                .configure_mesh()
+                .x_labels(n)
+                .y_labels(6)
+                .max_light_lines(0)
+                .disable_x_mesh()
+                .x_label_formatter(&name)
+                .y_label_formatter(&value_label)
+                .y_desc(y_desc)
+                .label_style(("sans-serif", LABEL_SIZE))
+                .axis_desc_style(("sans-serif", LABEL_SIZE))
+                .bold_line_style(RGBColor(220, 220, 220))
+                .draw()
+                .map_err(chart_error)?;
+            let style = style.pos(Pos::new(HPos::Center, VPos::Bottom));
+            for (k, s) in series.iter().enumerate() {
+                let bars = || {
+                    s.values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| (i, v, span(i, k))))
+                };
+                chart
+                    .draw_series(bars().map(|(_, v, (lo, hi))| {
+                        Rectangle::new([(lo, 0.0), (hi, v)], rgb(s.colour).filled())
+                    }))
+                    .map_err(chart_error)?;
+                for (i, v, (lo, hi)) in bars() {
+                    let mid = (lo + hi) / 2.0;
+                    let mut end = v;
+                    if let Some(e) = s.error(i) {
+                        let cap = (hi - lo) / 4.0;
+                        end = v + e.abs();
+                        let lines = [
+                            vec![(mid, v - e.abs()), (mid, end)],
+                            vec![(mid - cap, v - e.abs()), (mid + cap, v - e.abs())],
+                            vec![(mid - cap, end), (mid + cap, end)],
+                        ];
+                        chart
+                            .draw_series(lines.into_iter().map(|l| PathElement::new(l, whisker)))
+                            .map_err(chart_error)?;
+                    }
+                    let text = s.label(i, v, value_digits);
+                    chart
+                        .draw_series([Text::new(text, (mid, end + top * 0.01), style.clone())])
+                        .map_err(chart_error)?;
+                }
+            }
         }
         root.present().map_err(chart_error)?;
     }
     Ok(img)
 }
 
-/// Each `(name, colour)` with a line of its colour, in a row, centred.
+/// The height of [`draw_legend`]'s rows for `entries` on a picture `width` wide.
+fn legend_height(entries: &[(&str, [u8; 3])], width: u32) -> u32 {
+    let scale = text_scale(f64::from(LABEL_SIZE));
+    (legend_rows(entries, width).len() * LINE_HEIGHT * scale + 8) as u32
+}
+
+/// The legend's entries in rows that fit `width` (at least one entry per row).
+fn legend_rows<'e, 'a>(
+    entries: &'e [(&'a str, [u8; 3])],
+    width: u32,
+) -> Vec<&'e [(&'a str, [u8; 3])]> {
+    let mut rows = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (i, (text, _)) in entries.iter().enumerate() {
+        let w = legend_entry_width(text) + LEGEND_GAP;
+        if i > start && used + w > width as i32 {
+            rows.push(&entries[start..i]);
+            (start, used) = (i, 0);
+        }
+        used += w;
+    }
+    rows.push(&entries[start..]);
+    rows
+}
+
+/// Space between two legend entries, in pixels.
+const LEGEND_GAP: i32 = 24;
+
+/// A legend entry's width: its line, a gap, its text.
+fn legend_entry_width(text: &str) -> i32 {
+    30 + 6 + font::text_width(text.chars().count(), text_scale(f64::from(LABEL_SIZE))) as i32
+}
+
+/// Each `(name, colour)` with a line of its colour, in rows centred on the area (as many rows
+/// as [`legend_height`] made room for).
 fn draw_legend(
     area: &DrawingArea<ImageBackend<'_>, Shift>,
     entries: &[(&str, [u8; 3])],
 ) -> Result<(), FigureError> {
-    let scale = text_scale(f64::from(LABEL_SIZE));
-    let (w, h) = area.dim_in_pixel();
-    let entry = |text: &str| 30 + 6 + font::text_width(text.len(), scale) as i32;
-    let total: i32 = entries.iter().map(|(t, _)| entry(t) + 24).sum::<i32>() - 24;
-    let mut x = (w as i32 - total) / 2;
-    let y = h as i32 / 2;
+    let (w, _) = area.dim_in_pixel();
+    let row_height = (LINE_HEIGHT * text_scale(f64::from(LABEL_SIZE))) as i32;
     let style = TextStyle::from(("sans-serif", LABEL_SIZE))
         .color(&BLACK)
         .pos(Pos::new(HPos::Left, VPos::Center));
-    for &(text, colour) in entries {
-        area.draw(&PathElement::new(
-            vec![(x, y), (x + 30, y)],
-            rgb(colour).stroke_width(3),
-        ))
-        .map_err(chart_error)?;
-        area.draw_text(text, &style, (x + 36, y))
+    for (r, row) in legend_rows(entries, w).into_iter().enumerate() {
+        let total: i32 = row
+            .iter()
+            .map(|(t, _)| legend_entry_width(t) + LEGEND_GAP)
+            .sum::<i32>()
+            - LEGEND_GAP;
+        let mut x = (w as i32 - total) / 2;
+        let y = 4 + row_height * r as i32 + row_height / 2;
+        for &(text, colour) in row {
+            area.draw(&PathElement::new(
+                vec![(x, y), (x + 30, y)],
+                rgb(colour).stroke_width(3),
+            ))
             .map_err(chart_error)?;
-        x += entry(text) + 24;
+            area.draw_text(text, &style, (x + 36, y))
+                .map_err(chart_error)?;
+            x += legend_entry_width(text) + LEGEND_GAP;
+        }
     }
     Ok(())
 }

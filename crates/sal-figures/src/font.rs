@@ -1,4 +1,4 @@
-//! A 5x8 bitmap font for the printable ASCII characters, so pictures can carry labels without a
+//! A 5x8 bitmap font for the printable ASCII characters and `±`, so pictures can carry labels without a
 //! font dependency. Each glyph is 5 columns, left to right; bit `r` of a column byte is pixel
 //! row `r` (row 0 on top). Capitals and digits use rows 0-6, lower case rows 2-6, and the
 //! descenders of g, j, p, q, y reach row 7: the classic 5x7 LCD character set plus descenders.
@@ -112,10 +112,14 @@ const GLYPHS: [[u8; GLYPH_WIDTH]; 95] = [
     [0x08, 0x04, 0x08, 0x10, 0x08], // ~
 ];
 
-/// The glyph of `c`; characters outside printable ASCII draw as `?`.
+/// `±`, the one character beyond ASCII the pictures need (a mean ± its standard deviation).
+const PLUS_MINUS: [u8; GLYPH_WIDTH] = [0x44, 0x44, 0x5F, 0x44, 0x44];
+
+/// The glyph of `c`; characters outside printable ASCII and `±` draw as `?`.
 fn glyph(c: char) -> &'static [u8; GLYPH_WIDTH] {
     let index = match c {
         ' '..='~' => c as usize - ' ' as usize,
+        '±' => return &PLUS_MINUS,
         _ => '?' as usize - ' ' as usize,
     };
     &GLYPHS[index]
@@ -229,6 +233,8 @@ mod tests {
             assert!(c == ' ' || glyph(c).iter().any(|&col| col != 0), "{c:?}");
         }
         assert_eq!(glyph('é'), glyph('?'));
+        assert_ne!(glyph('±'), glyph('?'));
+        assert_ne!(glyph('±'), glyph('+'));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | [`saliency_map`] | a saliency map as a picture, its peak ringed |
 //! | [`mixed_batch`] | the picture of a batch a mixing method made, regions outlined |
 //! | [`cam_grid`] | class activation maps over their images, true and predicted class |
-//! | [`chart`] | training curves (loss, top-1 per epoch) drawn with plotters |
+//! | [`chart`] | training curves (loss, top-1 per epoch), curves of several runs, bars with error bars, drawn with plotters |
 //! | [`png`] | writing PNG and JPEG files |
 
 #![forbid(unsafe_code)]
@@ -31,7 +31,9 @@ pub mod png;
 pub mod saliency_map;
 
 pub use cam_grid::{CamSample, cam_grid};
-pub use chart::{BarSeries, CurvePoint, grouped_bars, percent_bars, training_curves};
+pub use chart::{
+    BarSeries, CurvePoint, NamedCurve, compare_curves, grouped_bars, percent_bars, training_curves,
+};
 pub use compose::{Figure, Row};
 pub use error::FigureError;
 pub use mixed_batch::MixedBatch;

@@ -257,6 +257,15 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// The `eval.json` of the run in `run_dir` when it exists, parses, and evaluated epoch
+    /// `epoch` (a report of an earlier checkpoint is not the final model's).
+    pub fn read_final(run_dir: &Path, epoch: usize) -> Option<Self> {
+        let text = std::fs::read_to_string(run_dir.join("eval.json")).ok()?;
+        serde_json::from_str::<Self>(&text)
+            .ok()
+            .filter(|report| report.epoch == epoch)
+    }
+
     /// The report as the command line prints it: a header line, then a Markdown table of
     /// every evaluation's top-1, top-1 error, top-5 and loss.
     pub fn table(&self) -> String {

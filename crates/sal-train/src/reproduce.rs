@@ -394,24 +394,22 @@ impl RowResult {
     }
 }
 
+/// The mean ± sample standard deviation of the runs' values (`study::Spread`).
+fn spread(runs: &[(u64, f64)]) -> Option<crate::study::Spread> {
+    crate::study::Spread::of(&runs.iter().map(|r| r.1).collect::<Vec<_>>())
+}
+
 fn mean(runs: &[(u64, f64)]) -> Option<f64> {
-    (!runs.is_empty()).then(|| runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64)
+    spread(runs).map(|s| s.mean)
 }
 
 fn sample_std(runs: &[(u64, f64)]) -> Option<f64> {
-    let n = runs.len();
-    let mean = mean(runs)?;
-    (n >= 2)
-        .then(|| (runs.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt())
+    spread(runs).and_then(|s| s.std)
 }
 
 /// "m ± s", "m" or "-".
 fn mean_label(runs: &[(u64, f64)]) -> String {
-    match (mean(runs), sample_std(runs)) {
-        (Some(m), Some(s)) => format!("{m:.2} ± {s:.2}"),
-        (Some(m), None) => format!("{m:.2}"),
-        _ => "-".into(),
-    }
+    spread(runs).map_or("-".into(), |s| s.label(2))
 }
 
 /// Reads each seed's `metrics.csv` of `row`; a run counts when it has all its epochs.
@@ -430,11 +428,7 @@ pub fn row_result(row: &Row, table_dir: &Path, options: &ReproduceOptions) -> Ro
         }
         let value = match row.paper.setting {
             Some(setting) if row.paper.metric.from_eval() => {
-                let path = config.output_dir().join("eval.json");
-                std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|text| serde_json::from_str::<crate::eval::EvalReport>(&text).ok())
-                    .filter(|report| report.epoch == config.epochs)
+                crate::eval::EvalReport::read_final(&config.output_dir(), config.epochs)
                     .and_then(|report| eval_value(&report, row.paper.metric, setting))
             }
             _ => run_value(&logged, row.paper.metric, row.paper.statistic),
@@ -550,11 +544,13 @@ pub fn write_results(
             name: "ours (mean over seeds)",
             colour: sal_figures::chart::TRAIN,
             values: results.iter().map(RowResult::mean).collect(),
+            errors: results.iter().map(RowResult::std).collect(),
         },
         sal_figures::BarSeries {
             name: "paper",
             colour: sal_figures::chart::TEST,
             values: results.iter().map(|r| r.paper.value).collect(),
+            errors: results.iter().map(|r| r.paper.std).collect(),
         },
     ];
     // Nothing to draw yet (no run finished, no number in the paper's text): an empty axis.

@@ -208,11 +208,13 @@ fn grouped_bars_put_each_series_side_by_side_and_skip_missing_values() {
             name: "ours",
             colour: TRAIN,
             values: vec![Some(20.0), None],
+            errors: Vec::new(),
         },
         BarSeries {
             name: "paper",
             colour: TEST,
             values: vec![Some(10.0), Some(40.0)],
+            errors: Vec::new(),
         },
     ];
     let img = grouped_bars("t", "error (%)", &labels, &series, 0.0, (500, 300)).unwrap();
@@ -246,6 +248,7 @@ fn grouped_bars_put_each_series_side_by_side_and_skip_missing_values() {
         name: "",
         colour: TRAIN,
         values: vec![Some(1.0)],
+        errors: Vec::new(),
     }];
     assert!(grouped_bars("t", "y", &labels, &short, 0.0, (300, 200)).is_err());
     assert!(grouped_bars("t", "y", &[], &[], 0.0, (300, 200)).is_err());
@@ -258,4 +261,134 @@ fn small_axes_keep_distinct_labels() {
     assert_eq!(axis_decimals(10.0), 0);
     assert_eq!(axis_decimals(1.001), 1);
     assert_eq!(axis_decimals(0.99), 2);
+}
+
+#[test]
+fn error_bars_reach_from_value_minus_to_value_plus_the_error() {
+    let labels = vec!["a".to_string(), "b".to_string()];
+    let series = [BarSeries {
+        name: "",
+        colour: TRAIN,
+        values: vec![Some(40.0), Some(40.0)],
+        errors: vec![Some(10.0), None],
+    }];
+    let img = grouped_bars("t", "error (%)", &labels, &series, 0.0, (500, 400)).unwrap();
+    let (x0, bar_top, x1, bar_bottom) = extent(&img, TRAIN);
+    let bar = f64::from(bar_bottom - bar_top);
+    let black = [0, 0, 0];
+    let half = img.width() / 2;
+    let dark = |x: u32, y: u32| (x - 1..=x + 1).any(|x| img.get_pixel(x, y).0 == black);
+    // Bar "a": its whisker reaches 50 on a bar of 40, a quarter of the bar above its top.
+    let mid_a = (x0 + half.min(x1)) / 2;
+    let top_a = (0..bar_top)
+        .rev()
+        .take_while(|&y| dark(mid_a, y))
+        .last()
+        .expect("a whisker above bar a");
+    let above = f64::from(bar_top - top_a);
+    assert!(
+        (above / bar - 0.25).abs() < 0.05,
+        "whisker {above} px above a bar of {bar} px"
+    );
+    // Bar "b" has no error: nothing dark right above it.
+    let mid_b = (half.max(x0) + x1) / 2;
+    assert!(
+        (bar_top - 6..bar_top).all(|y| !dark(mid_b, y)),
+        "no whisker on bar b"
+    );
+    let errors = [BarSeries {
+        name: "",
+        colour: TRAIN,
+        values: vec![Some(1.0), Some(2.0)],
+        errors: vec![Some(f64::NAN), None],
+    }];
+    assert!(grouped_bars("t", "y", &labels, &errors, 0.0, (300, 200)).is_err());
+    let short = [BarSeries {
+        errors: vec![Some(1.0)],
+        ..errors[0].clone()
+    }];
+    assert!(grouped_bars("t", "y", &labels, &short, 0.0, (300, 200)).is_err());
+}
+
+#[test]
+fn labels_too_long_for_their_group_turn_the_chart_on_its_side() {
+    let labels: Vec<String> = ["saliencymix-paper-code", "none", "saliency-grafting"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let series = [BarSeries {
+        name: "",
+        colour: TEST,
+        values: vec![Some(10.0), Some(20.0), Some(5.0)],
+        errors: vec![Some(0.5), Some(0.5), None],
+    }];
+    let img = grouped_bars("t", "error (%)", &labels, &series, 0.0, (600, 300)).unwrap();
+    // Bars grow to the right, the first label's on top: widths 10, 20, 5 from the top down.
+    let widths: Vec<usize> = (0..img.height())
+        .map(|y| {
+            (0..img.width())
+                .filter(|&x| img.get_pixel(x, y).0 == TEST)
+                .count()
+        })
+        .filter(|&n| n > 0)
+        .collect();
+    let (first, last) = (widths[0] as f64, *widths.last().unwrap() as f64);
+    let widest = *widths.iter().max().unwrap() as f64;
+    assert!((first / widest - 0.5).abs() < 0.05, "{first} {widest}");
+    assert!((last / widest - 0.25).abs() < 0.05, "{last} {widest}");
+    // Short labels keep the bars upright.
+    let short: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let upright = [BarSeries {
+        values: vec![Some(20.0), None, None],
+        errors: Vec::new(),
+        ..series[0].clone()
+    }];
+    let img = grouped_bars("t", "y", &short, &upright, 0.0, (600, 300)).unwrap();
+    let (x0, y0, x1, y1) = extent(&img, TEST);
+    assert!(y1 - y0 > x1 - x0, "upright bar {x0}..{x1} x {y0}..{y1}");
+}
+
+#[test]
+fn compared_curves_are_drawn_in_both_panels_with_a_legend_in_rows() {
+    let names = [
+        "none",
+        "cutout",
+        "mixup",
+        "cutmix",
+        "saliencymix",
+        "saliencymix-paper-code",
+    ];
+    let curves: Vec<NamedCurve> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| NamedCurve {
+            name,
+            colour: PALETTE[k],
+            points: (1..=20)
+                .map(|e| (e as f64, 30.0 / e as f64 + k as f64 * 0.1))
+                .collect(),
+        })
+        .collect();
+    let (width, height) = (900, 400);
+    let img = compare_curves("test error (%)", &curves, Some(11), (width, height)).unwrap();
+    let half = width / 2;
+    for c in &curves {
+        let (x0, _, x1, _) = extent(&img, c.colour);
+        assert!(x0 < half && x1 > half + 50, "{} in both panels", c.name);
+    }
+    // Six long names need two legend rows on 900 pixels.
+    let entries: Vec<(&str, [u8; 3])> = curves.iter().map(|c| (c.name, c.colour)).collect();
+    let rows = legend_rows(&entries, width);
+    assert!(rows.len() >= 2, "{}", rows.len());
+    assert_eq!(rows.iter().map(|r| r.len()).sum::<usize>(), names.len());
+    assert_eq!(
+        legend_rows(&entries[..1], 10).len(),
+        1,
+        "an entry wider than the picture"
+    );
+    // No zoom panel where it would start at the first epoch: one panel across the picture.
+    let one = compare_curves("t", &curves[..1], Some(1), (width, height)).unwrap();
+    let (x0, _, x1, _) = extent(&one, PALETTE[0]);
+    assert!(x1 - x0 > half, "{x0}..{x1}");
+    assert!(compare_curves("t", &[], None, (300, 200)).is_ok());
 }
