@@ -59,5 +59,6 @@ pub use params::num_trainable_params;
 pub use reference::reference_count;
 
 pub use kernels::{
-    AddRelu, FusedBatchNorm, GemmConv, add_relu, batch_norm, batch_norm_relu, conv2d,
+    AddRelu, FusedBatchNorm, GemmConv, Precision, add_relu, autocast, batch_norm, batch_norm_relu,
+    bf16_instructions, conv2d,
 };

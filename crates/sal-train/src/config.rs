@@ -63,6 +63,11 @@ pub struct ExperimentConfig {
     pub output_dir: Option<PathBuf>,
     #[serde(default)]
     pub backend: BackendKind,
+    /// The precision of the model's convolutions: `"fp32"`, or `"bf16"` (bf16 operands, f32
+    /// sums: PyTorch's CPU autocast, on the CPU's AMX or AVX512-BF16 units; the cpu backend
+    /// only). docs/training.md, "Precision".
+    #[serde(default)]
+    pub precision: sal_models::Precision,
     pub dataset: DatasetConfig,
     /// The `[model]` table; classes and input channels default to the data set's.
     pub model: ModelConfig,
@@ -222,6 +227,25 @@ impl ExperimentConfig {
         Ok(config)
     }
 
+    /// The precision runs on the backend: bf16 only on the cpu backend (its kernels are the
+    /// CPU's; half precision on wgpu and CUDA is not built yet).
+    pub fn check_precision(&self) -> Result<(), String> {
+        match (self.precision, self.backend) {
+            (sal_models::Precision::Bf16, backend @ (BackendKind::Wgpu | BackendKind::Cuda)) => {
+                let name = if backend == BackendKind::Wgpu {
+                    "wgpu"
+                } else {
+                    "cuda"
+                };
+                Err(format!(
+                    "\"bf16\" runs on the cpu backend only (AMX / AVX512-BF16 kernels); the \
+                     {name} backend has no half-precision path yet: use precision = \"fp32\" there"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Checks what the types cannot express.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |key: &'static str, message: String| ConfigError::Invalid {
@@ -231,6 +255,9 @@ impl ExperimentConfig {
         };
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty".into()));
+        }
+        if let Err(message) = self.check_precision() {
+            return Err(invalid("precision", message));
         }
         if self.epochs == 0 {
             return Err(invalid("epochs", "must be at least 1".into()));
@@ -871,6 +898,31 @@ milestones = [1]
             .unwrap_err()
             .to_string();
         assert!(msg.contains("mixed"), "{msg}");
+    }
+
+    #[test]
+    fn precision_is_fp32_by_default_bf16_on_the_cpu_only() {
+        let c = parse(GOOD, &[]).unwrap();
+        assert_eq!(c.precision, sal_models::Precision::Fp32);
+        assert!(
+            c.to_toml().contains("precision = \"fp32\""),
+            "{}",
+            c.to_toml()
+        );
+        let bf16 = parse(GOOD, &["precision=bf16"]).unwrap();
+        assert_eq!(bf16.precision, sal_models::Precision::Bf16);
+        assert_eq!(parse(&bf16.to_toml(), &[]).unwrap(), bf16);
+        let msg = parse(GOOD, &["precision=fp8"]).unwrap_err().to_string();
+        assert!(msg.contains("fp8") && msg.contains("exp.toml"), "{msg}");
+        for backend in ["wgpu", "cuda"] {
+            let msg = parse(GOOD, &["precision=bf16", &format!("backend={backend}")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("precision") && msg.contains(backend) && msg.contains("exp.toml"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

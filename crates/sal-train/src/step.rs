@@ -30,7 +30,7 @@ use sal_core::model_saliency::{feature_map_saliency, input_gradient_saliency};
 use sal_core::seed::{Stream, derive_seed};
 use sal_core::targets::{LabelSmoothing, one_hot_targets};
 use sal_core::{Augmentation, MixBatch, MixError, MixOutput, SaliencyInput, SaliencyPass};
-use sal_models::Model;
+use sal_models::{Model, Precision, autocast};
 use std::sync::{Arc, OnceLock};
 
 /// Cross-entropy against soft targets: `mean_n( -sum_k y[n,k] * log_softmax(z)[n,k] )`.
@@ -134,6 +134,9 @@ pub struct Classifier {
     /// Draws the first mixed batch of every epoch (`mixed/epoch-<e>.png`).
     #[module(skip)]
     pictures: Option<Arc<MixedPictures>>,
+    /// The precision every step's convolutions multiply in (`sal_models::autocast`).
+    #[module(skip)]
+    precision: Precision,
 }
 
 impl Classifier {
@@ -144,6 +147,7 @@ impl Classifier {
             copies: 1,
             run_seed: None,
             pictures: None,
+            precision: Precision::Fp32,
         }
     }
 
@@ -158,7 +162,15 @@ impl Classifier {
         let plain = config.augmentation == crate::config::AugmentationTable::default();
         Ok(Self::new(model, (!plain).then_some(augmentation))
             .with_run_seed(config.seed)
-            .with_copies(config.augmentation.k_times))
+            .with_copies(config.augmentation.k_times)
+            .with_precision(config.precision))
+    }
+
+    /// Runs every step's convolutions (forward, the saliency passes of model-guided mixing,
+    /// and the backward pass) in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
     }
 
     /// Reseeds the dropout masks' stream from `seed` and the step at every step.
@@ -366,6 +378,13 @@ impl TrainStep for Classifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
+        autocast(self.precision, || self.train_step(batch))
+    }
+}
+
+impl Classifier {
+    /// [`TrainStep::step`] inside its `autocast`.
+    fn train_step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
         if let Some(seed) = self.run_seed {
             let step_seed = derive_seed(seed, Stream::Dropout, &[batch.step]);
             self.model.reseed_dropout(step_seed);
@@ -415,9 +434,11 @@ impl InferenceStep for Classifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImageBatch) -> ClassificationOutput {
-        let labels = batch.labels.clone();
-        let (logits, losses) = self.forward_plain(batch);
-        ClassificationOutput::new(losses, logits, labels)
+        autocast(self.precision, || {
+            let labels = batch.labels.clone();
+            let (logits, losses) = self.forward_plain(batch);
+            ClassificationOutput::new(losses, logits, labels)
+        })
     }
 }
 

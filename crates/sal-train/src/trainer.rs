@@ -168,6 +168,20 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     if let Some(backend) = options.backend {
         config.backend = backend;
     }
+    config
+        .check_precision()
+        .map_err(|message| TrainError::Invalid(format!("precision: {message}")))?;
+    if config.precision == sal_models::Precision::Bf16 {
+        match sal_models::bf16_instructions() {
+            Some(isa) => {
+                println!("precision bf16: convolutions multiply bf16 on {isa}, sum in f32")
+            }
+            None => println!(
+                "precision bf16: this CPU has neither AMX nor AVX512-BF16, so the convolutions \
+                 multiply in f32 (the run trains as fp32 would)"
+            ),
+        }
+    }
     let run = RunDir::prepare(&config, options.resume)?;
     if let Some(report) = run.finished(&config)? {
         return evaluate(&config, report, true);

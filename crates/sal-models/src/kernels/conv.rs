@@ -30,6 +30,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
 use crate::kernels::flex_slices::{contiguous, f32s, tensor};
+use crate::kernels::precision::Products;
 
 use im2col::ConvGeometry;
 
@@ -93,7 +94,7 @@ impl GemmConv for Flex {
         match geometry(&x, &weight, &options) {
             Some(g) => {
                 let (x, weight) = (contiguous(x), contiguous(weight));
-                let y = im2col::forward(&g, f32s(&x), f32s(&weight));
+                let y = im2col::forward(&g, f32s(&x), f32s(&weight), Products::current());
                 tensor(y, [g.batch, g.c_out, g.h_out, g.w_out])
             }
             None => Flex::conv2d(x, weight, None, options),
@@ -111,7 +112,10 @@ impl GemmConv for Flex {
             [x, weight, output_grad],
             options,
             fallback,
-            |g, [_, w, dy]| tensor(im2col::input_grad(g, w, dy), [g.batch, g.c_in, g.h, g.w]),
+            |g, [_, w, dy], products| {
+                let dx = im2col::input_grad(g, w, dy, products);
+                tensor(dx, [g.batch, g.c_in, g.h, g.w])
+            },
         )
     }
 
@@ -126,26 +130,29 @@ impl GemmConv for Flex {
             [x, weight, output_grad],
             options,
             fallback,
-            |g, [x, _, dy]| {
+            |g, [x, _, dy], products| {
                 let [kh, kw] = g.kernel;
-                tensor(im2col::weight_grad(g, x, dy), [g.c_out, g.c_in, kh, kw])
+                let dw = im2col::weight_grad(g, x, dy, products);
+                tensor(dw, [g.c_out, g.c_in, kh, kw])
             },
         )
     }
 }
 
-/// One of the gradients on flex: `kernel` over the `[x, weight, output_grad]` values when the
-/// GEMM lowering covers the convolution, burn-flex's own `fallback` otherwise.
+/// One of the gradients on flex: `kernel` over the `[x, weight, output_grad]` values, with
+/// this thread's autocast products, when the GEMM lowering covers the convolution, burn-flex's
+/// own `fallback` otherwise.
 fn flex_backward(
     [x, weight, output_grad]: [FlexTensor; 3],
     options: ConvOptions<2>,
     fallback: fn(FlexTensor, FlexTensor, FlexTensor, ConvOptions<2>) -> FlexTensor,
-    kernel: impl FnOnce(&ConvGeometry, [&[f32]; 3]) -> FlexTensor,
+    kernel: impl FnOnce(&ConvGeometry, [&[f32]; 3], Products) -> FlexTensor,
 ) -> FlexTensor {
     match geometry(&x, &weight, &options) {
         Some(g) if output_grad.dtype() == DType::F32 => {
             let tensors = [x, weight, output_grad].map(contiguous);
-            kernel(&g, [&tensors[0], &tensors[1], &tensors[2]].map(f32s))
+            let values = [&tensors[0], &tensors[1], &tensors[2]].map(f32s);
+            kernel(&g, values, Products::current())
         }
         _ => fallback(x, weight, output_grad, options),
     }
@@ -344,6 +351,61 @@ mod tests {
     #[test]
     fn gradients_match_burns_conv2d() {
         assert_gradients_match(&Device::flex().autodiff());
+    }
+
+    /// Under `autocast(Bf16)` the forward pass and both gradients (run by autodiff's backward
+    /// on this thread) multiply bf16-rounded operands: they equal the f32 passes on inputs,
+    /// weights and output gradients rounded beforehand, and differ from the unrounded ones.
+    #[test]
+    fn autocast_bf16_rounds_the_operands_of_every_pass() {
+        use crate::kernels::bf16_gemm::{from_bf16, to_bf16};
+        use crate::kernels::precision::{Precision, autocast, bf16_instructions};
+        use burn::module::Param;
+        if bf16_instructions().is_none() {
+            eprintln!("no bf16 instructions on this CPU: nothing to check");
+            return;
+        }
+        let device = Device::flex().autodiff();
+        let (shape, c_out, k, s, p) = cases().remove(4);
+        let conv = make_conv(shape[1], c_out, k, s, &p, &device);
+        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+        let r = Tensor::<4>::random(
+            conv.forward(x.clone()).dims(),
+            Distribution::Default,
+            &device,
+        );
+        let round = |t: &Tensor<4>| {
+            let dims = t.dims();
+            let values: Vec<f32> = t.clone().into_data().try_to_vec().expect("f32 values");
+            let values: Vec<f32> = values.iter().map(|&v| from_bf16(to_bf16(v))).collect();
+            Tensor::<4>::from_data(burn::tensor::TensorData::new(values, dims), &device)
+        };
+        let passes = |conv: &Conv2d, x: &Tensor<4>, r: &Tensor<4>| {
+            let x = x.clone().require_grad();
+            let y = conv2d(conv, x.clone());
+            let grads = (y.clone() * r.clone()).sum().backward();
+            let dx = x.grad(&grads).expect("input gradient").into_data();
+            let dw = conv
+                .weight
+                .val()
+                .grad(&grads)
+                .expect("weight gradient")
+                .into_data();
+            [y.into_data(), dx, dw]
+        };
+        let got = autocast(Precision::Bf16, || passes(&conv, &x, &r));
+        let mut rounded_conv = conv.clone();
+        rounded_conv.weight = Param::from_tensor(round(&conv.weight.val()));
+        let want = passes(&rounded_conv, &round(&x), &round(&r));
+        let unrounded = passes(&conv, &x, &r);
+        for ((got, want), unrounded) in got.iter().zip(&want).zip(&unrounded) {
+            got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
+            let differs = got
+                .iter::<f32>()
+                .zip(unrounded.iter::<f32>())
+                .any(|(a, b)| (a - b).abs() > 1e-4);
+            assert!(differs, "the bf16 pass differs from the f32 one");
+        }
     }
 
     /// `conv2d` and its two gradients called from many rayon tasks at once (each with its own

@@ -23,6 +23,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::kernels::bf16_gemm;
+use crate::kernels::matrix::{Destination, Operand};
+use crate::kernels::precision::Products;
 use crate::kernels::uninit::{assume_init, uninit, zeroed};
 
 /// Shape of one convolution: NCHW input, OIHW weight, no groups, no dilation.
@@ -75,7 +78,7 @@ impl ConvGeometry {
     }
 }
 
-/// How the blocks share the threads.
+/// How the blocks share the threads, and how their GEMMs multiply.
 #[derive(Clone, Copy)]
 struct Plan {
     samples: usize,
@@ -83,10 +86,11 @@ struct Plan {
     /// Blocks run one per task with single-threaded GEMMs; otherwise blocks run in turn and
     /// each GEMM uses every thread.
     parallel_blocks: bool,
+    products: Products,
 }
 
 impl Plan {
-    fn new(g: &ConvGeometry) -> Self {
+    fn new(g: &ConvGeometry, products: Products) -> Self {
         let threads = rayon::current_num_threads().max(1);
         let samples = g.samples_per_block(threads);
         let blocks = g.batch.div_ceil(samples);
@@ -94,14 +98,14 @@ impl Plan {
             samples,
             blocks,
             parallel_blocks: threads > 1 && blocks >= threads,
+            products,
         }
     }
 
-    fn gemm_parallelism(&self) -> gemm::Parallelism {
-        if self.parallel_blocks {
-            gemm::Parallelism::None
-        } else {
-            gemm::Parallelism::Rayon(0)
+    fn gemm(&self) -> Gemm {
+        Gemm {
+            products: self.products,
+            parallel: !self.parallel_blocks,
         }
     }
 
@@ -133,62 +137,24 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     result
 }
 
-/// One factor of a GEMM: a slice read as a row-major matrix, or as the transpose of one.
-struct Operand<'a> {
-    data: &'a [f32],
-    /// Elements between consecutive rows of the stored row-major matrix.
-    row_stride: usize,
-    /// Stored as the transpose: consecutive rows are `1` apart and columns `row_stride` apart.
-    transposed: bool,
-}
-
-impl<'a> Operand<'a> {
-    /// A row-major matrix whose rows are `row_stride` apart.
-    fn rows(data: &'a [f32], row_stride: usize) -> Self {
-        Self {
-            data,
-            row_stride,
-            transposed: false,
-        }
-    }
-
-    /// The transpose of the row-major matrix [`Operand::rows`] would describe.
-    fn transpose_of(data: &'a [f32], row_stride: usize) -> Self {
-        Self {
-            data,
-            row_stride,
-            transposed: true,
-        }
-    }
-
-    fn strides(&self) -> (isize, isize) {
-        if self.transposed {
-            (self.row_stride as isize, 1) // (column stride, row stride)
-        } else {
-            (1, self.row_stride as isize)
-        }
-    }
-}
-
-/// Where a GEMM puts its `m x n` product (row-major, contiguous), and what it does with the
-/// values there.
-enum Destination<'a> {
-    /// Replaces them, without reading them.
-    Overwrite(&'a mut [f32]),
-    /// Adds the product to them.
-    Accumulate(&'a mut [f32]),
-    /// Writes every one of these uninitialised slots, without reading them.
-    Uninit(&'a mut [MaybeUninit<f32>]),
+/// How one GEMM runs: its products (f32, or bf16 operands with f32 sums) and whether it
+/// spreads over rayon's threads itself.
+#[derive(Clone, Copy)]
+struct Gemm {
+    products: Products,
+    parallel: bool,
 }
 
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]`, or `+=` into [`Destination::Accumulate`].
-fn matmul(
-    [m, n, k]: [usize; 3],
-    dst: Destination,
-    lhs: Operand,
-    rhs: Operand,
-    parallelism: gemm::Parallelism,
-) {
+fn matmul([m, n, k]: [usize; 3], dst: Destination, lhs: Operand, rhs: Operand, how: Gemm) {
+    if let Products::Bf16(isa) = how.products {
+        return bf16_gemm::matmul(isa, [m, n, k], dst, lhs, rhs, how.parallel);
+    }
+    let parallelism = if how.parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
     let (dst, dst_len, read_dst) = match dst {
         Destination::Overwrite(dst) => (dst.as_mut_ptr(), dst.len(), false),
         Destination::Accumulate(dst) => (dst.as_mut_ptr(), dst.len(), true),
@@ -434,10 +400,10 @@ fn for_each_block<T: Send>(
 }
 
 /// Forward pass: `y = conv(x, weight)`, `[N, C_out, H_out, W_out]`.
-pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], products: Products) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len(), "conv input length");
     assert_eq!(weight.len(), g.weight_len(), "conv weight length");
-    let plan = Plan::new(g);
+    let plan = Plan::new(g, products);
     let (k, pixels) = (g.k(), g.out_pixels());
     let mut y = uninit(g.output_len());
     for_each_block(plan, &mut y, g.c_out * pixels, |index, y_block| {
@@ -453,10 +419,10 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             if single {
                 // One sample: its [C_out, P] output planes are the GEMM's destination as is.
                 let dst = Destination::Uninit(y_block);
-                matmul(dims, dst, weight, col, plan.gemm_parallelism());
+                matmul(dims, dst, weight, col, plan.gemm());
             } else {
                 let dst = Destination::Overwrite(&mut *out);
-                matmul(dims, dst, weight, col, plan.gemm_parallelism());
+                matmul(dims, dst, weight, col, plan.gemm());
                 scatter_channels_major(g, out, range.1 - range.0, y_block);
             }
         });
@@ -468,10 +434,15 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
 }
 
 /// Gradient with respect to the input, `[N, C_in, H, W]`.
-pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(crate) fn input_grad(
+    g: &ConvGeometry,
+    weight: &[f32],
+    dy: &[f32],
+    products: Products,
+) -> Vec<f32> {
     assert_eq!(weight.len(), g.weight_len(), "conv weight length");
     assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
-    let plan = Plan::new(g);
+    let plan = Plan::new(g, products);
     let (k, pixels) = (g.k(), g.out_pixels());
     let mut dx = uninit(g.input_len());
     for_each_block(plan, &mut dx, g.c_in * g.h * g.w, |index, dx_block| {
@@ -485,7 +456,7 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
                 Destination::Overwrite(&mut *dcol),
                 Operand::transpose_of(weight, k),
                 Operand::rows(dy_block, cols),
-                plan.gemm_parallelism(),
+                plan.gemm(),
             );
             // Zeroed here, in the worker, by a write (a first `+=` on an untouched zero page
             // would cost a copy-on-write fault with a TLB shootdown per page).
@@ -498,10 +469,10 @@ pub(crate) fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f3
 }
 
 /// Gradient with respect to the weight, `[C_out, C_in, kh, kw]`.
-pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32], products: Products) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len(), "conv input length");
     assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
-    let plan = Plan::new(g);
+    let plan = Plan::new(g, products);
     let (k, pixels) = (g.k(), g.out_pixels());
     // Computed transposed, `dW^T[K, C_out] = col · dY_blockᵀ`: this shape (tall row-major
     // destination) is the one gemm 0.19 runs fastest, well ahead of `dY_block · colᵀ`
@@ -526,7 +497,7 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     dst,
                     Operand::rows(col, cols),
                     Operand::transpose_of(dy_block, cols),
-                    plan.gemm_parallelism(),
+                    plan.gemm(),
                 );
             });
         }
@@ -668,15 +639,59 @@ mod tests {
         ]
     }
 
+    /// f32 products, and bf16 ones on each instruction set this CPU has.
+    fn every_products() -> Vec<Products> {
+        let bf16 = bf16_gemm::Isa::available().into_iter().map(Products::Bf16);
+        std::iter::once(Products::F32).chain(bf16).collect()
+    }
+
+    fn bf16_rounded(values: &[f32]) -> Vec<f32> {
+        let round = |v: f32| bf16_gemm::from_bf16(bf16_gemm::to_bf16(v));
+        values.iter().map(|&v| round(v)).collect()
+    }
+
+    /// The values as the products see them: rounded to bf16 for bf16 products.
+    fn as_multiplied(values: &[f32], products: Products) -> Vec<f32> {
+        match products {
+            Products::F32 => values.to_vec(),
+            Products::Bf16(_) => bf16_rounded(values),
+        }
+    }
+
     #[test]
     fn forward_matches_the_direct_convolution() {
-        for g in cases() {
-            let x = values(g.input_len(), 1);
-            let w = values(g.weight_len(), 2);
-            assert_close(
-                &forward(&g, &x, &w),
-                &naive_forward(&g, &x, &w),
-                &format!("{g:?}"),
+        for products in every_products() {
+            for g in cases() {
+                let x = values(g.input_len(), 1);
+                let w = values(g.weight_len(), 2);
+                let (x_seen, w_seen) = (as_multiplied(&x, products), as_multiplied(&w, products));
+                assert_close(
+                    &forward(&g, &x, &w, products),
+                    &naive_forward(&g, &x_seen, &w_seen),
+                    &format!("{products:?} {g:?}"),
+                );
+            }
+        }
+    }
+
+    /// bf16 products round their operands: on values bf16 cannot hold, the forward pass
+    /// differs from the f32 one by about bf16's precision (2^-8 relative), not more.
+    #[test]
+    fn bf16_products_differ_from_f32_by_the_rounding() {
+        let g = geometry(4, 8, [6, 6], 8, 3, 1, 1);
+        let (x, w) = (values(g.input_len(), 11), values(g.weight_len(), 12));
+        let exact = forward(&g, &x, &w, Products::F32);
+        let scale = exact.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for isa in bf16_gemm::Isa::available() {
+            let got = forward(&g, &x, &w, Products::Bf16(isa));
+            let worst = got
+                .iter()
+                .zip(&exact)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(worst > 0.0, "{isa:?}: the operands were rounded");
+            assert!(
+                worst < scale * 2e-2,
+                "{isa:?}: {worst} vs values up to {scale}"
             );
         }
     }
@@ -691,23 +706,28 @@ mod tests {
                 .map(|(a, b)| f64::from(*a) * f64::from(*b))
                 .sum::<f64>()
         };
-        for g in cases() {
-            let x = values(g.input_len(), 3);
-            let w = values(g.weight_len(), 4);
-            let dy = values(g.output_len(), 5);
-            let y = naive_forward(&g, &x, &w);
-            let reference = dot(&dy, &y);
-            let via_input = dot(&input_grad(&g, &w, &dy), &x);
-            let via_weight = dot(&weight_grad(&g, &x, &dy), &w);
-            let tol = 1e-4 * (1.0 + reference.abs());
-            assert!(
-                (via_input - reference).abs() < tol,
-                "{g:?}: input grad {via_input} vs {reference}"
-            );
-            assert!(
-                (via_weight - reference).abs() < tol,
-                "{g:?}: weight grad {via_weight} vs {reference}"
-            );
+        // Values bf16 holds exactly, so that every products' passes are adjoint exactly (up
+        // to the order of the f32 sums).
+        let bf16_exact = |len, seed| bf16_rounded(&values(len, seed));
+        for products in every_products() {
+            for g in cases() {
+                let x = bf16_exact(g.input_len(), 3);
+                let w = bf16_exact(g.weight_len(), 4);
+                let dy = bf16_exact(g.output_len(), 5);
+                let y = naive_forward(&g, &x, &w);
+                let reference = dot(&dy, &y);
+                let via_input = dot(&input_grad(&g, &w, &dy, products), &x);
+                let via_weight = dot(&weight_grad(&g, &x, &dy, products), &w);
+                let tol = 1e-4 * (1.0 + reference.abs());
+                assert!(
+                    (via_input - reference).abs() < tol,
+                    "{products:?} {g:?}: input grad {via_input} vs {reference}"
+                );
+                assert!(
+                    (via_weight - reference).abs() < tol,
+                    "{products:?} {g:?}: weight grad {via_weight} vs {reference}"
+                );
+            }
         }
     }
 
@@ -717,7 +737,7 @@ mod tests {
         let g = geometry(2, 2, [5, 4], 3, 3, 2, 1);
         let x = values(g.input_len(), 6);
         let dy = values(g.output_len(), 7);
-        let dw = weight_grad(&g, &x, &dy);
+        let dw = weight_grad(&g, &x, &dy, Products::F32);
         let mut basis = vec![0.0f32; g.weight_len()];
         for i in 0..g.weight_len() {
             basis.iter_mut().for_each(|v| *v = 0.0);
@@ -762,13 +782,16 @@ mod tests {
     /// operands plain and stored transposed, as the convolutions pass them.
     #[test]
     fn gemm_never_reads_a_destination_it_overwrites() {
-        use gemm::Parallelism;
         let cases = [
-            ([3, 5, 7], Parallelism::None),
-            ([37, 300, 72], Parallelism::None),
-            ([64, 1024, 576], Parallelism::Rayon(0)),
+            ([3, 5, 7], false),
+            ([37, 300, 72], false),
+            ([64, 1024, 576], true),
         ];
-        for (dims, parallelism) in cases {
+        for (dims, parallel) in cases {
+            let how = Gemm {
+                products: Products::F32,
+                parallel,
+            };
             let [m, n, k] = dims;
             let (lhs, rhs) = (values(m * k, 8), values(k * n, 9));
             let (lhs_t, rhs_t) = (transposed(&lhs, m, k), transposed(&rhs, k, n));
@@ -785,13 +808,7 @@ mod tests {
             for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
                 let what = format!("{dims:?}, layout {layout}");
                 let mut dst = vec![f32::NAN; m * n];
-                matmul(
-                    dims,
-                    Destination::Overwrite(&mut dst),
-                    lhs,
-                    rhs,
-                    parallelism,
-                );
+                matmul(dims, Destination::Overwrite(&mut dst), lhs, rhs, how);
                 assert!(
                     dst.iter().all(|v| v.is_finite()),
                     "{what}: overwrite read dst"
@@ -801,7 +818,7 @@ mod tests {
             for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
                 let what = format!("{dims:?}, layout {layout}");
                 let mut slots = vec![MaybeUninit::new(f32::NAN); m * n];
-                matmul(dims, Destination::Uninit(&mut slots), lhs, rhs, parallelism);
+                matmul(dims, Destination::Uninit(&mut slots), lhs, rhs, how);
                 // SAFETY: every slot was initialised (to NaN) before the product.
                 let dst = unsafe { assume_init(slots) };
                 assert!(dst.iter().all(|v| v.is_finite()), "{what}: uninit read dst");
@@ -810,13 +827,7 @@ mod tests {
             let start = values(m * n, 10);
             let mut dst = start.clone();
             let (lhs, rhs) = (Operand::rows(&lhs, k), Operand::rows(&rhs, n));
-            matmul(
-                dims,
-                Destination::Accumulate(&mut dst),
-                lhs,
-                rhs,
-                parallelism,
-            );
+            matmul(dims, Destination::Accumulate(&mut dst), lhs, rhs, how);
             let sums: Vec<f32> = start.iter().zip(&want).map(|(a, b)| a + b).collect();
             assert_close(&dst, &sums, &format!("{dims:?}: accumulate"));
         }
@@ -845,10 +856,11 @@ mod tests {
             .collect();
         let run = |case: usize| {
             let (g, (x, w, dy)) = (&cases[case], &data[case]);
+            let products = every_products()[case % every_products().len()];
             [
-                forward(g, x, w),
-                input_grad(g, w, dy),
-                weight_grad(g, x, dy),
+                forward(g, x, w, products),
+                input_grad(g, w, dy, products),
+                weight_grad(g, x, dy, products),
             ]
         };
         // More threads than cores, so that some wait in a GEMM while others hold tasks.

@@ -1,0 +1,577 @@
+//! A GEMM on bf16 operands with f32 accumulation, PyTorch autocast's semantics for matrix
+//! products on the CPU: each operand value is rounded to bfloat16 (round to nearest even), the
+//! products are summed in f32, the result is f32.
+//!
+//! Two instruction sets run it, chosen at run time ([`Isa::detect`]):
+//! - **AMX** (`amx-tile` + `amx-bf16`, Sapphire Rapids and later): `TDPBF16PS` multiplies a
+//!   16 x 32 bf16 tile by a 32 x 16 one into a 16 x 16 f32 tile, 8,192 products per
+//!   instruction. Rust's AMX intrinsics are unstable (rust-lang/rust#126622), so the kernel is
+//!   stable `asm!`; Linux hands out the tile registers only after the process asks
+//!   (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`, the kernel's
+//!   Documentation/arch/x86/xstate.rst).
+//! - **AVX512-BF16** (`vdpbf16ps`, Cooper Lake, Zen 4 and later): 16 lanes of two products each.
+//!
+//! Both read the same packed operands: the left one in tiles of 16 rows x 32 values (k), the
+//! right one in tiles of 16 k-pairs x 16 columns, each pair adjacent ("VNNI" layout), which is
+//! the layout `TDPBF16PS` and `vdpbf16ps` both consume. A block of the product is 32 x 32:
+//! four accumulator tiles (AMX) or 4 x 8 rows of two zmm registers (AVX512-BF16).
+
+use std::mem::MaybeUninit;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use crate::kernels::matrix::{Destination, Operand};
+
+/// Rows and columns of one product block: two tiles each way.
+const BLOCK: usize = 32;
+/// k values per tile: 32 bf16 = 64 bytes, a tile row.
+const K_CHUNK: usize = 32;
+/// bf16 values in one tile (16 rows of 32).
+const TILE: usize = 16 * 32;
+
+/// `x` rounded to the nearest bfloat16, ties to even; NaN stays NaN (quiet).
+pub fn to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return ((bits >> 16) | 0x40) as u16;
+    }
+    let rounding = 0x7FFF + ((bits >> 16) & 1);
+    ((bits + rounding) >> 16) as u16
+}
+
+/// The f32 value of a bfloat16.
+pub fn from_bf16(h: u16) -> f32 {
+    f32::from_bits(u32::from(h) << 16)
+}
+
+/// The matrix instructions this CPU runs the bf16 GEMM with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    Amx,
+    Avx512Bf16,
+}
+
+impl Isa {
+    /// Every one this CPU (and operating system) runs, best first (tests and benchmarks run
+    /// each).
+    pub fn available() -> Vec<Isa> {
+        let mut isas = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Isa::detect() == Some(Isa::Amx) {
+                isas.push(Isa::Amx);
+            }
+            if std::arch::is_x86_feature_detected!("avx512bf16")
+                && std::arch::is_x86_feature_detected!("avx512f")
+            {
+                isas.push(Isa::Avx512Bf16);
+            }
+        }
+        isas
+    }
+
+    /// The best of [`Isa::Amx`] and [`Isa::Avx512Bf16`] this CPU (and, for AMX, the operating
+    /// system) allows, asked once per process; `None` when neither: callers use f32.
+    pub fn detect() -> Option<Isa> {
+        static ISA: OnceLock<Option<Isa>> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if amx::available() {
+                    return Some(Isa::Amx);
+                }
+                if std::arch::is_x86_feature_detected!("avx512bf16")
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                {
+                    return Some(Isa::Avx512Bf16);
+                }
+            }
+            None
+        })
+    }
+}
+
+/// `lhs[m, k]` as bf16 tiles: per block of 32 rows, per chunk of 32 k, two 16 x 32 tiles (the
+/// block's upper and lower 16 rows), zero past `m` and `k`.
+fn pack_lhs(lhs: &Operand, m: usize, k: usize) -> Vec<u16> {
+    let (blocks, chunks) = (m.div_ceil(BLOCK), k.div_ceil(K_CHUNK));
+    let mut packed = vec![0u16; blocks * chunks * 2 * TILE];
+    packed
+        .chunks_mut(chunks * 2 * TILE)
+        .enumerate()
+        .for_each(|(block, out)| {
+            for row in 0..BLOCK.min(m - block * BLOCK) {
+                let r = block * BLOCK + row;
+                let (half, tile_row) = (row / 16, row % 16);
+                for kk in 0..k {
+                    let (chunk, col) = (kk / K_CHUNK, kk % K_CHUNK);
+                    out[(chunk * 2 + half) * TILE + tile_row * 32 + col] = to_bf16(lhs.at(r, kk));
+                }
+            }
+        });
+    packed
+}
+
+/// `rhs[k, n]` as bf16 tiles: per block of 32 columns, per chunk of 32 k, two tiles of 16
+/// k-pairs x 16 columns (the block's left and right 16 columns), each k-pair adjacent; zero
+/// past `k` and `n`.
+fn pack_rhs(rhs: &Operand, k: usize, n: usize) -> Vec<u16> {
+    let (blocks, chunks) = (n.div_ceil(BLOCK), k.div_ceil(K_CHUNK));
+    let mut packed = vec![0u16; blocks * chunks * 2 * TILE];
+    packed
+        .chunks_mut(chunks * 2 * TILE)
+        .enumerate()
+        .for_each(|(block, out)| {
+            for kk in 0..k {
+                let (chunk, pair, e) = (kk / K_CHUNK, (kk % K_CHUNK) / 2, kk % 2);
+                for col in 0..BLOCK.min(n - block * BLOCK) {
+                    let (half, c) = (col / 16, col % 16);
+                    out[(chunk * 2 + half) * TILE + pair * 32 + c * 2 + e] =
+                        to_bf16(rhs.at(kk, block * BLOCK + col));
+                }
+            }
+        });
+    packed
+}
+
+/// A slot of a GEMM's destination: overwritten, added to, or written for the first time.
+trait Slot: Send {
+    fn store(&mut self, value: f32, accumulate: bool);
+}
+
+impl Slot for f32 {
+    fn store(&mut self, value: f32, accumulate: bool) {
+        if accumulate {
+            *self += value;
+        } else {
+            *self = value;
+        }
+    }
+}
+
+impl Slot for MaybeUninit<f32> {
+    fn store(&mut self, value: f32, _: bool) {
+        self.write(value);
+    }
+}
+
+/// `dst[m, n] = lhs[m, k] · rhs[k, n]` (or `+=` into [`Destination::Accumulate`]), every
+/// product of bf16-rounded operands, summed in f32, with `isa`; bands of 32 rows in parallel
+/// on rayon's pool when `parallel`. Every slot of an `Overwrite` or `Uninit` destination is
+/// written, none read.
+pub(crate) fn matmul(
+    isa: Isa,
+    dims: [usize; 3],
+    dst: Destination,
+    lhs: Operand,
+    rhs: Operand,
+    parallel: bool,
+) {
+    match dst {
+        Destination::Overwrite(dst) => matmul_into(isa, dims, dst, false, lhs, rhs, parallel),
+        Destination::Accumulate(dst) => matmul_into(isa, dims, dst, true, lhs, rhs, parallel),
+        Destination::Uninit(dst) => {
+            assert_eq!(dst.len(), dims[0] * dims[1], "bf16 gemm destination length");
+            matmul_into(isa, dims, dst, false, lhs, rhs, parallel)
+        }
+    }
+}
+
+fn matmul_into<T: Slot>(
+    isa: Isa,
+    [m, n, k]: [usize; 3],
+    dst: &mut [T],
+    accumulate: bool,
+    lhs: Operand,
+    rhs: Operand,
+    parallel: bool,
+) {
+    assert!(dst.len() >= m * n, "bf16 gemm destination too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].iter_mut().for_each(|d| d.store(0.0, false));
+        }
+        return;
+    }
+    let (a, b) = (pack_lhs(&lhs, m, k), pack_rhs(&rhs, k, n));
+    let chunks = k.div_ceil(K_CHUNK);
+    let panel = chunks * 2 * TILE;
+    let (m_blocks, n_blocks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK));
+    // One task per band of 32 rows of `dst`: its blocks of 32 columns one after another.
+    let band = |(mb, rows): (usize, &mut [T])| {
+        let mut c = [0f32; BLOCK * BLOCK];
+        let a_panel = &a[mb * panel..(mb + 1) * panel];
+        let _tiles = (isa == Isa::Amx).then(amx::Tiles::configure);
+        for nb in 0..n_blocks {
+            let b_panel = &b[nb * panel..(nb + 1) * panel];
+            match isa {
+                Isa::Amx => amx::block(a_panel, b_panel, chunks, &mut c),
+                Isa::Avx512Bf16 => avx512::block(a_panel, b_panel, chunks, &mut c),
+            }
+            let (cols, first) = (BLOCK.min(n - nb * BLOCK), nb * BLOCK);
+            for (r, row) in rows.chunks_mut(n).enumerate() {
+                let src = &c[r * BLOCK..r * BLOCK + cols];
+                for (slot, &value) in row[first..first + cols].iter_mut().zip(src) {
+                    slot.store(value, accumulate);
+                }
+            }
+        }
+    };
+    let bands = dst[..m * n].chunks_mut(BLOCK * n).enumerate();
+    if parallel && m_blocks * n_blocks > 1 {
+        bands.collect::<Vec<_>>().into_par_iter().for_each(band);
+    } else {
+        bands.for_each(band);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use super::{BLOCK, TILE};
+    use std::arch::asm;
+
+    /// `arch_prctl` codes (Linux `asm/prctl.h`) and the tile-data state component.
+    const SYS_ARCH_PRCTL: i64 = 158;
+    const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+    const XFEATURE_XTILEDATA: i64 = 18;
+
+    /// The CPU has AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22) and Linux granted
+    /// this process the tile data.
+    pub fn available() -> bool {
+        // Leaf 7 is read only where leaf 0 says it exists.
+        if std::arch::x86_64::__cpuid(0).eax < 7 {
+            return false;
+        }
+        let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+        let (tile, bf16) = (edx >> 24 & 1 == 1, edx >> 22 & 1 == 1);
+        tile && bf16 && cfg!(target_os = "linux") && request_permission()
+    }
+
+    /// `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`: 0 when granted (for every thread
+    /// of the process).
+    fn request_permission() -> bool {
+        let ret: i64;
+        // SAFETY: a raw Linux syscall with two integer arguments; it reads and writes no
+        // memory of ours. `syscall` clobbers rcx and r11.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret == 0
+    }
+
+    /// The tile configuration `LDTILECFG` reads (64 bytes, palette 1).
+    #[repr(C, align(64))]
+    struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        bytes_per_row: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    /// The 8 tiles configured 16 rows x 64 bytes on this thread while it lives; released
+    /// (`TILERELEASE`) when dropped.
+    pub struct Tiles(());
+
+    impl Tiles {
+        pub fn configure() -> Self {
+            let mut config = TileConfig {
+                palette: 1,
+                start_row: 0,
+                reserved: [0; 14],
+                bytes_per_row: [0; 16],
+                rows: [0; 16],
+            };
+            config.bytes_per_row[..8].fill(64);
+            config.rows[..8].fill(16);
+            // SAFETY: only called after `available()` granted the tile state; the config is
+            // a valid palette-1 configuration of 64 aligned bytes.
+            unsafe { asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly)) };
+            Tiles(())
+        }
+    }
+
+    impl Drop for Tiles {
+        fn drop(&mut self) {
+            // SAFETY: releases the configuration `configure` made on this thread.
+            unsafe { asm!("tilerelease", options(nostack, nomem)) };
+        }
+    }
+
+    /// `c[32 x 32] = A-panel · B-panel` over `chunks` chunks of 32 k (`super::pack_lhs` and
+    /// `super::pack_rhs` layouts), on tiles a [`Tiles`] guard configured.
+    pub fn block(a: &[u16], b: &[u16], chunks: usize, c: &mut [f32; BLOCK * BLOCK]) {
+        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE && b.len() >= chunks * 2 * TILE);
+        // SAFETY: the loop reads `chunks` pairs of 1 KiB tiles from each panel (asserted
+        // above) and writes the 32 x 32 f32 block `c` (4 KiB, 128-byte rows).
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                "2:",
+                "tileloadd tmm4, [{a} + {row}*1]",
+                "tileloadd tmm5, [{a} + {row}*1 + 1024]",
+                "tileloadd tmm6, [{b} + {row}*1]",
+                "tileloadd tmm7, [{b} + {row}*1 + 1024]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                "add {a}, 2048",
+                "add {b}, 2048",
+                "dec {n}",
+                "jnz 2b",
+                "tilestored [{c} + {c_row}*1], tmm0",
+                "tilestored [{c} + {c_row}*1 + 64], tmm1",
+                "tilestored [{c} + {c_row}*1 + 2048], tmm2",
+                "tilestored [{c} + {c_row}*1 + 2112], tmm3",
+                a = inout(reg) a.as_ptr() => _,
+                b = inout(reg) b.as_ptr() => _,
+                n = inout(reg) chunks => _,
+                row = in(reg) 64usize,
+                c = in(reg) c.as_mut_ptr(),
+                c_row = in(reg) 128usize,
+                options(nostack),
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{BLOCK, TILE};
+    use std::arch::x86_64::*;
+
+    /// `c[32 x 32] = A-panel · B-panel` with `vdpbf16ps`: per 8 rows, two zmm accumulators a
+    /// row (its 32 columns); each k-pair of a row broadcast against the B tiles' row of that
+    /// pair.
+    pub fn block(a: &[u16], b: &[u16], chunks: usize, c: &mut [f32; BLOCK * BLOCK]) {
+        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE && b.len() >= chunks * 2 * TILE);
+        // SAFETY: `Isa::detect` chose this path only where avx512bf16 and avx512f exist.
+        unsafe { block_avx512(a, b, chunks, c) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn block_avx512(a: &[u16], b: &[u16], chunks: usize, c: &mut [f32; BLOCK * BLOCK]) {
+        for group in 0..4 {
+            let (half, first) = (group / 2, (group % 2) * 8);
+            let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+            for chunk in 0..chunks {
+                let a_tile = &a[(chunk * 2 + half) * TILE..][..TILE];
+                let b_tiles = &b[chunk * 2 * TILE..][..2 * TILE];
+                for pair in 0..16 {
+                    // SAFETY: each load reads 32 bf16 (64 bytes) inside its tile.
+                    let (left, right) = unsafe {
+                        (
+                            _mm512_loadu_si512(b_tiles[pair * 32..].as_ptr().cast()),
+                            _mm512_loadu_si512(b_tiles[TILE + pair * 32..].as_ptr().cast()),
+                        )
+                    };
+                    let (left, right) = (m512bh(left), m512bh(right));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let at = (first + r) * 32 + pair * 2;
+                        let two = u32::from(a_tile[at]) | u32::from(a_tile[at + 1]) << 16;
+                        let broadcast = m512bh(_mm512_set1_epi32(two as i32));
+                        acc[0] = _mm512_dpbf16_ps(acc[0], broadcast, left);
+                        acc[1] = _mm512_dpbf16_ps(acc[1], broadcast, right);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let row = half * 16 + first + r;
+                // SAFETY: two stores of 16 f32 inside row `row` (32 f32) of `c`.
+                unsafe {
+                    _mm512_storeu_ps(c[row * BLOCK..].as_mut_ptr(), acc[0]);
+                    _mm512_storeu_ps(c[row * BLOCK + 16..].as_mut_ptr(), acc[1]);
+                }
+            }
+        }
+    }
+
+    /// The 512 bits of `v` as 32 bf16 values.
+    #[inline(always)]
+    fn m512bh(v: __m512i) -> __m512bh {
+        // SAFETY: both are 512-bit vectors; any bit pattern is a valid bf16 vector.
+        unsafe { std::mem::transmute(v) }
+    }
+}
+
+/// Off x86_64 [`Isa::detect`] finds nothing, so the kernels are never called.
+#[cfg(not(target_arch = "x86_64"))]
+mod amx {
+    pub struct Tiles;
+
+    impl Tiles {
+        pub fn configure() -> Self {
+            unreachable!("no AMX off x86_64")
+        }
+    }
+
+    pub fn block(_: &[u16], _: &[u16], _: usize, _: &mut [f32; super::BLOCK * super::BLOCK]) {
+        unreachable!("no AMX off x86_64")
+    }
+
+    pub fn available() -> bool {
+        false
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx512 {
+    pub fn block(_: &[u16], _: &[u16], _: usize, _: &mut [f32; super::BLOCK * super::BLOCK]) {
+        unreachable!("no AVX512-BF16 off x86_64")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `lhs · rhs` of the bf16-rounded operands, each product and sum in f64.
+    fn reference([m, n, k]: [usize; 3], lhs: &Operand, rhs: &Operand) -> Vec<f64> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k)
+                    .map(|p| {
+                        let (a, b) = (lhs.at(i, p), rhs.at(p, j));
+                        f64::from(from_bf16(to_bf16(a))) * f64::from(from_bf16(to_bf16(b)))
+                    })
+                    .sum();
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3F80);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to the even 1.0.
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0), 0x3F80);
+        // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: rounds up to even.
+        assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3F82);
+        assert_eq!(to_bf16(-2.5), 0xC020);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        assert_eq!(from_bf16(to_bf16(f32::INFINITY)), f32::INFINITY);
+        assert_eq!(
+            from_bf16(to_bf16(f32::MAX)),
+            f32::INFINITY,
+            "rounds past the largest"
+        );
+    }
+
+    /// Every ISA this CPU has, against the bf16-operand reference: shapes with edges in every
+    /// dimension, transposed operands, accumulation, serial and parallel.
+    #[test]
+    fn every_isa_matches_the_bf16_reference() {
+        let isas = Isa::available();
+        eprintln!("bf16 matrix instructions checked on this CPU: {isas:?}");
+        let shapes = [
+            [1, 1, 1],
+            [32, 32, 32],
+            [16, 48, 64],
+            [33, 31, 65],
+            [64, 200, 576],
+            [7, 70, 9],
+            [100, 3, 1000],
+        ];
+        for isa in isas {
+            for (s, [m, n, k]) in shapes.into_iter().enumerate() {
+                for (transposed_lhs, transposed_rhs) in
+                    [(false, false), (true, true), (false, true)]
+                {
+                    let a = values(m * k, s as u64 * 2 + 1);
+                    let b = values(k * n, s as u64 * 2 + 2);
+                    let lhs = match transposed_lhs {
+                        true => Operand::transpose_of(&a, m),
+                        false => Operand::rows(&a, k),
+                    };
+                    let rhs = match transposed_rhs {
+                        true => Operand::transpose_of(&b, k),
+                        false => Operand::rows(&b, n),
+                    };
+                    let want = reference([m, n, k], &lhs, &rhs);
+                    for parallel in [false, true] {
+                        let mut dst = vec![f32::NAN; m * n];
+                        let overwrite = Destination::Overwrite(&mut dst);
+                        matmul(isa, [m, n, k], overwrite, lhs, rhs, parallel);
+                        // f32 sums of k products of magnitude <= 4: error under k * 4 * 2^-24
+                        // per step, bounded here by 1e-6 * k * 4 with room.
+                        let tolerance = 4e-6 * k as f64 + 1e-6;
+                        for (i, (&got, &want)) in dst.iter().zip(&want).enumerate() {
+                            assert!(
+                                (f64::from(got) - want).abs() <= tolerance,
+                                "{isa:?} {m}x{n}x{k} ({transposed_lhs}, {transposed_rhs}) [{i}]: {got} vs {want}"
+                            );
+                        }
+                        // Accumulating adds the same product again.
+                        let accumulate = Destination::Accumulate(&mut dst);
+                        matmul(isa, [m, n, k], accumulate, lhs, rhs, parallel);
+                        for (&got, &want) in dst.iter().zip(&want) {
+                            assert!((f64::from(got) - 2.0 * want).abs() <= 2.0 * tolerance);
+                        }
+                        // Uninitialised slots are all written.
+                        let mut slots = vec![MaybeUninit::new(f32::NAN); m * n];
+                        let uninit = Destination::Uninit(&mut slots);
+                        matmul(isa, [m, n, k], uninit, lhs, rhs, parallel);
+                        // SAFETY: every slot was initialised (to NaN) before the product.
+                        let written = unsafe { crate::kernels::uninit::assume_init(slots) };
+                        assert!(written.iter().all(|v| v.is_finite()), "{isa:?} uninit");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_product_writes_zeros_or_leaves_the_sum() {
+        let Some(isa) = Isa::detect() else { return };
+        let none: [f32; 0] = [];
+        let empty = Operand::rows(&none, 0);
+        let mut dst = vec![5.0f32; 6];
+        matmul(
+            isa,
+            [2, 3, 0],
+            Destination::Accumulate(&mut dst),
+            empty,
+            empty,
+            false,
+        );
+        assert_eq!(dst, [5.0; 6]);
+        matmul(
+            isa,
+            [2, 3, 0],
+            Destination::Overwrite(&mut dst),
+            empty,
+            empty,
+            false,
+        );
+        assert_eq!(dst, [0.0; 6]);
+    }
+}
