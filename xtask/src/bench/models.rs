@@ -7,7 +7,10 @@
 //! side goes first; the report gives the median wall-clock step (with the range, which shows how
 //! noisy the machine was) and the median CPU seconds per step. `--ops` breaks a step down op by
 //! op instead. PyTorch runs from a virtual environment the bench creates
-//! (`target/peer-venv/torch`, see `pyenv::TORCH_PACKAGES`). Results and findings: docs/benchmarks.md.
+//! (`target/peer-venv/torch`, see `pyenv::TORCH_PACKAGES`). `--precision bf16` times burn under
+//! `sal_models::autocast` beside PyTorch's `torch.autocast(dtype=torch.bfloat16)`, plain and
+//! with `channels_last` (the best a PyTorch user runs on a CPU with AMX). Results and findings:
+//! docs/benchmarks.md.
 
 use std::time::Instant;
 
@@ -18,7 +21,9 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::Args;
-use sal_models::{Architecture, ModelConfig, ResNetDepth, num_trainable_params};
+use sal_models::{
+    Architecture, ModelConfig, Precision, ResNetDepth, autocast, num_trainable_params,
+};
 use sal_train::BackendKind;
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +77,52 @@ pub struct ModelsBench {
     /// threshold) instead of its defaults.
     #[arg(long)]
     steady_malloc: bool,
+    /// The precision of the convolutions: fp32, or bf16 (burn under `sal_models::autocast`,
+    /// PyTorch under bf16 autocast, plain and channels_last).
+    #[arg(long, value_parser = parse_precision, default_value = "fp32")]
+    precision: Precision,
+}
+
+fn parse_precision(text: &str) -> Result<Precision, String> {
+    match text {
+        "fp32" => Ok(Precision::Fp32),
+        "bf16" => Ok(Precision::Bf16),
+        _ => Err(format!("expected fp32 or bf16, got `{text}`")),
+    }
+}
+
+/// One PyTorch configuration the bench runs beside burn: autocast or not, and the memory
+/// format of the model and batch.
+#[derive(Clone, Copy)]
+struct TorchVariant {
+    precision: Precision,
+    channels_last: bool,
+}
+
+impl TorchVariant {
+    fn args(&self) -> [String; 2] {
+        let precision = match self.precision {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        };
+        let format = if self.channels_last {
+            "channels_last"
+        } else {
+            "contiguous"
+        };
+        [precision.into(), format.into()]
+    }
+
+    fn label(&self) -> String {
+        let mut label = match self.precision {
+            Precision::Fp32 => "fp32".to_string(),
+            Precision::Bf16 => "bf16 autocast".to_string(),
+        };
+        if self.channels_last {
+            label += " + channels_last";
+        }
+        label
+    }
 }
 
 impl ModelsBench {
@@ -91,6 +142,14 @@ impl ModelsBench {
             !self.ops || self.backend == BackendKind::Cpu,
             "--ops compares process CPU time with PyTorch on the CPU: use it with --backend cpu"
         );
+        ensure!(
+            self.precision == Precision::Fp32 || self.backend == BackendKind::Cpu,
+            "--precision bf16 runs on the cpu backend only (its kernels are the CPU's)"
+        );
+        ensure!(
+            self.precision == Precision::Fp32 || !self.ops,
+            "--ops times fp32 ops: leave out --precision bf16"
+        );
         Ok(depth)
     }
 
@@ -109,7 +168,32 @@ impl ModelsBench {
             BackendKind::Wgpu => "wgpu",
             BackendKind::Cuda => "cuda",
         };
-        format!("{BURN} {backend}")
+        match self.precision {
+            Precision::Fp32 => format!("{BURN} {backend}"),
+            Precision::Bf16 => format!(
+                "{BURN} {backend} bf16 ({})",
+                sal_models::bf16_instructions().unwrap_or("f32: no bf16 units")
+            ),
+        }
+    }
+
+    /// The PyTorch configurations beside burn: the same precision; with bf16 also with
+    /// channels_last.
+    fn torch_variants(&self) -> Vec<TorchVariant> {
+        let plain = TorchVariant {
+            precision: self.precision,
+            channels_last: false,
+        };
+        match self.precision {
+            Precision::Fp32 => vec![plain],
+            Precision::Bf16 => vec![
+                plain,
+                TorchVariant {
+                    channels_last: true,
+                    ..plain
+                },
+            ],
+        }
     }
 }
 
@@ -183,11 +267,14 @@ struct TorchReport {
 }
 
 impl TorchReport {
-    fn side(self) -> Side {
+    fn side(self, variant: &TorchVariant) -> Side {
         Side {
             name: format!(
-                "PyTorch {} ({}, {} thr)",
-                self.torch, self.device, self.threads
+                "PyTorch {} {} ({}, {} thr)",
+                self.torch,
+                variant.label(),
+                self.device,
+                self.threads
             ),
             timings: Timings {
                 train: StepTimes {
@@ -242,7 +329,7 @@ pub fn run(args: ModelsBench) -> Result<()> {
     );
     let (burn, torch) = time_rounds(depth, &args, &device)?;
     let load_after = measure::load_average();
-    print_report(&args, &burn, torch.as_ref());
+    print_report(&args, &burn, &torch);
     println!("load average after: {load_after}");
     Ok(())
 }
@@ -253,35 +340,42 @@ fn time_rounds(
     depth: ResNetDepth,
     args: &ModelsBench,
     device: &Device,
-) -> Result<(Side, Option<Side>)> {
+) -> Result<(Side, Vec<Side>)> {
     let config =
         ModelConfig::new(args.architecture, args.classes).with_base_width(Some(args.width));
     let mut burn = Side {
         name: args.burn_name(),
         timings: Timings::default(),
     };
-    let mut torch: Option<Side> = None;
+    let variants = if args.burn_only {
+        Vec::new()
+    } else {
+        args.torch_variants()
+    };
+    let mut torch: Vec<Option<Side>> = variants.iter().map(|_| None).collect();
     for round in 1..=args.rounds {
         let torch_first = round % 2 == 0;
         for torch_turn in [torch_first, !torch_first] {
             if !torch_turn {
                 eprintln!("round {round}: timing burn ...");
                 burn.timings.extend(time_burn(&config, device, args)?);
-            } else if !args.burn_only {
-                eprintln!("round {round}: timing PyTorch ...");
-                let side = run_torch_steps(&config, depth, args)?.side();
-                match &mut torch {
+                continue;
+            }
+            for (variant, sides) in variants.iter().zip(&mut torch) {
+                eprintln!("round {round}: timing PyTorch {} ...", variant.label());
+                let side = run_torch_steps(&config, depth, args, *variant)?.side(variant);
+                match sides {
                     Some(all) => all.timings.extend(side.timings),
-                    None => torch = Some(side),
+                    None => *sides = Some(side),
                 }
             }
         }
     }
-    Ok((burn, torch))
+    Ok((burn, torch.into_iter().flatten().collect()))
 }
 
-/// The table of both sides, then the burn/PyTorch ratios.
-fn print_report(args: &ModelsBench, burn: &Side, torch: Option<&Side>) {
+/// The table of every side, then burn's ratios to each PyTorch side.
+fn print_report(args: &ModelsBench, burn: &Side, torch: &[Side]) {
     use measure::median;
     println!();
     println!(
@@ -302,21 +396,20 @@ fn print_report(args: &ModelsBench, burn: &Side, torch: Option<&Side>) {
         );
     };
     row(burn);
-    let Some(torch) = torch else {
-        return;
-    };
-    row(torch);
-    let (b, t) = (&burn.timings, &torch.timings);
-    println!(
-        "ratio burn/PyTorch throughput (wall clock): training {:.2}x, inference {:.2}x",
-        median(&t.train.wall) / median(&b.train.wall),
-        median(&t.infer.wall) / median(&b.infer.wall),
-    );
-    println!(
-        "ratio burn/PyTorch CPU cost per step (PyTorch CPU s / burn CPU s): training {:.2}x, inference {:.2}x",
-        median(&t.train.cpu) / median(&b.train.cpu),
-        median(&t.infer.cpu) / median(&b.infer.cpu),
-    );
+    torch.iter().for_each(row);
+    let b = &burn.timings;
+    for side in torch {
+        let t = &side.timings;
+        println!(
+            "ratio burn / {}: throughput (wall clock) training {:.2}x, inference {:.2}x; \
+             CPU cost per step (its CPU s / burn's) training {:.2}x, inference {:.2}x",
+            side.name,
+            median(&t.train.wall) / median(&b.train.wall),
+            median(&t.infer.wall) / median(&b.infer.wall),
+            median(&t.train.cpu) / median(&b.train.cpu),
+            median(&t.infer.cpu) / median(&b.infer.cpu),
+        );
+    }
 }
 
 /// `median (min-max)` of step seconds.
@@ -330,6 +423,7 @@ fn run_torch_steps(
     config: &ModelConfig,
     depth: ResNetDepth,
     args: &ModelsBench,
+    variant: TorchVariant,
 ) -> Result<TorchReport> {
     let blocks = depth.blocks_per_stage().map(|b| b.to_string()).join(",");
     let block = if depth.is_bottleneck() {
@@ -337,6 +431,7 @@ fn run_torch_steps(
     } else {
         "basic"
     };
+    let [precision, memory_format] = variant.args();
     let out = PyEnv::torch()?.run_script(
         include_str!("models_torch.py"),
         &[
@@ -350,6 +445,8 @@ fn run_torch_steps(
             args.warmup.to_string(),
             args.steps.to_string(),
             args.torch_device().to_string(),
+            precision,
+            memory_format,
         ],
     )?;
     let report: TorchReport = serde_json::from_str(out.trim())
@@ -363,11 +460,13 @@ fn run_torch_steps(
     Ok(report)
 }
 
-/// One round of burn's side: training steps, then inference steps.
+/// One round of burn's side: training steps, then inference steps, in `--precision`.
 fn time_burn(config: &ModelConfig, device: &Device, args: &ModelsBench) -> Result<Timings> {
-    Ok(Timings {
-        train: time_burn_train(config, device, args)?,
-        infer: time_burn_infer(config, device, args)?,
+    autocast(args.precision, || {
+        Ok(Timings {
+            train: time_burn_train(config, device, args)?,
+            infer: time_burn_infer(config, device, args)?,
+        })
     })
 }
 

@@ -91,6 +91,8 @@ if mode in ("ops", "conv_parts"):
     sys.exit(0)
 
 block_kind, blocks, width, classes, batch, threads, warmup, steps, device = sys.argv[2:11]
+# fp32 or bf16 (torch.autocast); contiguous or channels_last (model and batch).
+precision, memory_format = sys.argv[11:13]
 blocks = [int(b) for b in blocks.split(",")]
 width, classes, batch = int(width), int(classes), int(batch)
 threads, warmup, steps = int(threads), int(warmup), int(steps)
@@ -166,6 +168,14 @@ opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, w
 x = torch.randn(batch, 3, 32, 32, device=device)
 labels = torch.randint(0, classes, (batch,), device=device)
 soft = F.one_hot(labels, classes).float()
+if memory_format == "channels_last":
+    model = model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+
+
+def autocast():
+    """bf16 autocast over the forward pass and the loss, as PyTorch's AMP recipes place it."""
+    return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def sync():
@@ -174,8 +184,9 @@ def sync():
 
 
 def train_step():
-    logits = model(x)
-    loss = -(soft * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    with autocast():
+        logits = model(x)
+        loss = -(soft * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -186,7 +197,7 @@ model.train()
 timed(train_step, warmup, sync)
 train, train_cpu = timed(train_step, steps, sync)
 model.eval()
-with torch.no_grad():
+with torch.no_grad(), autocast():
     timed(lambda: model(x), warmup, sync)
     infer, infer_cpu = timed(lambda: model(x), steps, sync)
 
