@@ -147,8 +147,8 @@ impl ModelsBench {
             "--precision bf16 runs on the cpu backend only (its kernels are the CPU's)"
         );
         ensure!(
-            self.precision == Precision::Fp32 || !self.ops,
-            "--ops times fp32 ops: leave out --precision bf16"
+            self.precision == Precision::Fp32 || !self.ops || self.burn_only,
+            "--ops with --precision bf16 times burn's ops only (add --burn-only)"
         );
         Ok(depth)
     }
@@ -793,10 +793,11 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
     );
     let ops = basic_resnet_ops(depth, args.width, args.batch);
     eprintln!("timing burn's ops ...");
-    let burn: Vec<f64> = ops
-        .iter()
-        .map(|op| time_burn_op(op, device, args.warmup, args.steps))
-        .collect::<Result<_>>()?;
+    let burn: Vec<f64> = autocast(args.precision, || {
+        ops.iter()
+            .map(|op| time_burn_op(op, device, args.warmup, args.steps))
+            .collect::<Result<_>>()
+    })?;
     let torch: Option<Vec<f64>> = if args.burn_only {
         None
     } else {
@@ -810,10 +811,12 @@ fn profile_ops(depth: ResNetDepth, args: &ModelsBench, device: &Device) -> Resul
         .iter()
         .filter(|op| matches!(op.kind, OpKind::Conv { .. }))
         .collect();
-    let burn_parts: Vec<[f64; 3]> = convs
-        .iter()
-        .map(|op| time_burn_conv_parts(op, device, args.warmup, args.steps))
-        .collect::<Result<_>>()?;
+    let burn_parts: Vec<[f64; 3]> = autocast(args.precision, || {
+        convs
+            .iter()
+            .map(|op| time_burn_conv_parts(op, device, args.warmup, args.steps))
+            .collect::<Result<_>>()
+    })?;
     let torch_parts: Option<Vec<[f64; 3]>> = if args.burn_only {
         None
     } else {

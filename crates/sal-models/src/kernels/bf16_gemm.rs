@@ -59,13 +59,11 @@ impl Isa {
         let mut isas = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if Isa::detect() == Some(Isa::Amx) {
-                isas.push(Isa::Amx);
-            }
-            if std::arch::is_x86_feature_detected!("avx512bf16")
-                && std::arch::is_x86_feature_detected!("avx512f")
-            {
-                isas.push(Isa::Avx512Bf16);
+            // Detected AMX implies AVX512-BF16 (`detect` requires both).
+            match Isa::detect() {
+                Some(Isa::Amx) => isas.extend([Isa::Amx, Isa::Avx512Bf16]),
+                Some(Isa::Avx512Bf16) => isas.push(Isa::Avx512Bf16),
+                None => {}
             }
         }
         isas
@@ -78,12 +76,14 @@ impl Isa {
         *ISA.get_or_init(|| {
             #[cfg(target_arch = "x86_64")]
             {
-                if amx::available() {
+                // The packing converts with AVX512-BF16 (and AVX-512 F / BW) on both paths.
+                let avx512_bf16 = std::arch::is_x86_feature_detected!("avx512bf16")
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw");
+                if avx512_bf16 && amx::available() {
                     return Some(Isa::Amx);
                 }
-                if std::arch::is_x86_feature_detected!("avx512bf16")
-                    && std::arch::is_x86_feature_detected!("avx512f")
-                {
+                if avx512_bf16 {
                     return Some(Isa::Avx512Bf16);
                 }
             }
@@ -92,47 +92,260 @@ impl Isa {
     }
 }
 
+/// bf16 values in one panel: a block of 32 rows (or columns) over every chunk of 32 k.
+fn panel_len(k: usize) -> usize {
+    k.div_ceil(K_CHUNK) * 2 * TILE
+}
+
 /// `lhs[m, k]` as bf16 tiles: per block of 32 rows, per chunk of 32 k, two 16 x 32 tiles (the
-/// block's upper and lower 16 rows), zero past `m` and `k`.
-fn pack_lhs(lhs: &Operand, m: usize, k: usize) -> Vec<u16> {
-    let (blocks, chunks) = (m.div_ceil(BLOCK), k.div_ceil(K_CHUNK));
-    let mut packed = vec![0u16; blocks * chunks * 2 * TILE];
-    packed
-        .chunks_mut(chunks * 2 * TILE)
-        .enumerate()
-        .for_each(|(block, out)| {
-            for row in 0..BLOCK.min(m - block * BLOCK) {
-                let r = block * BLOCK + row;
+/// block's upper and lower 16 rows), zero past `m` and `k`. Packed once, it serves every GEMM
+/// with that left operand (a convolution's weights, for all its blocks of samples).
+pub(crate) struct PackedLhs {
+    tiles: Vec<u16>,
+    m: usize,
+    k: usize,
+}
+
+impl PackedLhs {
+    /// Packs `lhs` (`m x k`); in parallel over the blocks of 32 rows when `parallel`.
+    pub fn new(isa: Isa, lhs: Operand, [m, k]: [usize; 2], parallel: bool) -> Self {
+        let mut tiles = vec![0u16; m.div_ceil(BLOCK) * panel_len(k)];
+        let pack = |(block, out): (usize, &mut [u16])| {
+            let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
+            for (row, r) in rows.enumerate() {
                 let (half, tile_row) = (row / 16, row % 16);
-                for kk in 0..k {
-                    let (chunk, col) = (kk / K_CHUNK, kk % K_CHUNK);
-                    out[(chunk * 2 + half) * TILE + tile_row * 32 + col] = to_bf16(lhs.at(r, kk));
+                for chunk in 0..k.div_ceil(K_CHUNK) {
+                    let at = (chunk * 2 + half) * TILE + tile_row * 32;
+                    let dst: &mut [u16; 32] = (&mut out[at..at + 32]).try_into().expect("32");
+                    let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
+                    if lhs.transposed {
+                        for (d, kk) in dst.iter_mut().zip(ks) {
+                            *d = to_bf16(lhs.at(r, kk));
+                        }
+                    } else {
+                        let start = r * lhs.row_stride;
+                        convert::row(isa, &lhs.data[start + ks.start..start + ks.end], dst);
+                    }
                 }
             }
-        });
-    packed
+        };
+        // (An empty product has no tiles to pack.)
+        let blocks = tiles.chunks_mut(panel_len(k).max(1)).enumerate();
+        if parallel {
+            blocks.collect::<Vec<_>>().into_par_iter().for_each(pack);
+        } else {
+            blocks.for_each(pack);
+        }
+        Self { tiles, m, k }
+    }
+
+    fn panel(&self, block: usize) -> &[u16] {
+        let len = panel_len(self.k);
+        &self.tiles[block * len..(block + 1) * len]
+    }
 }
 
 /// `rhs[k, n]` as bf16 tiles: per block of 32 columns, per chunk of 32 k, two tiles of 16
 /// k-pairs x 16 columns (the block's left and right 16 columns), each k-pair adjacent; zero
-/// past `k` and `n`.
-fn pack_rhs(rhs: &Operand, k: usize, n: usize) -> Vec<u16> {
-    let (blocks, chunks) = (n.div_ceil(BLOCK), k.div_ceil(K_CHUNK));
-    let mut packed = vec![0u16; blocks * chunks * 2 * TILE];
-    packed
-        .chunks_mut(chunks * 2 * TILE)
-        .enumerate()
-        .for_each(|(block, out)| {
-            for kk in 0..k {
-                let (chunk, pair, e) = (kk / K_CHUNK, (kk % K_CHUNK) / 2, kk % 2);
-                for col in 0..BLOCK.min(n - block * BLOCK) {
+/// past `k` and `n`. In parallel over the blocks of 32 columns when `parallel`.
+fn pack_rhs(isa: Isa, rhs: &Operand, [k, n]: [usize; 2], parallel: bool) -> Vec<u16> {
+    let mut packed = vec![0u16; n.div_ceil(BLOCK) * panel_len(k)];
+    let pack = |(block, out): (usize, &mut [u16])| {
+        let first = block * BLOCK;
+        let cols = BLOCK.min(n - first);
+        for chunk in 0..k.div_ceil(K_CHUNK) {
+            let tiles = &mut out[chunk * 2 * TILE..(chunk + 1) * 2 * TILE];
+            if rhs.transposed {
+                // Column j of the matrix is row j of the data: its 32 k of this chunk
+                // converted at once, then dealt out pair by pair.
+                let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
+                let mut converted = [0u16; 32];
+                for col in 0..cols {
+                    let start = (first + col) * rhs.row_stride;
+                    convert::row(
+                        isa,
+                        &rhs.data[start + ks.start..start + ks.end],
+                        &mut converted,
+                    );
                     let (half, c) = (col / 16, col % 16);
-                    out[(chunk * 2 + half) * TILE + pair * 32 + c * 2 + e] =
-                        to_bf16(rhs.at(kk, block * BLOCK + col));
+                    for pair in 0..16 {
+                        let at = half * TILE + pair * 32 + c * 2;
+                        tiles[at..at + 2].copy_from_slice(&converted[pair * 2..pair * 2 + 2]);
+                    }
+                }
+            } else {
+                // Rows 2p and 2p + 1 of the chunk, 16 columns at a time, interleaved.
+                for half in 0..2 {
+                    let c0 = first + half * 16;
+                    if c0 >= n {
+                        break;
+                    }
+                    let width = 16.min(n - c0);
+                    for pair in 0..16 {
+                        let k0 = chunk * K_CHUNK + pair * 2;
+                        if k0 >= k {
+                            break;
+                        }
+                        let row = |kk: usize| {
+                            let start = kk * rhs.row_stride + c0;
+                            &rhs.data[start..start + width]
+                        };
+                        let second = (k0 + 1 < k).then(|| row(k0 + 1));
+                        let at = half * TILE + pair * 32;
+                        let dst: &mut [u16; 32] = (&mut tiles[at..at + 32]).try_into().expect("32");
+                        convert::pair_of_rows(isa, row(k0), second, dst);
+                    }
                 }
             }
-        });
+        }
+    };
+    let blocks = packed.chunks_mut(panel_len(k).max(1)).enumerate();
+    if parallel {
+        blocks.collect::<Vec<_>>().into_par_iter().for_each(pack);
+    } else {
+        blocks.for_each(pack);
+    }
     packed
+}
+
+/// f32 -> bf16 conversions of the packing, vectorised where the CPU has AVX512-BF16 (every
+/// CPU an [`Isa`] was detected on), bit for bit [`to_bf16`] otherwise.
+mod convert {
+    use super::Isa;
+    #[cfg(not(target_arch = "x86_64"))]
+    use super::to_bf16;
+
+    /// `src` (at most 32 values) into `dst`, zeros after it.
+    pub fn row(isa: Isa, src: &[f32], dst: &mut [u16; 32]) {
+        assert!(src.len() <= 32);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let _ = isa;
+            // SAFETY: an `Isa` is only detected where avx512f, avx512bw and avx512bf16 are.
+            unsafe { x86::row(src, dst) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = isa;
+            dst.fill(0);
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = to_bf16(v);
+            }
+        }
+    }
+
+    /// `a` and `b` (at most 16 values each; `None`: zeros) interleaved into `dst` as
+    /// `a0 b0 a1 b1 ...`, zeros past their ends.
+    pub fn pair_of_rows(isa: Isa, a: &[f32], b: Option<&[f32]>, dst: &mut [u16; 32]) {
+        assert!(a.len() <= 16 && b.is_none_or(|b| b.len() == a.len()));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let _ = isa;
+            // SAFETY: as in `row`.
+            unsafe { x86::pair_of_rows(a, b, dst) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = isa;
+            dst.fill(0);
+            for (i, &v) in a.iter().enumerate() {
+                dst[2 * i] = to_bf16(v);
+                dst[2 * i + 1] = b.map_or(0, |b| to_bf16(b[i]));
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        /// The lanes `0..len` of a 16-lane mask.
+        fn mask(len: usize) -> __mmask16 {
+            ((1u32 << len) - 1) as __mmask16
+        }
+
+        #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+        pub unsafe fn row(src: &[f32], dst: &mut [u16; 32]) {
+            let (lo, hi) = (src.len().min(16), src.len().saturating_sub(16));
+            // SAFETY: masked loads read only lanes inside `src`; the store writes the 64
+            // bytes of `dst`.
+            unsafe {
+                let a = _mm512_maskz_loadu_ps(mask(lo), src.as_ptr());
+                let b = _mm512_maskz_loadu_ps(mask(hi), src.as_ptr().add(lo));
+                // Lanes 0-15 from `a`, 16-31 from `b`: the values in order.
+                let v = _mm512_cvtne2ps_pbh(b, a);
+                _mm512_storeu_si512(
+                    dst.as_mut_ptr().cast(),
+                    std::mem::transmute::<__m512bh, __m512i>(v),
+                );
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+        pub unsafe fn pair_of_rows(a: &[f32], b: Option<&[f32]>, dst: &mut [u16; 32]) {
+            let m = mask(a.len());
+            // SAFETY: as in `row`; `b` has `a`'s length (asserted by the caller).
+            unsafe {
+                let va = _mm512_maskz_loadu_ps(m, a.as_ptr());
+                let vb = match b {
+                    Some(b) => _mm512_maskz_loadu_ps(m, b.as_ptr()),
+                    None => _mm512_setzero_ps(),
+                };
+                // [a0..a15, b0..b15] as bf16, then interleaved: a0 b0 a1 b1 ...
+                let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(vb, va));
+                let order = _mm512_set_epi16(
+                    31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21,
+                    5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0,
+                );
+                _mm512_storeu_si512(
+                    dst.as_mut_ptr().cast(),
+                    _mm512_permutexvar_epi16(order, both),
+                );
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::to_bf16;
+        use super::*;
+
+        /// The vector conversions equal `to_bf16` on ordinary values, every length.
+        #[test]
+        fn vector_conversions_round_like_to_bf16() {
+            let Some(isa) = Isa::detect() else { return };
+            let values: Vec<f32> = (0..32)
+                .map(|i| (i as f32 - 13.3) * 0.37e-2 + 1.0 / 3.0)
+                .collect();
+            for len in 0..=32 {
+                let mut dst = [7u16; 32];
+                row(isa, &values[..len], &mut dst);
+                for i in 0..32 {
+                    let want = if i < len { to_bf16(values[i]) } else { 0 };
+                    assert_eq!(dst[i], want, "row, len {len} [{i}]");
+                }
+            }
+            for len in 0..=16 {
+                let (a, b) = (&values[..len], &values[16..16 + len]);
+                for second in [Some(b), None] {
+                    let mut dst = [7u16; 32];
+                    pair_of_rows(isa, a, second, &mut dst);
+                    for i in 0..16 {
+                        let (wa, wb) = match (i < len, second) {
+                            (true, Some(b)) => (to_bf16(a[i]), to_bf16(b[i])),
+                            (true, None) => (to_bf16(a[i]), 0),
+                            (false, _) => (0, 0),
+                        };
+                        assert_eq!(
+                            [dst[2 * i], dst[2 * i + 1]],
+                            [wa, wb],
+                            "pair, len {len} [{i}]"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A slot of a GEMM's destination: overwritten, added to, or written for the first time.
@@ -157,36 +370,42 @@ impl Slot for MaybeUninit<f32> {
 }
 
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]` (or `+=` into [`Destination::Accumulate`]), every
-/// product of bf16-rounded operands, summed in f32, with `isa`; bands of 32 rows in parallel
-/// on rayon's pool when `parallel`. Every slot of an `Overwrite` or `Uninit` destination is
-/// written, none read.
+/// product of bf16-rounded operands, summed in f32, with `isa`; packing and bands of 32 rows
+/// in parallel on rayon's pool when `parallel`. Every slot of an `Overwrite` or `Uninit`
+/// destination is written, none read.
 pub(crate) fn matmul(
     isa: Isa,
-    dims: [usize; 3],
+    n: usize,
     dst: Destination,
-    lhs: Operand,
+    lhs: &PackedLhs,
     rhs: Operand,
     parallel: bool,
 ) {
+    let (m, k) = (lhs.m, lhs.k);
     match dst {
-        Destination::Overwrite(dst) => matmul_into(isa, dims, dst, false, lhs, rhs, parallel),
-        Destination::Accumulate(dst) => matmul_into(isa, dims, dst, true, lhs, rhs, parallel),
+        Destination::Overwrite(dst) => matmul_into(isa, n, dst, false, lhs, rhs, parallel),
+        Destination::Accumulate(dst) => matmul_into(isa, n, dst, true, lhs, rhs, parallel),
         Destination::Uninit(dst) => {
-            assert_eq!(dst.len(), dims[0] * dims[1], "bf16 gemm destination length");
-            matmul_into(isa, dims, dst, false, lhs, rhs, parallel)
+            assert_eq!(dst.len(), m * n, "bf16 gemm destination length");
+            assert!(
+                k > 0,
+                "an empty product would leave the destination unwritten"
+            );
+            matmul_into(isa, n, dst, false, lhs, rhs, parallel)
         }
     }
 }
 
 fn matmul_into<T: Slot>(
     isa: Isa,
-    [m, n, k]: [usize; 3],
+    n: usize,
     dst: &mut [T],
     accumulate: bool,
-    lhs: Operand,
+    lhs: &PackedLhs,
     rhs: Operand,
     parallel: bool,
 ) {
+    let (m, k) = (lhs.m, lhs.k);
     assert!(dst.len() >= m * n, "bf16 gemm destination too small");
     if m == 0 || n == 0 {
         return;
@@ -197,14 +416,14 @@ fn matmul_into<T: Slot>(
         }
         return;
     }
-    let (a, b) = (pack_lhs(&lhs, m, k), pack_rhs(&rhs, k, n));
+    let b = pack_rhs(isa, &rhs, [k, n], parallel);
     let chunks = k.div_ceil(K_CHUNK);
-    let panel = chunks * 2 * TILE;
+    let panel = panel_len(k);
     let (m_blocks, n_blocks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK));
     // One task per band of 32 rows of `dst`: its blocks of 32 columns one after another.
     let band = |(mb, rows): (usize, &mut [T])| {
         let mut c = [0f32; BLOCK * BLOCK];
-        let a_panel = &a[mb * panel..(mb + 1) * panel];
+        let a_panel = lhs.panel(mb);
         let _tiles = (isa == Isa::Amx).then(amx::Tiles::configure);
         for nb in 0..n_blocks {
             let b_panel = &b[nb * panel..(nb + 1) * panel];
@@ -384,8 +603,9 @@ mod avx512 {
                     let (left, right) = (m512bh(left), m512bh(right));
                     for (r, acc) in acc.iter_mut().enumerate() {
                         let at = (first + r) * 32 + pair * 2;
-                        let two = u32::from(a_tile[at]) | u32::from(a_tile[at + 1]) << 16;
-                        let broadcast = m512bh(_mm512_set1_epi32(two as i32));
+                        // SAFETY: the pair `at, at + 1` is inside the tile (`at + 1 < TILE`).
+                        let two = unsafe { a_tile.as_ptr().add(at).cast::<i32>().read_unaligned() };
+                        let broadcast = m512bh(_mm512_set1_epi32(two));
                         acc[0] = _mm512_dpbf16_ps(acc[0], broadcast, left);
                         acc[1] = _mm512_dpbf16_ps(acc[1], broadcast, right);
                     }
@@ -518,9 +738,10 @@ mod tests {
                     };
                     let want = reference([m, n, k], &lhs, &rhs);
                     for parallel in [false, true] {
+                        let packed = PackedLhs::new(isa, lhs, [m, k], parallel);
                         let mut dst = vec![f32::NAN; m * n];
                         let overwrite = Destination::Overwrite(&mut dst);
-                        matmul(isa, [m, n, k], overwrite, lhs, rhs, parallel);
+                        matmul(isa, n, overwrite, &packed, rhs, parallel);
                         // f32 sums of k products of magnitude <= 4: error under k * 4 * 2^-24
                         // per step, bounded here by 1e-6 * k * 4 with room.
                         let tolerance = 4e-6 * k as f64 + 1e-6;
@@ -532,14 +753,14 @@ mod tests {
                         }
                         // Accumulating adds the same product again.
                         let accumulate = Destination::Accumulate(&mut dst);
-                        matmul(isa, [m, n, k], accumulate, lhs, rhs, parallel);
+                        matmul(isa, n, accumulate, &packed, rhs, parallel);
                         for (&got, &want) in dst.iter().zip(&want) {
                             assert!((f64::from(got) - 2.0 * want).abs() <= 2.0 * tolerance);
                         }
                         // Uninitialised slots are all written.
                         let mut slots = vec![MaybeUninit::new(f32::NAN); m * n];
                         let uninit = Destination::Uninit(&mut slots);
-                        matmul(isa, [m, n, k], uninit, lhs, rhs, parallel);
+                        matmul(isa, n, uninit, &packed, rhs, parallel);
                         // SAFETY: every slot was initialised (to NaN) before the product.
                         let written = unsafe { crate::kernels::uninit::assume_init(slots) };
                         assert!(written.iter().all(|v| v.is_finite()), "{isa:?} uninit");
@@ -554,21 +775,22 @@ mod tests {
         let Some(isa) = Isa::detect() else { return };
         let none: [f32; 0] = [];
         let empty = Operand::rows(&none, 0);
+        let packed = PackedLhs::new(isa, empty, [2, 0], false);
         let mut dst = vec![5.0f32; 6];
         matmul(
             isa,
-            [2, 3, 0],
+            3,
             Destination::Accumulate(&mut dst),
-            empty,
+            &packed,
             empty,
             false,
         );
         assert_eq!(dst, [5.0; 6]);
         matmul(
             isa,
-            [2, 3, 0],
+            3,
             Destination::Overwrite(&mut dst),
-            empty,
+            &packed,
             empty,
             false,
         );

@@ -109,6 +109,15 @@ impl Plan {
         }
     }
 
+    /// How an operand shared by every block is packed: once, before the blocks, on every
+    /// thread.
+    fn packing(&self) -> Gemm {
+        Gemm {
+            products: self.products,
+            parallel: true,
+        }
+    }
+
     /// Samples `[start, end)` of block `index`.
     fn range(&self, index: usize, batch: usize) -> (usize, usize) {
         let start = index * self.samples;
@@ -145,11 +154,34 @@ struct Gemm {
     parallel: bool,
 }
 
-/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, or `+=` into [`Destination::Accumulate`].
-fn matmul([m, n, k]: [usize; 3], dst: Destination, lhs: Operand, rhs: Operand, how: Gemm) {
-    if let Products::Bf16(isa) = how.products {
-        return bf16_gemm::matmul(isa, [m, n, k], dst, lhs, rhs, how.parallel);
+/// A GEMM's left operand as its products take it: f32 values, or bf16 tiles packed once for
+/// every GEMM that shares it (a convolution's weights, over all its blocks of samples).
+enum Lhs<'a> {
+    F32(Operand<'a>),
+    Bf16(bf16_gemm::Isa, bf16_gemm::PackedLhs),
+}
+
+impl<'a> Lhs<'a> {
+    /// `lhs` (`m x k`) for GEMMs with `how`'s products (packed in parallel if `how` is).
+    fn new(lhs: Operand<'a>, [m, k]: [usize; 2], how: Gemm) -> Self {
+        match how.products {
+            Products::F32 => Lhs::F32(lhs),
+            Products::Bf16(isa) => Lhs::Bf16(
+                isa,
+                bf16_gemm::PackedLhs::new(isa, lhs, [m, k], how.parallel),
+            ),
+        }
     }
+}
+
+/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, or `+=` into [`Destination::Accumulate`].
+fn matmul([m, n, k]: [usize; 3], dst: Destination, lhs: &Lhs, rhs: Operand, how: Gemm) {
+    let lhs = match lhs {
+        Lhs::F32(lhs) => lhs,
+        Lhs::Bf16(isa, packed) => {
+            return bf16_gemm::matmul(*isa, n, dst, packed, rhs, how.parallel);
+        }
+    };
     let parallelism = if how.parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -405,6 +437,7 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], products: Pro
     assert_eq!(weight.len(), g.weight_len(), "conv weight length");
     let plan = Plan::new(g, products);
     let (k, pixels) = (g.k(), g.out_pixels());
+    let weight = Lhs::new(Operand::rows(weight, k), [g.c_out, k], plan.packing());
     let mut y = uninit(g.output_len());
     for_each_block(plan, &mut y, g.c_out * pixels, |index, y_block| {
         let range = plan.range(index, g.batch);
@@ -413,16 +446,15 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], products: Pro
         let gathered = if single { 0 } else { g.c_out * cols };
         with_scratch(k * cols, gathered, |col, out| {
             im2col(g, x, range, col);
-            let weight = Operand::rows(weight, k);
             let col = Operand::rows(col, cols);
             let dims = [g.c_out, cols, k];
             if single {
                 // One sample: its [C_out, P] output planes are the GEMM's destination as is.
                 let dst = Destination::Uninit(y_block);
-                matmul(dims, dst, weight, col, plan.gemm());
+                matmul(dims, dst, &weight, col, plan.gemm());
             } else {
                 let dst = Destination::Overwrite(&mut *out);
-                matmul(dims, dst, weight, col, plan.gemm());
+                matmul(dims, dst, &weight, col, plan.gemm());
                 scatter_channels_major(g, out, range.1 - range.0, y_block);
             }
         });
@@ -444,6 +476,11 @@ pub(crate) fn input_grad(
     assert_eq!(dy.len(), g.output_len(), "conv output-gradient length");
     let plan = Plan::new(g, products);
     let (k, pixels) = (g.k(), g.out_pixels());
+    let weight_t = Lhs::new(
+        Operand::transpose_of(weight, k),
+        [k, g.c_out],
+        plan.packing(),
+    );
     let mut dx = uninit(g.input_len());
     for_each_block(plan, &mut dx, g.c_in * g.h * g.w, |index, dx_block| {
         let range = plan.range(index, g.batch);
@@ -454,7 +491,7 @@ pub(crate) fn input_grad(
             matmul(
                 [k, cols, g.c_out],
                 Destination::Overwrite(&mut *dcol),
-                Operand::transpose_of(weight, k),
+                &weight_t,
                 Operand::rows(dy_block, cols),
                 plan.gemm(),
             );
@@ -492,10 +529,11 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32], products: Pro
                 } else {
                     Destination::Accumulate(&mut *dw_t)
                 };
+                let col = Lhs::new(Operand::rows(col, cols), [k, cols], plan.gemm());
                 matmul(
                     [k, g.c_out, cols],
                     dst,
-                    Operand::rows(col, cols),
+                    &col,
                     Operand::transpose_of(dy_block, cols),
                     plan.gemm(),
                 );
@@ -808,7 +846,13 @@ mod tests {
             for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
                 let what = format!("{dims:?}, layout {layout}");
                 let mut dst = vec![f32::NAN; m * n];
-                matmul(dims, Destination::Overwrite(&mut dst), lhs, rhs, how);
+                matmul(
+                    dims,
+                    Destination::Overwrite(&mut dst),
+                    &Lhs::F32(lhs),
+                    rhs,
+                    how,
+                );
                 assert!(
                     dst.iter().all(|v| v.is_finite()),
                     "{what}: overwrite read dst"
@@ -818,7 +862,13 @@ mod tests {
             for (layout, (lhs, rhs)) in operands().into_iter().enumerate() {
                 let what = format!("{dims:?}, layout {layout}");
                 let mut slots = vec![MaybeUninit::new(f32::NAN); m * n];
-                matmul(dims, Destination::Uninit(&mut slots), lhs, rhs, how);
+                matmul(
+                    dims,
+                    Destination::Uninit(&mut slots),
+                    &Lhs::F32(lhs),
+                    rhs,
+                    how,
+                );
                 // SAFETY: every slot was initialised (to NaN) before the product.
                 let dst = unsafe { assume_init(slots) };
                 assert!(dst.iter().all(|v| v.is_finite()), "{what}: uninit read dst");
@@ -827,7 +877,13 @@ mod tests {
             let start = values(m * n, 10);
             let mut dst = start.clone();
             let (lhs, rhs) = (Operand::rows(&lhs, k), Operand::rows(&rhs, n));
-            matmul(dims, Destination::Accumulate(&mut dst), lhs, rhs, how);
+            matmul(
+                dims,
+                Destination::Accumulate(&mut dst),
+                &Lhs::F32(lhs),
+                rhs,
+                how,
+            );
             let sums: Vec<f32> = start.iter().zip(&want).map(|(a, b)| a + b).collect();
             assert_close(&dst, &sums, &format!("{dims:?}: accumulate"));
         }
