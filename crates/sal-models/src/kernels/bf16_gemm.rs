@@ -17,6 +17,7 @@
 //! four accumulator tiles (AMX) or 4 x 8 rows of two zmm registers (AVX512-BF16).
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -97,6 +98,16 @@ fn panel_len(k: usize) -> usize {
     k.div_ceil(K_CHUNK) * 2 * TILE
 }
 
+/// Where an operand's f32 values come from: a matrix, or a function writing rows `a..b` of a
+/// row-major matrix (row after row, each as wide as the matrix) into a buffer. The second is a
+/// convolution's im2col: packed a few rows at a time, straight from the input, so the f32
+/// column matrix (MBs, out of cache) is never written whole.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    Matrix(Operand<'a>),
+    Rows(&'a (dyn Fn(Range<usize>, &mut [f32]) + Sync)),
+}
+
 /// `lhs[m, k]` as bf16 tiles: per block of 32 rows, per chunk of 32 k, two 16 x 32 tiles (the
 /// block's upper and lower 16 rows), zero past `m` and `k`. Packed once, it serves every GEMM
 /// with that left operand (a convolution's weights, for all its blocks of samples).
@@ -108,23 +119,36 @@ pub(crate) struct PackedLhs {
 
 impl PackedLhs {
     /// Packs `lhs` (`m x k`); in parallel over the blocks of 32 rows when `parallel`.
-    pub fn new(isa: Isa, lhs: Operand, [m, k]: [usize; 2], parallel: bool) -> Self {
+    pub fn new(isa: Isa, lhs: Source, [m, k]: [usize; 2], parallel: bool) -> Self {
         let mut tiles = vec![0u16; m.div_ceil(BLOCK) * panel_len(k)];
         let pack = |(block, out): (usize, &mut [u16])| {
             let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
+            // A row source writes the block's rows into a buffer first.
+            let mut buffer = Vec::new();
+            if let Source::Rows(fill) = lhs {
+                buffer.resize(rows.len() * k, 0.0);
+                fill(rows.clone(), &mut buffer);
+            }
             for (row, r) in rows.enumerate() {
                 let (half, tile_row) = (row / 16, row % 16);
                 for chunk in 0..k.div_ceil(K_CHUNK) {
                     let at = (chunk * 2 + half) * TILE + tile_row * 32;
                     let dst: &mut [u16; 32] = (&mut out[at..at + 32]).try_into().expect("32");
                     let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
-                    if lhs.transposed {
-                        for (d, kk) in dst.iter_mut().zip(ks) {
-                            *d = to_bf16(lhs.at(r, kk));
+                    match lhs {
+                        Source::Matrix(lhs) if lhs.transposed => {
+                            for (d, kk) in dst.iter_mut().zip(ks) {
+                                *d = to_bf16(lhs.at(r, kk));
+                            }
                         }
-                    } else {
-                        let start = r * lhs.row_stride;
-                        convert::row(isa, &lhs.data[start + ks.start..start + ks.end], dst);
+                        Source::Matrix(lhs) => {
+                            let start = r * lhs.row_stride;
+                            convert::row(isa, &lhs.data[start + ks.start..start + ks.end], dst);
+                        }
+                        Source::Rows(_) => {
+                            let start = row * k;
+                            convert::row(isa, &buffer[start + ks.start..start + ks.end], dst);
+                        }
                     }
                 }
             }
@@ -145,65 +169,69 @@ impl PackedLhs {
     }
 }
 
-/// `rhs[k, n]` as bf16 tiles: per block of 32 columns, per chunk of 32 k, two tiles of 16
-/// k-pairs x 16 columns (the block's left and right 16 columns), each k-pair adjacent; zero
-/// past `k` and `n`. In parallel over the blocks of 32 columns when `parallel`.
-fn pack_rhs(isa: Isa, rhs: &Operand, [k, n]: [usize; 2], parallel: bool) -> Vec<u16> {
-    let mut packed = vec![0u16; n.div_ceil(BLOCK) * panel_len(k)];
-    let pack = |(block, out): (usize, &mut [u16])| {
-        let first = block * BLOCK;
-        let cols = BLOCK.min(n - first);
-        for chunk in 0..k.div_ceil(K_CHUNK) {
-            let tiles = &mut out[chunk * 2 * TILE..(chunk + 1) * 2 * TILE];
-            if rhs.transposed {
-                // Column j of the matrix is row j of the data: its 32 k of this chunk
-                // converted at once, then dealt out pair by pair.
-                let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
-                let mut converted = [0u16; 32];
-                for col in 0..cols {
-                    let start = (first + col) * rhs.row_stride;
-                    convert::row(
-                        isa,
-                        &rhs.data[start + ks.start..start + ks.end],
-                        &mut converted,
-                    );
-                    let (half, c) = (col / 16, col % 16);
-                    for pair in 0..16 {
-                        let at = half * TILE + pair * 32 + c * 2;
-                        tiles[at..at + 2].copy_from_slice(&converted[pair * 2..pair * 2 + 2]);
-                    }
+/// `rhs[k, n]` as bf16 tiles, chunk-major: per chunk of 32 k, per block of 32 columns, two
+/// tiles of 16 k-pairs x 16 columns (the block's left and right 16 columns), each k-pair
+/// adjacent; zero past `k` and `n`. In parallel over the chunks when `parallel`.
+fn pack_rhs(isa: Isa, rhs: Source, [k, n]: [usize; 2], parallel: bool) -> Vec<u16> {
+    let chunk_len = n.div_ceil(BLOCK) * 2 * TILE;
+    let mut packed = vec![0u16; k.div_ceil(K_CHUNK) * chunk_len];
+    let pack = |(chunk, out): (usize, &mut [u16])| {
+        let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
+        // A row source writes the chunk's rows into a buffer, read as a row-major matrix.
+        let mut buffer = Vec::new();
+        let matrix = match rhs {
+            Source::Matrix(matrix) => matrix,
+            Source::Rows(fill) => {
+                buffer.resize(ks.len() * n, 0.0);
+                fill(ks.clone(), &mut buffer);
+                Operand::rows(&buffer, n)
+            }
+        };
+        // Row `kk` of the matrix as this chunk sees it (a buffer holds the chunk's rows only).
+        let first_row = if matches!(rhs, Source::Rows(_)) {
+            ks.start
+        } else {
+            0
+        };
+        if matrix.transposed {
+            // Column j of the matrix is row j of the data: its 32 k of this chunk converted
+            // at once, then dealt out pair by pair.
+            let mut converted = [0u16; 32];
+            for j in 0..n {
+                let start = j * matrix.row_stride;
+                let values = &matrix.data[start + ks.start..start + ks.end];
+                convert::row(isa, values, &mut converted);
+                let (block, half, c) = (j / BLOCK, j % BLOCK / 16, j % 16);
+                let tile = (block * 2 + half) * TILE;
+                for pair in 0..16 {
+                    let at = tile + pair * 32 + c * 2;
+                    out[at..at + 2].copy_from_slice(&converted[pair * 2..pair * 2 + 2]);
                 }
-            } else {
-                // Rows 2p and 2p + 1 of the chunk, 16 columns at a time, interleaved.
-                for half in 0..2 {
-                    let c0 = first + half * 16;
-                    if c0 >= n {
-                        break;
-                    }
-                    let width = 16.min(n - c0);
-                    for pair in 0..16 {
-                        let k0 = chunk * K_CHUNK + pair * 2;
-                        if k0 >= k {
-                            break;
-                        }
-                        let row = |kk: usize| {
-                            let start = kk * rhs.row_stride + c0;
-                            &rhs.data[start..start + width]
-                        };
-                        let second = (k0 + 1 < k).then(|| row(k0 + 1));
-                        let at = half * TILE + pair * 32;
-                        let dst: &mut [u16; 32] = (&mut tiles[at..at + 32]).try_into().expect("32");
-                        convert::pair_of_rows(isa, row(k0), second, dst);
-                    }
-                }
+            }
+            return;
+        }
+        // Rows 2p and 2p + 1 of the chunk, 16 columns at a time, interleaved.
+        for c0 in (0..n).step_by(16) {
+            let width = 16.min(n - c0);
+            let tile = (c0 / BLOCK * 2 + c0 % BLOCK / 16) * TILE;
+            for pair in 0..ks.len().div_ceil(2) {
+                let k0 = ks.start + pair * 2;
+                let row = |kk: usize| {
+                    let start = (kk - first_row) * matrix.row_stride + c0;
+                    &matrix.data[start..start + width]
+                };
+                let second = (k0 + 1 < ks.end).then(|| row(k0 + 1));
+                let at = tile + pair * 32;
+                let dst: &mut [u16; 32] = (&mut out[at..at + 32]).try_into().expect("32");
+                convert::pair_of_rows(isa, row(k0), second, dst);
             }
         }
     };
-    let blocks = packed.chunks_mut(panel_len(k).max(1)).enumerate();
+    let chunks = packed.chunks_mut(chunk_len.max(1)).enumerate();
     if parallel {
-        blocks.collect::<Vec<_>>().into_par_iter().for_each(pack);
+        chunks.collect::<Vec<_>>().into_par_iter().for_each(pack);
     } else {
-        blocks.for_each(pack);
+        chunks.for_each(pack);
     }
     packed
 }
@@ -378,7 +406,7 @@ pub(crate) fn matmul(
     n: usize,
     dst: Destination,
     lhs: &PackedLhs,
-    rhs: Operand,
+    rhs: Source,
     parallel: bool,
 ) {
     let (m, k) = (lhs.m, lhs.k);
@@ -402,7 +430,7 @@ fn matmul_into<T: Slot>(
     dst: &mut [T],
     accumulate: bool,
     lhs: &PackedLhs,
-    rhs: Operand,
+    rhs: Source,
     parallel: bool,
 ) {
     let (m, k) = (lhs.m, lhs.k);
@@ -416,9 +444,10 @@ fn matmul_into<T: Slot>(
         }
         return;
     }
-    let b = pack_rhs(isa, &rhs, [k, n], parallel);
+    let b = pack_rhs(isa, rhs, [k, n], parallel);
     let chunks = k.div_ceil(K_CHUNK);
-    let panel = panel_len(k);
+    // bf16 values from one chunk's tiles of a column block to the next chunk's.
+    let b_stride = n.div_ceil(BLOCK) * 2 * TILE;
     let (m_blocks, n_blocks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK));
     // One task per band of 32 rows of `dst`: its blocks of 32 columns one after another.
     let band = |(mb, rows): (usize, &mut [T])| {
@@ -426,10 +455,10 @@ fn matmul_into<T: Slot>(
         let a_panel = lhs.panel(mb);
         let _tiles = (isa == Isa::Amx).then(amx::Tiles::configure);
         for nb in 0..n_blocks {
-            let b_panel = &b[nb * panel..(nb + 1) * panel];
+            let b_panel = &b[nb * 2 * TILE..];
             match isa {
-                Isa::Amx => amx::block(a_panel, b_panel, chunks, &mut c),
-                Isa::Avx512Bf16 => avx512::block(a_panel, b_panel, chunks, &mut c),
+                Isa::Amx => amx::block(a_panel, b_panel, b_stride, chunks, &mut c),
+                Isa::Avx512Bf16 => avx512::block(a_panel, b_panel, b_stride, chunks, &mut c),
             }
             let (cols, first) = (BLOCK.min(n - nb * BLOCK), nb * BLOCK);
             for (r, row) in rows.chunks_mut(n).enumerate() {
@@ -529,12 +558,21 @@ mod amx {
         }
     }
 
-    /// `c[32 x 32] = A-panel · B-panel` over `chunks` chunks of 32 k (`super::pack_lhs` and
-    /// `super::pack_rhs` layouts), on tiles a [`Tiles`] guard configured.
-    pub fn block(a: &[u16], b: &[u16], chunks: usize, c: &mut [f32; BLOCK * BLOCK]) {
-        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE && b.len() >= chunks * 2 * TILE);
-        // SAFETY: the loop reads `chunks` pairs of 1 KiB tiles from each panel (asserted
-        // above) and writes the 32 x 32 f32 block `c` (4 KiB, 128-byte rows).
+    /// `c[32 x 32] = A-panel · B` over `chunks` chunks of 32 k: the A panel's two tiles per
+    /// chunk one after another (`super::PackedLhs`), B's two tiles of a chunk `b_stride` bf16
+    /// after the previous chunk's (`super::pack_rhs`); on tiles a [`Tiles`] guard configured.
+    pub fn block(
+        a: &[u16],
+        b: &[u16],
+        b_stride: usize,
+        chunks: usize,
+        c: &mut [f32; BLOCK * BLOCK],
+    ) {
+        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE);
+        assert!(b_stride >= 2 * TILE && b.len() >= (chunks - 1) * b_stride + 2 * TILE);
+        // SAFETY: the loop reads `chunks` pairs of 1 KiB tiles from A (contiguous) and from B
+        // (`b_stride` apart), all inside the slices (asserted above), and writes the 32 x 32
+        // f32 block `c` (4 KiB, 128-byte rows).
         unsafe {
             asm!(
                 "tilezero tmm0",
@@ -551,7 +589,7 @@ mod amx {
                 "tdpbf16ps tmm2, tmm5, tmm6",
                 "tdpbf16ps tmm3, tmm5, tmm7",
                 "add {a}, 2048",
-                "add {b}, 2048",
+                "add {b}, {b_step}",
                 "dec {n}",
                 "jnz 2b",
                 "tilestored [{c} + {c_row}*1], tmm0",
@@ -560,6 +598,7 @@ mod amx {
                 "tilestored [{c} + {c_row}*1 + 2112], tmm3",
                 a = inout(reg) a.as_ptr() => _,
                 b = inout(reg) b.as_ptr() => _,
+                b_step = in(reg) b_stride * 2,
                 n = inout(reg) chunks => _,
                 row = in(reg) 64usize,
                 c = in(reg) c.as_mut_ptr(),
@@ -578,20 +617,33 @@ mod avx512 {
     /// `c[32 x 32] = A-panel · B-panel` with `vdpbf16ps`: per 8 rows, two zmm accumulators a
     /// row (its 32 columns); each k-pair of a row broadcast against the B tiles' row of that
     /// pair.
-    pub fn block(a: &[u16], b: &[u16], chunks: usize, c: &mut [f32; BLOCK * BLOCK]) {
-        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE && b.len() >= chunks * 2 * TILE);
+    pub fn block(
+        a: &[u16],
+        b: &[u16],
+        b_stride: usize,
+        chunks: usize,
+        c: &mut [f32; BLOCK * BLOCK],
+    ) {
+        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE);
+        assert!(b_stride >= 2 * TILE && b.len() >= (chunks - 1) * b_stride + 2 * TILE);
         // SAFETY: `Isa::detect` chose this path only where avx512bf16 and avx512f exist.
-        unsafe { block_avx512(a, b, chunks, c) }
+        unsafe { block_avx512(a, b, b_stride, chunks, c) }
     }
 
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn block_avx512(a: &[u16], b: &[u16], chunks: usize, c: &mut [f32; BLOCK * BLOCK]) {
+    unsafe fn block_avx512(
+        a: &[u16],
+        b: &[u16],
+        b_stride: usize,
+        chunks: usize,
+        c: &mut [f32; BLOCK * BLOCK],
+    ) {
         for group in 0..4 {
             let (half, first) = (group / 2, (group % 2) * 8);
             let mut acc = [[_mm512_setzero_ps(); 2]; 8];
             for chunk in 0..chunks {
                 let a_tile = &a[(chunk * 2 + half) * TILE..][..TILE];
-                let b_tiles = &b[chunk * 2 * TILE..][..2 * TILE];
+                let b_tiles = &b[chunk * b_stride..][..2 * TILE];
                 for pair in 0..16 {
                     // SAFETY: each load reads 32 bf16 (64 bytes) inside its tile.
                     let (left, right) = unsafe {
@@ -641,7 +693,13 @@ mod amx {
         }
     }
 
-    pub fn block(_: &[u16], _: &[u16], _: usize, _: &mut [f32; super::BLOCK * super::BLOCK]) {
+    pub fn block(
+        _: &[u16],
+        _: &[u16],
+        _: usize,
+        _: usize,
+        _: &mut [f32; super::BLOCK * super::BLOCK],
+    ) {
         unreachable!("no AMX off x86_64")
     }
 
@@ -652,7 +710,13 @@ mod amx {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
-    pub fn block(_: &[u16], _: &[u16], _: usize, _: &mut [f32; super::BLOCK * super::BLOCK]) {
+    pub fn block(
+        _: &[u16],
+        _: &[u16],
+        _: usize,
+        _: usize,
+        _: &mut [f32; super::BLOCK * super::BLOCK],
+    ) {
         unreachable!("no AVX512-BF16 off x86_64")
     }
 }
@@ -738,7 +802,9 @@ mod tests {
                     };
                     let want = reference([m, n, k], &lhs, &rhs);
                     for parallel in [false, true] {
-                        let packed = PackedLhs::new(isa, lhs, [m, k], parallel);
+                        let (lhs_matrix, rhs_matrix) = (lhs, rhs);
+                        let packed = PackedLhs::new(isa, Source::Matrix(lhs), [m, k], parallel);
+                        let rhs = Source::Matrix(rhs);
                         let mut dst = vec![f32::NAN; m * n];
                         let overwrite = Destination::Overwrite(&mut dst);
                         matmul(isa, n, overwrite, &packed, rhs, parallel);
@@ -757,6 +823,41 @@ mod tests {
                         for (&got, &want) in dst.iter().zip(&want) {
                             assert!((f64::from(got) - 2.0 * want).abs() <= 2.0 * tolerance);
                         }
+                        // Row sources (im2col's way in) pack the same tiles.
+                        let a_rows = |rows: Range<usize>, out: &mut [f32]| {
+                            for (i, r) in rows.enumerate() {
+                                for kk in 0..k {
+                                    out[i * k + kk] = lhs_matrix.at(r, kk);
+                                }
+                            }
+                        };
+                        let b_rows = |rows: Range<usize>, out: &mut [f32]| {
+                            for (i, kk) in rows.enumerate() {
+                                for j in 0..n {
+                                    out[i * n + j] = rhs_matrix.at(kk, j);
+                                }
+                            }
+                        };
+                        let from_rows =
+                            PackedLhs::new(isa, Source::Rows(&a_rows), [m, k], parallel);
+                        let mut again = vec![f32::NAN; m * n];
+                        let overwrite = Destination::Overwrite(&mut again);
+                        matmul(
+                            isa,
+                            n,
+                            overwrite,
+                            &from_rows,
+                            Source::Rows(&b_rows),
+                            parallel,
+                        );
+                        let first = &dst;
+                        assert!(
+                            again
+                                .iter()
+                                .zip(first)
+                                .all(|(a, b)| (a - b / 2.0).abs() <= 1e-6 * b.abs()),
+                            "{isa:?} {m}x{n}x{k}: row sources"
+                        );
                         // Uninitialised slots are all written.
                         let mut slots = vec![MaybeUninit::new(f32::NAN); m * n];
                         let uninit = Destination::Uninit(&mut slots);
@@ -775,7 +876,8 @@ mod tests {
         let Some(isa) = Isa::detect() else { return };
         let none: [f32; 0] = [];
         let empty = Operand::rows(&none, 0);
-        let packed = PackedLhs::new(isa, empty, [2, 0], false);
+        let packed = PackedLhs::new(isa, Source::Matrix(empty), [2, 0], false);
+        let empty = Source::Matrix(empty);
         let mut dst = vec![5.0f32; 6];
         matmul(
             isa,

@@ -20,10 +20,11 @@
 
 use std::cell::Cell;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::kernels::bf16_gemm;
+use crate::kernels::bf16_gemm::{self, Source};
 use crate::kernels::matrix::{Destination, Operand};
 use crate::kernels::precision::Products;
 use crate::kernels::uninit::{assume_init, uninit, zeroed};
@@ -166,20 +167,63 @@ impl<'a> Lhs<'a> {
     fn new(lhs: Operand<'a>, [m, k]: [usize; 2], how: Gemm) -> Self {
         match how.products {
             Products::F32 => Lhs::F32(lhs),
-            Products::Bf16(isa) => Lhs::Bf16(
-                isa,
-                bf16_gemm::PackedLhs::new(isa, lhs, [m, k], how.parallel),
-            ),
+            Products::Bf16(isa) => {
+                let lhs = Source::Matrix(lhs);
+                Lhs::Bf16(
+                    isa,
+                    bf16_gemm::PackedLhs::new(isa, lhs, [m, k], how.parallel),
+                )
+            }
         }
     }
 }
 
+/// The column matrix of samples `range` as a GEMM's right operand: written whole into `col`
+/// for f32 products; for bf16 ones the row source the packing calls a chunk of rows at a time
+/// (`bf16_gemm::Source::Rows`), `col` unused (empty: [`col_scratch_len`]).
+fn column_source<'a>(
+    products: Products,
+    fill: &'a (dyn Fn(Range<usize>, &mut [f32]) + Sync),
+    [k, cols]: [usize; 2],
+    col: &'a mut [f32],
+) -> Source<'a> {
+    match products {
+        Products::F32 => {
+            fill(0..k, col);
+            Source::Matrix(Operand::rows(col, cols))
+        }
+        Products::Bf16(_) => Source::Rows(fill),
+    }
+}
+
+/// Scratch for the column matrix of `cols` columns: all of it for f32 products, none for bf16
+/// ones (packed straight from the input, [`column_source`]).
+fn col_scratch_len(products: Products, k: usize, cols: usize) -> usize {
+    match products {
+        Products::F32 => k * cols,
+        Products::Bf16(_) => 0,
+    }
+}
+
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]`, or `+=` into [`Destination::Accumulate`].
-fn matmul([m, n, k]: [usize; 3], dst: Destination, lhs: &Lhs, rhs: Operand, how: Gemm) {
+fn matmul([m, n, k]: [usize; 3], dst: Destination, lhs: &Lhs, rhs: Source, how: Gemm) {
     let lhs = match lhs {
         Lhs::F32(lhs) => lhs,
         Lhs::Bf16(isa, packed) => {
             return bf16_gemm::matmul(*isa, n, dst, packed, rhs, how.parallel);
+        }
+    };
+    // f32 products read a matrix (a row source is written out whole first).
+    let rows;
+    let rhs = match rhs {
+        Source::Matrix(rhs) => rhs,
+        Source::Rows(fill) => {
+            rows = {
+                let mut rows = vec![0.0; k * n];
+                fill(0..k, &mut rows);
+                rows
+            };
+            Operand::rows(&rows, n)
         }
     };
     let parallelism = if how.parallel {
@@ -265,15 +309,23 @@ fn valid_range(
     (lo.min(out), hi.clamp(lo.min(out), out))
 }
 
-/// Fills `col` (`[K, samples·H_out·W_out]`, row-major) from samples `[start, end)` of `x`.
-fn im2col(g: &ConvGeometry, x: &[f32], (start, end): (usize, usize), col: &mut [f32]) {
+/// Fills `col` with rows `rows` of the column matrix (`[K, samples·H_out·W_out]`, row-major)
+/// of samples `[start, end)` of `x`.
+fn im2col(
+    g: &ConvGeometry,
+    x: &[f32],
+    (start, end): (usize, usize),
+    rows: Range<usize>,
+    col: &mut [f32],
+) {
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
     let [ph, pw] = g.pad;
     let pixels = g.out_pixels();
     let cols = (end - start) * pixels;
     let plane = g.h * g.w;
-    for (row_index, row) in col.chunks_exact_mut(cols).enumerate() {
+    assert_eq!(col.len(), rows.len() * cols, "im2col rows");
+    for (row_index, row) in rows.zip(col.chunks_exact_mut(cols)) {
         let (ci, ky, kx) = (row_index / (kh * kw), row_index / kw % kh, row_index % kw);
         let (oy_lo, oy_hi) = valid_range(g.h, g.h_out, sh, ph, ky);
         let (ox_lo, ox_hi) = valid_range(g.w, g.w_out, sw, pw, kx);
@@ -444,9 +496,9 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], products: Pro
         let cols = (range.1 - range.0) * pixels;
         let single = range.1 - range.0 == 1;
         let gathered = if single { 0 } else { g.c_out * cols };
-        with_scratch(k * cols, gathered, |col, out| {
-            im2col(g, x, range, col);
-            let col = Operand::rows(col, cols);
+        let fill = |rows: Range<usize>, buffer: &mut [f32]| im2col(g, x, range, rows, buffer);
+        with_scratch(col_scratch_len(products, k, cols), gathered, |col, out| {
+            let col = column_source(products, &fill, [k, cols], col);
             let dims = [g.c_out, cols, k];
             if single {
                 // One sample: its [C_out, P] output planes are the GEMM's destination as is.
@@ -492,7 +544,7 @@ pub(crate) fn input_grad(
                 [k, cols, g.c_out],
                 Destination::Overwrite(&mut *dcol),
                 &weight_t,
-                Operand::rows(dy_block, cols),
+                Source::Matrix(Operand::rows(dy_block, cols)),
                 plan.gemm(),
             );
             // Zeroed here, in the worker, by a write (a first `+=` on an untouched zero page
@@ -520,8 +572,9 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32], products: Pro
             let range = plan.range(index, g.batch);
             let samples = range.1 - range.0;
             let cols = samples * pixels;
-            with_scratch(k * cols, dy_scratch_len(g, samples), |col, scratch| {
-                im2col(g, x, range, col);
+            let fill = |rows: Range<usize>, buffer: &mut [f32]| im2col(g, x, range, rows, buffer);
+            let col_len = col_scratch_len(products, k, cols);
+            with_scratch(col_len, dy_scratch_len(g, samples), |col, scratch| {
                 let dy_block = dy_block(g, dy, range, scratch);
                 // The first block replaces the partial's zeros, the others add to it.
                 let dst = if i == 0 {
@@ -529,12 +582,27 @@ pub(crate) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32], products: Pro
                 } else {
                     Destination::Accumulate(&mut *dw_t)
                 };
-                let col = Lhs::new(Operand::rows(col, cols), [k, cols], plan.gemm());
+                // The column matrix is the left operand here: packed from the input a block
+                // of rows at a time for bf16 products.
+                let col = match products {
+                    Products::F32 => {
+                        fill(0..k, col);
+                        Lhs::F32(Operand::rows(col, cols))
+                    }
+                    Products::Bf16(isa) => {
+                        let rows = Source::Rows(&fill);
+                        let parallel = plan.gemm().parallel;
+                        Lhs::Bf16(
+                            isa,
+                            bf16_gemm::PackedLhs::new(isa, rows, [k, cols], parallel),
+                        )
+                    }
+                };
                 matmul(
                     [k, g.c_out, cols],
                     dst,
                     &col,
-                    Operand::transpose_of(dy_block, cols),
+                    Source::Matrix(Operand::transpose_of(dy_block, cols)),
                     plan.gemm(),
                 );
             });
@@ -850,7 +918,7 @@ mod tests {
                     dims,
                     Destination::Overwrite(&mut dst),
                     &Lhs::F32(lhs),
-                    rhs,
+                    Source::Matrix(rhs),
                     how,
                 );
                 assert!(
@@ -866,7 +934,7 @@ mod tests {
                     dims,
                     Destination::Uninit(&mut slots),
                     &Lhs::F32(lhs),
-                    rhs,
+                    Source::Matrix(rhs),
                     how,
                 );
                 // SAFETY: every slot was initialised (to NaN) before the product.
@@ -881,7 +949,7 @@ mod tests {
                 dims,
                 Destination::Accumulate(&mut dst),
                 &Lhs::F32(lhs),
-                rhs,
+                Source::Matrix(rhs),
                 how,
             );
             let sums: Vec<f32> = start.iter().zip(&want).map(|(a, b)| a + b).collect();
