@@ -386,115 +386,81 @@ pub fn grouped_bars(
             let lo = at(i) - 0.35 + k as f64 * width;
             (lo, lo + width)
         };
-        let style = TextStyle::from(("sans-serif", LABEL_SIZE)).color(&BLACK);
-        let whisker = BLACK.stroke_width(2);
+        let (x_range, y_range) = match sideways {
+            true => (0.0..top, groups),
+            false => (groups, 0.0..top),
+        };
+        let mut chart = builder
+            .x_label_area_size(if sideways { 48 } else { 40 })
+            .y_label_area_size(if sideways { label_width + 16 } else { 64 })
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(chart_error)?;
+        let mut mesh = chart.configure_mesh();
+        mesh.max_light_lines(0)
+            .label_style(("sans-serif", LABEL_SIZE))
+            .axis_desc_style(("sans-serif", LABEL_SIZE))
+            .bold_line_style(RGBColor(220, 220, 220));
         if sideways {
-            let mut chart = builder
-                .x_label_area_size(48)
-                .y_label_area_size(label_width + 16)
-                .build_cartesian_2d(0.0..top, groups)
-                .map_err(chart_error)?;
-            chart
-                .configure_mesh()
-                .y_labels(n)
+            mesh.y_labels(n)
                 .x_labels(6)
-                .max_light_lines(0)
                 .disable_y_mesh()
                 .y_label_formatter(&name)
                 .x_label_formatter(&value_label)
-                .x_desc(y_desc)
-                .label_style(("sans-serif", LABEL_SIZE))
-                .axis_desc_style(("sans-serif", LABEL_SIZE))
-                .bold_line_style(RGBColor(220, 220, 220))
-                .draw()
-                .map_err(chart_error)?;
-            let style = style.pos(Pos::new(HPos::Left, VPos::Center));
-            for (k, s) in series.iter().enumerate() {
-                let bars = || {
-                    s.values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.map(|v| (i, v, span(i, k))))
-                };
-                chart
-                    .draw_series(bars().map(|(_, v, (lo, hi))| {
-                        Rectangle::new([(0.0, lo), (v, hi)], rgb(s.colour).filled())
-                    }))
-                    .map_err(chart_error)?;
-                for (i, v, (lo, hi)) in bars() {
-                    let mid = (lo + hi) / 2.0;
-                    let mut end = v;
-                    if let Some(e) = s.error(i) {
-                        let cap = (hi - lo) / 4.0;
-                        end = v + e.abs();
-                        let lines = [
-                            vec![(v - e.abs(), mid), (end, mid)],
-                            vec![(v - e.abs(), mid - cap), (v - e.abs(), mid + cap)],
-                            vec![(end, mid - cap), (end, mid + cap)],
-                        ];
-                        chart
-                            .draw_series(lines.into_iter().map(|l| PathElement::new(l, whisker)))
-                            .map_err(chart_error)?;
-                    }
-                    let text = s.label(i, v, value_digits);
-                    chart
-                        .draw_series([Text::new(text, (end + top * 0.01, mid), style.clone())])
-                        .map_err(chart_error)?;
-                }
-            }
+                .x_desc(y_desc);
         } else {
-            let mut chart = builder
-                .x_label_area_size(40)
-                .y_label_area_size(64)
-                .build_cartesian_2d(groups, 0.0..top)
-                .map_err(chart_error)?;
-            chart
-                .configure_mesh()
-                .x_labels(n)
+            mesh.x_labels(n)
                 .y_labels(6)
-                .max_light_lines(0)
                 .disable_x_mesh()
                 .x_label_formatter(&name)
                 .y_label_formatter(&value_label)
-                .y_desc(y_desc)
-                .label_style(("sans-serif", LABEL_SIZE))
-                .axis_desc_style(("sans-serif", LABEL_SIZE))
-                .bold_line_style(RGBColor(220, 220, 220))
-                .draw()
+                .y_desc(y_desc);
+        }
+        mesh.draw().map_err(chart_error)?;
+        // A point at `value` along the value axis and `category` along the groups' axis.
+        let point = |value: f64, category: f64| match sideways {
+            true => (value, category),
+            false => (category, value),
+        };
+        let anchor = match sideways {
+            true => Pos::new(HPos::Left, VPos::Center),
+            false => Pos::new(HPos::Center, VPos::Bottom),
+        };
+        let style = TextStyle::from(("sans-serif", LABEL_SIZE))
+            .color(&BLACK)
+            .pos(anchor);
+        let whisker = BLACK.stroke_width(2);
+        for (k, s) in series.iter().enumerate() {
+            let bars = || {
+                s.values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (i, v, span(i, k))))
+            };
+            chart
+                .draw_series(bars().map(|(_, v, (lo, hi))| {
+                    Rectangle::new([point(0.0, lo), point(v, hi)], rgb(s.colour).filled())
+                }))
                 .map_err(chart_error)?;
-            let style = style.pos(Pos::new(HPos::Center, VPos::Bottom));
-            for (k, s) in series.iter().enumerate() {
-                let bars = || {
-                    s.values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.map(|v| (i, v, span(i, k))))
-                };
-                chart
-                    .draw_series(bars().map(|(_, v, (lo, hi))| {
-                        Rectangle::new([(lo, 0.0), (hi, v)], rgb(s.colour).filled())
-                    }))
-                    .map_err(chart_error)?;
-                for (i, v, (lo, hi)) in bars() {
-                    let mid = (lo + hi) / 2.0;
-                    let mut end = v;
-                    if let Some(e) = s.error(i) {
-                        let cap = (hi - lo) / 4.0;
-                        end = v + e.abs();
-                        let lines = [
-                            vec![(mid, v - e.abs()), (mid, end)],
-                            vec![(mid - cap, v - e.abs()), (mid + cap, v - e.abs())],
-                            vec![(mid - cap, end), (mid + cap, end)],
-                        ];
-                        chart
-                            .draw_series(lines.into_iter().map(|l| PathElement::new(l, whisker)))
-                            .map_err(chart_error)?;
-                    }
-                    let text = s.label(i, v, value_digits);
+            for (i, v, (lo, hi)) in bars() {
+                let mid = (lo + hi) / 2.0;
+                let mut end = v;
+                if let Some(e) = s.error(i) {
+                    // The whisker from v - e to v + e, a cap at either end.
+                    let (low, cap) = (v - e.abs(), (hi - lo) / 4.0);
+                    end = v + e.abs();
+                    let lines = [
+                        [point(low, mid), point(end, mid)],
+                        [point(low, mid - cap), point(low, mid + cap)],
+                        [point(end, mid - cap), point(end, mid + cap)],
+                    ];
                     chart
-                        .draw_series([Text::new(text, (mid, end + top * 0.01), style.clone())])
+                        .draw_series(lines.map(|l| PathElement::new(l, whisker)))
                         .map_err(chart_error)?;
                 }
+                let text = s.label(i, v, value_digits);
+                chart
+                    .draw_series([Text::new(text, point(end + top * 0.01, mid), style.clone())])
+                    .map_err(chart_error)?;
             }
         }
         root.present().map_err(chart_error)?;

@@ -377,15 +377,22 @@ fn time_rounds(
 /// The table of every side, then burn's ratios to each PyTorch side.
 fn print_report(args: &ModelsBench, burn: &Side, torch: &[Side]) {
     use measure::median;
+    // The names column as wide as the longest name.
+    let w = std::iter::once(burn)
+        .chain(torch)
+        .map(|side| side.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(34);
     println!();
     println!(
-        "{:<34} {:>21} {:>8} {:>9} {:>21} {:>8} {:>9}",
+        "{:<w$} {:>21} {:>8} {:>9} {:>21} {:>8} {:>9}",
         "", "train step s (range)", "img/s", "CPU s", "inference s (range)", "img/s", "CPU s"
     );
     let row = |side: &Side| {
         let (train, infer) = (&side.timings.train, &side.timings.infer);
         println!(
-            "{:<34} {:>21} {:>8.1} {:>9.2} {:>21} {:>8.1} {:>9.2}",
+            "{:<w$} {:>21} {:>8.1} {:>9.2} {:>21} {:>8.1} {:>9.2}",
             side.name,
             median_and_range(&train.wall),
             args.batch as f64 / median(&train.wall),

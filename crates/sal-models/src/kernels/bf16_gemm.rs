@@ -14,7 +14,10 @@
 //! Both read the same packed operands: the left one in tiles of 16 rows x 32 values (k), the
 //! right one in tiles of 16 k-pairs x 16 columns, each pair adjacent ("VNNI" layout), which is
 //! the layout `TDPBF16PS` and `vdpbf16ps` both consume. A block of the product is 32 x 32:
-//! four accumulator tiles (AMX) or 4 x 8 rows of two zmm registers (AVX512-BF16).
+//! four accumulator tiles (AMX) or 4 x 8 rows of two zmm registers (AVX512-BF16). The left
+//! operand is packed once per convolution (its weights, [`PackedLhs`]); an operand can come
+//! from a row source ([`Source::Rows`]), so a convolution's column matrix is packed a chunk of
+//! rows at a time straight from its input and never written out whole in f32.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -30,6 +33,9 @@ const BLOCK: usize = 32;
 const K_CHUNK: usize = 32;
 /// bf16 values in one tile (16 rows of 32).
 const TILE: usize = 16 * 32;
+/// Chunks of 32 k per pass over a band's blocks: A's slice (16 KiB) stays in L1 beside the B
+/// slice streaming past (16 KiB).
+const K_SLICE: usize = 8;
 
 /// `x` rounded to the nearest bfloat16, ties to even; NaN stays NaN (quiet).
 pub fn to_bf16(x: f32) -> u16 {
@@ -99,7 +105,8 @@ fn panel_len(k: usize) -> usize {
 }
 
 /// Where an operand's f32 values come from: a matrix, or a function writing rows `a..b` of a
-/// row-major matrix (row after row, each as wide as the matrix) into a buffer. The second is a
+/// row-major matrix (row after row, each as wide as the matrix) into a buffer, every value of
+/// it (the buffer is reused: what the function leaves unwritten is stale). The second is a
 /// convolution's im2col: packed a few rows at a time, straight from the input, so the f32
 /// column matrix (MBs, out of cache) is never written whole.
 #[derive(Clone, Copy)]
@@ -108,9 +115,66 @@ pub(crate) enum Source<'a> {
     Rows(&'a (dyn Fn(Range<usize>, &mut [f32]) + Sync)),
 }
 
+/// Buffers reused across GEMMs, per thread: packing one block of samples' operands takes MBs,
+/// and fresh zeroed allocations for each cost a `memset` and page faults per call (7 % of a
+/// bf16 training step). A taken buffer holds stale values: the packing writes every one of
+/// them, the tiles' zero padding included.
+mod scratch {
+    use std::cell::Cell;
+
+    /// Buffers a thread keeps of each kind.
+    const KEEP: usize = 4;
+
+    thread_local! {
+        static BF16: Cell<Vec<Vec<u16>>> = const { Cell::new(Vec::new()) };
+        static F32: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// A buffer of `len` values from `pool`, stale but for any part it had to grow by.
+    fn take<T: Copy + Default>(
+        pool: &'static std::thread::LocalKey<Cell<Vec<Vec<T>>>>,
+        len: usize,
+    ) -> Vec<T> {
+        let mut buffers = pool.take();
+        let mut buffer = buffers.pop().unwrap_or_default();
+        pool.set(buffers);
+        if buffer.len() >= len {
+            buffer.truncate(len);
+        } else {
+            buffer.resize(len, T::default());
+        }
+        buffer
+    }
+
+    fn give<T>(pool: &'static std::thread::LocalKey<Cell<Vec<Vec<T>>>>, buffer: Vec<T>) {
+        let mut buffers = pool.take();
+        if buffers.len() < KEEP {
+            buffers.push(buffer);
+        }
+        pool.set(buffers);
+    }
+
+    pub fn bf16(len: usize) -> Vec<u16> {
+        take(&BF16, len)
+    }
+
+    pub fn give_bf16(buffer: Vec<u16>) {
+        give(&BF16, buffer);
+    }
+
+    /// Runs `f` on an f32 buffer of `len` values (stale: `f` writes what it reads).
+    pub fn with_f32<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        let mut buffer = take(&F32, len);
+        let result = f(&mut buffer);
+        give(&F32, buffer);
+        result
+    }
+}
+
 /// `lhs[m, k]` as bf16 tiles: per block of 32 rows, per chunk of 32 k, two 16 x 32 tiles (the
 /// block's upper and lower 16 rows), zero past `m` and `k`. Packed once, it serves every GEMM
-/// with that left operand (a convolution's weights, for all its blocks of samples).
+/// with that left operand (a convolution's weights, for all its blocks of samples). Its buffer
+/// goes back to the thread's pool when dropped.
 pub(crate) struct PackedLhs {
     tiles: Vec<u16>,
     m: usize,
@@ -120,37 +184,52 @@ pub(crate) struct PackedLhs {
 impl PackedLhs {
     /// Packs `lhs` (`m x k`); in parallel over the blocks of 32 rows when `parallel`.
     pub fn new(isa: Isa, lhs: Source, [m, k]: [usize; 2], parallel: bool) -> Self {
-        let mut tiles = vec![0u16; m.div_ceil(BLOCK) * panel_len(k)];
+        let mut tiles = scratch::bf16(m.div_ceil(BLOCK) * panel_len(k));
+        let chunks = k.div_ceil(K_CHUNK);
         let pack = |(block, out): (usize, &mut [u16])| {
             let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
-            // A row source writes the block's rows into a buffer first.
-            let mut buffer = Vec::new();
-            if let Source::Rows(fill) = lhs {
-                buffer.resize(rows.len() * k, 0.0);
-                fill(rows.clone(), &mut buffer);
+            // Rows past `m` in the last block: zeros.
+            for row in rows.len()..BLOCK {
+                for chunk in 0..chunks {
+                    let at = (chunk * 2 + row / 16) * TILE + row % 16 * 32;
+                    out[at..at + 32].fill(0);
+                }
             }
-            for (row, r) in rows.enumerate() {
-                let (half, tile_row) = (row / 16, row % 16);
-                for chunk in 0..k.div_ceil(K_CHUNK) {
-                    let at = (chunk * 2 + half) * TILE + tile_row * 32;
-                    let dst: &mut [u16; 32] = (&mut out[at..at + 32]).try_into().expect("32");
-                    let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
-                    match lhs {
-                        Source::Matrix(lhs) if lhs.transposed => {
-                            for (d, kk) in dst.iter_mut().zip(ks) {
-                                *d = to_bf16(lhs.at(r, kk));
+            let mut pack_rows = |buffer: &[f32]| {
+                for (row, r) in rows.clone().enumerate() {
+                    let (half, tile_row) = (row / 16, row % 16);
+                    for chunk in 0..chunks {
+                        let at = (chunk * 2 + half) * TILE + tile_row * 32;
+                        let dst: &mut [u16; 32] = (&mut out[at..at + 32]).try_into().expect("32");
+                        let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
+                        match lhs {
+                            Source::Matrix(lhs) if lhs.transposed => {
+                                dst.fill(0);
+                                for (d, kk) in dst.iter_mut().zip(ks) {
+                                    *d = to_bf16(lhs.at(r, kk));
+                                }
                             }
-                        }
-                        Source::Matrix(lhs) => {
-                            let start = r * lhs.row_stride;
-                            convert::row(isa, &lhs.data[start + ks.start..start + ks.end], dst);
-                        }
-                        Source::Rows(_) => {
-                            let start = row * k;
-                            convert::row(isa, &buffer[start + ks.start..start + ks.end], dst);
+                            Source::Matrix(lhs) => {
+                                let start = r * lhs.row_stride;
+                                let values = &lhs.data[start + ks.start..start + ks.end];
+                                convert::row(isa, values, dst);
+                            }
+                            Source::Rows(_) => {
+                                let start = row * k;
+                                let values = &buffer[start + ks.start..start + ks.end];
+                                convert::row(isa, values, dst);
+                            }
                         }
                     }
                 }
+            };
+            // A row source writes the block's rows into a buffer first.
+            match lhs {
+                Source::Rows(fill) => scratch::with_f32(rows.len() * k, |buffer| {
+                    fill(rows.clone(), buffer);
+                    pack_rows(buffer);
+                }),
+                Source::Matrix(_) => pack_rows(&[]),
             }
         };
         // (An empty product has no tiles to pack.)
@@ -169,33 +248,26 @@ impl PackedLhs {
     }
 }
 
+impl Drop for PackedLhs {
+    fn drop(&mut self) {
+        scratch::give_bf16(std::mem::take(&mut self.tiles));
+    }
+}
+
 /// `rhs[k, n]` as bf16 tiles, chunk-major: per chunk of 32 k, per block of 32 columns, two
 /// tiles of 16 k-pairs x 16 columns (the block's left and right 16 columns), each k-pair
-/// adjacent; zero past `k` and `n`. In parallel over the chunks when `parallel`.
+/// adjacent; zero past `k` and `n`. In parallel over the chunks when `parallel`. The buffer is
+/// the thread's pool's (`scratch::give_bf16` it back).
 fn pack_rhs(isa: Isa, rhs: Source, [k, n]: [usize; 2], parallel: bool) -> Vec<u16> {
     let chunk_len = n.div_ceil(BLOCK) * 2 * TILE;
-    let mut packed = vec![0u16; k.div_ceil(K_CHUNK) * chunk_len];
-    let pack = |(chunk, out): (usize, &mut [u16])| {
-        let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
-        // A row source writes the chunk's rows into a buffer, read as a row-major matrix.
-        let mut buffer = Vec::new();
-        let matrix = match rhs {
-            Source::Matrix(matrix) => matrix,
-            Source::Rows(fill) => {
-                buffer.resize(ks.len() * n, 0.0);
-                fill(ks.clone(), &mut buffer);
-                Operand::rows(&buffer, n)
-            }
-        };
-        // Row `kk` of the matrix as this chunk sees it (a buffer holds the chunk's rows only).
-        let first_row = if matches!(rhs, Source::Rows(_)) {
-            ks.start
-        } else {
-            0
-        };
+    let mut packed = scratch::bf16(k.div_ceil(K_CHUNK) * chunk_len);
+    let pack_chunk = |ks: Range<usize>, matrix: Operand, first_row: usize, out: &mut [u16]| {
         if matrix.transposed {
             // Column j of the matrix is row j of the data: its 32 k of this chunk converted
-            // at once, then dealt out pair by pair.
+            // at once, then dealt out pair by pair. Columns past `n`: zeros.
+            if n % BLOCK != 0 {
+                out[n / BLOCK * 2 * TILE..].fill(0);
+            }
             let mut converted = [0u16; 32];
             for j in 0..n {
                 let start = j * matrix.row_stride;
@@ -210,11 +282,13 @@ fn pack_rhs(isa: Isa, rhs: Source, [k, n]: [usize; 2], parallel: bool) -> Vec<u1
             }
             return;
         }
-        // Rows 2p and 2p + 1 of the chunk, 16 columns at a time, interleaved.
+        // Rows 2p and 2p + 1 of the chunk, 16 columns at a time, interleaved; the pairs past
+        // `k` and the tiles past `n`: zeros.
+        let pairs = ks.len().div_ceil(2);
         for c0 in (0..n).step_by(16) {
             let width = 16.min(n - c0);
             let tile = (c0 / BLOCK * 2 + c0 % BLOCK / 16) * TILE;
-            for pair in 0..ks.len().div_ceil(2) {
+            for pair in 0..pairs {
                 let k0 = ks.start + pair * 2;
                 let row = |kk: usize| {
                     let start = (kk - first_row) * matrix.row_stride + c0;
@@ -225,6 +299,20 @@ fn pack_rhs(isa: Isa, rhs: Source, [k, n]: [usize; 2], parallel: bool) -> Vec<u1
                 let dst: &mut [u16; 32] = (&mut out[at..at + 32]).try_into().expect("32");
                 convert::pair_of_rows(isa, row(k0), second, dst);
             }
+            out[tile + pairs * 32..tile + TILE].fill(0);
+        }
+        out[n.div_ceil(16) * TILE..].fill(0);
+    };
+    let pack = |(chunk, out): (usize, &mut [u16])| {
+        let ks = chunk * K_CHUNK..(chunk * K_CHUNK + K_CHUNK).min(k);
+        match rhs {
+            Source::Matrix(matrix) => pack_chunk(ks, matrix, 0, out),
+            // A row source writes the chunk's rows into a buffer, read as a row-major matrix
+            // whose first row is the chunk's.
+            Source::Rows(fill) => scratch::with_f32(ks.len() * n, |buffer| {
+                fill(ks.clone(), buffer);
+                pack_chunk(ks.clone(), Operand::rows(buffer, n), ks.start, out);
+            }),
         }
     };
     let chunks = packed.chunks_mut(chunk_len.max(1)).enumerate();
@@ -236,8 +324,10 @@ fn pack_rhs(isa: Isa, rhs: Source, [k, n]: [usize; 2], parallel: bool) -> Vec<u1
     packed
 }
 
-/// f32 -> bf16 conversions of the packing, vectorised where the CPU has AVX512-BF16 (every
-/// CPU an [`Isa`] was detected on), bit for bit [`to_bf16`] otherwise.
+/// f32 -> bf16 conversions of the packing, vectorised with AVX512-BF16's `VCVTNE2PS2BF16`
+/// (every CPU an [`Isa`] was detected on has it): round to nearest even like [`to_bf16`], with
+/// one difference: it reads subnormal inputs as zero (so do AMX's and `vdpbf16ps`'s products,
+/// Intel SDM), where `to_bf16` keeps them. Off x86_64, `to_bf16` itself.
 mod convert {
     use super::Isa;
     #[cfg(not(target_arch = "x86_64"))]
@@ -397,6 +487,36 @@ impl Slot for MaybeUninit<f32> {
     }
 }
 
+/// What one 32 x 32 block of the product reads: its A panel (two tiles per chunk, one chunk
+/// after another: [`PackedLhs`]) and its B tiles (two per chunk, `b_stride` bf16 from one
+/// chunk's to the next: [`pack_rhs`]), `chunks` chunks of 32 k. Built only by [`Panels::new`],
+/// which checks that every tile the kernels read lies inside the slices.
+pub(crate) struct Panels<'a> {
+    a: &'a [u16],
+    b: &'a [u16],
+    b_stride: usize,
+    chunks: usize,
+}
+
+impl<'a> Panels<'a> {
+    fn new(a: &'a [u16], b: &'a [u16], b_stride: usize, chunks: usize) -> Self {
+        assert!(
+            chunks > 0 && a.len() >= chunks * 2 * TILE,
+            "A panel of {chunks} chunks"
+        );
+        assert!(
+            b_stride >= 2 * TILE && b.len() >= (chunks - 1) * b_stride + 2 * TILE,
+            "B tiles of {chunks} chunks, {b_stride} apart"
+        );
+        Self {
+            a,
+            b,
+            b_stride,
+            chunks,
+        }
+    }
+}
+
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]` (or `+=` into [`Destination::Accumulate`]), every
 /// product of bf16-rounded operands, summed in f32, with `isa`; packing and bands of 32 rows
 /// in parallel on rayon's pool when `parallel`. Every slot of an `Overwrite` or `Uninit`
@@ -449,25 +569,39 @@ fn matmul_into<T: Slot>(
     // bf16 values from one chunk's tiles of a column block to the next chunk's.
     let b_stride = n.div_ceil(BLOCK) * 2 * TILE;
     let (m_blocks, n_blocks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK));
-    // One task per band of 32 rows of `dst`: its blocks of 32 columns one after another.
+    // One task per band of 32 rows of `dst`: its blocks of 32 columns one after another, a
+    // slice of `K_SLICE` chunks at a time, so that the band's A slice stays in L1 while B's
+    // slices stream past it (over the whole of k, both panels came from L2 and the tile loads,
+    // not the products, set the pace). The band's sums wait in `sums` between slices.
     let band = |(mb, rows): (usize, &mut [T])| {
-        let mut c = [0f32; BLOCK * BLOCK];
         let a_panel = lhs.panel(mb);
         let _tiles = (isa == Isa::Amx).then(amx::Tiles::configure);
-        for nb in 0..n_blocks {
-            let b_panel = &b[nb * 2 * TILE..];
-            match isa {
-                Isa::Amx => amx::block(a_panel, b_panel, b_stride, chunks, &mut c),
-                Isa::Avx512Bf16 => avx512::block(a_panel, b_panel, b_stride, chunks, &mut c),
-            }
-            let (cols, first) = (BLOCK.min(n - nb * BLOCK), nb * BLOCK);
-            for (r, row) in rows.chunks_mut(n).enumerate() {
-                let src = &c[r * BLOCK..r * BLOCK + cols];
-                for (slot, &value) in row[first..first + cols].iter_mut().zip(src) {
-                    slot.store(value, accumulate);
+        scratch::with_f32(n_blocks * BLOCK * BLOCK, |sums| {
+            for first in (0..chunks).step_by(K_SLICE) {
+                let slice = K_SLICE.min(chunks - first);
+                for (nb, c) in sums.chunks_exact_mut(BLOCK * BLOCK).enumerate() {
+                    let c: &mut [f32; BLOCK * BLOCK] = c.try_into().expect("a block");
+                    let a = &a_panel[first * 2 * TILE..];
+                    let b = &b[first * b_stride + nb * 2 * TILE..];
+                    let panels = Panels::new(a, b, b_stride, slice);
+                    // The first slice starts from zero (`sums` holds stale values).
+                    let add = first > 0;
+                    match isa {
+                        Isa::Amx => amx::block(&panels, c, add),
+                        Isa::Avx512Bf16 => avx512::block(&panels, c, add),
+                    }
                 }
             }
-        }
+            for (nb, c) in sums.chunks_exact(BLOCK * BLOCK).enumerate() {
+                let (cols, first) = (BLOCK.min(n - nb * BLOCK), nb * BLOCK);
+                for (r, row) in rows.chunks_mut(n).enumerate() {
+                    let src = &c[r * BLOCK..r * BLOCK + cols];
+                    for (slot, &value) in row[first..first + cols].iter_mut().zip(src) {
+                        slot.store(value, accumulate);
+                    }
+                }
+            }
+        });
     };
     let bands = dst[..m * n].chunks_mut(BLOCK * n).enumerate();
     if parallel && m_blocks * n_blocks > 1 {
@@ -475,11 +609,12 @@ fn matmul_into<T: Slot>(
     } else {
         bands.for_each(band);
     }
+    scratch::give_bf16(b);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod amx {
-    use super::{BLOCK, TILE};
+    use super::{BLOCK, Panels};
     use std::arch::asm;
 
     /// `arch_prctl` codes (Linux `asm/prctl.h`) and the tile-data state component.
@@ -558,23 +693,22 @@ mod amx {
         }
     }
 
-    /// `c[32 x 32] = A-panel · B` over `chunks` chunks of 32 k: the A panel's two tiles per
-    /// chunk one after another (`super::PackedLhs`), B's two tiles of a chunk `b_stride` bf16
-    /// after the previous chunk's (`super::pack_rhs`); on tiles a [`Tiles`] guard configured.
-    pub fn block(
-        a: &[u16],
-        b: &[u16],
-        b_stride: usize,
-        chunks: usize,
-        c: &mut [f32; BLOCK * BLOCK],
-    ) {
-        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE);
-        assert!(b_stride >= 2 * TILE && b.len() >= (chunks - 1) * b_stride + 2 * TILE);
+    /// `c[32 x 32] = A · B` of the panels (`add`: `c += A · B`), on tiles a [`Tiles`] guard
+    /// configured.
+    pub fn block(p: &Panels, c: &mut [f32; BLOCK * BLOCK], add: bool) {
         // SAFETY: the loop reads `chunks` pairs of 1 KiB tiles from A (contiguous) and from B
-        // (`b_stride` apart), all inside the slices (asserted above), and writes the 32 x 32
-        // f32 block `c` (4 KiB, 128-byte rows).
+        // (`b_stride` apart), all inside the slices (`Panels::new` checked); the block `c`
+        // (4 KiB, 128-byte rows, four 16 x 16 tiles) is read with `add` and written.
         unsafe {
             asm!(
+                "test {add}, {add}",
+                "jz 3f",
+                "tileloadd tmm0, [{c} + {c_row}*1]",
+                "tileloadd tmm1, [{c} + {c_row}*1 + 64]",
+                "tileloadd tmm2, [{c} + {c_row}*1 + 2048]",
+                "tileloadd tmm3, [{c} + {c_row}*1 + 2112]",
+                "jmp 2f",
+                "3:",
                 "tilezero tmm0",
                 "tilezero tmm1",
                 "tilezero tmm2",
@@ -596,13 +730,14 @@ mod amx {
                 "tilestored [{c} + {c_row}*1 + 64], tmm1",
                 "tilestored [{c} + {c_row}*1 + 2048], tmm2",
                 "tilestored [{c} + {c_row}*1 + 2112], tmm3",
-                a = inout(reg) a.as_ptr() => _,
-                b = inout(reg) b.as_ptr() => _,
-                b_step = in(reg) b_stride * 2,
-                n = inout(reg) chunks => _,
+                a = inout(reg) p.a.as_ptr() => _,
+                b = inout(reg) p.b.as_ptr() => _,
+                b_step = in(reg) p.b_stride * 2,
+                n = inout(reg) p.chunks => _,
                 row = in(reg) 64usize,
                 c = in(reg) c.as_mut_ptr(),
                 c_row = in(reg) 128usize,
+                add = in(reg) usize::from(add),
                 options(nostack),
             );
         }
@@ -611,36 +746,33 @@ mod amx {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{BLOCK, TILE};
+    use super::{BLOCK, Panels, TILE};
     use std::arch::x86_64::*;
 
-    /// `c[32 x 32] = A-panel · B-panel` with `vdpbf16ps`: per 8 rows, two zmm accumulators a
-    /// row (its 32 columns); each k-pair of a row broadcast against the B tiles' row of that
-    /// pair.
-    pub fn block(
-        a: &[u16],
-        b: &[u16],
-        b_stride: usize,
-        chunks: usize,
-        c: &mut [f32; BLOCK * BLOCK],
-    ) {
-        assert!(chunks > 0 && a.len() >= chunks * 2 * TILE);
-        assert!(b_stride >= 2 * TILE && b.len() >= (chunks - 1) * b_stride + 2 * TILE);
+    /// `c[32 x 32] = A · B` of the panels (`add`: `c += A · B`) with `vdpbf16ps`: per 8
+    /// rows, two zmm accumulators a row (its 32 columns); each k-pair of a row broadcast
+    /// against the B tiles' row of that pair.
+    pub fn block(p: &Panels, c: &mut [f32; BLOCK * BLOCK], add: bool) {
         // SAFETY: `Isa::detect` chose this path only where avx512bf16 and avx512f exist.
-        unsafe { block_avx512(a, b, b_stride, chunks, c) }
+        unsafe { block_avx512(p, c, add) }
     }
 
     #[target_feature(enable = "avx512f,avx512bf16")]
-    unsafe fn block_avx512(
-        a: &[u16],
-        b: &[u16],
-        b_stride: usize,
-        chunks: usize,
-        c: &mut [f32; BLOCK * BLOCK],
-    ) {
+    unsafe fn block_avx512(p: &Panels, c: &mut [f32; BLOCK * BLOCK], add: bool) {
+        let (a, b, b_stride, chunks) = (p.a, p.b, p.b_stride, p.chunks);
         for group in 0..4 {
             let (half, first) = (group / 2, (group % 2) * 8);
             let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+            if add {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let row = &c[(half * 16 + first + r) * BLOCK..][..BLOCK];
+                    // SAFETY: two loads of 16 f32 inside the row's 32.
+                    unsafe {
+                        acc[0] = _mm512_loadu_ps(row.as_ptr());
+                        acc[1] = _mm512_loadu_ps(row[16..].as_ptr());
+                    }
+                }
+            }
             for chunk in 0..chunks {
                 let a_tile = &a[(chunk * 2 + half) * TILE..][..TILE];
                 let b_tiles = &b[chunk * b_stride..][..2 * TILE];
@@ -693,13 +825,7 @@ mod amx {
         }
     }
 
-    pub fn block(
-        _: &[u16],
-        _: &[u16],
-        _: usize,
-        _: usize,
-        _: &mut [f32; super::BLOCK * super::BLOCK],
-    ) {
+    pub fn block(_: &super::Panels, _: &mut [f32; super::BLOCK * super::BLOCK], _: bool) {
         unreachable!("no AMX off x86_64")
     }
 
@@ -710,13 +836,7 @@ mod amx {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
-    pub fn block(
-        _: &[u16],
-        _: &[u16],
-        _: usize,
-        _: usize,
-        _: &mut [f32; super::BLOCK * super::BLOCK],
-    ) {
+    pub fn block(_: &super::Panels, _: &mut [f32; super::BLOCK * super::BLOCK], _: bool) {
         unreachable!("no AVX512-BF16 off x86_64")
     }
 }
@@ -866,6 +986,53 @@ mod tests {
                         let written = unsafe { crate::kernels::uninit::assume_init(slots) };
                         assert!(written.iter().all(|v| v.is_finite()), "{isa:?} uninit");
                     }
+                }
+            }
+        }
+    }
+
+    /// The packing reuses buffers without clearing them: after products of NaNs filled this
+    /// thread's pools, every padding value of later packings is written (a stale NaN there
+    /// would turn a product into NaN, even times zero).
+    #[test]
+    fn stale_pool_buffers_never_leak_into_products() {
+        for isa in Isa::available() {
+            let nan = vec![f32::NAN; 96 * 96];
+            for transposed in [false, true] {
+                let operand = Operand {
+                    data: &nan,
+                    row_stride: 96,
+                    transposed,
+                };
+                let packed = PackedLhs::new(isa, Source::Matrix(operand), [96, 96], false);
+                let mut dst = vec![0.0; 96 * 96];
+                let dst = Destination::Overwrite(&mut dst);
+                matmul(isa, 96, dst, &packed, Source::Matrix(operand), false);
+            }
+            let poison = |_: Range<usize>, out: &mut [f32]| out.fill(f32::NAN);
+            let packed = PackedLhs::new(isa, Source::Rows(&poison), [96, 96], false);
+            let mut dst = vec![0.0; 96 * 96];
+            matmul(
+                isa,
+                96,
+                Destination::Overwrite(&mut dst),
+                &packed,
+                Source::Rows(&poison),
+                false,
+            );
+            drop(packed);
+            // Odd shapes: padding in every dimension, on both operands, both layouts.
+            for [m, n, k] in [[5, 7, 3], [33, 17, 45], [1, 40, 70]] {
+                let (a, b) = (values(m * k, 5), values(k * n, 6));
+                for (lhs, rhs) in [
+                    (Operand::rows(&a, k), Operand::rows(&b, n)),
+                    (Operand::transpose_of(&a, m), Operand::transpose_of(&b, k)),
+                ] {
+                    let packed = PackedLhs::new(isa, Source::Matrix(lhs), [m, k], false);
+                    let mut dst = vec![f32::NAN; m * n];
+                    let overwrite = Destination::Overwrite(&mut dst);
+                    matmul(isa, n, overwrite, &packed, Source::Matrix(rhs), false);
+                    assert!(dst.iter().all(|v| v.is_finite()), "{isa:?} {m}x{n}x{k}");
                 }
             }
         }

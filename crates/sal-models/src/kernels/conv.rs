@@ -317,6 +317,23 @@ mod tests {
             .assert_approx_eq::<f32>(&want, Tolerance::absolute(1e-5));
     }
 
+    /// `y = forward(conv, x)` and the gradients of `sum(y * r)` with respect to `x` and the
+    /// weight.
+    fn passes(
+        conv: &Conv2d,
+        x: &Tensor<4>,
+        r: &Tensor<4>,
+        forward: impl Fn(&Conv2d, Tensor<4>) -> Tensor<4>,
+    ) -> [burn::tensor::TensorData; 3] {
+        let x = x.clone().require_grad();
+        let y = forward(conv, x.clone());
+        let grads = (y.clone() * r.clone()).sum().backward();
+        let dx = x.grad(&grads).expect("input gradient").into_data();
+        let weight = conv.weight.val();
+        let dw = weight.grad(&grads).expect("weight gradient").into_data();
+        [y.into_data(), dx, dw]
+    }
+
     /// Input and weight gradients of `sum(conv(x) * r)` equal those of burn's own conv2d.
     fn assert_gradients_match(device: &Device) {
         for (shape, c_out, k, s, p) in cases() {
@@ -324,25 +341,8 @@ mod tests {
             let x = Tensor::<4>::random(shape, Distribution::Default, device);
             let out_dims = conv.forward(x.clone()).dims();
             let r = Tensor::<4>::random(out_dims, Distribution::Default, device);
-            let grads_of = |ours: bool| {
-                let x = x.clone().require_grad();
-                let y = if ours {
-                    conv2d(&conv, x.clone())
-                } else {
-                    conv.forward(x.clone())
-                };
-                let grads = (y * r.clone()).sum().backward();
-                let dx = x.grad(&grads).expect("input gradient").into_data();
-                let dw = conv
-                    .weight
-                    .val()
-                    .grad(&grads)
-                    .expect("weight gradient")
-                    .into_data();
-                (dx, dw)
-            };
-            let (want_dx, want_dw) = grads_of(false);
-            let (dx, dw) = grads_of(true);
+            let [_, want_dx, want_dw] = passes(&conv, &x, &r, |c, x| c.forward(x));
+            let [_, dx, dw] = passes(&conv, &x, &r, conv2d);
             dx.assert_approx_eq::<f32>(&want_dx, Tolerance::rel_abs(1e-4, 1e-4));
             dw.assert_approx_eq::<f32>(&want_dw, Tolerance::rel_abs(1e-4, 1e-4));
         }
@@ -380,24 +380,11 @@ mod tests {
             let values: Vec<f32> = values.iter().map(|&v| from_bf16(to_bf16(v))).collect();
             Tensor::<4>::from_data(burn::tensor::TensorData::new(values, dims), &device)
         };
-        let passes = |conv: &Conv2d, x: &Tensor<4>, r: &Tensor<4>| {
-            let x = x.clone().require_grad();
-            let y = conv2d(conv, x.clone());
-            let grads = (y.clone() * r.clone()).sum().backward();
-            let dx = x.grad(&grads).expect("input gradient").into_data();
-            let dw = conv
-                .weight
-                .val()
-                .grad(&grads)
-                .expect("weight gradient")
-                .into_data();
-            [y.into_data(), dx, dw]
-        };
-        let got = autocast(Precision::Bf16, || passes(&conv, &x, &r));
+        let got = autocast(Precision::Bf16, || passes(&conv, &x, &r, conv2d));
         let mut rounded_conv = conv.clone();
         rounded_conv.weight = Param::from_tensor(round(&conv.weight.val()));
-        let want = passes(&rounded_conv, &round(&x), &round(&r));
-        let unrounded = passes(&conv, &x, &r);
+        let want = passes(&rounded_conv, &round(&x), &round(&r), conv2d);
+        let unrounded = passes(&conv, &x, &r, conv2d);
         for ((got, want), unrounded) in got.iter().zip(&want).zip(&unrounded) {
             got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
             let differs = got
