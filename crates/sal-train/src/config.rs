@@ -47,6 +47,36 @@ pub enum BackendKind {
     Cuda,
 }
 
+/// Whether `precision` has kernels on `backend`: bf16 on the cpu (AMX / AVX512-BF16) and on
+/// cuda, f16 on wgpu and cuda (half-precision shaders; whether a wgpu adapter has them is
+/// checked when training starts). The error says what to use instead.
+pub fn precision_on_backend(
+    precision: sal_models::Precision,
+    backend: BackendKind,
+) -> Result<(), String> {
+    use sal_models::Precision::{Bf16, F16};
+    match (precision, backend) {
+        (F16, BackendKind::Cpu) => Err("\"f16\" runs on the wgpu and cuda backends \
+             (half-precision shaders); on the cpu use precision = \"bf16\""
+            .into()),
+        (Bf16, BackendKind::Wgpu) => Err("\"bf16\" has no wgpu kernels (WGSL has no bf16 \
+             type): use precision = \"f16\" on wgpu, or \"fp32\""
+            .into()),
+        _ => Ok(()),
+    }
+}
+
+impl BackendKind {
+    /// The config's name of it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
 /// The whole experiment. Top-level keys first, then one table per part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,9 +93,9 @@ pub struct ExperimentConfig {
     pub output_dir: Option<PathBuf>,
     #[serde(default)]
     pub backend: BackendKind,
-    /// The precision of the model's convolutions: `"fp32"`, or `"bf16"` (bf16 operands, f32
-    /// sums: PyTorch's CPU autocast, on the CPU's AMX or AVX512-BF16 units; the cpu backend
-    /// only). docs/training.md, "Precision".
+    /// The precision of the model's convolutions: `"fp32"`; `"bf16"` (bf16 operands, f32 sums:
+    /// PyTorch's CPU autocast, on the CPU's AMX or AVX512-BF16 units; bf16 kernels on cuda);
+    /// `"f16"` (wgpu and cuda). docs/training.md, "Precision".
     #[serde(default)]
     pub precision: sal_models::Precision,
     pub dataset: DatasetConfig,
@@ -227,23 +257,9 @@ impl ExperimentConfig {
         Ok(config)
     }
 
-    /// The precision runs on the backend: bf16 only on the cpu backend (its kernels are the
-    /// CPU's; half precision on wgpu and CUDA is not built yet).
+    /// [`precision_on_backend`] of this config's precision and backend.
     pub fn check_precision(&self) -> Result<(), String> {
-        match (self.precision, self.backend) {
-            (sal_models::Precision::Bf16, backend @ (BackendKind::Wgpu | BackendKind::Cuda)) => {
-                let name = if backend == BackendKind::Wgpu {
-                    "wgpu"
-                } else {
-                    "cuda"
-                };
-                Err(format!(
-                    "\"bf16\" runs on the cpu backend only (AMX / AVX512-BF16 kernels); the \
-                     {name} backend has no half-precision path yet: use precision = \"fp32\" there"
-                ))
-            }
-            _ => Ok(()),
-        }
+        precision_on_backend(self.precision, self.backend)
     }
 
     /// Checks what the types cannot express.
@@ -901,7 +917,7 @@ milestones = [1]
     }
 
     #[test]
-    fn precision_is_fp32_by_default_bf16_on_the_cpu_only() {
+    fn precision_is_fp32_by_default_and_each_half_type_where_it_has_kernels() {
         let c = parse(GOOD, &[]).unwrap();
         assert_eq!(c.precision, sal_models::Precision::Fp32);
         assert!(
@@ -914,14 +930,25 @@ milestones = [1]
         assert_eq!(parse(&bf16.to_toml(), &[]).unwrap(), bf16);
         let msg = parse(GOOD, &["precision=fp8"]).unwrap_err().to_string();
         assert!(msg.contains("fp8") && msg.contains("exp.toml"), "{msg}");
-        for backend in ["wgpu", "cuda"] {
-            let msg = parse(GOOD, &["precision=bf16", &format!("backend={backend}")])
-                .unwrap_err()
-                .to_string();
+        for (precision, backend) in [("bf16", "wgpu"), ("f16", "cpu")] {
+            let sets = [
+                format!("precision={precision}"),
+                format!("backend={backend}"),
+            ];
+            let msg = parse(GOOD, &[&sets[0], &sets[1]]).unwrap_err().to_string();
             assert!(
                 msg.contains("precision") && msg.contains(backend) && msg.contains("exp.toml"),
                 "{msg}"
             );
+        }
+        // bf16 on cuda, f16 on wgpu and cuda: the kernels exist (an adapter's f16 shaders
+        // are checked when training starts).
+        for (precision, backend) in [("bf16", "cuda"), ("f16", "wgpu"), ("f16", "cuda")] {
+            let sets = [
+                format!("precision={precision}"),
+                format!("backend={backend}"),
+            ];
+            assert!(parse(GOOD, &[&sets[0], &sets[1]]).is_ok(), "{sets:?}");
         }
     }
 

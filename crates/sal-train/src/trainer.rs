@@ -171,7 +171,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     config
         .check_precision()
         .map_err(|message| TrainError::Invalid(format!("precision: {message}")))?;
-    if config.precision == sal_models::Precision::Bf16 {
+    if config.precision == sal_models::Precision::Bf16 && config.backend == BackendKind::Cpu {
         match sal_models::bf16_instructions() {
             Some(isa) => {
                 println!("precision bf16: convolutions multiply bf16 on {isa}, sum in f32")
@@ -187,6 +187,17 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         return evaluate(&config, report, true);
     }
     let device = backend::device(config.backend)?;
+    if let Some(half) = config.precision.gpu_dtype()
+        && config.backend != BackendKind::Cpu
+        && !device.supports_dtype(half)
+    {
+        return Err(TrainError::Invalid(format!(
+            "precision = \"{}\": this {} device has no {half:?} kernels (on wgpu: the adapter \
+             lacks f16 shaders, wgpu's SHADER_F16); use precision = \"fp32\"",
+            config.precision.name(),
+            config.backend.name(),
+        )));
+    }
     let data = Data::open(&config, &device, run.resume_epoch.map_or(1, |e| e + 1))?;
 
     let model_config = config.model_config(data.num_classes);

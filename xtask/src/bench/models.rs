@@ -77,18 +77,18 @@ pub struct ModelsBench {
     /// threshold) instead of its defaults.
     #[arg(long)]
     steady_malloc: bool,
-    /// The precision of the convolutions: fp32, or bf16 (burn under `sal_models::autocast`,
-    /// PyTorch under bf16 autocast, plain and channels_last).
+    /// The precision of the convolutions: fp32; bf16 (cpu: burn under `sal_models::autocast`,
+    /// PyTorch under bf16 autocast, plain and channels_last); f16 on a GPU backend (PyTorch
+    /// under f16 autocast on CUDA).
     #[arg(long, value_parser = parse_precision, default_value = "fp32")]
     precision: Precision,
 }
 
 fn parse_precision(text: &str) -> Result<Precision, String> {
-    match text {
-        "fp32" => Ok(Precision::Fp32),
-        "bf16" => Ok(Precision::Bf16),
-        _ => Err(format!("expected fp32 or bf16, got `{text}`")),
-    }
+    [Precision::Fp32, Precision::Bf16, Precision::F16]
+        .into_iter()
+        .find(|p| p.name() == text)
+        .ok_or_else(|| format!("expected fp32, bf16 or f16, got `{text}`"))
 }
 
 /// One PyTorch configuration the bench runs beside burn: autocast or not, and the memory
@@ -101,10 +101,7 @@ struct TorchVariant {
 
 impl TorchVariant {
     fn args(&self) -> [String; 2] {
-        let precision = match self.precision {
-            Precision::Fp32 => "fp32",
-            Precision::Bf16 => "bf16",
-        };
+        let precision = self.precision.name();
         let format = if self.channels_last {
             "channels_last"
         } else {
@@ -116,7 +113,7 @@ impl TorchVariant {
     fn label(&self) -> String {
         let mut label = match self.precision {
             Precision::Fp32 => "fp32".to_string(),
-            Precision::Bf16 => "bf16 autocast".to_string(),
+            half => format!("{} autocast", half.name()),
         };
         if self.channels_last {
             label += " + channels_last";
@@ -142,10 +139,10 @@ impl ModelsBench {
             !self.ops || self.backend == BackendKind::Cpu,
             "--ops compares process CPU time with PyTorch on the CPU: use it with --backend cpu"
         );
-        ensure!(
-            self.precision == Precision::Fp32 || self.backend == BackendKind::Cpu,
-            "--precision bf16 runs on the cpu backend only (its kernels are the CPU's)"
-        );
+        if let Err(message) = sal_train::config::precision_on_backend(self.precision, self.backend)
+        {
+            bail!("--precision {}: {message}", self.precision.name());
+        }
         ensure!(
             self.precision == Precision::Fp32 || !self.ops || self.burn_only,
             "--ops with --precision bf16 times burn's ops only (add --burn-only)"
@@ -168,12 +165,13 @@ impl ModelsBench {
             BackendKind::Wgpu => "wgpu",
             BackendKind::Cuda => "cuda",
         };
-        match self.precision {
-            Precision::Fp32 => format!("{BURN} {backend}"),
-            Precision::Bf16 => format!(
+        match (self.precision, self.backend) {
+            (Precision::Fp32, _) => format!("{BURN} {backend}"),
+            (Precision::Bf16, BackendKind::Cpu) => format!(
                 "{BURN} {backend} bf16 ({})",
                 sal_models::bf16_instructions().unwrap_or("f32: no bf16 units")
             ),
+            (half, _) => format!("{BURN} {backend} {}", half.name()),
         }
     }
 
@@ -184,15 +182,15 @@ impl ModelsBench {
             precision: self.precision,
             channels_last: false,
         };
-        match self.precision {
-            Precision::Fp32 => vec![plain],
-            Precision::Bf16 => vec![
+        match (self.precision, self.backend) {
+            (Precision::Bf16, BackendKind::Cpu) => vec![
                 plain,
                 TorchVariant {
                     channels_last: true,
                     ..plain
                 },
             ],
+            _ => vec![plain],
         }
     }
 }

@@ -174,8 +174,9 @@ if memory_format == "channels_last":
 
 
 def autocast():
-    """bf16 autocast over the forward pass and the loss, as PyTorch's AMP recipes place it."""
-    return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == "bf16")
+    """Autocast over the forward pass and the loss, as PyTorch's AMP recipes place it."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device, dtype=dtype, enabled=precision != "fp32")
 
 
 def sync():

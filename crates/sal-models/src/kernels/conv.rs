@@ -86,8 +86,45 @@ pub trait GemmConv: Backend {
     }
 }
 
+/// burn's own kernels; under a half-precision `autocast` the forward pass and the input
+/// gradient run on operands cast to the half type (`Precision::gpu_dtype`), their results cast
+/// back to f32, and the weight gradient stays f32 (burn's kernels sum in the element type:
+/// `kernels::precision`).
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl GemmConv for burn::backend::Cube {}
+impl GemmConv for burn::backend::Cube {
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        match crate::kernels::precision::current().gpu_dtype() {
+            None => Self::conv2d(x, weight, None, options),
+            Some(half) => {
+                let (x, weight) = (Self::float_cast(x, half), Self::float_cast(weight, half));
+                let y = Self::conv2d(x, weight, None, options);
+                Self::float_cast(y, burn::tensor::FloatDType::F32)
+            }
+        }
+    }
+
+    fn gemm_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        match crate::kernels::precision::current().gpu_dtype() {
+            None => Self::conv2d_x_backward(x, weight, output_grad, options),
+            Some(half) => {
+                let [x, weight, dy] = [x, weight, output_grad].map(|t| Self::float_cast(t, half));
+                let dx = Self::conv2d_x_backward(x, weight, dy, options);
+                Self::float_cast(dx, burn::tensor::FloatDType::F32)
+            }
+        }
+    }
+}
 
 impl GemmConv for Flex {
     fn gemm_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
@@ -445,6 +482,53 @@ mod tests {
                 assert!(got.iter().all(|got| got == &want));
             }
         });
+    }
+
+    /// Under `autocast(F16)` on wgpu the forward pass and the input gradient equal the f32
+    /// passes on f16-rounded operands (to f16's sums), the weight gradient the f32 one; on an
+    /// adapter without f16 shaders there is nothing to run (the trainer refuses f16 there).
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn autocast_f16_on_wgpu_rounds_the_forward_and_input_gradient_operands() {
+        use crate::kernels::precision::{Precision, autocast};
+        use burn::module::Param;
+        use burn::tensor::{FloatDType, TensorData, f16};
+        let device = crate::wgpu_device().expect(crate::WGPU_API_VAR);
+        if !device.supports_dtype(FloatDType::F16) {
+            eprintln!("this wgpu adapter has no f16 shaders: nothing to check");
+            return;
+        }
+        let device = device.autodiff();
+        let (shape, c_out, k, s, p) = cases().remove(0);
+        let conv = make_conv(shape[1], c_out, k, s, &p, &device);
+        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+        let r = Tensor::<4>::random(
+            conv.forward(x.clone()).dims(),
+            Distribution::Default,
+            &device,
+        );
+        let round = |t: &Tensor<4>| {
+            let values: Vec<f32> = t.clone().into_data().try_to_vec().expect("f32 values");
+            let values: Vec<f32> = values.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+            Tensor::<4>::from_data(TensorData::new(values, t.dims()), &device)
+        };
+        let [y, dx, dw] = autocast(Precision::F16, || passes(&conv, &x, &r, conv2d));
+        let mut rounded = conv.clone();
+        rounded.weight = Param::from_tensor(round(&conv.weight.val()));
+        let [want_y, want_dx, _] = passes(&rounded, &round(&x), &round(&r), conv2d);
+        let [_, _, want_dw] = passes(&conv, &x, &r, conv2d);
+        y.assert_approx_eq::<f32>(&want_y, Tolerance::rel_abs(1e-2, 1e-2));
+        dx.assert_approx_eq::<f32>(&want_dx, Tolerance::rel_abs(1e-2, 1e-2));
+        dw.assert_approx_eq::<f32>(&want_dw, Tolerance::rel_abs(1e-5, 1e-5));
+        // And the half-precision passes ran: they differ from the f32 ones.
+        let [f32_y, f32_dx, _] = passes(&conv, &x, &r, conv2d);
+        for (half, full) in [(&y, &f32_y), (&dx, &f32_dx)] {
+            let differs = half
+                .iter::<f32>()
+                .zip(full.iter::<f32>())
+                .any(|(a, b)| (a - b).abs() > 1e-5);
+            assert!(differs, "the f16 pass equals the f32 one");
+        }
     }
 
     /// On wgpu the extension's default bodies (burn's own kernels) run under the same

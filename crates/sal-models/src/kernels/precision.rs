@@ -4,6 +4,12 @@
 //! bfloat16 and their products summed in f32, forward and both gradients; weights, optimizer
 //! state, batch-norm statistics, activations between layers, the loss and its softmax stay f32.
 //!
+//! On the GPU backends (wgpu, CUDA) [`Precision::F16`] (and on CUDA [`Precision::Bf16`]) runs
+//! burn's own convolution kernels on operands cast to the half type, the result cast back to
+//! f32: the forward pass and the input gradient. burn's kernels sum in the element type, so the
+//! weight gradient, a sum over every sample and pixel of the batch, stays f32 (in f16 it would
+//! lose the small terms and overflow past 65,504).
+//!
 //! Like PyTorch's, the setting is per thread ([`autocast`] around a step): flex runs every
 //! operation, and burn's autodiff the backward pass, on the thread that calls them, so a step
 //! run inside `autocast` multiplies in bf16 throughout while other threads (another run's
@@ -20,8 +26,30 @@ pub enum Precision {
     /// f32 operands and sums.
     #[default]
     Fp32,
-    /// bf16 operands, f32 sums (PyTorch's CPU autocast).
+    /// bf16 operands, f32 sums (PyTorch's CPU autocast); on CUDA, bf16 kernels.
     Bf16,
+    /// f16 operands on the GPU backends (wgpu with f16 shaders, CUDA).
+    F16,
+}
+
+impl Precision {
+    /// The config's name of it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
+    }
+
+    /// The half type a GPU backend's convolutions run in under this precision.
+    pub fn gpu_dtype(self) -> Option<burn::tensor::FloatDType> {
+        match self {
+            Precision::Fp32 => None,
+            Precision::Bf16 => Some(burn::tensor::FloatDType::BF16),
+            Precision::F16 => Some(burn::tensor::FloatDType::F16),
+        }
+    }
 }
 
 /// How the CPU kernels multiply: f32, or bf16 operands on one of the CPU's instruction sets.
@@ -36,7 +64,8 @@ impl Products {
     /// f32 where it has none ([`bf16_instructions`] tells the trainer which).
     pub(crate) fn current() -> Self {
         match current() {
-            Precision::Fp32 => Products::F32,
+            // (f16 has no CPU kernels: the trainer refuses it on the cpu backend.)
+            Precision::Fp32 | Precision::F16 => Products::F32,
             Precision::Bf16 => Isa::detect().map_or(Products::F32, Products::Bf16),
         }
     }
