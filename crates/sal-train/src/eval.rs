@@ -347,128 +347,138 @@ pub fn evaluate_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalReport,
     if !config_path.is_file() {
         return Err(EvalError::NoRun(run_dir.to_path_buf()));
     }
-    let mut config = ExperimentConfig::load(&config_path, &options.overrides)?;
+    let config = ExperimentConfig::load(&config_path, &options.overrides)?;
     // The run's precision, as it trained (`sal_models::autocast`).
-    sal_models::autocast(config.precision, move || {
-        let suite = options
-            .suite
-            .clone()
-            .or_else(|| config.eval.clone())
-            .unwrap_or_default();
-        // The run may have been moved since it trained: its checkpoints are beside its config.
-        config.output_dir = Some(run_dir.to_path_buf());
-        let device = crate::backend::device(options.backend.unwrap_or(config.backend))?.autodiff();
-        let test_set = config.dataset.open(Split::Test)?;
-        let cam_set = test_set.clone();
-        let first = config.dataset.open(Split::Train)?.load(0)?;
-        let num_classes = config.num_classes(test_set.num_classes());
-        let epoch = match options.checkpoint {
-            Some(epoch) => epoch,
-            None => latest_complete_epoch(&run_dir.join("checkpoint"))
-                .ok_or_else(|| EvalError::NoCheckpoint(run_dir.join("checkpoint")))?,
-        };
-        let loaded = SaliencyModel::load_epoch(&config, num_classes, &device, epoch)?;
-        let ModelWeights::Checkpoint { path, .. } = loaded.weights else {
-            unreachable!("load_epoch loads a checkpoint")
-        };
-        // Inference BatchNorm, no parameter gradients; FGSM still gets its input gradient.
-        let model = loaded.model.freeze();
-        let normalization = config.normalization();
-        let loader = config.loader(test_set, &first, LoaderMode::Eval, &device);
-        let over_test_split =
-            |f: &dyn Fn(ImageBatch) -> ImageBatch| -> Result<Accuracy, EvalError> {
-                let mut tally = Tally::default();
-                for batch in loader.iter() {
-                    let batch = f(batch.map_err(|e| EvalError::Batch(e.to_string()))?);
-                    let logits = model.forward(batch.images.detach());
-                    tally.add(logits, batch.labels);
-                }
-                Ok(tally.accuracy())
-            };
-        let clean = over_test_split(&|batch| batch)?;
-        let mut fgsm_results = Vec::new();
-        for &eps in &suite.fgsm_eps {
-            let accuracy = over_test_split(&|batch| ImageBatch {
-                images: fgsm(
-                    &model,
-                    batch.images,
-                    batch.labels.clone(),
-                    eps,
-                    &normalization,
-                ),
-                ..batch
-            })?;
-            fgsm_results.push(AtSetting {
-                setting: eps,
-                accuracy,
-            });
-        }
-        let mut occlusion = Vec::new();
-        for &fraction in &suite.occlusion {
-            let accuracy = over_test_split(&|batch| ImageBatch {
-                images: occlude_most_salient(&model, batch.images, fraction),
-                ..batch
-            })?;
-            occlusion.push(AtSetting {
-                setting: fraction,
-                accuracy,
-            });
-        }
-        let cam_png = if suite.cam_images > 0 {
-            let out = run_dir.join("cam.png");
-            let transform = config.sample_transform(&first, LoaderMode::Eval);
-            let caption = vec![format!(
-                "{}: class activation maps of the checkpoint of epoch {epoch} on test images",
-                run_dir.display()
-            )];
-            let picture = cam_picture(
-                &model,
-                cam_set.as_ref(),
-                &transform,
-                suite.cam_images,
-                caption,
-            )?;
-            sal_figures::write_png(&picture, &out).map_err(|e| EvalError::Figure(e.to_string()))?;
-            Some(out)
-        } else {
-            None
-        };
-        let chart_png = run_dir.join("eval.png");
-        let mut bars = vec![("clean".to_string(), clean.top1)];
-        bars.extend(fgsm_results.iter().map(|r| {
-            (
-                format!("FGSM {:.1}/255", r.setting * 255.0),
-                r.accuracy.top1,
-            )
-        }));
-        bars.extend(
-            occlusion
-                .iter()
-                .map(|r| (format!("occl. {:.1}%", r.setting * 100.0), r.accuracy.top1)),
-        );
-        let title = format!("test top-1 (%), checkpoint of epoch {epoch}");
-        let chart = sal_figures::percent_bars(&title, &bars, (160 + 160 * bars.len() as u32, 420))
-            .map_err(|e| EvalError::Figure(e.to_string()))?;
-        sal_figures::write_png(&chart, &chart_png).map_err(|e| EvalError::Figure(e.to_string()))?;
-        let report = EvalReport {
-            run: run_dir.to_path_buf(),
-            checkpoint: path,
-            epoch,
-            clean,
-            fgsm: fgsm_results,
-            occlusion,
-            cam_png,
-            chart_png,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        let out = run_dir.join("eval.json");
-        let json = serde_json::to_string_pretty(&report).expect("the report serialises");
-        write_atomically(&out, json.as_bytes()).map_err(|source| EvalError::Write {
-            path: out.clone(),
-            source,
-        })?;
-        Ok(report)
+    let precision = config.precision;
+    sal_models::autocast(precision, || {
+        evaluate_config(run_dir, options, config, started)
     })
+}
+
+/// [`evaluate_run`] once the run's config is read (`started`: when the call began).
+fn evaluate_config(
+    run_dir: &Path,
+    options: &EvalOptions,
+    mut config: ExperimentConfig,
+    started: std::time::Instant,
+) -> Result<EvalReport, EvalError> {
+    let suite = options
+        .suite
+        .clone()
+        .or_else(|| config.eval.clone())
+        .unwrap_or_default();
+    // The run may have been moved since it trained: its checkpoints are beside its config.
+    config.output_dir = Some(run_dir.to_path_buf());
+    let device = crate::backend::device(options.backend.unwrap_or(config.backend))?.autodiff();
+    let test_set = config.dataset.open(Split::Test)?;
+    let cam_set = test_set.clone();
+    let first = config.dataset.open(Split::Train)?.load(0)?;
+    let num_classes = config.num_classes(test_set.num_classes());
+    let epoch = match options.checkpoint {
+        Some(epoch) => epoch,
+        None => latest_complete_epoch(&run_dir.join("checkpoint"))
+            .ok_or_else(|| EvalError::NoCheckpoint(run_dir.join("checkpoint")))?,
+    };
+    let loaded = SaliencyModel::load_epoch(&config, num_classes, &device, epoch)?;
+    let ModelWeights::Checkpoint { path, .. } = loaded.weights else {
+        unreachable!("load_epoch loads a checkpoint")
+    };
+    // Inference BatchNorm, no parameter gradients; FGSM still gets its input gradient.
+    let model = loaded.model.freeze();
+    let normalization = config.normalization();
+    let loader = config.loader(test_set, &first, LoaderMode::Eval, &device);
+    let over_test_split = |f: &dyn Fn(ImageBatch) -> ImageBatch| -> Result<Accuracy, EvalError> {
+        let mut tally = Tally::default();
+        for batch in loader.iter() {
+            let batch = f(batch.map_err(|e| EvalError::Batch(e.to_string()))?);
+            let logits = model.forward(batch.images.detach());
+            tally.add(logits, batch.labels);
+        }
+        Ok(tally.accuracy())
+    };
+    let clean = over_test_split(&|batch| batch)?;
+    let mut fgsm_results = Vec::new();
+    for &eps in &suite.fgsm_eps {
+        let accuracy = over_test_split(&|batch| ImageBatch {
+            images: fgsm(
+                &model,
+                batch.images,
+                batch.labels.clone(),
+                eps,
+                &normalization,
+            ),
+            ..batch
+        })?;
+        fgsm_results.push(AtSetting {
+            setting: eps,
+            accuracy,
+        });
+    }
+    let mut occlusion = Vec::new();
+    for &fraction in &suite.occlusion {
+        let accuracy = over_test_split(&|batch| ImageBatch {
+            images: occlude_most_salient(&model, batch.images, fraction),
+            ..batch
+        })?;
+        occlusion.push(AtSetting {
+            setting: fraction,
+            accuracy,
+        });
+    }
+    let cam_png = if suite.cam_images > 0 {
+        let out = run_dir.join("cam.png");
+        let transform = config.sample_transform(&first, LoaderMode::Eval);
+        let caption = vec![format!(
+            "{}: class activation maps of the checkpoint of epoch {epoch} on test images",
+            run_dir.display()
+        )];
+        let picture = cam_picture(
+            &model,
+            cam_set.as_ref(),
+            &transform,
+            suite.cam_images,
+            caption,
+        )?;
+        sal_figures::write_png(&picture, &out).map_err(|e| EvalError::Figure(e.to_string()))?;
+        Some(out)
+    } else {
+        None
+    };
+    let chart_png = run_dir.join("eval.png");
+    let mut bars = vec![("clean".to_string(), clean.top1)];
+    bars.extend(fgsm_results.iter().map(|r| {
+        (
+            format!("FGSM {:.1}/255", r.setting * 255.0),
+            r.accuracy.top1,
+        )
+    }));
+    bars.extend(
+        occlusion
+            .iter()
+            .map(|r| (format!("occl. {:.1}%", r.setting * 100.0), r.accuracy.top1)),
+    );
+    let title = format!("test top-1 (%), checkpoint of epoch {epoch}");
+    let chart = sal_figures::percent_bars(&title, &bars, (160 + 160 * bars.len() as u32, 420))
+        .map_err(|e| EvalError::Figure(e.to_string()))?;
+    sal_figures::write_png(&chart, &chart_png).map_err(|e| EvalError::Figure(e.to_string()))?;
+    let report = EvalReport {
+        run: run_dir.to_path_buf(),
+        checkpoint: path,
+        epoch,
+        clean,
+        fgsm: fgsm_results,
+        occlusion,
+        cam_png,
+        chart_png,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let out = run_dir.join("eval.json");
+    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    write_atomically(&out, json.as_bytes()).map_err(|source| EvalError::Write {
+        path: out.clone(),
+        source,
+    })?;
+    Ok(report)
 }
 
 /// The CAM picture of the first test image of each class, up to `count` images: the image,
