@@ -371,6 +371,35 @@ mod tests {
         [y.into_data(), dx, dw]
     }
 
+    /// Case `case`'s convolution, a random input and a random upstream gradient on `device`.
+    fn autocast_case(case: usize, device: &Device) -> (Conv2d, Tensor<4>, Tensor<4>) {
+        let (shape, c_out, k, s, p) = cases().remove(case);
+        let conv = make_conv(shape[1], c_out, k, s, &p, device);
+        let x = Tensor::<4>::random(shape, Distribution::Default, device);
+        let out_dims = conv.forward(x.clone()).dims();
+        let r = Tensor::<4>::random(out_dims, Distribution::Default, device);
+        (conv, x, r)
+    }
+
+    /// [`passes`] in f32 with the input, the weight and the upstream gradient each passed
+    /// through `round` first (what a reduced-precision pass must equal).
+    fn rounded_passes(
+        conv: &Conv2d,
+        x: &Tensor<4>,
+        r: &Tensor<4>,
+        round: fn(f32) -> f32,
+    ) -> [burn::tensor::TensorData; 3] {
+        let rounded = |t: &Tensor<4>| {
+            let values: Vec<f32> = t.clone().into_data().try_to_vec().expect("f32 values");
+            let values: Vec<f32> = values.into_iter().map(round).collect();
+            let data = burn::tensor::TensorData::new(values, t.dims());
+            Tensor::<4>::from_data(data, &t.device())
+        };
+        let mut conv_r = conv.clone();
+        conv_r.weight = burn::module::Param::from_tensor(rounded(&conv.weight.val()));
+        passes(&conv_r, &rounded(x), &rounded(r), conv2d)
+    }
+
     /// Input and weight gradients of `sum(conv(x) * r)` equal those of burn's own conv2d.
     fn assert_gradients_match(device: &Device) {
         for (shape, c_out, k, s, p) in cases() {
@@ -397,30 +426,13 @@ mod tests {
     fn autocast_bf16_rounds_the_operands_of_every_pass() {
         use crate::kernels::bf16_gemm::{from_bf16, to_bf16};
         use crate::kernels::precision::{Precision, autocast, bf16_instructions};
-        use burn::module::Param;
         if bf16_instructions().is_none() {
             eprintln!("no bf16 instructions on this CPU: nothing to check");
             return;
         }
-        let device = Device::flex().autodiff();
-        let (shape, c_out, k, s, p) = cases().remove(4);
-        let conv = make_conv(shape[1], c_out, k, s, &p, &device);
-        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
-        let r = Tensor::<4>::random(
-            conv.forward(x.clone()).dims(),
-            Distribution::Default,
-            &device,
-        );
-        let round = |t: &Tensor<4>| {
-            let dims = t.dims();
-            let values: Vec<f32> = t.clone().into_data().try_to_vec().expect("f32 values");
-            let values: Vec<f32> = values.iter().map(|&v| from_bf16(to_bf16(v))).collect();
-            Tensor::<4>::from_data(burn::tensor::TensorData::new(values, dims), &device)
-        };
+        let (conv, x, r) = autocast_case(4, &Device::flex().autodiff());
         let got = autocast(Precision::Bf16, || passes(&conv, &x, &r, conv2d));
-        let mut rounded_conv = conv.clone();
-        rounded_conv.weight = Param::from_tensor(round(&conv.weight.val()));
-        let want = passes(&rounded_conv, &round(&x), &round(&r), conv2d);
+        let want = rounded_passes(&conv, &x, &r, |v| from_bf16(to_bf16(v)));
         let unrounded = passes(&conv, &x, &r, conv2d);
         for ((got, want), unrounded) in got.iter().zip(&want).zip(&unrounded) {
             got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
@@ -491,37 +503,20 @@ mod tests {
     #[test]
     fn autocast_f16_on_wgpu_rounds_the_forward_and_input_gradient_operands() {
         use crate::kernels::precision::{Precision, autocast};
-        use burn::module::Param;
-        use burn::tensor::{FloatDType, TensorData, f16};
+        use burn::tensor::{FloatDType, f16};
         let device = crate::wgpu_device().expect(crate::WGPU_API_VAR);
         if !device.supports_dtype(FloatDType::F16) {
             eprintln!("this wgpu adapter has no f16 shaders: nothing to check");
             return;
         }
-        let device = device.autodiff();
-        let (shape, c_out, k, s, p) = cases().remove(0);
-        let conv = make_conv(shape[1], c_out, k, s, &p, &device);
-        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
-        let r = Tensor::<4>::random(
-            conv.forward(x.clone()).dims(),
-            Distribution::Default,
-            &device,
-        );
-        let round = |t: &Tensor<4>| {
-            let values: Vec<f32> = t.clone().into_data().try_to_vec().expect("f32 values");
-            let values: Vec<f32> = values.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
-            Tensor::<4>::from_data(TensorData::new(values, t.dims()), &device)
-        };
+        let (conv, x, r) = autocast_case(0, &device.autodiff());
         let [y, dx, dw] = autocast(Precision::F16, || passes(&conv, &x, &r, conv2d));
-        let mut rounded = conv.clone();
-        rounded.weight = Param::from_tensor(round(&conv.weight.val()));
-        let [want_y, want_dx, _] = passes(&rounded, &round(&x), &round(&r), conv2d);
-        let [_, _, want_dw] = passes(&conv, &x, &r, conv2d);
+        let [want_y, want_dx, _] = rounded_passes(&conv, &x, &r, |v| f16::from_f32(v).to_f32());
+        let [f32_y, f32_dx, want_dw] = passes(&conv, &x, &r, conv2d);
         y.assert_approx_eq::<f32>(&want_y, Tolerance::rel_abs(1e-2, 1e-2));
         dx.assert_approx_eq::<f32>(&want_dx, Tolerance::rel_abs(1e-2, 1e-2));
         dw.assert_approx_eq::<f32>(&want_dw, Tolerance::rel_abs(1e-5, 1e-5));
         // And the half-precision passes ran: they differ from the f32 ones.
-        let [f32_y, f32_dx, _] = passes(&conv, &x, &r, conv2d);
         for (half, full) in [(&y, &f32_y), (&dx, &f32_dx)] {
             let differs = half
                 .iter::<f32>()
