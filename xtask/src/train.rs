@@ -1,4 +1,5 @@
-//! `cargo xtask train --config F [--backend cpu|wgpu|cuda] [--resume] [--set key=value]...`
+//! `cargo xtask train --config F [--backend cpu|wgpu|cuda] [--devices N] [--resume]
+//! [--set key=value]...`
 
 use crate::allocator;
 use anyhow::{Context, Result};
@@ -14,6 +15,10 @@ pub struct TrainArgs {
     /// Device family; overrides the config's `backend`.
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
+    /// Devices to train on, data-parallel; overrides `[distributed] devices` (the config's
+    /// `batch_size` stays the global batch). docs/backends.md.
+    #[arg(long, value_name = "N")]
+    devices: Option<usize>,
     /// Continue the run in the config's output directory from its newest complete checkpoint.
     #[arg(long)]
     resume: bool,
@@ -24,7 +29,11 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     allocator::use_steady_settings();
-    let config = ExperimentConfig::load(&args.config, &args.overrides)?;
+    let mut overrides = args.overrides;
+    if let Some(n) = args.devices {
+        overrides.push(format!("distributed.devices={n}"));
+    }
+    let config = ExperimentConfig::load(&args.config, &overrides)?;
     crate::data::ensure_available(&config.dataset)?;
     let options = TrainOptions {
         resume: args.resume,

@@ -25,7 +25,7 @@ use crate::resizemix::ResizeMixConfig;
 use crate::salfmix::SalfMixConfig;
 use crate::saliency_grafting::SaliencyGraftingConfig;
 use crate::saliencymix::SaliencyMixConfig;
-use crate::seed::{copy_rng, step_rng};
+use crate::seed::{part_rng, step_rng};
 use crate::targets::LabelSmoothing;
 use crate::{ConfigError, MixError};
 
@@ -223,9 +223,23 @@ impl Augmentation {
 
     /// Mixes copy `copy` of step `step`'s batch, for a step that trains on several
     /// independently mixed copies of one batch (`k_times`): each copy draws its own stream
-    /// ([`copy_rng`]); copy 0 is [`Self::mix`].
+    /// ([`crate::seed::copy_rng`]); copy 0 is [`Self::mix`].
     pub fn mix_copy(&self, batch: MixBatch, step: u64, copy: u64) -> Result<MixOutput, MixError> {
-        self.mixer.mix(batch, &mut copy_rng(self.seed, step, copy))
+        self.mix_part(batch, step, 0, copy)
+    }
+
+    /// Mixes copy `copy` of part `part` of step `step`'s global batch, for a step whose batch is
+    /// cut into parts that mix on their own (one per device or accumulated micro-batch): each
+    /// part draws its own stream ([`part_rng`]); part 0 is [`Self::mix_copy`].
+    pub fn mix_part(
+        &self,
+        batch: MixBatch,
+        step: u64,
+        part: u64,
+        copy: u64,
+    ) -> Result<MixOutput, MixError> {
+        self.mixer
+            .mix(batch, &mut part_rng(self.seed, step, part, copy))
     }
 
     /// The random stream of step `step`.

@@ -25,6 +25,9 @@ pub enum Stream {
     Dropout = 4,
     /// The training subset of `[dataset] per_class_fraction` / `per_class`.
     Subset = 5,
+    /// The batch mixing of part `p > 0` of a training step whose global batch is cut into
+    /// parts (one per device, or per accumulated micro-batch); part 0 draws [`Stream::Mixing`].
+    PartMixing = 6,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.
@@ -56,9 +59,19 @@ pub fn step_rng(seed: u64, step: u64) -> StdRng {
 /// independently mixed copies (`k_times`, Saliency Grafting §5.2): copy 0 is [`step_rng`], so
 /// one copy mixes exactly as a step without copies.
 pub fn copy_rng(seed: u64, step: u64, copy: u64) -> StdRng {
-    match copy {
-        0 => step_rng(seed, step),
-        _ => stream_rng(seed, Stream::Mixing, &[step, copy]),
+    part_rng(seed, step, 0, copy)
+}
+
+/// The random stream of copy `copy` of part `part` of step `step`'s global batch, when a step's
+/// batch is cut into parts that mix on their own (data-parallel devices, accumulated
+/// micro-batches): every part draws its own stream, a pure function of (seed, step, part,
+/// copy), so a layout that cuts the same batch into the same parts on other devices draws the
+/// same. Part 0 is [`copy_rng`]'s stream, so a run in one part mixes as it always did.
+pub fn part_rng(seed: u64, step: u64, part: u64, copy: u64) -> StdRng {
+    match (part, copy) {
+        (0, 0) => step_rng(seed, step),
+        (0, _) => stream_rng(seed, Stream::Mixing, &[step, copy]),
+        _ => stream_rng(seed, Stream::PartMixing, &[step, part, copy]),
     }
 }
 
@@ -102,5 +115,27 @@ mod tests {
             assert!(!copies[i + 1..].contains(a), "copy {i} repeats a stream");
             assert_ne!(*a, first(step_rng(7, 4)));
         }
+    }
+
+    #[test]
+    fn parts_of_a_step_draw_distinct_streams_and_part_0_is_the_steps() {
+        use rand::RngExt;
+        let first = |mut r: StdRng| r.random::<u64>();
+        for copy in 0..3 {
+            assert_eq!(first(part_rng(7, 3, 0, copy)), first(copy_rng(7, 3, copy)));
+        }
+        let mut seen: Vec<u64> = Vec::new();
+        for part in 0..4 {
+            for copy in 0..3 {
+                let a = first(part_rng(7, 3, part, copy));
+                assert!(
+                    !seen.contains(&a),
+                    "part {part} copy {copy} repeats a stream"
+                );
+                seen.push(a);
+            }
+        }
+        assert_eq!(first(part_rng(7, 3, 2, 1)), first(part_rng(7, 3, 2, 1)));
+        assert_ne!(first(part_rng(7, 3, 2, 1)), first(part_rng(7, 4, 2, 1)));
     }
 }

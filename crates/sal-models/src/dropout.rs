@@ -4,7 +4,9 @@
 //!
 //! Every dropout layer of a model draws from the model's one [`DropoutStream`], in forward
 //! order; the trainer reseeds it from the run seed and the global step before every step, so a
-//! resumed run draws the masks an uninterrupted one would. Semantics are burn's `Dropout`
+//! resumed run draws the masks an uninterrupted one would. The stream is one per thread: the
+//! data-parallel strategies step copies of one model on several threads at once (one per
+//! device), and each reseeds and draws its own, so no thread's masks depend on another's timing. Semantics are burn's `Dropout`
 //! (burn-nn `modules/dropout.rs`): only on an autodiff device with the layer's training flag on
 //! (a frozen copy or `valid()` passes the input through), `x * mask / (1 - prob)` with
 //! `mask ~ Bernoulli(1 - prob)`.
@@ -12,35 +14,44 @@
 //! The cost is the mask's upload: one `u8` per activation per step, built on one host thread
 //! (about 1 ns per element).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
 use burn::module::{Flag, Module, Param};
 use burn::tensor::{Bool, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The random stream a model's dropout layers share; see the module documentation.
-#[derive(Clone, Debug)]
-pub struct DropoutStream(Arc<Mutex<StdRng>>);
-
-impl Default for DropoutStream {
-    fn default() -> Self {
-        Self(Arc::new(Mutex::new(StdRng::seed_from_u64(0))))
-    }
-}
+/// The random stream a model's dropout layers share, one per thread (a thread that never
+/// reseeded starts from seed 0); see the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct DropoutStream(Arc<Mutex<HashMap<ThreadId, StdRng>>>);
 
 impl DropoutStream {
-    /// Restarts the stream from `seed`.
+    /// Restarts the calling thread's stream from `seed`.
     pub fn reseed(&self, seed: u64) {
-        *self.0.lock().expect("dropout stream lock") = StdRng::seed_from_u64(seed);
+        self.streams()
+            .insert(std::thread::current().id(), StdRng::seed_from_u64(seed));
     }
 
-    /// `n` keep/drop decisions, `true` with probability `keep`.
+    /// `n` keep/drop decisions from the calling thread's stream, `true` with probability `keep`.
     fn draw(&self, n: usize, keep: f64) -> Vec<bool> {
         // A u32 below `keep * 2^32`: one word per decision, exact to 2^-32.
         let threshold = (keep * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-        let mut rng = self.0.lock().expect("dropout stream lock");
+        let mut streams = self.streams();
+        let rng = streams
+            .entry(std::thread::current().id())
+            .or_insert_with(|| StdRng::seed_from_u64(0));
         (0..n).map(|_| rng.next_u32() < threshold).collect()
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<ThreadId, StdRng>> {
+        // A panic while the lock was held left at worst a half-advanced stream, which the next
+        // reseed replaces.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -100,6 +111,47 @@ mod tests {
         assert!((dropped - 0.3).abs() < 0.03, "dropped {dropped}");
         let scale = 1.0 / 0.7f32;
         assert!(a.iter().all(|&v| v == 0.0 || (v - scale).abs() < 1e-6));
+    }
+
+    #[test]
+    fn threads_stepping_one_model_each_draw_their_own_stream() {
+        // Two threads share one layer (as the data-parallel workers share a model's stream),
+        // each reseeding and drawing many times, interleaved: each must see exactly what it
+        // would see alone.
+        let device = Device::flex().autodiff();
+        let dropout = HostDropout::new(0.3, DropoutStream::default());
+        let draws = |seed: u64| {
+            let (dropout, device) = (&dropout, &device);
+            move || {
+                (0..20)
+                    .map(|_| {
+                        dropout.stream.reseed(seed);
+                        let x = Tensor::<2>::ones([16, 16], device);
+                        dropout.forward(x).into_data().try_to_vec::<f32>().unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(draws(7));
+            let b = s.spawn(draws(8));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let alone = |seed| masks16(&device, seed);
+        assert!(a.iter().all(|m| *m == alone(7)));
+        assert!(b.iter().all(|m| *m == alone(8)));
+        assert_ne!(alone(7), alone(8));
+    }
+
+    fn masks16(device: &Device, seed: u64) -> Vec<f32> {
+        let stream = DropoutStream::default();
+        stream.reseed(seed);
+        let x = Tensor::<2>::ones([16, 16], device);
+        HostDropout::new(0.3, stream)
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
     }
 
     #[test]

@@ -28,6 +28,44 @@ pub fn device(kind: BackendKind) -> Result<Device, BackendError> {
     }
 }
 
+/// The `count` devices of a data-parallel run on `kind` (`[distributed] devices`): for one,
+/// [`device`]; for more, the first `count` CUDA GPUs, the first `count` discrete wgpu GPUs, or
+/// the one flex device `count` times (flex has one device: the "devices" are threads stepping
+/// it, which tests the strategy but does not add compute).
+pub fn devices(kind: BackendKind, count: usize) -> Result<Vec<Device>, BackendError> {
+    if count <= 1 {
+        return Ok(vec![device(kind)?]);
+    }
+    match kind {
+        BackendKind::Cpu => Ok(vec![Device::flex(); count]),
+        BackendKind::Wgpu => wgpu_devices(count),
+        BackendKind::Cuda => cuda_devices(count),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_devices(count: usize) -> Result<Vec<Device>, BackendError> {
+    use burn::tensor::DeviceKind;
+    Ok((0..count)
+        .map(|i| Device::wgpu(DeviceKind::DiscreteGpu(i)))
+        .collect())
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_devices(_count: usize) -> Result<Vec<Device>, BackendError> {
+    Err(BackendError::NotBuilt { backend: "wgpu" })
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_devices(count: usize) -> Result<Vec<Device>, BackendError> {
+    Ok((0..count).map(Device::cuda).collect())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_devices(_count: usize) -> Result<Vec<Device>, BackendError> {
+    Err(BackendError::NotBuilt { backend: "cuda" })
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device, BackendError> {
     Ok(sal_models::wgpu_device()?)

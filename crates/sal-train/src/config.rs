@@ -110,6 +110,10 @@ pub struct ExperimentConfig {
     pub optimizer: OptimizerConfig,
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    /// How many devices train the run and how each step's `batch_size` (the global batch) is
+    /// cut between them (docs/backends.md).
+    #[serde(default)]
+    pub distributed: crate::distributed::DistributedConfig,
     /// The pictures the trainer draws besides `curves.png`.
     #[serde(default)]
     pub pictures: PicturesConfig,
@@ -392,6 +396,9 @@ impl ExperimentConfig {
                 ),
             ));
         }
+        self.distributed
+            .validate(self.batch_size, self.backend)
+            .map_err(|(key, message)| invalid(key, message))?;
         if self.pictures.rows == 0 {
             return Err(invalid("pictures.rows", "must be at least 1".into()));
         }
@@ -550,7 +557,8 @@ impl ExperimentConfig {
     }
 
     /// The loader of `set` in `mode` as this experiment runs it: its batch size and seed, the
-    /// transform for images shaped like `first`, batches on `device`.
+    /// transform for images shaped like `first`, batches on `device`; in training, each step's
+    /// batch cut into the `[distributed]` layout's parts.
     pub fn loader(
         &self,
         set: std::sync::Arc<dyn crate::data::ImageDataset>,
@@ -558,14 +566,18 @@ impl ExperimentConfig {
         mode: crate::loader::LoaderMode,
         device: &burn::tensor::Device,
     ) -> crate::loader::ImageLoader {
-        crate::loader::ImageLoader::new(
+        let loader = crate::loader::ImageLoader::new(
             set,
             self.sample_transform(first, mode),
             self.batch_size,
             self.seed,
             mode,
             device.clone(),
-        )
+        );
+        match mode {
+            crate::loader::LoaderMode::Train => loader.with_layout(self.distributed.layout()),
+            crate::loader::LoaderMode::Eval => loader,
+        }
     }
 
     /// The run directory: `output_dir`, or `runs/<name>`.

@@ -22,6 +22,7 @@
 //! | [`pictures`] | the figure of a mixed batch; the trainer's `mixed/epoch-<e>.png` |
 //! | [`checkpoint`] | atomic checkpoint files, resume discovery |
 //! | [`backend`] | CPU / WGPU / CUDA device selection |
+//! | [`distributed`] | `[distributed]`: devices, burn-train's execution strategy, accumulation |
 //! | [`trainer`] | `train(config)` |
 
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod distributed;
 pub mod eval;
 pub mod inspect;
 pub mod loader;

@@ -8,6 +8,13 @@
 //! uninterrupted run would. Samples are decoded and augmented in parallel (rayon) on a
 //! producer thread that stays `PREFETCH` batches ahead of training.
 //!
+//! A training step's global batch (`batch_size` images) may be cut into parts
+//! ([`StepLayout`]): one per data-parallel device, times the micro-batches each accumulates.
+//! The epoch's order is the same whatever the layout; step `s` takes the order's positions
+//! `s*G .. (s+1)*G` and part `p` of it the `p`-th run of `G / parts` of them, so a step trains
+//! on the same images on one device, on several, or in accumulated micro-batches. Device `k`
+//! of `n` serves the parts `k, k + n, k + 2n, ...` of every step (docs/backends.md).
+//!
 //! An epoch is served in full or ends in an error: a sample that fails to load or transform, a
 //! panic in a data set or transform, or a producer thread that stops early all make the
 //! iterator yield one `Err` ([`EpochError`], wrapped in burn's `DatasetError`), on which
@@ -34,7 +41,7 @@ use std::thread::JoinHandle;
 /// Batches the producer thread keeps ready ahead of the consumer.
 const PREFETCH: usize = 2;
 
-/// One mini-batch on the training device.
+/// One mini-batch on the training device: a training step's global batch, or one part of it.
 #[derive(Debug, Clone)]
 pub struct ImageBatch {
     /// Normalised images, `[N, C, H, W]`.
@@ -43,9 +50,70 @@ pub struct ImageBatch {
     pub labels: Tensor<1, Int>,
     /// The epoch this batch belongs to, 1-based as burn-train counts.
     pub epoch: usize,
-    /// The global training step, 0-based over the whole run: `(epoch - 1) * batches_per_epoch +
-    /// batch index`. The mixing methods derive the batch's random stream from it.
+    /// The global training step, 0-based over the whole run: `(epoch - 1) * steps_per_epoch +
+    /// step index`. The mixing methods derive the batch's random stream from it (and `part`).
     pub step: u64,
+    /// Which part of its step's global batch this is ([`StepLayout`]); 0 when the step is one
+    /// batch.
+    pub part: u64,
+    /// This part's share of its step's global batch, `N / global`: the weight of its mean
+    /// loss, so that the gradients the parts add up are the gradient of the global batch's
+    /// mean loss. 1 when the step is one batch.
+    pub loss_weight: f32,
+}
+
+impl ImageBatch {
+    /// A whole step's batch (part 0, weight 1).
+    pub fn new(images: Tensor<4>, labels: Tensor<1, Int>, epoch: usize, step: u64) -> Self {
+        Self {
+            images,
+            labels,
+            epoch,
+            step,
+            part: 0,
+            loss_weight: 1.0,
+        }
+    }
+}
+
+/// How a training step's global batch is cut into parts: `devices` data-parallel devices, each
+/// running `accumulation` micro-batches before the step's one optimizer update. Parts are
+/// numbered micro-batch-major, `j * devices + k` for device `k`'s micro-batch `j`, so device
+/// `k` serves the parts `k, k + devices, ...` and one device with `accumulation = n` serves
+/// the same parts, in the same order, as `n` devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepLayout {
+    pub devices: usize,
+    pub accumulation: usize,
+}
+
+impl StepLayout {
+    /// One device, one batch per step.
+    pub const SINGLE: Self = Self {
+        devices: 1,
+        accumulation: 1,
+    };
+
+    /// Parts per step.
+    pub fn parts(self) -> usize {
+        self.devices * self.accumulation
+    }
+}
+
+impl Default for StepLayout {
+    fn default() -> Self {
+        Self::SINGLE
+    }
+}
+
+/// One batch of an epoch as a loader serves it: part `part` of the epoch's step `step`, the
+/// positions `range` of the epoch's order, in a step of `global` images.
+#[derive(Debug, Clone, PartialEq)]
+struct PartBatch {
+    step: usize,
+    part: usize,
+    range: Range<usize>,
+    global: usize,
 }
 
 /// Why an epoch stopped before all of its images were served. The message is complete on its
@@ -93,6 +161,8 @@ struct HostBatch {
     labels: Vec<usize>,
     epoch: usize,
     step: u64,
+    part: u64,
+    loss_weight: f32,
 }
 
 /// Whether the loader serves training batches (shuffled, augmented) or evaluation batches.
@@ -114,17 +184,50 @@ impl fmt::Display for LoaderMode {
 struct Shared {
     dataset: Arc<dyn ImageDataset>,
     transform: SampleTransform,
+    /// The global batch: images per training step, all parts together.
     batch_size: usize,
+    layout: StepLayout,
     seed: u64,
     mode: LoaderMode,
+}
+
+impl Shared {
+    /// The batches of an epoch of `len` images that `shard` serves (every part when `None`),
+    /// in serving order: see the module documentation.
+    fn epoch_parts(&self, len: usize, shard: Option<usize>) -> Vec<PartBatch> {
+        let parts = self.layout.parts();
+        let part_size = self.batch_size / parts;
+        let (first, stride) = match shard {
+            Some(k) => (k, self.layout.devices),
+            None => (0, 1),
+        };
+        let mut batches = Vec::new();
+        for (step, start) in (0..len).step_by(self.batch_size).enumerate() {
+            let end = (start + self.batch_size).min(len);
+            for part in (first..parts).step_by(stride) {
+                let lo = start + part * part_size;
+                if lo >= end {
+                    break;
+                }
+                batches.push(PartBatch {
+                    step,
+                    part,
+                    range: lo..(lo + part_size).min(end),
+                    global: end - start,
+                });
+            }
+        }
+        batches
+    }
 }
 
 /// See the module documentation.
 #[derive(Clone)]
 pub struct ImageLoader {
     shared: Arc<Shared>,
-    /// The data set positions this loader serves (all of them unless sliced).
-    range: Range<usize>,
+    /// The data-parallel device whose parts this loader serves (`slice`); every part when
+    /// `None`.
+    shard: Option<usize>,
     device: Device,
     /// The epoch (1-based, as burn-train counts) the next `iter()` serves; shared by every
     /// `to_device` copy so the trainer's handle can position a resumed run.
@@ -141,18 +244,39 @@ impl ImageLoader {
         device: Device,
     ) -> Self {
         assert!(batch_size > 0, "batch_size must be > 0");
-        let range = 0..dataset.len();
         Self {
             shared: Arc::new(Shared {
                 dataset,
                 transform,
                 batch_size,
+                layout: StepLayout::SINGLE,
                 seed,
                 mode,
             }),
-            range,
+            shard: None,
             device,
             next_epoch: Arc::new(AtomicUsize::new(1)),
+        }
+    }
+
+    /// Cuts every step's batch into `layout`'s parts. The batch size must be a multiple of
+    /// the parts (the config checks it: `[distributed]`).
+    pub fn with_layout(self, layout: StepLayout) -> Self {
+        let shared = &self.shared;
+        assert!(
+            layout.parts() > 0 && shared.batch_size.is_multiple_of(layout.parts()),
+            "batch size {} is not a multiple of {} parts",
+            shared.batch_size,
+            layout.parts()
+        );
+        Self {
+            shared: Arc::new(Shared {
+                dataset: shared.dataset.clone(),
+                transform: shared.transform.clone(),
+                layout,
+                ..**shared
+            }),
+            ..self
         }
     }
 
@@ -161,14 +285,26 @@ impl ImageLoader {
         self.next_epoch.store(epoch, Ordering::SeqCst);
     }
 
-    /// Batches per epoch, counting a final partial batch.
-    pub fn batches_per_epoch(&self) -> usize {
-        self.range.len().div_ceil(self.shared.batch_size)
+    /// Training steps (optimizer updates) per epoch, counting a final partial batch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.shared.dataset.len().div_ceil(self.shared.batch_size)
     }
 
-    /// The positions of `epoch` in the order they are served.
+    /// Batches this loader serves per epoch: a step's parts count one each.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.epoch_parts().len()
+    }
+
+    /// The batches of an epoch this loader serves, in order.
+    fn epoch_parts(&self) -> Vec<PartBatch> {
+        self.shared
+            .epoch_parts(self.shared.dataset.len(), self.shard)
+    }
+
+    /// The data set positions of `epoch` in the order they are served: one order for the whole
+    /// set, whichever parts of it a loader serves.
     fn order(&self, epoch: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = self.range.clone().collect();
+        let mut order: Vec<usize> = (0..self.shared.dataset.len()).collect();
         if self.shared.mode == LoaderMode::Train {
             order.shuffle(&mut stream_rng(
                 self.shared.seed,
@@ -184,14 +320,15 @@ impl DataLoader<ImageBatch> for ImageLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ImageBatch> + 'a> {
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
         let order = self.order(epoch);
-        let total = order.len();
+        let batches = self.epoch_parts();
+        let total = batches.iter().map(|b| b.range.len()).sum();
         let shared = self.shared.clone();
         let (sender, receiver) = sync_channel(PREFETCH);
         // The producer stops on its own when the iterator is dropped (the send fails). A spawn
         // failure drops the closure, and with it the sender: the iterator then reports it.
         let producer = std::thread::Builder::new()
             .name(format!("loader-epoch-{epoch}"))
-            .spawn(move || produce(&shared, epoch, &order, &sender));
+            .spawn(move || produce(&shared, epoch, &order, &batches, &sender));
         Box::new(ImageBatchIter {
             receiver,
             producer: Some(producer),
@@ -210,7 +347,10 @@ impl DataLoader<ImageBatch> for ImageLoader {
     }
 
     fn num_items(&self) -> usize {
-        self.range.len()
+        match self.shard {
+            None => self.shared.dataset.len(),
+            Some(_) => self.epoch_parts().iter().map(|b| b.range.len()).sum(),
+        }
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<ImageBatch>> {
@@ -220,32 +360,44 @@ impl DataLoader<ImageBatch> for ImageLoader {
         })
     }
 
-    /// A shard of this loader's positions. It counts epochs on its own, from this loader's
-    /// next epoch: burn's multi-device strategies iterate every shard once per epoch, and a
-    /// shared counter would advance once per shard, putting the shards on different epochs.
-    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<ImageBatch>> {
-        let end = (self.range.start + end).min(self.range.end);
-        let start = (self.range.start + start).min(end);
+    /// Device `k`'s shard of a data-parallel run: the parts `k, k + n, ...` of every step
+    /// (see the module documentation), with its own epoch counter, started at this loader's
+    /// next epoch (burn's multi-device strategy iterates every shard once per epoch: a shared
+    /// counter would advance once per shard).
+    ///
+    /// burn-train's `split_dataloader` asks for shards as contiguous ranges, `num_items / n`
+    /// wide (the last takes the rest), for its `n` devices; the range's start only says which
+    /// shard is meant, so the loader's [`StepLayout`] must have those `n` devices.
+    fn slice(&self, start: usize, _end: usize) -> Arc<dyn DataLoader<ImageBatch>> {
+        assert!(self.shard.is_none(), "a shard is not sliced again");
+        let devices = self.shared.layout.devices;
+        let width = (self.shared.dataset.len() / devices).max(1);
         Arc::new(Self {
-            range: start..end,
+            shard: Some((start / width).min(devices - 1)),
             next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
             ..self.clone()
         })
     }
 }
 
-/// The producer thread: builds the epoch's batches in order and sends them, stopping after the
-/// first error (sent too) or when the consumer has gone.
+/// The producer thread: builds the epoch's `batches` of `order` in order and sends them,
+/// stopping after the first error (sent too) or when the consumer has gone.
 fn produce(
     shared: &Shared,
     epoch: usize,
     order: &[usize],
+    batches: &[PartBatch],
     sender: &SyncSender<Result<HostBatch, LoadError>>,
 ) {
-    let batches_per_epoch = order.len().div_ceil(shared.batch_size) as u64;
-    for (batch_index, positions) in order.chunks(shared.batch_size).enumerate() {
-        let step = (epoch as u64).saturating_sub(1) * batches_per_epoch + batch_index as u64;
-        let batch = build_batch(shared, epoch, step, positions);
+    let steps_per_epoch = order.len().div_ceil(shared.batch_size) as u64;
+    for part in batches {
+        let step = (epoch as u64).saturating_sub(1) * steps_per_epoch + part.step as u64;
+        let batch =
+            build_batch(shared, epoch, step, &order[part.range.clone()]).map(|b| HostBatch {
+                part: part.part as u64,
+                loss_weight: (part.range.len() as f64 / part.global as f64) as f32,
+                ..b
+            });
         let failed = batch.is_err();
         if sender.send(batch).is_err() || failed {
             return;
@@ -291,6 +443,8 @@ fn build_batch(
         labels,
         epoch,
         step,
+        part: 0,
+        loss_weight: 1.0,
     })
 }
 
@@ -410,6 +564,8 @@ impl Iterator for ImageBatchIter {
             labels,
             epoch: host.epoch,
             step: host.step,
+            part: host.part,
+            loss_weight: host.loss_weight,
         }))
     }
 }
@@ -627,46 +783,109 @@ mod tests {
         }
     }
 
+    /// Every batch an epoch of `loader` served: (step, part, labels, loss weight).
+    fn parts_served(loader: &dyn DataLoader<ImageBatch>) -> Vec<(u64, u64, Vec<usize>, f32)> {
+        let mut iter = loader.iter();
+        let parts = iter
+            .by_ref()
+            .map(|batch| {
+                let batch = batch.unwrap();
+                let labels = batch.labels.try_to_vec_as::<i64>().unwrap();
+                let labels = labels.iter().map(|&l| l as usize).collect();
+                (batch.step, batch.part, labels, batch.loss_weight)
+            })
+            .collect();
+        let progress = iter.progress();
+        assert_eq!(progress.items_processed, progress.items_total);
+        assert_eq!(progress.items_total, loader.num_items());
+        parts
+    }
+
     #[test]
-    fn slices_serve_exactly_their_range_and_cover_the_set_once() {
-        for mode in [LoaderMode::Train, LoaderMode::Eval] {
-            let whole = loader(BATCH, 5, mode);
-            let unsliced = serve(&loader(BATCH, 5, mode));
-            let reference = unsliced.by_position();
-            let bounds = [(0, 8), (8, 15), (15, 40)];
-            let shards: Vec<_> = bounds.iter().map(|&(s, e)| whole.slice(s, e)).collect();
-            let mut all = vec![];
-            for (shard, &(start, end)) in shards.iter().zip(&bounds) {
-                let range = start..end.min(N);
-                assert_eq!(shard.num_items(), range.len());
-                let served = serve(&**shard);
-                assert!(
-                    is_permutation(&served.labels, range.clone()),
-                    "{mode:?} {range:?}"
-                );
-                if mode == LoaderMode::Eval {
-                    assert_eq!(served.labels, range.collect::<Vec<_>>());
+    fn data_parallel_shards_serve_the_parts_of_each_step_of_one_global_order() {
+        use burn::data::dataloader::split::split_dataloader;
+        // Global batch 6 over 23 images: steps of 6, 6, 6 and 5.
+        const G: usize = 6;
+        let whole = |layout| loader(G, 5, LoaderMode::Train).with_layout(layout);
+        let unsharded = whole(StepLayout::SINGLE);
+        let reference: Vec<_> = (0..2).map(|_| parts_served(&unsharded)).collect();
+        assert_eq!(reference[0].len(), 4);
+        for (devices, accumulation) in [(2, 1), (3, 1), (1, 2), (2, 3), (6, 1)] {
+            let layout = StepLayout {
+                devices,
+                accumulation,
+            };
+            let part_size = G / layout.parts();
+            let shards = split_dataloader(
+                Arc::new(whole(layout)) as Arc<dyn DataLoader<ImageBatch>>,
+                &vec![Device::flex(); devices],
+            );
+            assert_eq!(shards.len(), devices);
+            assert_eq!(shards.iter().map(|s| s.num_items()).sum::<usize>(), N);
+            for reference in &reference {
+                let mut all = Vec::new();
+                for (k, shard) in shards.iter().enumerate() {
+                    let served = parts_served(&**shard);
+                    // Device k serves parts k, k + devices, ... of each step, in order.
+                    for (step, part, _, _) in &served {
+                        assert_eq!(*part as usize % devices, k, "{layout:?}");
+                        assert!((*part as usize) < layout.parts(), "{layout:?} step {step}");
+                    }
+                    all.extend(served);
                 }
-                // Every shard serves the same epoch, with the whole set's augmentation.
-                assert!(served.epochs.iter().all(|&e| e == 1), "{mode:?}");
-                for (label, sample) in served.by_position() {
-                    assert_eq!(sample, reference[&label], "{mode:?} item {label}");
+                all.sort_by_key(|(step, part, _, _)| (*step, *part));
+                // Glued back in part order, each step is the unsharded step's batch.
+                for (step, whole_step) in reference.iter().enumerate() {
+                    let parts: Vec<_> = all.iter().filter(|p| p.0 == whole_step.0).collect();
+                    let glued: Vec<usize> = parts.iter().flat_map(|p| p.2.clone()).collect();
+                    assert_eq!(glued, whole_step.2, "{layout:?} step {step}");
+                    let weights: f32 = parts.iter().map(|p| p.3).sum();
+                    assert!(
+                        (weights - 1.0).abs() < 1e-6,
+                        "{layout:?} step {step}: {weights}"
+                    );
+                    for p in &parts {
+                        assert!(p.2.len() <= part_size && !p.2.is_empty(), "{layout:?}");
+                        let share = p.2.len() as f32 / whole_step.2.len() as f32;
+                        assert_eq!(p.3, share, "{layout:?} step {step}");
+                    }
+                    let numbers: Vec<u64> = parts.iter().map(|p| p.1).collect();
+                    assert_eq!(numbers, (0..parts.len() as u64).collect::<Vec<_>>());
                 }
-                all.extend(served.labels);
             }
-            assert!(is_permutation(&all, 0..N), "{mode:?} {all:?}");
-            // A slice of a slice is relative to its parent; out-of-range bounds are clamped.
-            let nested = serve(&*shards[1].slice(2, 4)).labels;
-            assert!(is_permutation(&nested, 10..12), "{nested:?}");
-            assert_eq!(whole.slice(30, 40).num_items(), 0);
-            assert_eq!(serve(&*whole.slice(30, 40)).labels, Vec::<usize>::new());
         }
+    }
+
+    #[test]
+    fn a_shard_augments_each_image_as_the_whole_loader_does() {
+        use burn::data::dataloader::split::split_dataloader;
+        let layout = StepLayout {
+            devices: 2,
+            accumulation: 1,
+        };
+        let reference = serve(&loader(6, 9, LoaderMode::Train));
+        let reference = reference.by_position();
+        let whole = loader(6, 9, LoaderMode::Train).with_layout(layout);
+        let shards = split_dataloader(
+            Arc::new(whole) as Arc<dyn DataLoader<ImageBatch>>,
+            &[Device::flex(), Device::flex()],
+        );
+        let mut seen = 0;
+        for shard in &shards {
+            let served = serve(&**shard);
+            assert!(served.epochs.iter().all(|&e| e == 1));
+            for (label, sample) in served.by_position() {
+                assert_eq!(sample, reference[&label], "item {label}");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, N);
     }
 
     #[test]
     fn steps_count_every_batch_of_the_run_including_the_final_partial_one() {
         let train = loader(BATCH, 1, LoaderMode::Train);
-        assert_eq!(train.batches_per_epoch(), 5);
+        assert_eq!(train.steps_per_epoch(), 5);
         for epoch in 1..=3u64 {
             let served = serve(&train);
             assert_eq!(served.batch_sizes, vec![5, 5, 5, 5, 3]);
@@ -679,7 +898,7 @@ mod tests {
         assert_eq!(serve(&resumed).steps, (30..35).collect::<Vec<_>>());
         // An exact multiple has no partial batch.
         let even = loader(N, 1, LoaderMode::Eval);
-        assert_eq!(even.batches_per_epoch(), 1);
+        assert_eq!(even.steps_per_epoch(), 1);
         assert_eq!(serve(&even).steps, vec![0]);
         assert_eq!(serve(&even).steps, vec![1]);
     }
@@ -845,6 +1064,8 @@ mod tests {
             labels: vec![0, 1],
             epoch: 2,
             step: 0,
+            part: 0,
+            loss_weight: 1.0,
         })
     }
 

@@ -176,6 +176,8 @@ struct SplitState {
     finals: HashMap<String, f64>,
     /// Running mean for the progress bar message: (sum, count) by metric name.
     running: HashMap<String, (f64, usize)>,
+    /// The newest per-step value by metric name.
+    last: HashMap<String, f64>,
 }
 
 /// See the module documentation.
@@ -280,11 +282,13 @@ impl RunReporter {
                 aggregated_value,
                 count,
             } => {
+                split.last.insert(name.clone(), aggregated_value);
                 let r = split.running.entry(name).or_default();
                 r.0 += aggregated_value * count as f64;
                 r.1 += count;
             }
             NumericEntry::Value(v) => {
+                split.last.insert(name.clone(), v);
                 let r = split.running.entry(name).or_default();
                 r.0 += v;
                 r.1 += 1;
@@ -320,9 +324,13 @@ impl RunReporter {
             let mut top = s.finals.iter().filter(|(k, _)| k.starts_with(TOP5_PREFIX));
             top.next().map_or(f64::NAN, |(_, &v)| v)
         };
+        // The rate the epoch's last step applied, not burn's epoch mean: with gradient
+        // accumulation burn-train logs a step's first micro-batches with the rate before the
+        // step's update (0 before the run's first), which the mean would average in.
+        let lr = self.train.last.get(LEARNING_RATE).copied();
         let metrics = EpochMetrics {
             epoch: self.epoch,
-            lr: get(&self.train, LEARNING_RATE),
+            lr: lr.unwrap_or_else(|| get(&self.train, LEARNING_RATE)),
             train_loss: get(&self.train, LOSS),
             train_top1: get(&self.train, ACCURACY),
             test_loss: get(&self.valid, LOSS),

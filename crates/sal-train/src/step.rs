@@ -210,12 +210,12 @@ impl Classifier {
         batch: ImageBatch,
     ) -> Result<MixOutput, MixError> {
         let pass = saliency_pass(&self.model, augmentation.saliency_input(), &batch.labels);
-        let step = batch.step;
+        let (step, part) = (batch.step, batch.part);
         let mut mix_batch = self.mix_batch(batch);
         if let Some(pass) = pass {
             mix_batch.saliency = Some(sal_core::Saliency::Pass(pass));
         }
-        augmentation.mix(mix_batch, step)
+        augmentation.mix_part(mix_batch, step, part, 0)
     }
 
     /// The loader's batch as the mixers take it (sal-core counts epochs from 0).
@@ -225,9 +225,9 @@ impl Classifier {
     }
 
     /// Logits and soft targets of the samples the step trains on: the method's output for each
-    /// of the `copies` independently mixed copies of the batch (copy `c` mixed with
-    /// `Augmentation::mix_copy`'s stream `c`; copy 0 is the step's own stream), `observe`
-    /// shown copy 0's output.
+    /// of the `copies` independently mixed copies of the batch (copy `c` of the batch's part
+    /// mixed with `Augmentation::mix_part`'s stream; copy 0 of part 0 is the step's own
+    /// stream), `observe` shown copy 0's output.
     ///
     /// The originals a method keeps in front of its output (`BatchMixer::keeps_originals`:
     /// Saliency Grafting's `with_original`) are trained on once: later copies add only their
@@ -242,7 +242,7 @@ impl Classifier {
         batch: ImageBatch,
         observe: &mut dyn FnMut(&MixOutput),
     ) -> Result<(Tensor<2>, Tensor<2>), MixError> {
-        let (n, step) = (batch.labels.dims()[0], batch.step);
+        let (n, step, part) = (batch.labels.dims()[0], batch.step, batch.part);
         let keeps_originals = augmentation.mixer().keeps_originals();
         let (originals, pass) = match augmentation.saliency_input() {
             SaliencyInput::TrainingFeatureMap => {
@@ -271,7 +271,7 @@ impl Classifier {
             };
             let mut mix_batch = self.mix_batch(this);
             mix_batch.saliency = pass.clone().map(sal_core::Saliency::Pass);
-            let out = augmentation.mix_copy(mix_batch, step, copy as u64)?;
+            let out = augmentation.mix_part(mix_batch, step, part, copy as u64)?;
             if copy == 0 {
                 observe(&out);
             }
@@ -386,12 +386,22 @@ impl Classifier {
     /// [`TrainStep::step`] inside its `autocast`.
     fn train_step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
         if let Some(seed) = self.run_seed {
-            let step_seed = derive_seed(seed, Stream::Dropout, &[batch.step]);
+            // Each part of a step draws its own masks; part 0 the step's, as a whole batch does.
+            let step_seed = match batch.part {
+                0 => derive_seed(seed, Stream::Dropout, &[batch.step]),
+                part => derive_seed(seed, Stream::Dropout, &[batch.step, part]),
+            };
             self.model.reseed_dropout(step_seed);
         }
+        let loss_weight = batch.loss_weight;
+        // The first batch of an epoch is drawn once, by the part that is the step's start.
+        let picture = self
+            .pictures
+            .as_ref()
+            .filter(|p| batch.part == 0 && p.due(batch.epoch));
         let (logits, losses, labels) = match &self.augmentation {
             None => {
-                if let Some(pictures) = self.pictures.as_ref().filter(|p| p.due(batch.epoch)) {
+                if let Some(pictures) = picture {
                     pictures.write(
                         batch.epoch,
                         batch.step,
@@ -407,7 +417,6 @@ impl Classifier {
             Some(augmentation) => {
                 // The first batch of an epoch is drawn as copy 0 mixed it (the clean batch
                 // kept beside it: once per epoch, the mixing is then not in place).
-                let picture = self.pictures.as_ref().filter(|p| p.due(batch.epoch));
                 let clean = picture.map(|_| (batch.images.clone(), batch.labels.clone()));
                 let (epoch, step) = (batch.epoch, batch.step);
                 let mut observe = |out: &MixOutput| {
@@ -420,7 +429,10 @@ impl Classifier {
                 (m.logits, losses, m.labels)
             }
         };
-        let grads = losses.clone().mean().backward();
+        // A part's mean loss weighs by its share of the global batch: the parts' gradients,
+        // added by burn-train, are then the gradient of the global batch's mean loss (a whole
+        // batch's weight is 1, an exact product).
+        let grads = losses.clone().mean().mul_scalar(loss_weight).backward();
         TrainOutput::new(
             self,
             grads,
@@ -475,12 +487,12 @@ mod tests {
 
     fn batch(n: usize, epoch: usize, device: &Device) -> ImageBatch {
         let labels: Vec<i64> = (0..n as i64).map(|i| i % 4).collect();
-        ImageBatch {
-            images: Tensor::random([n, 3, 16, 16], Distribution::Normal(0.0, 1.0), device),
-            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+        ImageBatch::new(
+            Tensor::random([n, 3, 16, 16], Distribution::Normal(0.0, 1.0), device),
+            Tensor::from_data(TensorData::new(labels, [n]), device),
             epoch,
-            step: 11,
-        }
+            11,
+        )
     }
 
     /// One training step of `method` leaves the BatchNorm running statistics exactly as ONE
@@ -565,6 +577,57 @@ mod tests {
             Classifier::new(model, Some(augmentation.init(3, None).unwrap())).with_copies(copies);
         let mixer = classifier.augmentation.clone().unwrap();
         (classifier, twin, mixer)
+    }
+
+    /// Every parameter's gradient in `grads`, in the model's visiting order.
+    fn gradients(model: &Model, grads: &burn::optim::GradientsParams) -> Vec<Vec<f32>> {
+        struct Collect<'a>(&'a burn::optim::GradientsParams, Vec<Vec<f32>>);
+        impl ModuleVisitor for Collect<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some(grad) = self.0.get::<D>(param.id) {
+                    self.1.push(grad.into_data().try_to_vec::<f32>().unwrap());
+                }
+            }
+        }
+        let mut collect = Collect(grads, Vec::new());
+        model.visit(&mut collect);
+        collect.1
+    }
+
+    #[test]
+    fn a_parts_gradient_weighs_by_its_share_and_each_part_mixes_on_its_own() {
+        let (classifier, _, mixer) = copies_of("method = \"cutmix\"", 1);
+        let device = classifier.model.devices()[0].clone();
+        let whole = batch(6, 1, &device);
+        let step_grads = |batch: ImageBatch| {
+            let grads = TrainStep::step(&classifier, batch).grads;
+            gradients(&classifier.model, &grads)
+        };
+        let full = step_grads(whole.clone());
+        let quarter = step_grads(ImageBatch {
+            loss_weight: 0.25,
+            ..whole.clone()
+        });
+        assert_eq!(full.len(), quarter.len());
+        assert!(full.len() > 10);
+        for (f, q) in full.iter().zip(&quarter) {
+            for (f, q) in f.iter().zip(q) {
+                assert!(
+                    (q - 0.25 * f).abs() <= 1e-6 * f.abs().max(1.0),
+                    "{q} vs {f} / 4"
+                );
+            }
+        }
+        // Part 1 of the same step draws another stream than part 0 (the step's own).
+        let mixed = |part| {
+            let batch = ImageBatch {
+                part,
+                ..whole.clone()
+            };
+            classifier.mix(&mixer, batch).unwrap().targets.into_data()
+        };
+        assert_eq!(mixed(0), mixed(0));
+        assert_ne!(mixed(0), mixed(1));
     }
 
     /// Copy `copy` of the step's mixing, as `Augmentation::mix_copy` makes it on its own.
@@ -695,12 +758,12 @@ mod tests {
             .collect();
         let address = values.as_ptr() as usize;
         let labels: Vec<i64> = (0..n as i64).map(|i| i % 4).collect();
-        let batch = ImageBatch {
-            images: Tensor::from_data(TensorData::new(values, [n, 3, 16, 16]), &device),
-            labels: Tensor::from_data(TensorData::new(labels, [n]), &device),
-            epoch: 1,
-            step: 0,
-        };
+        let batch = ImageBatch::new(
+            Tensor::from_data(TensorData::new(values, [n, 3, 16, 16]), &device),
+            Tensor::from_data(TensorData::new(labels, [n]), &device),
+            1,
+            0,
+        );
         let mixed = classifier.mix(&mixer, batch).unwrap().images.into_data();
         assert_eq!(
             mixed.as_bytes().as_ptr() as usize,

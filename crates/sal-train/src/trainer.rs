@@ -65,8 +65,8 @@ pub enum TrainError {
     RunExists { dir: PathBuf, epoch: usize },
     #[error(
         "{dir}/config.toml differs from this config in more than `epochs`, `backend`, \
-         `[pictures]`, `[eval]` or `[paper]`; resuming would mix two experiments. Differences \
-         start at: {first_difference}"
+         `[distributed]`, `[pictures]`, `[eval]` or `[paper]`; resuming would mix two \
+         experiments. Differences start at: {first_difference}"
     )]
     ConfigChanged {
         dir: PathBuf,
@@ -171,6 +171,10 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     config
         .check_precision()
         .map_err(|message| TrainError::Invalid(format!("precision: {message}")))?;
+    config
+        .distributed
+        .validate(config.batch_size, config.backend)
+        .map_err(|(key, message)| TrainError::Invalid(format!("{key}: {message}")))?;
     if config.precision == sal_models::Precision::Bf16 && config.backend == BackendKind::Cpu {
         match sal_models::bf16_instructions() {
             Some(isa) => {
@@ -186,7 +190,8 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     if let Some(report) = run.finished(&config)? {
         return evaluate(&config, report, true);
     }
-    let device = backend::device(config.backend)?;
+    let devices = backend::devices(config.backend, config.distributed.devices)?;
+    let device = devices[0].clone();
     if let Some(half) = config.precision.gpu_dtype()
         && config.backend != BackendKind::Cpu
         && !device.supports_dtype(half)
@@ -199,6 +204,12 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         )));
     }
     let data = Data::open(&config, &device, run.resume_epoch.map_or(1, |e| e + 1))?;
+    if data.train_len < config.distributed.devices {
+        return Err(TrainError::Invalid(format!(
+            "distributed.devices = {} but the training set has only {} images",
+            config.distributed.devices, data.train_len
+        )));
+    }
 
     let model_config = config.model_config(data.num_classes);
     let (mut classifier, num_parameters) = classifier(&config, &model_config, &device)?;
@@ -217,7 +228,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
     )
     .map_err(io_error(&run.metrics_csv()))?;
     println!(
-        "training {} ({} parameters) on {} ({} train / {} test images) for {} epochs on {:?}{}",
+        "training {} ({} parameters) on {} ({} train / {} test images) for {} epochs on {:?}{}{}",
         config.model.architecture,
         num_parameters,
         config.dataset.name,
@@ -225,13 +236,18 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         data.test_len,
         config.epochs,
         config.backend,
+        config
+            .distributed
+            .describe()
+            .map(|d| format!(", {d}, global batch {}", config.batch_size))
+            .unwrap_or_default(),
         run.resume_epoch
             .map(|e| format!(", resuming after epoch {e}"))
             .unwrap_or_default()
     );
 
     let images = (data.train_len, data.test_len);
-    fit(&config, &run, data, classifier, reporter)?;
+    fit(&config, &run, data, classifier, devices, reporter)?;
 
     let trained_now = log.lock().expect("epoch log lock").clone();
     let all_epochs = read_metrics(&run.metrics_csv()).map_err(io_error(&run.metrics_csv()))?;
@@ -335,12 +351,12 @@ fn check_mixing(classifier: &Classifier, data: &Data, device: &Device) -> Result
     // A method with warm-up epochs or a probability below 1 may leave a batch alone; past
     // every warm-up, a few steps' draws find one it mixes.
     for step in 0..8 {
-        let batch = ImageBatch {
-            images: Tensor::from_data(TensorData::new(pixels.clone(), [n, c, h, w]), device),
-            labels: Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
-            epoch: usize::MAX / 2,
+        let batch = ImageBatch::new(
+            Tensor::from_data(TensorData::new(pixels.clone(), [n, c, h, w]), device),
+            Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
+            usize::MAX / 2,
             step,
-        };
+        );
         let out = classifier.mix(augmentation, batch).map_err(|e| {
             TrainError::Invalid(format!(
                 "[augmentation] method = \"{}\" cannot mix {c}x{h}x{w} images: {e}",
@@ -354,30 +370,32 @@ fn check_mixing(classifier: &Classifier, data: &Data, device: &Device) -> Result
     Ok(())
 }
 
-/// Runs burn-train's Learner over the remaining epochs: SGD, the MultiStep schedule, the
-/// metrics the reporter shows, atomic checkpoints of the last two epochs.
+/// Runs burn-train's Learner over the remaining epochs on `devices` with the `[distributed]`
+/// strategy: SGD, the schedule (counting optimizer steps, one per global batch), the metrics
+/// the reporter shows, atomic checkpoints of the last two epochs.
 fn fit(
     config: &ExperimentConfig,
     run: &RunDir,
     data: Data,
     classifier: Classifier,
+    devices: Vec<Device>,
     reporter: RunReporter,
 ) -> Result<(), TrainError> {
+    let steps_per_epoch = data.train.steps_per_epoch();
     let schedule = match config.schedule.kind {
         ScheduleKind::MultiStep => MultiStepLr::new(
             config.optimizer.lr,
             config.schedule.gamma,
             config.schedule.milestones.clone(),
-            data.train.batches_per_epoch(),
+            steps_per_epoch,
         ),
-        ScheduleKind::Cosine => MultiStepLr::cosine(
-            config.optimizer.lr,
-            config.epochs,
-            data.train.batches_per_epoch(),
-        ),
+        ScheduleKind::Cosine => {
+            MultiStepLr::cosine(config.optimizer.lr, config.epochs, steps_per_epoch)
+        }
     };
     let checkpoint_dir = run.checkpoint_dir();
-    let steps_per_epoch = data.train.batches_per_epoch();
+    // burn-train counts a divergence's iteration in batches, one per part of a step.
+    let batches_per_epoch = data.train.batches_per_epoch();
     let mut training = SupervisedTraining::new(&run.dir, Arc::new(data.train), Arc::new(data.test))
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(AccuracyMetric::new())
@@ -391,7 +409,11 @@ fn fit(
             AtomicCheckpointer::new(&checkpoint_dir, "optim"),
             AtomicCheckpointer::new(&checkpoint_dir, "scheduler"),
         )
-        .num_epochs(config.epochs);
+        .num_epochs(config.epochs)
+        .with_training_strategy(config.distributed.execution_strategy(devices).into());
+    if config.distributed.accumulation > 1 {
+        training = training.grads_accumulation(config.distributed.accumulation);
+    }
     let guard = DivergenceGuard::new(training.interrupter());
     training = training.renderer(Box::new(reporter.with_guard(guard.clone())));
     if let Some(epoch) = run.resume_epoch {
@@ -414,7 +436,7 @@ fn fit(
         return Err(TrainError::Diverged {
             epoch: d.epoch,
             iteration: d.iteration,
-            steps_per_epoch,
+            steps_per_epoch: batches_per_epoch,
             loss: d.loss,
             kept,
         });
@@ -722,11 +744,14 @@ fn check_same_experiment(run_dir: &Path, config: &ExperimentConfig) -> Result<()
         return Ok(()); // No (readable) saved config: nothing to compare with.
     };
     // What does not change the training may change: epochs (extend a run), backend, the
-    // pictures drawn, the evaluations run at the end and the paper's numbers.
+    // devices and micro-batches the global batch is cut into (`batch_size` is the global
+    // batch: a different one is refused), the pictures drawn, the evaluations run at the end
+    // and the paper's numbers.
     let normalise = |c: &ExperimentConfig| {
         let mut c = c.clone();
         c.epochs = 0;
         c.backend = BackendKind::Cpu;
+        c.distributed = Default::default();
         c.pictures = Default::default();
         c.eval = None;
         c.paper = None;

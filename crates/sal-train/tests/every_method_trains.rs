@@ -34,12 +34,7 @@ fn assert_the_step_mixes(config: &ExperimentConfig, mixes_labels: bool) {
         Tensor::<1, Int>::from_data(TensorData::new((0..n as i64).collect(), [n]), &device);
     let out = (0..16)
         .map(|step| {
-            let batch = ImageBatch {
-                images: images.clone(),
-                labels: labels.clone(),
-                epoch: 100,
-                step,
-            };
+            let batch = ImageBatch::new(images.clone(), labels.clone(), 100, step);
             classifier.mix(&augmentation, batch).unwrap()
         })
         .find(|out| out.trace.applied)

@@ -430,12 +430,12 @@ impl RoundData {
         let [_, c, h, w] = self.shape;
         let pixels = self.pixels[..images * c * h * w].to_vec();
         let labels = self.labels[..images].to_vec();
-        ImageBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [images, c, h, w]), device),
-            labels: Tensor::<1, Int>::from_data(TensorData::new(labels, [images]), device),
-            epoch: EPOCH,
+        ImageBatch::new(
+            Tensor::from_data(TensorData::new(pixels, [images, c, h, w]), device),
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [images]), device),
+            EPOCH,
             step,
-        }
+        )
     }
 }
 
