@@ -91,6 +91,10 @@ impl BatchMixer for CutMix {
         "cutmix"
     }
 
+    fn mixes_given_partners(&self) -> bool {
+        true
+    }
+
     fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         mix_permuted(self, batch, rng)
     }

@@ -34,6 +34,16 @@ pub enum MixError {
     #[error("{method}: num_classes must be at least 1")]
     NoClasses { method: &'static str },
     #[error(
+        "{method}: the given partners have shape {partners:?} with {labels} labels, expected \
+         the batch's {expected:?}"
+    )]
+    PartnerShape {
+        method: &'static str,
+        partners: Vec<usize>,
+        labels: usize,
+        expected: Vec<usize>,
+    },
+    #[error(
         "{method} needs {what} in MixBatch::saliency as an [N, H, W] tensor, and none was given"
     )]
     MissingSaliency {

@@ -60,7 +60,7 @@ pub use cutout::{Cutout, CutoutConfig};
 pub use detector::{DetectorChoice, KnownNormalization, Normalization};
 pub use error::{ConfigError, MixError};
 pub use hybridmix::{HybridMix, HybridMixConfig, PairConfig};
-pub use mixer::{BatchMixer, MixBatch, MixOutput, Saliency, SaliencyInput, SaliencyPass};
+pub use mixer::{BatchMixer, MixBatch, MixOutput, Partners, Saliency, SaliencyInput, SaliencyPass};
 pub use mixup::{Mixup, MixupConfig};
 pub use resizemix::{ResizeMix, ResizeMixConfig};
 pub use salfmix::{SalfMix, SalfMixConfig};

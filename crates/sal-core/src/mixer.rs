@@ -74,6 +74,21 @@ pub struct MixBatch {
     pub saliency: Option<Saliency>,
     /// 0-based epoch; methods with warm-up epochs leave the batch clean before theirs end.
     pub epoch: usize,
+    /// Each row's mixing partner, drawn by the caller; `None`: the method pairs the batch with
+    /// a permutation of itself. Only the methods whose [`BatchMixer::mixes_given_partners`]
+    /// is true read it.
+    pub partners: Option<Partners>,
+}
+
+/// The images a batch's rows are mixed with, row `i` with target `i`, in place of a
+/// permutation of the batch itself: data-parallel training draws them across the whole
+/// global batch, of which the batch is one device's part (OpenMixup's cross-GPU shuffle).
+#[derive(Debug, Clone)]
+pub struct Partners {
+    /// `[N, C, H, W]`, normalised like the batch.
+    pub images: Tensor<4>,
+    /// `[N]`.
+    pub labels: Tensor<1, Int>,
 }
 
 impl MixBatch {
@@ -84,7 +99,14 @@ impl MixBatch {
             num_classes,
             saliency: None,
             epoch: 0,
+            partners: None,
         }
+    }
+
+    /// Mixes row `i` with `partners`' row `i` (methods that take given partners).
+    pub fn with_partners(mut self, partners: Partners) -> Self {
+        self.partners = Some(partners);
+        self
     }
 
     pub fn with_saliency(mut self, saliency: Tensor<3>) -> Self {
@@ -200,6 +222,14 @@ pub trait BatchMixer: Debug + Send + Sync {
     /// samples when the method mixes (`MixTrace::originals_prepended`), the clean batch alone
     /// when it does not (warm-up, a `prob` miss). Saliency Grafting's `with_original`.
     fn keeps_originals(&self) -> bool {
+        false
+    }
+
+    /// True when the method mixes [`MixBatch::partners`], if given, in place of its own
+    /// permutation of the batch: the pair methods (Mixup, CutMix, ResizeMix, SaliencyMix).
+    /// The others mix within the batch (Cutout and SalfMix have no partner; HybridMix and
+    /// Saliency Grafting pair the batch with itself) and ignore them.
+    fn mixes_given_partners(&self) -> bool {
         false
     }
 

@@ -81,6 +81,10 @@ impl BatchMixer for Mixup {
         "mixup"
     }
 
+    fn mixes_given_partners(&self) -> bool {
+        true
+    }
+
     fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         mix_permuted(self, batch, rng)
     }
@@ -119,6 +123,67 @@ mod tests {
                 prop_assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             }
         }
+    }
+
+    #[test]
+    fn given_partners_replace_the_permutation() {
+        let device = burn::tensor::Device::flex();
+        let (n, per) = (4, 2 * 3 * 3);
+        let batch = random_batch(n, 2, 3, 3, 5, 1, &device);
+        let others = random_batch(n, 2, 3, 3, 5, 2, &device);
+        let (x, p) = (
+            host_vec::<f32, 4>(batch.images.clone()),
+            host_vec::<f32, 4>(others.images.clone()),
+        );
+        let (labels, partner_labels) = (
+            crate::testing::host_ints(batch.labels.clone()),
+            crate::testing::host_ints(others.labels.clone()),
+        );
+        let partners = crate::Partners {
+            images: others.images.clone(),
+            labels: others.labels.clone(),
+        };
+        let mixer = MixupConfig::default().init().unwrap();
+        assert!(mixer.mixes_given_partners());
+        let out = BatchMixer::mix(
+            &mixer,
+            batch.clone().with_partners(partners),
+            &mut step_rng(3, 0),
+        )
+        .unwrap();
+        assert_eq!(out.trace.source_index, Some((0..n).collect()));
+        let lam = out.trace.own_weight.to_vec();
+        let (y, targets) = (
+            host_vec::<f32, 4>(out.images),
+            host_vec::<f32, 2>(out.targets),
+        );
+        for i in 0..n {
+            let l = lam[i] as f32;
+            for k in 0..per {
+                let expected = x[i * per + k] * l + p[i * per + k] * (1.0 - l);
+                assert!((y[i * per + k] - expected).abs() < 1e-5);
+            }
+            let row = &targets[i * 5..(i + 1) * 5];
+            let mut expected = [0f32; 5];
+            expected[labels[i] as usize] += l;
+            expected[partner_labels[i] as usize] += 1.0 - l;
+            for (a, b) in row.iter().zip(expected) {
+                assert!((a - b).abs() < 1e-6, "{row:?} vs {expected:?}");
+            }
+        }
+        // Partners that do not match the batch are an error naming the method.
+        let short = crate::Partners {
+            images: others.images.narrow(0, 0, 2),
+            labels: others.labels.narrow(0, 0, 2),
+        };
+        let error =
+            BatchMixer::mix(&mixer, batch.with_partners(short), &mut step_rng(3, 0)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("mixup: the given partners have shape [2, 2, 3, 3]"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::MixError;
 use crate::device_ops::index_tensor;
 use crate::mixer::{MixBatch, MixOutput};
 use crate::sampling::{coin, permutation};
-use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets};
+use crate::targets::{LabelSmoothing, OwnWeight, mixed_targets_with};
 use crate::trace::{MixTrace, Regions, Weights};
 
 /// Where a pair op's mixed-in content comes from.
@@ -78,31 +78,55 @@ pub trait PairMixer: std::fmt::Debug + Send + Sync {
 }
 
 /// The batch mixer of a pair op: with probability `prob`, draw a permutation and mix
-/// `x[i]` with `x[perm[i]]`; targets `w * y + (1 - w) * y[perm]`.
+/// `x[i]` with `x[perm[i]]`; targets `w * y + (1 - w) * y[perm]`. With given partners
+/// ([`MixBatch::partners`]) `x[i]` is mixed with partner `i` instead, and no permutation is drawn.
 pub fn mix_permuted(
     op: &impl PairMixer,
     mut batch: MixBatch,
     rng: &mut StdRng,
 ) -> Result<MixOutput, MixError> {
-    let [n, ..] = batch.checked_dims(op.name())?;
+    let dims = batch.checked_dims(op.name())?;
+    let n = dims[0];
     if !coin(rng, op.prob()) {
         return Ok(batch.unchanged(op.name(), op.smoothing()));
     }
-    let perm = permutation(rng, n);
+    let device = batch.labels.device();
+    let (pool, source_index, other_labels) = match batch.partners.take() {
+        Some(partners) => {
+            let [labels] = partners.labels.dims();
+            if partners.images.dims() != dims || labels != n {
+                return Err(MixError::PartnerShape {
+                    method: op.name(),
+                    partners: partners.images.dims().to_vec(),
+                    labels,
+                    expected: dims.to_vec(),
+                });
+            }
+            (
+                Pool::Images(partners.images),
+                (0..n).collect(),
+                partners.labels,
+            )
+        }
+        None => {
+            let perm = permutation(rng, n);
+            let other = batch.labels.clone().select(0, index_tensor(&perm, &device));
+            (Pool::Targets, perm, other)
+        }
+    };
     let saliency = batch.take_saliency();
     let mixed = op.mix_pairs(
         Pairs {
             target: batch.images,
-            pool: Pool::Targets,
-            source_index: &perm,
+            pool,
+            source_index: &source_index,
             saliency,
         },
         rng,
     )?;
-    let device = batch.labels.device();
-    let targets = mixed_targets(
+    let targets = mixed_targets_with(
         batch.labels,
-        index_tensor(&perm, &device),
+        other_labels,
         &mixed.own_weight,
         batch.num_classes,
         op.smoothing(),
@@ -113,7 +137,7 @@ pub fn mix_permuted(
         trace: MixTrace {
             method: op.name(),
             applied: true,
-            source_index: Some(perm),
+            source_index: Some(source_index),
             own_weight: mixed.weights,
             regions: mixed.regions,
             self_mix: None,

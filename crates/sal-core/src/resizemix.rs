@@ -128,6 +128,10 @@ impl BatchMixer for ResizeMix {
         "resizemix"
     }
 
+    fn mixes_given_partners(&self) -> bool {
+        true
+    }
+
     fn mix(&self, batch: MixBatch, rng: &mut StdRng) -> Result<MixOutput, MixError> {
         mix_permuted(self, batch, rng)
     }

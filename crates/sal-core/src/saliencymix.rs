@@ -468,6 +468,10 @@ impl BatchMixer for SaliencyMix {
         NAME
     }
 
+    fn mixes_given_partners(&self) -> bool {
+        true
+    }
+
     fn saliency_input(&self) -> SaliencyInput {
         match self.source {
             Source::Device(DeviceSaliency::Given) => SaliencyInput::Given,

@@ -28,6 +28,9 @@ pub enum Stream {
     /// The batch mixing of part `p > 0` of a training step whose global batch is cut into
     /// parts (one per device, or per accumulated micro-batch); part 0 draws [`Stream::Mixing`].
     PartMixing = 6,
+    /// A training step's pairing of its global batch with a permutation of itself, when the
+    /// parts draw their mixing partners from the whole global batch (`mix_partner = "global"`).
+    Partners = 7,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

@@ -78,8 +78,20 @@ pub fn mixed_targets(
     num_classes: usize,
     smoothing: LabelSmoothing,
 ) -> Tensor<2> {
-    let own = one_hot(labels.clone(), num_classes);
-    let other = one_hot(labels.select(0, source_index), num_classes);
+    let other = labels.clone().select(0, source_index);
+    mixed_targets_with(labels, other, own_weight, num_classes, smoothing)
+}
+
+/// [`mixed_targets`] with the mixed-in labels given, `[N]` each: `w * y + (1 - w) * y_other`.
+pub fn mixed_targets_with(
+    labels: Tensor<1, Int>,
+    other_labels: Tensor<1, Int>,
+    own_weight: &OwnWeight,
+    num_classes: usize,
+    smoothing: LabelSmoothing,
+) -> Tensor<2> {
+    let own = one_hot(labels, num_classes);
+    let other = one_hot(other_labels, num_classes);
     let mixed = match own_weight {
         OwnWeight::Batch(w) => own.mul_scalar(*w) + other.mul_scalar(1.0 - *w),
         OwnWeight::PerSample(w) => {

@@ -420,6 +420,20 @@ impl ExperimentConfig {
                         .into(),
                 ));
             }
+            Ok(a)
+                if self.distributed.mix_partner == crate::distributed::MixPartner::Global
+                    && !a.mixer().mixes_given_partners() =>
+            {
+                return Err(invalid(
+                    "distributed.mix_partner",
+                    format!(
+                        "= \"global\" gives each image a partner from the whole global batch, \
+                         which only the pair methods take (mixup, cutmix, resizemix, \
+                         saliencymix); method = \"{}\" mixes within its batch: use \"part\"",
+                        a.mixer().name()
+                    ),
+                ));
+            }
             Ok(_) => {}
         }
         if let Some(jitter) = &self.transform.color_jitter {
@@ -574,9 +588,14 @@ impl ExperimentConfig {
             mode,
             device.clone(),
         );
-        match mode {
-            crate::loader::LoaderMode::Train => loader.with_layout(self.distributed.layout()),
-            crate::loader::LoaderMode::Eval => loader,
+        match (mode, self.distributed.mix_partner) {
+            (crate::loader::LoaderMode::Eval, _) => loader,
+            (crate::loader::LoaderMode::Train, crate::distributed::MixPartner::Part) => {
+                loader.with_layout(self.distributed.layout())
+            }
+            (crate::loader::LoaderMode::Train, crate::distributed::MixPartner::Global) => loader
+                .with_layout(self.distributed.layout())
+                .with_global_partners(),
         }
     }
 

@@ -8,7 +8,8 @@
 //! adds the parts' gradients, so the update is the global batch's mean-loss gradient whatever
 //! the layout. What does depend on the layout is what a part sees on its own: BatchNorm
 //! normalises each part with its own statistics (as PyTorch's DDP without SyncBatchNorm), and
-//! the mixing methods mix within a part, each part with its own random stream.
+//! the mixing methods mix within a part, each part with its own random stream, unless
+//! `mix_partner = "global"` draws the partners from the whole global batch.
 //!
 //! burn 0.22.1's strategies, and what they need (read from its source):
 //! - `multi-device` (`ExecutionStrategy::MultiDevice`): one thread per device, gradients moved
@@ -61,6 +62,19 @@ pub enum OptimizerPlacement {
     Sharded,
 }
 
+/// Where a part's images find their mixing partners.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MixPartner {
+    /// Within the part (each device's batch), as the method draws them.
+    #[default]
+    Part,
+    /// Anywhere in the step's global batch: the loader pairs the global batch with a
+    /// permutation of itself and serves each part its rows' partners (OpenMixup's cross-GPU
+    /// shuffle). The pair methods only: Mixup, CutMix, ResizeMix, SaliencyMix.
+    Global,
+}
+
 /// The `[distributed]` table; see the module documentation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +94,10 @@ pub struct DistributedConfig {
     /// Where a multi-device run applies the optimizer.
     #[serde(default)]
     pub optimizer: OptimizerPlacement,
+    /// Where the mixing partners come from: `"part"` (within each device's part of the batch)
+    /// or `"global"` (anywhere in the global batch).
+    #[serde(default)]
+    pub mix_partner: MixPartner,
 }
 
 fn one() -> usize {
@@ -94,6 +112,7 @@ impl Default for DistributedConfig {
             strategy: None,
             accumulation: 1,
             optimizer: OptimizerPlacement::MainDevice,
+            mix_partner: MixPartner::Part,
         }
     }
 }
@@ -229,6 +248,11 @@ mod tests {
         let sharded = table("devices = 4\noptimizer = \"sharded\"\naccumulation = 2");
         assert_eq!(sharded.optimizer, OptimizerPlacement::Sharded);
         assert_eq!(sharded.layout().parts(), 8);
+        assert_eq!(table("").mix_partner, MixPartner::Part);
+        assert_eq!(
+            table("mix_partner = \"global\"").mix_partner,
+            MixPartner::Global
+        );
         assert!(toml::from_str::<DistributedConfig>("world_size = 2").is_err());
     }
 

@@ -28,6 +28,7 @@ use burn::data::dataset::DatasetError;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
+use sal_core::Partners;
 use sal_core::seed::{Stream, stream_rng};
 use std::any::Any;
 use std::fmt;
@@ -60,6 +61,9 @@ pub struct ImageBatch {
     /// loss, so that the gradients the parts add up are the gradient of the global batch's
     /// mean loss. 1 when the step is one batch.
     pub loss_weight: f32,
+    /// Each image's mixing partner, drawn from the whole global batch (the loader's
+    /// `with_global_partners`); `None`: the method pairs the batch with itself.
+    pub partners: Option<Partners>,
 }
 
 impl ImageBatch {
@@ -72,6 +76,7 @@ impl ImageBatch {
             step,
             part: 0,
             loss_weight: 1.0,
+            partners: None,
         }
     }
 }
@@ -107,12 +112,13 @@ impl Default for StepLayout {
 }
 
 /// One batch of an epoch as a loader serves it: part `part` of the epoch's step `step`, the
-/// positions `range` of the epoch's order, in a step of `global` images.
+/// positions `range` of the epoch's order, in a step of `global` images from position `start`.
 #[derive(Debug, Clone, PartialEq)]
 struct PartBatch {
     step: usize,
     part: usize,
     range: Range<usize>,
+    start: usize,
     global: usize,
 }
 
@@ -163,6 +169,8 @@ struct HostBatch {
     step: u64,
     part: u64,
     loss_weight: f32,
+    /// The partners' pixels and labels (`with_global_partners`).
+    partners: Option<(Vec<f32>, Vec<usize>)>,
 }
 
 /// Whether the loader serves training batches (shuffled, augmented) or evaluation batches.
@@ -187,6 +195,8 @@ struct Shared {
     /// The global batch: images per training step, all parts together.
     batch_size: usize,
     layout: StepLayout,
+    /// Serve every image's mixing partner, drawn from the whole global batch.
+    global_partners: bool,
     seed: u64,
     mode: LoaderMode,
 }
@@ -213,6 +223,7 @@ impl Shared {
                     step,
                     part,
                     range: lo..(lo + part_size).min(end),
+                    start,
                     global: end - start,
                 });
             }
@@ -250,6 +261,7 @@ impl ImageLoader {
                 transform,
                 batch_size,
                 layout: StepLayout::SINGLE,
+                global_partners: false,
                 seed,
                 mode,
             }),
@@ -269,13 +281,28 @@ impl ImageLoader {
             shared.batch_size,
             layout.parts()
         );
+        self.with_shared(|shared| shared.layout = layout)
+    }
+
+    /// Serves with every training batch its images' mixing partners ([`ImageBatch::partners`]):
+    /// step `s` pairs its global batch with a permutation of itself, a function of (seed, `s`)
+    /// (`Stream::Partners`), and each part gets its rows' partners, wherever in the global
+    /// batch they are; a partner is the same augmented image its own part trains on.
+    /// `mix_partner = "global"` (docs/backends.md).
+    pub fn with_global_partners(self) -> Self {
+        self.with_shared(|shared| shared.global_partners = true)
+    }
+
+    fn with_shared(self, change: impl FnOnce(&mut Shared)) -> Self {
+        let old = &self.shared;
+        let mut shared = Shared {
+            dataset: old.dataset.clone(),
+            transform: old.transform.clone(),
+            ..**old
+        };
+        change(&mut shared);
         Self {
-            shared: Arc::new(Shared {
-                dataset: shared.dataset.clone(),
-                transform: shared.transform.clone(),
-                layout,
-                ..**shared
-            }),
+            shared: Arc::new(shared),
             ..self
         }
     }
@@ -392,17 +419,43 @@ fn produce(
     let steps_per_epoch = order.len().div_ceil(shared.batch_size) as u64;
     for part in batches {
         let step = (epoch as u64).saturating_sub(1) * steps_per_epoch + part.step as u64;
-        let batch =
-            build_batch(shared, epoch, step, &order[part.range.clone()]).map(|b| HostBatch {
-                part: part.part as u64,
-                loss_weight: (part.range.len() as f64 / part.global as f64) as f32,
-                ..b
-            });
+        let batch = build_part(shared, epoch, step, order, part);
         let failed = batch.is_err();
         if sender.send(batch).is_err() || failed {
             return;
         }
     }
+}
+
+/// One part's host batch: its images, its weight and, with global partners, the partners'.
+fn build_part(
+    shared: &Shared,
+    epoch: usize,
+    step: u64,
+    order: &[usize],
+    part: &PartBatch,
+) -> Result<HostBatch, LoadError> {
+    let batch = build_batch(shared, epoch, step, &order[part.range.clone()])?;
+    let partners = match shared.global_partners && shared.mode == LoaderMode::Train {
+        false => None,
+        true => {
+            let mut pairing: Vec<usize> = (0..part.global).collect();
+            pairing.shuffle(&mut stream_rng(shared.seed, Stream::Partners, &[step]));
+            let rows = part.range.start - part.start..part.range.end - part.start;
+            let positions: Vec<usize> = pairing[rows]
+                .iter()
+                .map(|&row| order[part.start + row])
+                .collect();
+            let partners = build_batch(shared, epoch, step, &positions)?;
+            Some((partners.pixels, partners.labels))
+        }
+    };
+    Ok(HostBatch {
+        part: part.part as u64,
+        loss_weight: (part.range.len() as f64 / part.global as f64) as f32,
+        partners,
+        ..batch
+    })
 }
 
 /// Decodes and augments the samples at `positions` in parallel into one host batch. The
@@ -445,6 +498,7 @@ fn build_batch(
         step,
         part: 0,
         loss_weight: 1.0,
+        partners: None,
     })
 }
 
@@ -509,6 +563,11 @@ struct ImageBatchIter {
 }
 
 impl ImageBatchIter {
+    fn labels(&self, labels: &[usize]) -> Tensor<1, Int> {
+        let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+        Tensor::from_data(TensorData::new(values, [labels.len()]), &self.device)
+    }
+
     fn fail(&mut self, cause: LoadError) -> Option<Result<ImageBatch, DatasetError>> {
         self.done = true;
         Some(Err(DatasetError::new(EpochError {
@@ -557,8 +616,11 @@ impl Iterator for ImageBatchIter {
         let [c, h, w] = self.shape;
         let images =
             Tensor::<4>::from_data(TensorData::new(host.pixels, [n, c, h, w]), &self.device);
-        let label_values: Vec<i64> = host.labels.iter().map(|&l| l as i64).collect();
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(label_values, [n]), &self.device);
+        let labels = self.labels(&host.labels);
+        let partners = host.partners.map(|(pixels, labels)| Partners {
+            images: Tensor::from_data(TensorData::new(pixels, [n, c, h, w]), &self.device),
+            labels: self.labels(&labels),
+        });
         Some(Ok(ImageBatch {
             images,
             labels,
@@ -566,6 +628,7 @@ impl Iterator for ImageBatchIter {
             step: host.step,
             part: host.part,
             loss_weight: host.loss_weight,
+            partners,
         }))
     }
 }
@@ -856,6 +919,103 @@ mod tests {
         }
     }
 
+    /// Per batch of an epoch: (step, part, labels, the partners' labels, the partners' samples
+    /// rounded back to u8).
+    type WithPartners = (u64, u64, Vec<usize>, Vec<usize>, Vec<Vec<u8>>);
+
+    fn partners_served(loader: &dyn DataLoader<ImageBatch>) -> Vec<WithPartners> {
+        let to_labels = |t: Tensor<1, Int>| -> Vec<usize> {
+            let values = t.try_to_vec_as::<i64>().unwrap();
+            values.iter().map(|&l| l as usize).collect()
+        };
+        loader
+            .iter()
+            .map(|batch| {
+                let batch = batch.unwrap();
+                let partners = batch.partners.expect("partners are served");
+                let pixels = partners.images.try_to_vec_as::<f32>().unwrap();
+                let samples = pixels
+                    .chunks(C * H * W)
+                    .map(|s| s.iter().map(|v| v.round() as u8).collect())
+                    .collect();
+                let labels = to_labels(batch.labels);
+                (
+                    batch.step,
+                    batch.part,
+                    labels,
+                    to_labels(partners.labels),
+                    samples,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn global_partners_pair_each_step_with_a_permutation_of_itself_on_any_layout() {
+        use burn::data::dataloader::split::split_dataloader;
+        const G: usize = 6;
+        let whole = |layout| {
+            loader(G, 5, LoaderMode::Train)
+                .with_layout(layout)
+                .with_global_partners()
+        };
+        let reference = serve(&loader(G, 5, LoaderMode::Train));
+        let pixels = reference.by_position();
+        // One device, one part per step: the step's partners.
+        let single = partners_served(&whole(StepLayout::SINGLE));
+        let mut moved = 0;
+        for (step, _, labels, partners, samples) in &single {
+            let mut sorted = partners.clone();
+            sorted.sort_unstable();
+            let mut own = labels.clone();
+            own.sort_unstable();
+            assert_eq!(
+                sorted, own,
+                "step {step}: the partners are the step's own images"
+            );
+            moved += labels.iter().zip(partners).filter(|(a, b)| a != b).count();
+            // A partner is the image as its own part trains on it (the same augmentation).
+            for (label, sample) in partners.iter().zip(samples) {
+                assert_eq!(
+                    sample.as_slice(),
+                    pixels[label],
+                    "step {step} partner {label}"
+                );
+            }
+        }
+        assert!(moved > N / 2, "the pairing hardly moves anything: {moved}");
+        // Two devices: each part gets its rows' partners from the whole step.
+        let layout = StepLayout {
+            devices: 2,
+            accumulation: 1,
+        };
+        let shards = split_dataloader(
+            Arc::new(whole(layout)) as Arc<dyn DataLoader<ImageBatch>>,
+            &[Device::flex(), Device::flex()],
+        );
+        let mut parts: Vec<WithPartners> = shards
+            .iter()
+            .flat_map(|shard| partners_served(&**shard))
+            .collect();
+        parts.sort_by_key(|p| (p.0, p.1));
+        let mut crossed = 0;
+        for (step, whole_step) in single.iter().enumerate() {
+            let of_step: Vec<_> = parts.iter().filter(|p| p.0 == whole_step.0).collect();
+            let glued: Vec<usize> = of_step.iter().flat_map(|p| p.3.clone()).collect();
+            assert_eq!(glued, whole_step.3, "step {step}");
+            for p in &of_step {
+                crossed += p.3.iter().filter(|l| !p.2.contains(l)).count();
+            }
+        }
+        assert!(crossed > 0, "no partner came from the other part");
+        // Without the switch there are none.
+        assert!(
+            loader(G, 5, LoaderMode::Train)
+                .iter()
+                .all(|b| b.unwrap().partners.is_none())
+        );
+    }
+
     #[test]
     fn a_shard_augments_each_image_as_the_whole_loader_does() {
         use burn::data::dataloader::split::split_dataloader;
@@ -1066,6 +1226,7 @@ mod tests {
             step: 0,
             part: 0,
             loss_weight: 1.0,
+            partners: None,
         })
     }
 

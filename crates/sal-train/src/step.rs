@@ -218,10 +218,15 @@ impl Classifier {
         augmentation.mix_part(mix_batch, step, part, 0)
     }
 
-    /// The loader's batch as the mixers take it (sal-core counts epochs from 0).
+    /// The loader's batch as the mixers take it (sal-core counts epochs from 0), with the
+    /// partners the loader drew for it (`mix_partner = "global"`).
     fn mix_batch(&self, batch: ImageBatch) -> MixBatch {
-        MixBatch::new(batch.images, batch.labels, self.model.num_classes())
-            .with_epoch(batch.epoch - 1)
+        let mix = MixBatch::new(batch.images, batch.labels, self.model.num_classes())
+            .with_epoch(batch.epoch - 1);
+        match batch.partners {
+            Some(partners) => mix.with_partners(partners),
+            None => mix,
+        }
     }
 
     /// Logits and soft targets of the samples the step trains on: the method's output for each

@@ -45,6 +45,13 @@ fn two_devices_train_what_one_device_accumulating_the_same_parts_trains() {
     // The optimizer applied on the device owning each parameter (burn's `OptimSharded`).
     let on_both = "devices = 2\noptimizer = \"sharded\"";
     sal_train::train(&config(&sharded, on_both, 32, 3), &options).unwrap();
+    // Partners drawn across the global batch: the same on both layouts too.
+    let global = "mix_partner = \"global\"";
+    let (two_global, one_global) = (dir.path().join("two-global"), dir.path().join("one-global"));
+    let on_two = format!("devices = 2\n{global}");
+    sal_train::train(&config(&two_global, &on_two, 32, 3), &options).unwrap();
+    let on_one = format!("accumulation = 2\n{global}");
+    sal_train::train(&config(&one_global, &on_one, 32, 3), &options).unwrap();
 
     let saved = std::fs::read_to_string(two.join("config.toml")).unwrap();
     assert!(saved.contains("[distributed]\ndevices = 2"), "{saved}");
@@ -75,6 +82,10 @@ fn two_devices_train_what_one_device_accumulating_the_same_parts_trains() {
     // running statistics, merged differently, are not.
     assert_same_parameters(&tensors(&two), &tensors(&one));
     assert_same_parameters(&tensors(&sharded), &tensors(&one));
+    assert_same_parameters(&tensors(&two_global), &tensors(&one_global));
+    // ... and another run than the partners within each part.
+    let (a, b) = (tensors(&two_global), tensors(&two));
+    assert!(a.iter().zip(&b).any(|(x, y)| x.0 && x.1 != y.1));
 }
 
 fn assert_same_parameters(a: &[(bool, Vec<f32>)], b: &[(bool, Vec<f32>)]) {
@@ -168,6 +179,16 @@ fn a_strategy_the_backend_cannot_run_is_refused_before_training() {
         "{message}"
     );
     assert!(message.contains("only on cuda"), "{message}");
+    let text = common::tiny_config(
+        "name = \"salfmix\"\nepochs = 1\nbatch_size = 32",
+        dir.path(),
+        "",
+        "[augmentation]\nmethod = \"salfmix\"\n\n[distributed]\ndevices = 2\nmix_partner = \"global\"",
+    );
+    let error = ExperimentConfig::parse(&text, Path::new("salfmix.toml"), &[]).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`distributed.mix_partner`"), "{message}");
+    assert!(message.contains("method = \"salfmix\""), "{message}");
     let text = common::tiny_config(
         "name = \"uneven\"\nepochs = 1\nbatch_size = 30",
         dir.path(),
