@@ -1,5 +1,5 @@
 //! `cargo xtask study <folder>... [--seeds 0,1,2] [--baseline none] [--compare a:b]...
-//! [--report-only] [--dry-run] [--export <dir>]`: every config of a study folder over the seeds
+//! [--only a,b] [--report-only] [--dry-run] [--export <dir>]`: every config of a study folder over the seeds
 //! (seeds outermost, so a partly done study has whole seeds), each run resumable, then
 //! `<runs>/<folder>/results.md`: errors and time per epoch per config, Welch's t-test per
 //! comparison, the `[eval]` suite, and its pictures (`sal_train::study`, docs/results/);
@@ -26,6 +26,10 @@ pub struct StudyArgs {
     /// A Welch's t-test of two configs' final errors, `a:b` (repeatable).
     #[arg(long = "compare", value_parser = parse_pair)]
     comparisons: Vec<(String, String)>,
+    /// Train only these configs, comma-separated (more seeds where the spread is large); the
+    /// report still covers every config, each over its finished seeds.
+    #[arg(long, value_delimiter = ',', value_name = "CONFIGS")]
+    only: Vec<String>,
     /// Train nothing: write results.md from the runs that have finished.
     #[arg(long)]
     report_only: bool,
@@ -57,20 +61,26 @@ pub fn run(args: StudyArgs) -> Result<()> {
     }
     for folder in &args.folders {
         let rows = study_rows(folder)?;
+        let known = |option: &str, name: &str| {
+            if rows.iter().any(|r| r.name == name) {
+                return Ok(());
+            }
+            let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+            bail!(
+                "{option}: {} has no config `{name}` (it has: {})",
+                folder.display(),
+                names.join(", ")
+            )
+        };
         for (a, b) in &args.comparisons {
             for name in [a, b] {
-                if !rows.iter().any(|r| &r.name == name) {
-                    bail!(
-                        "--compare {a}:{b}: {} has no config `{name}` (it has: {})",
-                        folder.display(),
-                        rows.iter()
-                            .map(|r| r.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
+                known(&format!("--compare {a}:{b}"), name)?;
             }
         }
+        for name in &args.only {
+            known("--only", name)?;
+        }
+        let trains = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
         let dir = table_dir(folder, &options);
         println!(
             "{}: {} configs x seeds {:?}; runs in {}",
@@ -97,6 +107,7 @@ pub fn run(args: StudyArgs) -> Result<()> {
                     .seeds
                     .iter()
                     .flat_map(|&seed| rows.iter().map(move |r| (r, seed)))
+                    .filter(|(row, _)| trains(&row.name))
                     .map(|(row, seed)| Run {
                         name: &row.name,
                         path: &row.path,

@@ -238,6 +238,33 @@ fn a_study_runs_its_configs_over_seeds_and_compares_them() {
         work.path(),
     );
     assert!(!ok && text.contains("no config `mixup`"), "{text}");
+    // A third seed for one config only: the report covers both, each over its finished seeds.
+    let runs_arg = ["--runs", runs.to_str().unwrap()];
+    let third = [
+        "study",
+        folder.to_str().unwrap(),
+        "--seeds",
+        "0,1,2",
+        "--only",
+        "cutmix",
+    ];
+    let (ok, text) = xtask(&[&third[..], &runs_arg[..]].concat(), work.path());
+    assert!(ok, "{text}");
+    assert!(runs.join("study/test/cutmix/seed-2/results.json").is_file());
+    assert!(!runs.join("study/test/none/seed-2").exists());
+    let md = std::fs::read_to_string(runs.join("study/test/results.md")).unwrap();
+    assert!(
+        md.contains("| cutmix | 3/3 |") && md.contains("| none | 2/3 |"),
+        "{md}"
+    );
+    let (ok, text) = xtask(
+        &["study", folder.to_str().unwrap(), "--only", "mixup"],
+        work.path(),
+    );
+    assert!(
+        !ok && text.contains("--only: ") && text.contains("no config `mixup`"),
+        "{text}"
+    );
 }
 
 #[test]
