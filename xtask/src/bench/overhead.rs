@@ -548,7 +548,8 @@ fn run_rounds(
         );
     }
     for (case, loss) in cases.iter().zip(last_loss) {
-        let loss: f32 = loss.expect("every case ran").into_scalar();
+        // The step reports each sample's loss (`soft_cross_entropy_per_sample`).
+        let loss: f32 = loss.expect("every case ran").mean().into_scalar();
         ensure!(
             loss.is_finite(),
             "{}: the loss is {loss}: a diverged model times differently",
