@@ -163,43 +163,34 @@ fn a_run_resumes_on_another_device_count_only_with_the_same_global_batch() {
     assert_eq!(column(&run, "train_loss").len(), 2);
 }
 
+/// The message of the config error a `[distributed]` table (with `tables` before it) gives.
+fn config_error(name: &str, batch_size: usize, tables: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let head = format!("name = \"{name}\"\nepochs = 1\nbatch_size = {batch_size}");
+    let text = common::tiny_config(&head, dir.path(), "", tables);
+    let path = format!("{name}.toml");
+    let error = ExperimentConfig::parse(&text, Path::new(&path), &[]).unwrap_err();
+    error.to_string()
+}
+
 #[test]
 fn a_strategy_the_backend_cannot_run_is_refused_before_training() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = common::tiny_config(
-        "name = \"ddp\"\nepochs = 1\nbatch_size = 32",
-        dir.path(),
-        "",
-        "[distributed]\ndevices = 2\nstrategy = \"ddp\"",
-    );
-    let error = ExperimentConfig::parse(&text, Path::new("ddp.toml"), &[]).unwrap_err();
-    let message = error.to_string();
+    let ddp = config_error("ddp", 32, "[distributed]\ndevices = 2\nstrategy = \"ddp\"");
     assert!(
-        message.starts_with("config file ddp.toml: `distributed.strategy`"),
-        "{message}"
+        ddp.starts_with("config file ddp.toml: `distributed.strategy`"),
+        "{ddp}"
     );
-    assert!(message.contains("only on cuda"), "{message}");
-    let text = common::tiny_config(
-        "name = \"salfmix\"\nepochs = 1\nbatch_size = 32",
-        dir.path(),
-        "",
+    assert!(ddp.contains("only on cuda"), "{ddp}");
+    let salfmix = config_error(
+        "salfmix",
+        32,
         "[augmentation]\nmethod = \"salfmix\"\n\n[distributed]\ndevices = 2\nmix_partner = \"global\"",
     );
-    let error = ExperimentConfig::parse(&text, Path::new("salfmix.toml"), &[]).unwrap_err();
-    let message = error.to_string();
-    assert!(message.contains("`distributed.mix_partner`"), "{message}");
-    assert!(message.contains("method = \"salfmix\""), "{message}");
-    let text = common::tiny_config(
-        "name = \"uneven\"\nepochs = 1\nbatch_size = 30",
-        dir.path(),
-        "",
-        "[distributed]\ndevices = 4",
-    );
-    let error = ExperimentConfig::parse(&text, Path::new("uneven.toml"), &[]).unwrap_err();
+    assert!(salfmix.contains("`distributed.mix_partner`"), "{salfmix}");
+    assert!(salfmix.contains("method = \"salfmix\""), "{salfmix}");
+    let uneven = config_error("uneven", 30, "[distributed]\ndevices = 4");
     assert!(
-        error
-            .to_string()
-            .contains("`batch_size` = 30 is the global batch"),
-        "{error}"
+        uneven.contains("`batch_size` = 30 is the global batch"),
+        "{uneven}"
     );
 }
