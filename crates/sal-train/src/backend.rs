@@ -29,9 +29,10 @@ pub fn device(kind: BackendKind) -> Result<Device, BackendError> {
 }
 
 /// The `count` devices of a data-parallel run on `kind` (`[distributed] devices`): for one,
-/// [`device`]; for more, the first `count` CUDA GPUs, the first `count` discrete wgpu GPUs, or
-/// the one flex device `count` times (flex has one device: the "devices" are threads stepping
-/// it, which tests the strategy but does not add compute).
+/// [`device`]; for more, the first `count` CUDA GPUs, the first `count` wgpu adapters (or, with
+/// fewer adapters than that, the default adapter `count` times), or the one flex device `count`
+/// times. A device repeated is threads stepping one device: it runs the strategy for real (the
+/// tests do, on flex and on lavapipe) but adds no compute.
 pub fn devices(kind: BackendKind, count: usize) -> Result<Vec<Device>, BackendError> {
     if count <= 1 {
         return Ok(vec![device(kind)?]);
@@ -45,10 +46,12 @@ pub fn devices(kind: BackendKind, count: usize) -> Result<Vec<Device>, BackendEr
 
 #[cfg(feature = "wgpu")]
 fn wgpu_devices(count: usize) -> Result<Vec<Device>, BackendError> {
-    use burn::tensor::DeviceKind;
-    Ok((0..count)
-        .map(|i| Device::wgpu(DeviceKind::DiscreteGpu(i)))
-        .collect())
+    // Every adapter once, on the graphics API wgpu settles on (burn's enumeration).
+    let adapters = Device::enumerate(burn::tensor::DeviceType::Wgpu);
+    if adapters.len() >= count {
+        return Ok(adapters[..count].to_vec());
+    }
+    Ok(vec![wgpu_device()?; count])
 }
 
 #[cfg(not(feature = "wgpu"))]

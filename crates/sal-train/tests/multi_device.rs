@@ -119,6 +119,10 @@ fn assert_same_parameters(a: &[(bool, Vec<f32>)], b: &[(bool, Vec<f32>)]) {
 /// Every float tensor of the run's epoch-3 checkpoint, in visiting order, with whether it is
 /// trained (the BatchNorm running statistics are not).
 fn tensors(run: &Path) -> Vec<(bool, Vec<f32>)> {
+    tensors_at(run, 3)
+}
+
+fn tensors_at(run: &Path, epoch: usize) -> Vec<(bool, Vec<f32>)> {
     use burn::module::{Module, ModuleVisitor, Param};
     use burn::tensor::{Device, Tensor};
     struct Collect(Vec<(bool, Vec<f32>)>);
@@ -128,12 +132,29 @@ fn tensors(run: &Path) -> Vec<(bool, Vec<f32>)> {
             self.0.push((param.is_require_grad(), values));
         }
     }
-    let config = config(run, "", 32, 3);
+    let config = config(run, "", 32, epoch);
     let device = Device::flex().autodiff();
-    let model = sal_train::inspect::SaliencyModel::load_epoch(&config, 10, &device, 3).unwrap();
+    let model = sal_train::inspect::SaliencyModel::load_epoch(&config, 10, &device, epoch).unwrap();
     let mut collect = Collect(Vec::new());
     model.model.visit(&mut collect);
     collect.0
+}
+
+/// The same on wgpu (Mesa's lavapipe here: one adapter, so the two devices are the default
+/// adapter twice, two threads submitting to one queue), for two epochs: the wgpu path of the
+/// strategy, its gradient moves and sums, on the GPU backend's kernels.
+#[cfg(feature = "wgpu")]
+#[test]
+fn two_wgpu_devices_train_what_one_wgpu_device_accumulating_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let (two, one) = (dir.path().join("two"), dir.path().join("one"));
+    let options = TrainOptions {
+        backend: Some(sal_train::BackendKind::Wgpu),
+        ..TrainOptions::default()
+    };
+    sal_train::train(&config(&two, "devices = 2", 32, 2), &options).unwrap();
+    sal_train::train(&config(&one, "accumulation = 2", 32, 2), &options).unwrap();
+    assert_same_parameters(&tensors_at(&two, 2), &tensors_at(&one, 2));
 }
 
 #[test]
