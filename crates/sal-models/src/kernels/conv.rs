@@ -34,22 +34,47 @@ use crate::kernels::precision::Products;
 
 use im2col::ConvGeometry;
 
-/// `conv.forward(x)` through [`GemmConv`] for the configurations the models use (no groups,
-/// no dilation, explicit padding, no bias); anything else takes burn's `Conv2d::forward`.
+/// `conv.forward(x)` through [`GemmConv`] for the configurations the models use (no
+/// dilation, explicit padding, no bias); anything else takes burn's `Conv2d::forward`.
+///
+/// A grouped convolution (RegNet's) is burn's own in f32. Under a reduced-precision
+/// [`autocast`](crate::autocast) it runs as one [`GemmConv`] per group, on the group's input
+/// channels and its filters, the outputs concatenated: the same convolution, its products in the
+/// autocast's precision like every other (PyTorch's autocast covers grouped convolutions too),
+/// its gradients through the slices' and the concatenation's own.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return conv.forward(x);
     };
-    if conv.bias.is_some() || conv.groups != 1 || conv.dilation != [1, 1] {
+    if conv.bias.is_some() || conv.dilation != [1, 1] {
         return conv.forward(x);
     }
     let options =
         ConvOptions::new_with_padding(conv.stride, [(top, bottom), (left, right)], [1, 1], 1);
-    Tensor::from_dispatch(<Dispatch as GemmConv>::gemm_conv2d(
-        x.into_dispatch(),
-        conv.weight.val().into_dispatch(),
-        options,
-    ))
+    let gemm_conv = |x: Tensor<4>, weight: Tensor<4>| {
+        Tensor::from_dispatch(<Dispatch as GemmConv>::gemm_conv2d(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            options.clone(),
+        ))
+    };
+    let weight = conv.weight.val();
+    match conv.groups {
+        1 => gemm_conv(x, weight),
+        _ if crate::kernels::precision::current() == crate::Precision::Fp32 => conv.forward(x),
+        groups => {
+            let (inputs, filters) = (x.dims()[1] / groups, weight.dims()[0] / groups);
+            let outputs = (0..groups)
+                .map(|g| {
+                    gemm_conv(
+                        x.clone().narrow(1, g * inputs, inputs),
+                        weight.clone().narrow(0, g * filters, filters),
+                    )
+                })
+                .collect();
+            Tensor::cat(outputs, 1)
+        }
+    }
 }
 
 /// A bias-free 2-D convolution and its two gradients as one backend extension, so a backend
@@ -389,6 +414,17 @@ mod tests {
         r: &Tensor<4>,
         round: fn(f32) -> f32,
     ) -> [burn::tensor::TensorData; 3] {
+        rounded_passes_with(conv, x, r, round, conv2d)
+    }
+
+    /// [`rounded_passes`] through `forward`.
+    fn rounded_passes_with(
+        conv: &Conv2d,
+        x: &Tensor<4>,
+        r: &Tensor<4>,
+        round: fn(f32) -> f32,
+        forward: impl Fn(&Conv2d, Tensor<4>) -> Tensor<4>,
+    ) -> [burn::tensor::TensorData; 3] {
         let rounded = |t: &Tensor<4>| {
             let values: Vec<f32> = t.clone().into_data().try_to_vec().expect("f32 values");
             let values: Vec<f32> = values.into_iter().map(round).collect();
@@ -397,7 +433,7 @@ mod tests {
         };
         let mut conv_r = conv.clone();
         conv_r.weight = burn::module::Param::from_tensor(rounded(&conv.weight.val()));
-        passes(&conv_r, &rounded(x), &rounded(r), conv2d)
+        passes(&conv_r, &rounded(x), &rounded(r), forward)
     }
 
     /// Input and weight gradients of `sum(conv(x) * r)` equal those of burn's own conv2d.
@@ -435,6 +471,43 @@ mod tests {
         let want = rounded_passes(&conv, &x, &r, |v| from_bf16(to_bf16(v)));
         let unrounded = passes(&conv, &x, &r, conv2d);
         for ((got, want), unrounded) in got.iter().zip(&want).zip(&unrounded) {
+            got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
+            let differs = got
+                .iter::<f32>()
+                .zip(unrounded.iter::<f32>())
+                .any(|(a, b)| (a - b).abs() > 1e-4);
+            assert!(differs, "the bf16 pass differs from the f32 one");
+        }
+    }
+
+    /// A grouped convolution under `autocast(Bf16)` runs group by group through the bf16
+    /// kernels: its passes equal burn's grouped convolution on bf16-rounded operands, and
+    /// differ from the f32 ones; in f32 it is burn's own.
+    #[test]
+    fn a_grouped_convolution_under_bf16_autocast_multiplies_in_bf16() {
+        use crate::kernels::bf16_gemm::{from_bf16, to_bf16};
+        use crate::kernels::precision::{Precision, autocast, bf16_instructions};
+        let device = Device::flex().autodiff();
+        let conv = Conv2dConfig::new([6, 9], [3, 3])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_groups(3)
+            .with_bias(false)
+            .init(&device);
+        let x = Tensor::<4>::random([2, 6, 7, 7], Distribution::Default, &device);
+        let r = Tensor::<4>::random([2, 9, 4, 4], Distribution::Default, &device);
+        let burns = |c: &Conv2d, x: Tensor<4>| c.forward(x);
+        let f32_passes = passes(&conv, &x, &r, conv2d);
+        for (got, want) in f32_passes.iter().zip(&passes(&conv, &x, &r, burns)) {
+            got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
+        }
+        if bf16_instructions().is_none() {
+            eprintln!("no bf16 instructions on this CPU: the bf16 half is not checked");
+            return;
+        }
+        let got = autocast(Precision::Bf16, || passes(&conv, &x, &r, conv2d));
+        let want = rounded_passes_with(&conv, &x, &r, |v| from_bf16(to_bf16(v)), burns);
+        for ((got, want), unrounded) in got.iter().zip(&want).zip(&f32_passes) {
             got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
             let differs = got
                 .iter::<f32>()
