@@ -469,8 +469,17 @@ mod tests {
         let (conv, x, r) = autocast_case(4, &Device::flex().autodiff());
         let got = autocast(Precision::Bf16, || passes(&conv, &x, &r, conv2d));
         let want = rounded_passes(&conv, &x, &r, |v| from_bf16(to_bf16(v)));
-        let unrounded = passes(&conv, &x, &r, conv2d);
-        for ((got, want), unrounded) in got.iter().zip(&want).zip(&unrounded) {
+        assert_rounded_passes(&got, &want, &passes(&conv, &x, &r, conv2d));
+    }
+
+    /// Each reduced-precision pass equals the f32 pass on rounded operands (`want`) and differs
+    /// from the unrounded one.
+    fn assert_rounded_passes(
+        got: &[burn::tensor::TensorData; 3],
+        want: &[burn::tensor::TensorData; 3],
+        unrounded: &[burn::tensor::TensorData; 3],
+    ) {
+        for ((got, want), unrounded) in got.iter().zip(want).zip(unrounded) {
             got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
             let differs = got
                 .iter::<f32>()
@@ -507,14 +516,7 @@ mod tests {
         }
         let got = autocast(Precision::Bf16, || passes(&conv, &x, &r, conv2d));
         let want = rounded_passes_with(&conv, &x, &r, |v| from_bf16(to_bf16(v)), burns);
-        for ((got, want), unrounded) in got.iter().zip(&want).zip(&f32_passes) {
-            got.assert_approx_eq::<f32>(want, Tolerance::rel_abs(1e-5, 1e-5));
-            let differs = got
-                .iter::<f32>()
-                .zip(unrounded.iter::<f32>())
-                .any(|(a, b)| (a - b).abs() > 1e-4);
-            assert!(differs, "the bf16 pass differs from the f32 one");
-        }
+        assert_rounded_passes(&got, &want, &f32_passes);
     }
 
     /// `conv2d` and its two gradients called from many rayon tasks at once (each with its own
