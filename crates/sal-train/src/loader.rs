@@ -201,37 +201,6 @@ struct Shared {
     mode: LoaderMode,
 }
 
-impl Shared {
-    /// The batches of an epoch of `len` images that `shard` serves (every part when `None`),
-    /// in serving order: see the module documentation.
-    fn epoch_parts(&self, len: usize, shard: Option<usize>) -> Vec<PartBatch> {
-        let parts = self.layout.parts();
-        let part_size = self.batch_size / parts;
-        let (first, stride) = match shard {
-            Some(k) => (k, self.layout.devices),
-            None => (0, 1),
-        };
-        let mut batches = Vec::new();
-        for (step, start) in (0..len).step_by(self.batch_size).enumerate() {
-            let end = (start + self.batch_size).min(len);
-            for part in (first..parts).step_by(stride) {
-                let lo = start + part * part_size;
-                if lo >= end {
-                    break;
-                }
-                batches.push(PartBatch {
-                    step,
-                    part,
-                    range: lo..(lo + part_size).min(end),
-                    start,
-                    global: end - start,
-                });
-            }
-        }
-        batches
-    }
-}
-
 /// See the module documentation.
 #[derive(Clone)]
 pub struct ImageLoader {
@@ -322,10 +291,34 @@ impl ImageLoader {
         self.epoch_parts().len()
     }
 
-    /// The batches of an epoch this loader serves, in order.
+    /// The batches of an epoch this loader serves (every part unless it is a shard), in
+    /// serving order: see the module documentation.
     fn epoch_parts(&self) -> Vec<PartBatch> {
-        self.shared
-            .epoch_parts(self.shared.dataset.len(), self.shard)
+        let shared = &self.shared;
+        let (len, parts) = (shared.dataset.len(), shared.layout.parts());
+        let part_size = shared.batch_size / parts;
+        let (first, stride) = match self.shard {
+            Some(k) => (k, shared.layout.devices),
+            None => (0, 1),
+        };
+        let mut batches = Vec::new();
+        for (step, start) in (0..len).step_by(shared.batch_size).enumerate() {
+            let end = (start + shared.batch_size).min(len);
+            for part in (first..parts).step_by(stride) {
+                let lo = start + part * part_size;
+                if lo >= end {
+                    break;
+                }
+                batches.push(PartBatch {
+                    step,
+                    part,
+                    range: lo..(lo + part_size).min(end),
+                    start,
+                    global: end - start,
+                });
+            }
+        }
+        batches
     }
 
     /// The data set positions of `epoch` in the order they are served: one order for the whole
