@@ -84,7 +84,7 @@ pub struct ModelsBench {
     precision: Precision,
 }
 
-fn parse_precision(text: &str) -> Result<Precision, String> {
+pub(super) fn parse_precision(text: &str) -> Result<Precision, String> {
     [Precision::Fp32, Precision::Bf16, Precision::F16]
         .into_iter()
         .find(|p| p.name() == text)
@@ -94,13 +94,13 @@ fn parse_precision(text: &str) -> Result<Precision, String> {
 /// One PyTorch configuration the bench runs beside burn: autocast or not, and the memory
 /// format of the model and batch.
 #[derive(Clone, Copy)]
-struct TorchVariant {
-    precision: Precision,
-    channels_last: bool,
+pub(super) struct TorchVariant {
+    pub(super) precision: Precision,
+    pub(super) channels_last: bool,
 }
 
 impl TorchVariant {
-    fn args(&self) -> [String; 2] {
+    pub(super) fn args(&self) -> [String; 2] {
         let precision = self.precision.name();
         let format = if self.channels_last {
             "channels_last"
@@ -110,7 +110,7 @@ impl TorchVariant {
         [precision.into(), format.into()]
     }
 
-    fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         let mut label = match self.precision {
             Precision::Fp32 => "fp32".to_string(),
             half => format!("{} autocast", half.name()),
@@ -438,7 +438,7 @@ fn run_torch_steps(
     };
     let [precision, memory_format] = variant.args();
     let out = PyEnv::torch()?.run_script(
-        include_str!("models_torch.py"),
+        &super::with_torch_resnet(include_str!("models_torch.py")),
         &[
             "step".to_string(),
             block.to_string(),
@@ -911,7 +911,7 @@ fn torch_op_times<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T> {
     let out = PyEnv::torch()?.run_script(
-        include_str!("models_torch.py"),
+        &super::with_torch_resnet(include_str!("models_torch.py")),
         &[
             mode.to_string(),
             serde_json::to_string(cases)?,

@@ -1,5 +1,6 @@
 # PyTorch peer of `cargo xtask bench models`: the same CIFAR ResNet, batch and training step
-# as the burn side, timed the same way. Prints one JSON object on stdout.
+# as the burn side, timed the same way. Prints one JSON object on stdout. The bench prepends
+# cifar_resnet_torch.py (the network).
 #
 # argv: step block(basic|bottleneck) blocks(e.g. 2,2,2,2) width classes batch threads warmup
 #            steps device(cpu|cuda)
@@ -102,67 +103,8 @@ torch.set_num_interop_threads(1)
 torch.manual_seed(0)
 
 
-def conv(cin, cout, k, stride):
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
-
-
-class Basic(nn.Module):
-    expansion = 1
-
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        self.c1, self.b1 = conv(cin, planes, 3, stride), nn.BatchNorm2d(planes)
-        self.c2, self.b2 = conv(planes, planes, 3, 1), nn.BatchNorm2d(planes)
-        self.short = nn.Sequential()
-        if stride != 1 or cin != planes:
-            self.short = nn.Sequential(conv(cin, planes, 1, stride), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = F.relu(self.b1(self.c1(x)))
-        return F.relu(self.b2(self.c2(out)) + self.short(x))
-
-
-class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        out = 4 * planes
-        self.c1, self.b1 = conv(cin, planes, 1, 1), nn.BatchNorm2d(planes)
-        self.c2, self.b2 = conv(planes, planes, 3, stride), nn.BatchNorm2d(planes)
-        self.c3, self.b3 = conv(planes, out, 1, 1), nn.BatchNorm2d(out)
-        self.short = nn.Sequential()
-        if stride != 1 or cin != out:
-            self.short = nn.Sequential(conv(cin, out, 1, stride), nn.BatchNorm2d(out))
-
-    def forward(self, x):
-        y = F.relu(self.b1(self.c1(x)))
-        y = F.relu(self.b2(self.c2(y)))
-        return F.relu(self.b3(self.c3(y)) + self.short(x))
-
-
-class CifarResNet(nn.Module):
-    """SaliencyMix's CIFAR ResNet layout: 3x3 stem, stride 1, no max-pool."""
-
-    def __init__(self, block, blocks, width, classes):
-        super().__init__()
-        self.stem, self.bn = conv(3, width, 3, 1), nn.BatchNorm2d(width)
-        layers, cin = [], width
-        for stage, n in enumerate(blocks):
-            for i in range(n):
-                stride = 2 if stage > 0 and i == 0 else 1
-                layers.append(block(cin, width << stage, stride))
-                cin = (width << stage) * block.expansion
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(cin, classes)
-
-    def forward(self, x):
-        x = self.layers(F.relu(self.bn(self.stem(x))))
-        return self.fc(x.mean((2, 3)))
-
-
 block = Basic if block_kind == "basic" else Bottleneck
-model = CifarResNet(block, blocks, width, classes).to(device)
+model = CifarResNet(block, blocks, width, classes, in_channels=3).to(device)
 params = sum(p.numel() for p in model.parameters())
 opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 x = torch.randn(batch, 3, 32, 32, device=device)
