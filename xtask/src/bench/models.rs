@@ -100,6 +100,26 @@ pub(super) struct TorchVariant {
 }
 
 impl TorchVariant {
+    /// PyTorch's configurations beside burn in `precision` on `backend`: autocast to the same
+    /// type; with bf16 on the CPU also with channels_last, the best a PyTorch user runs on a
+    /// CPU with AMX.
+    pub(super) fn beside(precision: Precision, backend: BackendKind) -> Vec<Self> {
+        let plain = TorchVariant {
+            precision,
+            channels_last: false,
+        };
+        match (precision, backend) {
+            (Precision::Bf16, BackendKind::Cpu) => vec![
+                plain,
+                TorchVariant {
+                    channels_last: true,
+                    ..plain
+                },
+            ],
+            _ => vec![plain],
+        }
+    }
+
     pub(super) fn args(&self) -> [String; 2] {
         let precision = self.precision.name();
         let format = if self.channels_last {
@@ -175,23 +195,10 @@ impl ModelsBench {
         }
     }
 
-    /// The PyTorch configurations beside burn: the same precision; with bf16 also with
-    /// channels_last.
+    /// The PyTorch configurations beside burn: the same precision; with bf16 on the CPU also
+    /// with channels_last.
     fn torch_variants(&self) -> Vec<TorchVariant> {
-        let plain = TorchVariant {
-            precision: self.precision,
-            channels_last: false,
-        };
-        match (self.precision, self.backend) {
-            (Precision::Bf16, BackendKind::Cpu) => vec![
-                plain,
-                TorchVariant {
-                    channels_last: true,
-                    ..plain
-                },
-            ],
-            _ => vec![plain],
-        }
+        TorchVariant::beside(self.precision, self.backend)
     }
 }
 

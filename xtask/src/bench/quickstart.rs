@@ -178,7 +178,7 @@ pub fn run(args: QuickstartBench) -> Result<()> {
         Some(_) => args
             .precisions
             .iter()
-            .flat_map(|&p| torch_variants(p))
+            .flat_map(|&p| TorchVariant::beside(p, BackendKind::Cpu))
             .collect(),
     };
     let mut torch: Vec<Option<Side>> = variants.iter().map(|_| None).collect();
@@ -221,7 +221,7 @@ pub fn run(args: QuickstartBench) -> Result<()> {
 fn one_epoch(config: &ExperimentConfig, images: usize) -> Result<ExperimentConfig> {
     let batch = config.batch_size;
     ensure!(
-        images > 0 && images % batch == 0,
+        images > 0 && images.is_multiple_of(batch),
         "--images {images}: must be a positive multiple of the batch size ({batch})"
     );
     ensure!(
@@ -258,25 +258,6 @@ fn burn_name(precision: Precision) -> String {
             sal_models::bf16_instructions().unwrap_or("f32: no bf16 units")
         ),
         p => format!("burn trainer {}", p.name()),
-    }
-}
-
-/// PyTorch's configurations for one precision: fp32 as is; bf16 autocast plain and with
-/// channels_last (the best a PyTorch user runs on a CPU with AMX).
-fn torch_variants(precision: Precision) -> Vec<TorchVariant> {
-    let plain = TorchVariant {
-        precision,
-        channels_last: false,
-    };
-    match precision {
-        Precision::Fp32 => vec![plain],
-        _ => vec![
-            plain,
-            TorchVariant {
-                channels_last: true,
-                ..plain
-            },
-        ],
     }
 }
 
