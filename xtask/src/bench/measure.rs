@@ -88,6 +88,54 @@ fn first_three(loadavg: &str) -> String {
         .join(" ")
 }
 
+/// How many cores other processes keep busy, measured over `window` while this process waits:
+/// the busy share of `/proc/stat`'s `cpu` line (everything but idle and iowait) times the
+/// cores. `None` where `/proc/stat` is missing or unreadable.
+pub fn busy_cores(window: std::time::Duration) -> Option<f64> {
+    let sample = || cpu_times(&std::fs::read_to_string("/proc/stat").ok()?);
+    let (busy0, total0) = sample()?;
+    std::thread::sleep(window);
+    let (busy1, total1) = sample()?;
+    let total = total1.checked_sub(total0).filter(|&t| t > 0)?;
+    Some(busy1.saturating_sub(busy0) as f64 / total as f64 * cores() as f64)
+}
+
+/// `(busy, total)` jiffies of the aggregate `cpu` line of `/proc/stat`: user, nice, system,
+/// idle, iowait, irq, softirq, steal (guest time is already inside user and nice).
+fn cpu_times(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if fields.len() < 5 {
+        return None;
+    }
+    let total: u64 = fields.iter().sum();
+    let idle = fields[3] + fields[4];
+    Some((total - idle, total))
+}
+
+/// A warning when other processes keep more than half a core busy before a bench that runs a
+/// PyTorch peer: its OpenMP threads spin at their barriers, and on shared cores its steps slow
+/// down far more than burn's (about 50x against burn's 2x, docs/benchmarks.md), so the ratios
+/// would be wrong. Prints nothing on a quiet machine.
+pub fn warn_if_busy() {
+    if let Some(busy) = busy_cores(std::time::Duration::from_millis(500))
+        && busy > 0.5
+    {
+        eprintln!(
+            "warning: other processes keep {busy:.1} of the {} cores busy: PyTorch's OpenMP \
+             threads slow down far more than burn's on shared cores, so the ratios below are \
+             not a fair comparison; rerun on a quiet machine",
+            cores()
+        );
+    }
+}
+
 /// The machine's CPU as `/proc/cpuinfo` names it (its first `model name`), with "AVX-512" when
 /// the CPU has it (gemm picks its AVX-512 kernels at run time), or "unknown".
 pub fn cpu_model() -> String {
@@ -207,6 +255,16 @@ pub fn rerun_with_env(vars: &[(&str, String)]) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_jiffies_are_all_but_idle_and_iowait() {
+        let stat = "cpu  100 10 30 500 20 5 5 7 0 0\ncpu0 50 5 15 250 10 2 3 3 0 0\n";
+        assert_eq!(cpu_times(stat), Some((157, 677)));
+        assert_eq!(cpu_times("cpu0 1 2 3 4 5\n"), None, "no aggregate line");
+        assert_eq!(cpu_times("cpu  1 2 x 4 5\n"), None, "garbage");
+        // A kernel older than the steal column still parses.
+        assert_eq!(cpu_times("cpu  1 2 3 4 5\n"), Some((6, 15)));
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -307,6 +307,9 @@ pub fn run(args: ModelsBench) -> Result<()> {
     let device =
         sal_train::backend::device(args.backend).context("setting up the burn side's device")?;
     let load_before = measure::load_average();
+    if !args.burn_only {
+        measure::warn_if_busy();
+    }
     if args.ops {
         println!(
             "load average before: {load_before} ({} cores)",

@@ -159,6 +159,9 @@ pub fn run(args: QuickstartBench) -> Result<()> {
         args.threads
     );
     println!("allocator (both sides): {}", measure::malloc_settings());
+    if job.is_some() {
+        measure::warn_if_busy();
+    }
     println!(
         "load average before: {} ({} cores)",
         measure::load_average(),
