@@ -129,6 +129,10 @@ pub fn run(args: QuickstartBench) -> Result<()> {
             bail!("--precisions {}: {message}", precision.name());
         }
     }
+    let config_path = workspace_root().join("experiments/quickstart.toml");
+    let config = ExperimentConfig::load(&config_path, &[])?;
+    let config = one_epoch(&config, args.images)
+        .with_context(|| format!("benchmarking {}", config_path.display()))?;
     // The quickstart as `cargo xtask train` runs it (glibc's steady allocator settings), for
     // both sides; rayon sizes its pool from the environment when it first starts.
     let mut env = vec![(measure::THREADS_ENV, args.threads.to_string())];
@@ -136,10 +140,6 @@ pub fn run(args: QuickstartBench) -> Result<()> {
     if measure::rerun_with_env(&env)? {
         return Ok(());
     }
-    let config_path = workspace_root().join("experiments/quickstart.toml");
-    let config = ExperimentConfig::load(&config_path, &[])?;
-    let config = one_epoch(&config, args.images)
-        .with_context(|| format!("benchmarking {}", config_path.display()))?;
     crate::data::ensure_available(&config.dataset)?;
     let scratch = workspace_root().join("target/bench-quickstart");
     fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
