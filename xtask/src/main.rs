@@ -9,6 +9,7 @@
 mod allocator;
 mod bench;
 mod data;
+mod eta;
 mod eval;
 mod graft_areas;
 mod models;

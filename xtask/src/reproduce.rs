@@ -8,14 +8,17 @@
 //! with the reason and not run.
 
 use crate::allocator;
+use crate::eta::{self, Eta};
 use anyhow::{Context, Result};
 use clap::Args;
+use sal_train::checkpoint::latest_complete_epoch;
 use sal_train::reproduce::{
     ReproduceOptions, Row, Status, row_result, rows, statuses, table_dir, write_results,
 };
 use sal_train::{BackendKind, TrainOptions};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Instant;
 
 #[derive(Args)]
 pub struct ReproduceArgs {
@@ -123,18 +126,42 @@ pub(crate) fn train_all(runs: Vec<Run>) -> Result<()> {
         resume: true,
         backend: None,
     };
+    let mut eta = Eta::default();
     for (i, run) in runs.iter().enumerate() {
+        // From the second run on: how long the rest will take at the pace measured so far.
+        let left = eta
+            .remaining(runs[i..].iter().map(|r| (r.name, epochs_left(&r.config))))
+            .map(|left| {
+                let runs = match total - i {
+                    1 => "1 run".to_string(),
+                    n => format!("{n} runs"),
+                };
+                format!(" ({runs} to go, about {})", eta::human(left))
+            })
+            .unwrap_or_default();
         println!(
-            "\n[{}/{total}] {} seed {} -> {}",
+            "\n[{}/{total}] {} seed {} -> {}{left}",
             i + 1,
             run.name,
             run.seed,
             run.config.output_dir().display()
         );
-        sal_train::train(&run.config, &resume)
+        let started = Instant::now();
+        let report = sal_train::train(&run.config, &resume)
             .with_context(|| format!("{} seed {}", run.path.display(), run.seed))?;
+        eta.record(
+            run.name,
+            started.elapsed().as_secs_f64(),
+            report.results.epochs_trained_now,
+        );
     }
     Ok(())
+}
+
+/// Epochs a run has still to train: all of them but those its newest complete checkpoint holds.
+fn epochs_left(config: &sal_train::ExperimentConfig) -> usize {
+    let done = latest_complete_epoch(&config.output_dir().join("checkpoint")).unwrap_or(0);
+    config.epochs.saturating_sub(done)
 }
 
 /// Every row with its status, the command that runs it and its run directories; each missing

@@ -92,6 +92,13 @@ fn a_table_row_runs_end_to_end_and_results_md_appears() {
 
     let (ok, text) = xtask(&common, work.path());
     assert!(ok, "{text}");
+    // The first run announces itself plainly; the second with what is left at the first's pace.
+    assert!(
+        text.contains("[1/2] resnet18-saliencymix-cifar10-aug seed 0 -> "),
+        "{text}"
+    );
+    let second = text.lines().find(|l| l.starts_with("[2/2]")).unwrap();
+    assert!(second.contains("(1 run to go, about "), "{second}");
     let row = table_runs.join("resnet18-saliencymix-cifar10-aug");
     for seed in [0, 1] {
         let results = row.join(format!("seed-{seed}/results.json"));
