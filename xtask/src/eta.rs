@@ -47,6 +47,14 @@ impl Eta {
     }
 }
 
+/// `1 run`, `3 runs`.
+pub fn runs(n: usize) -> String {
+    match n {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    }
+}
+
 /// `2 h 05 min`, `12 min`, `under a minute`.
 pub fn human(duration: Duration) -> String {
     let minutes = (duration.as_secs_f64() / 60.0).round() as u64;
@@ -79,5 +87,9 @@ mod tests {
         assert_eq!(human(Duration::from_secs(20)), "under a minute");
         assert_eq!(human(Duration::from_secs(12 * 60 + 10)), "12 min");
         assert_eq!(human(Duration::from_secs(2 * 3600 + 5 * 60)), "2 h 05 min");
+        assert_eq!(
+            (runs(1), runs(2)),
+            ("1 run".to_string(), "2 runs".to_string())
+        );
     }
 }

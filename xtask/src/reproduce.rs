@@ -132,10 +132,7 @@ pub(crate) fn train_all(runs: Vec<Run>) -> Result<()> {
         let left = eta
             .remaining(runs[i..].iter().map(|r| (r.name, epochs_left(&r.config))))
             .map(|left| {
-                let runs = match total - i {
-                    1 => "1 run".to_string(),
-                    n => format!("{n} runs"),
-                };
+                let runs = eta::runs(total - i);
                 format!(" ({runs} to go, about {})", eta::human(left))
             })
             .unwrap_or_default();
@@ -159,7 +156,7 @@ pub(crate) fn train_all(runs: Vec<Run>) -> Result<()> {
 }
 
 /// Epochs a run has still to train: all of them but those its newest complete checkpoint holds.
-fn epochs_left(config: &sal_train::ExperimentConfig) -> usize {
+pub(crate) fn epochs_left(config: &sal_train::ExperimentConfig) -> usize {
     let done = latest_complete_epoch(&config.output_dir().join("checkpoint")).unwrap_or(0);
     config.epochs.saturating_sub(done)
 }

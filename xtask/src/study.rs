@@ -6,7 +6,8 @@
 //! `--export` copies them and each run's small logs into a results page's folder.
 
 use crate::allocator;
-use crate::reproduce::{Run, RunArgs, train_all};
+use crate::eta::{self, Eta};
+use crate::reproduce::{Run, RunArgs, epochs_left, train_all};
 use anyhow::{Result, bail};
 use clap::Args;
 use sal_train::reproduce::table_dir;
@@ -90,12 +91,33 @@ pub fn run(args: StudyArgs) -> Result<()> {
             dir.display()
         );
         if args.dry_run {
+            let mut eta = Eta::default();
+            let mut left = Vec::new();
             for row in &rows {
-                let done = row_runs(row, &dir, &options).len();
+                let finished = row_runs(row, &dir, &options);
                 println!(
-                    "  {:<32} {done}/{} seeds finished",
+                    "  {:<32} {}/{} seeds finished",
                     row.name,
+                    finished.len(),
                     options.seeds.len()
+                );
+                for run in &finished {
+                    let epochs = row.config.epochs;
+                    eta.record(&row.name, run.seconds_per_epoch * epochs as f64, epochs);
+                }
+                let done: Vec<u64> = finished.iter().map(|r| r.seed).collect();
+                let to_train = options.seeds.iter().filter(|s| !done.contains(s));
+                for &seed in to_train.filter(|_| trains(&row.name)) {
+                    let config = row.run_config(seed, &dir, &options);
+                    left.push((row.name.as_str(), epochs_left(&config)));
+                }
+            }
+            if let Some(time) = eta.remaining(left.iter().copied()) {
+                println!(
+                    "  {} left: about {} of training at the finished runs' pace (their median \
+                     seconds per epoch; test passes and the evaluation suite add a few percent)",
+                    eta::runs(left.len()),
+                    eta::human(time)
                 );
             }
             continue;

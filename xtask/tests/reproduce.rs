@@ -255,6 +255,12 @@ fn a_study_runs_its_configs_over_seeds_and_compares_them() {
         "--only",
         "cutmix",
     ];
+    // The dry run counts only the run `--only` would train, at the finished runs' pace.
+    let (ok, text) = xtask(
+        &[&third[..], &runs_arg[..], &["--dry-run"]].concat(),
+        work.path(),
+    );
+    assert!(ok && text.contains("  1 run left: about "), "{text}");
     let (ok, text) = xtask(&[&third[..], &runs_arg[..]].concat(), work.path());
     assert!(ok, "{text}");
     assert!(runs.join("study/test/cutmix/seed-2/results.json").is_file());
