@@ -330,10 +330,10 @@ fn im2col(
         let (ci, ky, kx) = (row_index / (kh * kw), row_index / kw % kh, row_index % kw);
         let (oy_lo, oy_hi) = valid_range(g.h, g.h_out, sh, ph, ky);
         let (ox_lo, ox_hi) = valid_range(g.w, g.w_out, sw, pw, kx);
+        let shift = (ky as isize - ph as isize) * g.w as isize + kx as isize - pw as isize;
         for (sample, dst) in (start..end).zip(row.chunks_exact_mut(pixels)) {
             let src = &x[(sample * g.c_in + ci) * plane..][..plane];
             if same_width {
-                let shift = (ky as isize - ph as isize) * g.w as isize + kx as isize - pw as isize;
                 copy_shifted(src, dst, shift, (oy_lo, oy_hi), (ox_lo, ox_hi), g.w);
                 continue;
             }
@@ -377,9 +377,8 @@ fn copy_shifted(
         dst.fill(0.0);
         return;
     }
-    dst[..lo].fill(0.0);
-    dst[hi..].fill(0.0);
-    // Clipped to the plane; only pixels of invalid columns lie outside it.
+    // Clipped to the plane; only pixels of invalid columns lie outside it. `[a, b)` lies
+    // within the valid lines `[lo, hi)`, so everything outside it is zero.
     let a = lo.max(shift.unsigned_abs() * usize::from(shift < 0));
     let b = hi.min(src.len().saturating_add_signed(-shift));
     let at = |j: usize| {
@@ -387,8 +386,8 @@ fn copy_shifted(
             .expect("a clipped index is in the plane")
     };
     dst[a..b].copy_from_slice(&src[at(a)..at(b)]);
-    dst[lo..a].fill(0.0);
-    dst[b..hi].fill(0.0);
+    dst[..a].fill(0.0);
+    dst[b..].fill(0.0);
     if ox_lo > 0 || ox_hi < w {
         for oy in oy_lo..oy_hi {
             let line = &mut dst[oy * w..][..w];
