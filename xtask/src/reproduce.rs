@@ -11,11 +11,11 @@ use crate::allocator;
 use crate::eta::{self, Eta};
 use anyhow::{Context, Result};
 use clap::Args;
+use sal_train::BackendKind;
 use sal_train::checkpoint::latest_complete_epoch;
 use sal_train::reproduce::{
     ReproduceOptions, Row, Status, row_result, rows, statuses, table_dir, write_results,
 };
-use sal_train::{BackendKind, TrainOptions};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -122,10 +122,7 @@ pub(crate) struct Run<'a> {
 /// announcing `[i/n] <name> seed <s> -> <run dir>`; the first failure stops, naming the config.
 pub(crate) fn train_all(runs: Vec<Run>) -> Result<()> {
     let total = runs.len();
-    let resume = TrainOptions {
-        resume: true,
-        backend: None,
-    };
+    let resume = crate::train::options(true, None);
     let mut eta = Eta::default();
     for (i, run) in runs.iter().enumerate() {
         // From the second run on: how long the rest will take at the pace measured so far.

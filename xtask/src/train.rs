@@ -27,6 +27,15 @@ pub struct TrainArgs {
     overrides: Vec<String>,
 }
 
+/// How this binary trains: `results.json` names the commit it was built from (`build.rs`).
+pub fn options(resume: bool, backend: Option<BackendKind>) -> TrainOptions {
+    TrainOptions {
+        resume,
+        backend,
+        code_commit: option_env!("SAL_BUILD_COMMIT").map(str::to_string),
+    }
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     allocator::use_steady_settings();
     let mut overrides = args.overrides;
@@ -35,10 +44,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let config = ExperimentConfig::load(&args.config, &overrides)?;
     crate::data::ensure_available(&config.dataset)?;
-    let options = TrainOptions {
-        resume: args.resume,
-        backend: args.backend,
-    };
+    let options = options(args.resume, args.backend);
     let report = sal_train::train(&config, &options)
         .with_context(|| format!("training {}", args.config.display()))?;
     let r = &report.results;

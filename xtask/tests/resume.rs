@@ -1,8 +1,9 @@
 //! `cargo xtask train --resume` after a real kill (SIGKILL in the middle of an epoch) gives the
 //! run an uninterrupted twin gives: the same metrics.csv (every column but the timings, to the
-//! digits it prints) and the same final weights and BatchNorm statistics, bit for bit. Checked with CutMix (the mixing
-//! streams) and with a Wide ResNet's dropout (its masks' stream). Also: resuming a finished
-//! run leaves its results alone, and results.json covers every epoch of the run.
+//! digits it prints) and the same final weights and BatchNorm statistics, bit for bit. Checked
+//! with CutMix (the mixing streams) and with a Wide ResNet's dropout (its masks' stream). Also:
+//! resuming a finished run leaves its results alone, and results.json covers every epoch of the
+//! run and names the commit the binary was built from (not the checkout at the run's end).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -53,7 +54,11 @@ lr = 0.05
 }
 
 fn xtask() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    // No git repository where the binary runs: the commit in results.json must come from its
+    // build, not from reading the checkout when the run ends.
+    command.env("GIT_DIR", "/nonexistent");
+    command
 }
 
 fn train(config: &Path, resume: bool) -> std::process::Output {
@@ -141,6 +146,26 @@ fn final_weights(config: &Path) -> Vec<Vec<f32>> {
     collect.0
 }
 
+/// The commit `build.rs` stamped this build with (the test is built with the binary): inside a
+/// git checkout, HEAD, `-dirty` when the code's files differ from it.
+fn built_from() -> Option<&'static str> {
+    let stamp = option_env!("SAL_BUILD_COMMIT");
+    let head = Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
+    if let Some(head) = head {
+        let stamp = stamp.expect("a build inside a git checkout is stamped");
+        assert!(
+            stamp == head || stamp == format!("{head}-dirty"),
+            "stamp {stamp}, HEAD {head}"
+        );
+    }
+    stamp
+}
+
 fn results(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
 }
@@ -190,6 +215,11 @@ fn resumed_equals_uninterrupted(model: &str, augmentation: &str) {
     for key in ["best_test_top1", "best_epoch", "seed", "method", "model"] {
         assert_eq!(r[key], t[key], "{key}");
     }
+    assert_eq!(
+        r["git_commit"].as_str(),
+        built_from(),
+        "results.json names the commit the binary was built from, not the checkout at the end"
+    );
     for key in [
         "epoch",
         "train_loss",

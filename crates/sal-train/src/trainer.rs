@@ -99,6 +99,12 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Overrides the config's `backend`.
     pub backend: Option<BackendKind>,
+    /// The commit the calling binary was built from (`-dirty` when its code differed from
+    /// it), recorded in `results.json`. Binaries stamp it at build time (`xtask/build.rs`):
+    /// read when a run ends, git names the checkout as it is then, which is not the code
+    /// that trained once the checkout has moved on. `None`: read from git at the run's end
+    /// all the same (the checkout this library was compiled in), for library callers.
+    pub code_commit: Option<String>,
 }
 
 /// Epochs averaged for `RunResults::last10_mean_test_top1_error`.
@@ -112,8 +118,9 @@ pub struct RunResults {
     /// The `[augmentation]` method.
     pub method: String,
     pub seed: u64,
-    /// The commit of the checkout the binary was built from, `-dirty` with uncommitted
-    /// changes; `None` outside a git checkout.
+    /// The commit of the code that trained (`TrainOptions::code_commit`), `-dirty` when the
+    /// code had uncommitted changes; `None` where it is not known (no git, or results
+    /// rebuilt from `metrics.csv` by a later invocation).
     pub git_commit: Option<String>,
     pub dataset: String,
     /// Images of the training split the run trains on (after `train_limit` and a
@@ -261,6 +268,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         started.elapsed().as_secs_f64(),
     );
     (results.train_images, results.test_images) = images;
+    results.git_commit = options.code_commit.clone().or_else(checkout_commit);
     let report = run.report(results)?;
     evaluate(&config, report, false)
 }
@@ -682,7 +690,7 @@ impl RunResults {
             model: model.architecture.to_string(),
             method: config.augmentation.method.method_name().to_string(),
             seed: config.seed,
-            git_commit: git_commit(),
+            git_commit: None,
             dataset: config.dataset.name.to_string(),
             // Known once the data is open (`train`); 0 until then.
             train_images: 0,
@@ -710,9 +718,11 @@ impl RunResults {
     }
 }
 
-/// The commit of the checkout this binary was built from (`-dirty` when it has uncommitted
-/// changes), read with `git` when the run ends; `None` without git or outside a checkout.
-fn git_commit() -> Option<String> {
+/// The commit of the checkout this library was compiled in (`-dirty` when it has uncommitted
+/// changes), read with `git` now; `None` without git or outside a checkout. Only for callers
+/// that give no `TrainOptions::code_commit`: it is the code that trained only while the
+/// checkout has not moved on.
+fn checkout_commit() -> Option<String> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git")

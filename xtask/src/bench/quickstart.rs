@@ -20,7 +20,7 @@ use clap::Args;
 use sal_core::AugmentationConfig;
 use sal_models::{Architecture, Precision};
 use sal_train::data::Split;
-use sal_train::{BackendKind, ExperimentConfig, TrainOptions};
+use sal_train::{BackendKind, ExperimentConfig};
 use serde::{Deserialize, Serialize};
 
 use super::measure;
@@ -272,10 +272,7 @@ fn burn_epoch(config: &ExperimentConfig, precision: Precision, dir: &Path) -> Re
     let mut config = config.clone();
     config.precision = precision;
     config.output_dir = Some(dir.to_path_buf());
-    let options = TrainOptions {
-        resume: false,
-        backend: None,
-    };
+    let options = crate::train::options(false, None);
     let report = sal_train::train(&config, &options)?;
     let epoch = report
         .results
