@@ -100,10 +100,9 @@ pub struct TrainOptions {
     /// Overrides the config's `backend`.
     pub backend: Option<BackendKind>,
     /// The commit the calling binary was built from (`-dirty` when its code differed from
-    /// it), recorded in `results.json`. Binaries stamp it at build time (`xtask/build.rs`):
-    /// read when a run ends, git names the checkout as it is then, which is not the code
-    /// that trained once the checkout has moved on. `None`: read from git at the run's end
-    /// all the same (the checkout this library was compiled in), for library callers.
+    /// it), recorded in `results.json`; `None`: not known. Binaries stamp it at build time
+    /// (`xtask/build.rs`): read when a run ends, git would name the checkout as it is then,
+    /// which is not the code that trained once the checkout has moved on.
     pub code_commit: Option<String>,
 }
 
@@ -119,8 +118,8 @@ pub struct RunResults {
     pub method: String,
     pub seed: u64,
     /// The commit of the code that trained (`TrainOptions::code_commit`), `-dirty` when the
-    /// code had uncommitted changes; `None` where it is not known (no git, or results
-    /// rebuilt from `metrics.csv` by a later invocation).
+    /// code had uncommitted changes; `None` where it is not known (a caller that gave none, a
+    /// build outside a git checkout, or results rebuilt from `metrics.csv` later).
     pub git_commit: Option<String>,
     pub dataset: String,
     /// Images of the training split the run trains on (after `train_limit` and a
@@ -268,7 +267,7 @@ pub fn train(config: &ExperimentConfig, options: &TrainOptions) -> Result<TrainR
         started.elapsed().as_secs_f64(),
     );
     (results.train_images, results.test_images) = images;
-    results.git_commit = options.code_commit.clone().or_else(checkout_commit);
+    results.git_commit = options.code_commit.clone();
     let report = run.report(results)?;
     evaluate(&config, report, false)
 }
@@ -716,33 +715,6 @@ impl RunResults {
             }),
         }
     }
-}
-
-/// The commit of the checkout this library was compiled in (`-dirty` when it has uncommitted
-/// changes), read with `git` now; `None` without git or outside a checkout. Only for callers
-/// that give no `TrainOptions::code_commit`: it is the code that trained only while the
-/// checkout has not moved on.
-fn checkout_commit() -> Option<String> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(source)
-            .args(args)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "HEAD"])?;
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty {
-        format!("{commit}-dirty")
-    } else {
-        commit
-    })
 }
 
 /// Refuses to resume a run whose saved config differs from `config` in anything but the
