@@ -2,8 +2,9 @@
 //! run an uninterrupted twin gives: the same metrics.csv (every column but the timings, to the
 //! digits it prints) and the same final weights and BatchNorm statistics, bit for bit. Checked
 //! with CutMix (the mixing streams) and with a Wide ResNet's dropout (its masks' stream). Also:
-//! resuming a finished run leaves its results alone, and results.json covers every epoch of the
-//! run and names the commit the binary was built from (not the checkout at the run's end).
+//! resuming a finished run leaves its results and config alone, and results.json covers every
+//! epoch of the run and names the commit the binary was built from (not the checkout at the
+//! run's end).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -239,14 +240,22 @@ fn resumed_equals_uninterrupted(model: &str, augmentation: &str) {
         .fold(f64::MIN, f64::max);
     assert!((r["best_test_top1"].as_f64().unwrap() - best).abs() < 1e-3);
 
-    // Resuming the finished run trains nothing and leaves its results as they were.
+    // Resuming the finished run trains nothing and leaves its results and its config as they
+    // were (the comment stands for what an older build wrote: a rewrite would drop it).
     let before = std::fs::read_to_string(killed.join("results.json")).unwrap();
+    let saved_config = killed.join("config.toml");
+    let config_before = std::fs::read_to_string(&saved_config).unwrap() + "# as trained\n";
+    std::fs::write(&saved_config, &config_before).unwrap();
     let again = train(&killed_config, true);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to train"));
     assert_eq!(
         std::fs::read_to_string(killed.join("results.json")).unwrap(),
         before
+    );
+    assert_eq!(
+        std::fs::read_to_string(&saved_config).unwrap(),
+        config_before
     );
 }
 

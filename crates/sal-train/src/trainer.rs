@@ -469,7 +469,7 @@ struct RunDir {
 
 impl RunDir {
     /// Creates the run directory, decides whether (and from where) to resume, and writes the
-    /// resolved config into it. A directory that already holds checkpoints is only resumed when
+    /// resolved config into it (unless the run has finished). A directory that already holds checkpoints is only resumed when
     /// asked to, and only for the same experiment.
     /// Both directories are created and written to here, before any data is read, so an
     /// unwritable location fails at once with its path.
@@ -494,9 +494,13 @@ impl RunDir {
             }
             (None, false) => None,
         };
-        let config_path = dir.join("config.toml");
-        write_atomically(&config_path, config.to_toml().as_bytes())
-            .map_err(io_error(&config_path))?;
+        // A finished run keeps the config it was trained with as it is: a later build would
+        // write it anew (keys added since, with their defaults), changing the run's record.
+        if resume_epoch.is_none_or(|epoch| epoch < config.epochs) {
+            let config_path = dir.join("config.toml");
+            write_atomically(&config_path, config.to_toml().as_bytes())
+                .map_err(io_error(&config_path))?;
+        }
         Ok(Self { dir, resume_epoch })
     }
 
