@@ -4,7 +4,7 @@
 //! long study run by a copy of the binary while the checkout moves on would record commits that
 //! never trained it. So the commit is read here, at build time, into `SAL_BUILD_COMMIT`
 //! (`<commit>-dirty` when the code's files differ from it); without git or outside a checkout
-//! nothing is set and the trainer says so.
+//! nothing is set, and `results.json` records no commit.
 
 use std::path::Path;
 use std::process::Command;

@@ -469,8 +469,8 @@ struct RunDir {
 
 impl RunDir {
     /// Creates the run directory, decides whether (and from where) to resume, and writes the
-    /// resolved config into it (unless the run has finished). A directory that already holds checkpoints is only resumed when
-    /// asked to, and only for the same experiment.
+    /// resolved config into it (unless the run has finished). A directory that already holds
+    /// checkpoints is only resumed when asked to, and only for the same experiment.
     /// Both directories are created and written to here, before any data is read, so an
     /// unwritable location fails at once with its path.
     fn prepare(config: &ExperimentConfig, resume: bool) -> Result<Self, TrainError> {
