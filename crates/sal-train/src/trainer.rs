@@ -467,6 +467,12 @@ struct RunDir {
     resume_epoch: Option<usize>,
 }
 
+/// Whether a run whose newest complete checkpoint is `resume_epoch` has trained all of
+/// `config`'s epochs.
+fn trained_all(resume_epoch: Option<usize>, config: &ExperimentConfig) -> bool {
+    resume_epoch.is_some_and(|epoch| epoch >= config.epochs)
+}
+
 impl RunDir {
     /// Creates the run directory, decides whether (and from where) to resume, and writes the
     /// resolved config into it (unless the run has finished). A directory that already holds
@@ -496,7 +502,7 @@ impl RunDir {
         };
         // A finished run keeps the config it was trained with as it is: a later build would
         // write it anew (keys added since, with their defaults), changing the run's record.
-        if resume_epoch.is_none_or(|epoch| epoch < config.epochs) {
+        if !trained_all(resume_epoch, config) {
             let config_path = dir.join("config.toml");
             write_atomically(&config_path, config.to_toml().as_bytes())
                 .map_err(io_error(&config_path))?;
@@ -519,7 +525,7 @@ impl RunDir {
     /// When resuming a run that already trained every epoch: its report, left as it is (or
     /// rebuilt from `metrics.csv` if the run was killed before writing `results.json`).
     fn finished(&self, config: &ExperimentConfig) -> Result<Option<TrainReport>, TrainError> {
-        if self.resume_epoch.is_none_or(|epoch| epoch < config.epochs) {
+        if !trained_all(self.resume_epoch, config) {
             return Ok(None);
         }
         println!(
