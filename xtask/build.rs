@@ -14,7 +14,10 @@ use std::process::Command;
 const CODE: &[&str] = &["crates", "xtask", "Cargo.toml", "Cargo.lock"];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Read when the script runs, not baked in when it is compiled: a target directory shared
+    // by two checkouts reuses one compiled script for both.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&package).join("..");
     println!("cargo:rerun-if-changed=build.rs");
     let git = |args: &[&str]| {
         let out = Command::new("git")
@@ -30,17 +33,25 @@ fn main() {
     let Some(commit) = git(&["rev-parse", "HEAD"]) else {
         return;
     };
+    // Paths relative to this package, which cargo resolves in the checkout being built: an
+    // absolute path would tie a target directory shared by two checkouts to the one that
+    // built last, and the other's changes would not re-run this script.
+    let watch = |path: &Path| {
+        if root.join(path).exists() {
+            println!(
+                "cargo:rerun-if-changed={}",
+                Path::new("..").join(path).display()
+            );
+        }
+    };
     for path in CODE {
-        println!("cargo:rerun-if-changed={}", root.join(path).display());
+        watch(Path::new(path));
     }
     // A commit or checkout moves HEAD or a branch's ref. (Not the index: `git status`
     // rewrites it, which would rebuild the binary for nothing.)
     for name in ["HEAD", "refs", "packed-refs"] {
         if let Some(path) = git(&["rev-parse", "--git-path", name]) {
-            let path = root.join(path); // relative to `root` unless absolute
-            if path.exists() {
-                println!("cargo:rerun-if-changed={}", path.display());
-            }
+            watch(Path::new(&path)); // relative to `root` unless absolute
         }
     }
     let mut status = vec!["status", "--porcelain", "--untracked-files=no", "--"];
